@@ -1,0 +1,74 @@
+"""Atomic file writes: write to a temporary name in the same folder, flush, then rename.
+
+A reader never sees a half-written file, and an exception or a full disk mid-write leaves the
+previous version of the file untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    The temporary name keeps ``path``'s suffix (or ``suffix``) so that writers which pick a
+    format by extension (PyAV, OpenCV) still work. On an exception the temporary is removed.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".part{suffix or target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Open a binary file for writing that appears at ``path`` only when the block succeeds."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        yield fh
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path) as fh:
+        fh.write(data)
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented UTF-8 JSON to ``path`` atomically."""
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def write_npz(path: str | os.PathLike[str], **arrays: Any) -> None:
+    """Write NumPy arrays to an uncompressed ``.npz`` atomically (object arrays are refused)."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    checked = {}
+    for key, value in arrays.items():
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            raise TypeError(f"array {key!r} has dtype object; only numeric arrays are stored")
+        checked[key] = arr
+    np.savez(buf, **checked)
+    write_bytes(path, buf.getvalue())

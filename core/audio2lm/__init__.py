@@ -1,0 +1,1 @@
+"""Stage 1 (paper Sec. IV-B): audio features, landmark encoder, decoder, training, inference."""

@@ -1,0 +1,1 @@
+"""Media input/output: decode video and audio, encode MP4, probe streams (PyAV)."""

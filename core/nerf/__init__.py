@@ -1,0 +1,1 @@
+"""Stage 2 head (paper Sec. IV-C): encodings, field, renderer, trainer."""

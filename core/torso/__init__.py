@@ -1,0 +1,1 @@
+"""Torso: the deformable-convolution UNet that completes the frame (paper Fig. 4)."""
