@@ -1,0 +1,111 @@
+"""The ``.talkproj`` project file: which subject, which speech, the keyframed edits, export
+settings. JSON, versioned, written atomically; paths are stored relative to the project file
+when they can be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+from .edit import EditError, Edits
+from .errors import TalkstudioError
+
+PROJECT_FORMAT = "talkstudio.project"
+PROJECT_VERSION = 1
+SUFFIX = ".talkproj"
+
+
+class ProjectError(TalkstudioError):
+    """A project file is missing, damaged or from a newer Talkstudio."""
+
+
+@dataclass
+class ExportSettings:
+    """How the project exports."""
+
+    size: int = 256
+    """Side of the square output video in pixels."""
+    start_frame: int = 0
+    """First frame exported."""
+    end_frame: int | None = None
+    """One past the last frame exported; None: to the end of the audio."""
+    path: str = ""
+    """Last export target (relative to the project file when possible)."""
+    still_head: bool = False
+    """Hold the head still instead of replaying the subject's own motion."""
+
+
+@dataclass
+class Project:
+    """An editing session on one subject driven by one speech clip."""
+
+    subject: Path
+    audio: Path | None = None
+    edits: Edits = field(default_factory=Edits)
+    export: ExportSettings = field(default_factory=ExportSettings)
+
+    def to_json(self, base: Path) -> dict[str, Any]:
+        return {
+            "format": PROJECT_FORMAT,
+            "version": PROJECT_VERSION,
+            "subject": _relative(self.subject, base),
+            "audio": _relative(self.audio, base) if self.audio else None,
+            "keyframes": self.edits.to_json(),
+            "export": asdict(self.export),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the project to ``path`` (``.talkproj`` added when missing) atomically."""
+        path = Path(path)
+        if path.suffix != SUFFIX:
+            path = path.with_name(path.name + SUFFIX)
+        atomic.write_json(path, self.to_json(path.resolve().parent))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Project:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError as exc:
+            raise ProjectError(f"project file {path} does not exist") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProjectError(f"{path} is not a valid project file ({exc})") from exc
+        if not isinstance(raw, dict) or raw.get("format") != PROJECT_FORMAT:
+            raise ProjectError(f"{path} is not a Talkstudio project file")
+        if not isinstance(raw.get("version"), int) or raw["version"] > PROJECT_VERSION:
+            raise ProjectError(
+                f"{path} was saved by a newer Talkstudio (project version {raw.get('version')}); "
+                "update Talkstudio to open it"
+            )
+        base = path.resolve().parent
+        try:
+            edits = Edits.from_json(raw.get("keyframes", {}))
+            export = ExportSettings(**raw.get("export", {}))
+        except (EditError, TypeError) as exc:
+            raise ProjectError(f"{path}: {exc}") from exc
+        audio = raw.get("audio")
+        return cls(
+            subject=_absolute(raw["subject"], base),
+            audio=_absolute(audio, base) if audio else None,
+            edits=edits,
+            export=export,
+        )
+
+
+def _relative(path: Path, base: Path) -> str:
+    path = Path(path).resolve()
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _absolute(value: str, base: Path) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else (base / p).resolve()

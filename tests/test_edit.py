@@ -1,0 +1,111 @@
+"""α edits on landmark tracks and keyframe interpolation (DESIGN "Editing")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from talkstudio.core.edit import AlphaTrack, EditError, Edits, apply_alphas
+from talkstudio.core.landmarks import eye_opening, mouth_opening
+
+
+def face(mouth_gap: float = 0.12, eye_gap: float = 0.1) -> np.ndarray:
+    """A frontal 68-point face in head units (x: subject's left, y: down)."""
+    p = np.zeros((68, 3))
+    p[:17, 0] = np.linspace(-0.7, 0.7, 17)
+    p[:17, 1] = 0.2 + 0.6 * np.sin(np.linspace(0, np.pi, 17))
+
+    def eye(first: int, cx: float) -> None:
+        xs = cx + np.array([-0.15, -0.05, 0.05, 0.15, 0.05, -0.05])
+        ys = -0.3 + np.array([0, -eye_gap / 2, -eye_gap / 2, 0, eye_gap / 2, eye_gap / 2])
+        p[first : first + 6, 0], p[first : first + 6, 1] = xs, ys
+
+    eye(36, -0.3)  # right eye (image left)
+    eye(42, 0.3)  # left eye
+    ox = np.array([-0.25, -0.15, -0.07, 0, 0.07, 0.15, 0.25, 0.15, 0.07, 0, -0.07, -0.15])
+    oy = 0.45 + np.array([0, -0.06, -0.09, -0.08, -0.09, -0.06, 0, 0.1, 0.13, 0.14, 0.13, 0.1])
+    p[48:60, 0], p[48:60, 1] = ox, oy
+    ix = np.array([-0.2, -0.07, 0, 0.07, 0.2, 0.07, 0, -0.07])
+    iy = 0.45 + np.array([0, -mouth_gap / 2] * 1 + [-mouth_gap / 2] * 2 + [0] + [mouth_gap / 2] * 3)
+    p[60:68, 0], p[60:68, 1] = ix, iy
+    p[:, 2] = 0.1 * p[:, 0] ** 2
+    p[36:68, 1] += 0.08 * p[36:68, 0]  # asymmetric: the corner lines are not horizontal
+    return p
+
+
+def test_alpha_one_changes_nothing() -> None:
+    pts = face()
+    np.testing.assert_allclose(apply_alphas(pts, (1, 1, 1)), pts, atol=1e-12)
+
+
+def test_mouth_doubles_and_closes() -> None:
+    pts = face()
+    base = mouth_opening(pts)
+    assert mouth_opening(apply_alphas(pts, (1, 1, 2))) == pytest.approx(2 * base, rel=0.03)
+    closed = apply_alphas(pts, (1, 1, 0))
+    assert mouth_opening(closed) < 0.05 * base
+    # The eyes are untouched by a mouth edit, the chin follows the lower lip downwards.
+    np.testing.assert_allclose(closed[36:48], pts[36:48])
+    opened = apply_alphas(pts, (1, 1, 2))
+    assert opened[8, 1] > pts[8, 1] + 0.01
+    np.testing.assert_allclose(opened[[0, 16, 27, 30]], pts[[0, 16, 27, 30]])
+    # Lip thickness is kept: outer-to-inner distance of the upper lip centre.
+    thick = np.linalg.norm(pts[51] - pts[62])
+    assert np.linalg.norm(opened[51] - opened[62]) == pytest.approx(thick, rel=0.05)
+
+
+def test_left_eye_only() -> None:
+    pts = face()
+    out = apply_alphas(pts, (0, 1, 1))
+    assert eye_opening(out, left=True) < 0.01
+    assert eye_opening(out, left=False) == pytest.approx(eye_opening(pts, left=False))
+    np.testing.assert_allclose(out[36:42], pts[36:42])
+    np.testing.assert_allclose(out[48:], pts[48:])
+    wide = apply_alphas(pts, (2, 1, 1))
+    assert eye_opening(wide, left=True) == pytest.approx(2 * eye_opening(pts, left=True), rel=0.02)
+
+
+def test_batched_per_frame_alphas() -> None:
+    track = np.stack([face(), face(0.2), face(0.05)])
+    alphas = np.array([[1, 1, 2], [1, 0, 1], [0.5, 1, 0]])
+    out = apply_alphas(track, alphas)
+    for t in range(3):
+        np.testing.assert_allclose(out[t], apply_alphas(track[t], alphas[t]), atol=1e-12)
+
+
+def test_out_of_range_refused() -> None:
+    with pytest.raises(EditError, match="between 0 and 2"):
+        apply_alphas(face(), (1, 1, 2.5))
+    with pytest.raises(EditError, match="mouth"):
+        AlphaTrack("mouth").set(3, -0.1)
+    with pytest.raises(EditError):
+        AlphaTrack("mouth").set(3, float("nan"))
+
+
+def test_keyframe_interpolation() -> None:
+    track = AlphaTrack("mouth")
+    assert track.value_at(10) == 1.0  # no keyframes: as predicted
+    track.set(10, 2.0)
+    track.set(20, 0.0)
+    assert track.value_at(0) == 2.0  # held before the first
+    assert track.value_at(10) == 2.0  # at
+    assert track.value_at(15) == pytest.approx(1.0)  # between
+    assert track.value_at(17.5) == pytest.approx(0.5)
+    assert track.value_at(99) == 0.0  # held after the last
+    np.testing.assert_allclose(track.values(25)[[0, 10, 15, 20, 24]], [2, 2, 1, 0, 0])
+    track.move(20, 30)
+    assert track.value_at(20) == pytest.approx(1.0)
+    track.remove(10)
+    assert track.value_at(0) == 0.0
+    with pytest.raises(EditError, match="no mouth keyframe at frame 10"):
+        track.remove(10)
+
+
+def test_edits_json_round_trip() -> None:
+    edits = Edits.constant(mouth=1.5)
+    edits.left_eye.set(4, 0.0)
+    again = Edits.from_json(edits.to_json())
+    np.testing.assert_allclose(again.alphas(10), edits.alphas(10))
+    assert again.alphas_at(0).tolist() == [0.0, 1.0, 1.5]
+    with pytest.raises(EditError):
+        Edits.from_json({"mouth": [[1, 7.0]]})

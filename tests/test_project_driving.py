@@ -1,0 +1,77 @@
+"""Project files and the driving track."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talkstudio.core import driving, subject
+from talkstudio.core.edit import Edits
+from talkstudio.core.landmarks import STAGE1_POINTS
+from talkstudio.core.project import Project, ProjectError
+
+
+def test_project_round_trip_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "subj").mkdir()
+    edits = Edits.constant(mouth=2.0)
+    edits.left_eye.set(10, 0.0)
+    proj = Project(subject=tmp_path / "subj", audio=tmp_path / "speech.wav", edits=edits)
+    path = proj.save(tmp_path / "work" / "edit")
+    assert path.name == "edit.talkproj"
+    raw = json.loads(path.read_text())
+    assert raw["subject"] == "../subj" and raw["version"] == 1
+    again = Project.load(path)
+    assert again.subject == (tmp_path / "subj").resolve()
+    assert again.audio == (tmp_path / "speech.wav").resolve()
+    np.testing.assert_allclose(again.edits.alphas(20), edits.alphas(20))
+
+
+def test_project_errors(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match="does not exist"):
+        Project.load(tmp_path / "none.talkproj")
+    bad = tmp_path / "new.talkproj"
+    bad.write_text(json.dumps({"format": "talkstudio.project", "version": 99, "subject": "."}))
+    with pytest.raises(ProjectError, match="newer Talkstudio"):
+        Project.load(bad)
+    bad.write_text(
+        json.dumps(
+            {
+                "format": "talkstudio.project",
+                "version": 1,
+                "subject": ".",
+                "keyframes": {"mouth": [[0, 3.0]]},
+            }
+        )
+    )
+    with pytest.raises(ProjectError, match="between 0 and 2"):
+        Project.load(bad)
+
+
+def test_pingpong() -> None:
+    assert driving.pingpong_indices(9, 4).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert driving.pingpong_indices(3, 1).tolist() == [0, 0, 0]
+
+
+def test_blinks_synthesised_when_reference_has_none(tiny_subject: Path) -> None:
+    tracks = subject.Subject.open(tiny_subject).tracks
+    mouth = np.zeros((200, 37, 3), np.float32)
+    track = driving.build_driving_track(tracks, range(0, 10), mouth)
+    assert track.num_frames == 200
+    np.testing.assert_array_equal(track.lm_world[:, list(STAGE1_POINTS)], mouth)
+    # reference frames replayed back and forth
+    assert track.ref_index[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 8, 7]
+    closed = track.eye_ratio.mean(axis=1) < 0.05
+    assert 2 <= driving.count_blinks(track.eye_ratio) <= 4 and closed.any()
+    still = driving.build_driving_track(tracks, range(0, 10), mouth, still_head=True)
+    assert np.all(still.pose == still.pose[0])
+
+
+def test_reference_blinks_are_kept(tiny_subject: Path) -> None:
+    tracks = subject.Subject.open(tiny_subject).tracks
+    tracks.eye_ratio[:] = 1.0
+    tracks.eye_ratio[3:6] = 0.1  # one blink in 10 frames: a high rate, no synthesis
+    track = driving.build_driving_track(tracks, range(0, 10), None, count=30)
+    np.testing.assert_array_equal(track.eye_ratio, tracks.eye_ratio[track.ref_index])
