@@ -172,7 +172,8 @@ class Edits:
     def track(self, name: str) -> AlphaTrack:
         if name not in ALPHA_NAMES:
             raise EditError(f"unknown edit {name!r}; expected one of {', '.join(ALPHA_NAMES)}")
-        return getattr(self, name)  # type: ignore[no-any-return]
+        track: AlphaTrack = getattr(self, name)
+        return track
 
     def alphas_at(self, frame: float) -> np.ndarray:
         """(α1, α2, α3) at ``frame`` [3]."""
