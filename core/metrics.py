@@ -1,0 +1,71 @@
+"""Image and landmark metrics shared by every stage and by ``eval`` (DESIGN "Evaluation").
+
+Images are float arrays in [0, 1] of shape [H, W, 3] (or [N, H, W, 3]); masks are boolean
+[H, W] (or [N, H, W]). PSNR is in dB; LMD in pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 images to float64 in [0, 1]; float images are returned as float64."""
+    arr = np.asarray(img)
+    return arr.astype(np.float64) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float64)
+
+
+def mse(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean squared error over all pixels and channels, or inside ``mask`` only."""
+    err = (to_float(pred) - to_float(target)) ** 2  # [..., H, W, C]
+    if mask is None:
+        return float(err.mean())
+    m = np.broadcast_to(np.asarray(mask, bool)[..., None], err.shape)
+    if not m.any():
+        raise ValueError("the mask selects no pixels")
+    return float(err[m].mean())
+
+
+def psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Peak signal-to-noise ratio in dB (peak 1.0), optionally inside ``mask``."""
+    return float(10.0 * np.log10(1.0 / max(mse(pred, target, mask), 1e-12)))
+
+
+def ssim(pred: np.ndarray, target: np.ndarray) -> float:
+    """Structural similarity of two RGB images [H, W, 3] (Gaussian window σ = 1.5, 11 taps)."""
+    import cv2
+
+    a, b = to_float(pred), to_float(target)
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    return float((num / den).mean())
+
+
+def box_mask(shape: tuple[int, int], points: np.ndarray, margin: float) -> np.ndarray:
+    """Boolean [H, W] mask of the bounding box of ``points`` [N, 2] (u, v) grown by ``margin`` px."""
+    h, w = shape
+    lo = np.floor(points.min(axis=0) - margin).astype(int)
+    hi = np.ceil(points.max(axis=0) + margin).astype(int)
+    m = np.zeros((h, w), bool)
+    m[max(lo[1], 0) : min(hi[1], h), max(lo[0], 0) : min(hi[0], w)] = True
+    return m
+
+
+def landmark_distance(pred: np.ndarray, target: np.ndarray, centre: bool = True) -> float:
+    """Mean 2D distance [px] between ``pred`` and ``target`` [T, N, 2], each centred on its own
+    per-frame mean when ``centre`` (DESIGN "Evaluation": LMD)."""
+    p = np.asarray(pred, np.float64)
+    t = np.asarray(target, np.float64)
+    if centre:
+        p = p - p.mean(axis=-2, keepdims=True)
+        t = t - t.mean(axis=-2, keepdims=True)
+    return float(np.linalg.norm(p - t, axis=-1).mean())
