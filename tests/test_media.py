@@ -183,7 +183,9 @@ def test_variable_frame_rate_source(tmp_path: Path) -> None:
     times = [Fraction(t, 1000) for t in ms]
     path = tmp_path / "vfr.mp4"
     write_timed_video(path, times, 30)
-    assert probe(path).is_vfr
+    info = probe(path)
+    assert info.is_vfr
+    assert info.duration_s == pytest.approx(1.96 + 1 / 30, abs=0.002)
     want = expected_sources(times, Fraction(1, 30))
     assert len(want) == 50  # round((1.96 + 1/30) s × 25 fps)
     got = [read_code(f) for f in read_video_frames(path)]
@@ -254,6 +256,62 @@ def test_compressed_audio_inputs_start_aligned(tmp_path: Path, suffix: str, code
     assert abs(len(y) - seconds * SR) <= 640  # within one frame
     assert abs(onset(y) - onset_s * SR) <= 48  # priming removed: within 3 ms
     assert peak_hz(y[int(0.7 * SR) : int(1.8 * SR)], SR) == pytest.approx(440, abs=3)
+
+
+def test_mp3_with_cover_picture(tmp_path: Path) -> None:
+    """A music file's cover art is not video, and does not move the audio's start."""
+    rate, path = 44100, tmp_path / "cover.mp3"
+    x = tone(2.0, rate, onset_s=0.5)
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("libmp3lame", rate=rate)
+        a.layout = "mono"
+        v = c.add_stream("mjpeg", rate=1)
+        v.width, v.height, v.pix_fmt = SIZE, SIZE, "yuvj420p"
+        v.disposition = av.stream.Disposition.attached_pic
+        pic = av.VideoFrame.from_ndarray(code_frame(3), format="rgb24").reformat(format="yuvj420p")
+        pic.pts = 0
+        for packet in [*v.encode(pic), *v.encode(None)]:
+            c.mux(packet)
+        for k in range(0, len(x), 1152):
+            frame = av.AudioFrame.from_ndarray(x[None, k : k + 1152], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, k
+            for packet in a.encode(frame):
+                c.mux(packet)
+        for packet in a.encode(None):
+            c.mux(packet)
+    info = probe(path)
+    assert info.has_audio and not info.has_video
+    with pytest.raises(MediaError, match="cover picture"):
+        read_video_frames(path)
+    y = load_audio(path)
+    assert abs(onset(y) - 0.5 * SR) <= 48 and abs(len(y) - 2 * SR) <= 640
+
+
+def test_audio_starting_after_video_is_padded(tmp_path: Path) -> None:
+    """Audio whose first sample is 0.5 s into the video is placed 0.5 s into the result."""
+    path, offset = tmp_path / "late_audio.mp4", SR // 2
+    x = tone(1.0, SR)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = SIZE, SIZE, "yuv420p"
+        a = c.add_stream("aac", rate=SR)
+        a.layout = "mono"
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(code_frame(i), format="rgb24")
+            frame.pts = i
+            for packet in vs.encode(frame):
+                c.mux(packet)
+        for k in range(0, len(x), 1024):
+            af = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="fltp", layout="mono")
+            af.sample_rate, af.pts = SR, k + offset
+            for packet in a.encode(af):
+                c.mux(packet)
+        for packet in [*vs.encode(None), *a.encode(None)]:
+            c.mux(packet)
+    y = load_audio(path)
+    assert abs(onset(y) - offset) <= 48
+    assert abs(len(y) - (offset + SR)) <= 640
+    assert np.abs(y[: offset - 1100]).max() < 1e-3  # silence, not garbage, before it
 
 
 def test_load_audio_other_sample_rate(tmp_path: Path) -> None:
@@ -376,6 +434,18 @@ def test_audio_longer_than_video_is_kept(tmp_path: Path) -> None:
     )
     assert abs(len(load_audio(path)) - SR) <= 640
     assert len(read_video_frames(path)) == 10
+
+
+def test_writer_stereo_audio(tmp_path: Path) -> None:
+    stereo = np.stack([tone(1.0, 48000), tone(1.0, 48000, amp=0.1)], axis=1)  # [S, 2]
+    path = encode_mp4(
+        tmp_path / "st.mp4", [code_frame(j) for j in range(25)], audio=stereo, sample_rate=48000
+    )
+    info = probe(path)
+    assert (info.audio_sample_rate, info.audio_channels) == (48000, 2)
+    y = load_audio(path)
+    steady = y[2000:14000]
+    assert np.sqrt(2 * np.mean(steady**2)) == pytest.approx(0.3, rel=0.05)  # mean of 0.5, 0.1
 
 
 # ----------------------------------------------------------------------------- real footage

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import av
 import av.container
+import av.stream
+import av.video.stream
 
 from ..errors import MediaError
 
@@ -65,12 +67,22 @@ def open_input(path: str | os.PathLike[str]) -> Iterator[av.container.InputConta
             container.close()
 
 
+def first_video(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first real video stream: cover art (an ``attached_pic`` picture in an MP3/M4A) is not
+    video and is skipped."""
+    for s in container.streams.video:
+        if not s.disposition & av.stream.Disposition.attached_pic:
+            return s
+    return None
+
+
 def stream_summary(container: av.container.InputContainer) -> str:
     """``"video h264, audio aac"`` — the streams a file has, for error messages."""
     parts = []
     for s in container.streams:
         codec = s.codec_context.name if s.codec_context is not None else "?"
-        parts.append(f"{s.type} {codec}")
+        cover = s.type == "video" and bool(s.disposition & av.stream.Disposition.attached_pic)
+        parts.append(f"{s.type} {codec}" + (" (cover picture)" if cover else ""))
     return ", ".join(parts) or "no streams at all"
 
 

@@ -29,7 +29,7 @@ import av
 import numpy as np
 
 from ..errors import MediaError
-from ._errors import AV_ERRORS, decode_failed, open_input, stream_summary
+from ._errors import AV_ERRORS, decode_failed, first_video, open_input, stream_summary
 
 #: Timestamp jitter (seconds) tolerated before a frame is shifted, i.e. before a gap is filled
 #: with silence or an overlap is dropped.
@@ -76,7 +76,7 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int = 16000) -> np.nda
         stream = c.streams.audio[0]
         tb = float(stream.time_base) if stream.time_base else 0.0
         origin: float | None = None
-        video = c.streams.video[0] if c.streams.video else None
+        video = first_video(c)
         if video is not None and video.start_time is not None and video.time_base:
             origin = float(video.start_time * video.time_base)
         elif stream.start_time is not None and tb:
@@ -117,8 +117,12 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int = 16000) -> np.nda
                 f"{c.name}: its audio track has no decodable samples. The file is corrupt or "
                 "truncated; re-export it and try again."
             )
-        decoded_s = written / src_rate
-        declared_s = float(stream.duration * tb) if stream.duration and tb else 0.0
+        decoded_s = written / src_rate  # the end of the placed audio, seconds from the origin
+        declared_s = 0.0  # the end the stream declares, seconds from the origin
+        if stream.duration and tb:
+            declared_s = float(stream.duration * tb)
+            if stream.start_time is not None and origin is not None:
+                declared_s += stream.start_time * tb - origin
         if declared_s - decoded_s > max(TRUNCATION_TOLERANCE_S, 0.05 * declared_s):
             raise MediaError(
                 f"{c.name}: decoding failed at {decoded_s:.2f} s: the audio ends there although "

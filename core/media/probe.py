@@ -1,8 +1,10 @@
 """Probing: what streams a media file has, how long it is, its frame rate and rotation.
 
 :func:`probe` reads the container header, demuxes (without decoding) up to the first
-``VFR_PACKETS`` video packets to judge whether the frame rate is variable, and decodes the first
-video frame to read its display rotation. Errors follow the package policy (see ``_errors``):
+``VFR_PACKETS`` video packets to judge whether the frame rate is variable (and, when that is the
+whole stream, to measure its length), and decodes only until the first video frame comes out, to
+read its display rotation. ``duration_s`` is the longest of the container's, the streams' and
+that measured length. Errors follow the package policy (see ``_errors``):
 anything unreadable raises :class:`~talkstudio.core.errors.MediaError`.
 """
 
@@ -13,10 +15,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av.container
+import av.video.stream
 import numpy as np
 
 from ..errors import MediaError
-from ._errors import AV_ERRORS, check_readable, describe, open_input
+from ._errors import AV_ERRORS, check_readable, describe, first_video, open_input, stream_summary
 
 #: How many video packets :func:`probe` looks at to decide whether the frame rate is variable.
 VFR_PACKETS = 300
@@ -66,16 +70,53 @@ def _is_vfr(pts: list[int]) -> bool:
     return bool(np.max(np.abs(deltas - med)) > 1 + 0.01 * med)
 
 
+@dataclass
+class _VideoScan:
+    """What demuxing the first packets of a video stream tells."""
+
+    pts: list[int]
+    """Presentation timestamps of the packets seen, in the stream's time base."""
+    span_s: float | None
+    """Seconds from the first pts to the end of the last packet, when the whole stream was seen."""
+    rotation: int
+    """Display rotation of the first decoded frame, degrees counter-clockwise in [0, 360)."""
+
+
+def _scan_video(c: av.container.InputContainer, video: av.video.stream.VideoStream) -> _VideoScan:
+    """Demux up to VFR_PACKETS packets (decoding only until the first frame comes out)."""
+    pts: list[int] = []
+    end = 0
+    rotation: int | None = None
+    complete = True
+    for packet in c.demux(video):
+        if rotation is None:
+            for frame in packet.decode():
+                rotation = round(frame.rotation) % 360
+                break
+        if packet.pts is not None:
+            pts.append(packet.pts)
+            end = max(end, packet.pts + (packet.duration or 0))
+        if len(pts) >= VFR_PACKETS:
+            complete = False
+            break
+    tb = float(video.time_base) if video.time_base else 0.0
+    span = (end - min(pts)) * tb if complete and pts and tb else None
+    return _VideoScan(pts=pts, span_s=span, rotation=rotation or 0)
+
+
 def probe(path: str | os.PathLike[str]) -> MediaInfo:
-    """Describe the streams of ``path``; raise :class:`MediaError` if it is not readable media."""
+    """Describe the streams of ``path``; raise :class:`MediaError` if it is not readable media.
+
+    Cover pictures of music files are not counted as video.
+    """
     p = check_readable(path)
     with open_input(p) as c:
-        video = c.streams.video[0] if c.streams.video else None
+        video = first_video(c)
         audio = c.streams.audio[0] if c.streams.audio else None
         if video is None and audio is None:
             raise MediaError(
-                f"{p} contains neither video nor audio. Choose a video (MP4, MOV, MKV) or an "
-                "audio file (WAV, MP3, M4A, FLAC)."
+                f"{p} contains neither video nor audio (it has: {stream_summary(c)}). Choose a "
+                "video (MP4, MOV, MKV) or an audio file (WAV, MP3, M4A, FLAC)."
             )
         durations = []
         if c.duration is not None:
@@ -83,7 +124,6 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         for s in (video, audio):
             if s is not None and s.duration is not None and s.time_base is not None:
                 durations.append(float(s.duration * s.time_base))
-        duration = max(durations) if durations else 0.0
 
         width = height = rotation = 0
         fps = 0.0
@@ -93,24 +133,18 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             rate: Fraction | None = video.average_rate or video.guessed_rate or video.base_rate
             fps = float(rate) if rate else 0.0
             try:
-                pts = []
-                for packet in c.demux(video):
-                    if packet.pts is not None:
-                        pts.append(packet.pts)
-                    if len(pts) >= VFR_PACKETS:
-                        break
-                is_vfr = _is_vfr(pts)
-                c.seek(0, stream=video)
-                for frame in c.decode(video):
-                    rotation = round(frame.rotation) % 360
-                    break
+                scan = _scan_video(c, video)
             except AV_ERRORS as err:
                 raise MediaError(
                     f"{p}: its video stream cannot be read ({describe(err)}). The file is corrupt "
                     "or truncated; re-export it and try again."
                 ) from err
-        if fps == 0.0 and video is not None and video.frames and duration > 0:
-            fps = video.frames / duration
+            is_vfr, rotation = _is_vfr(scan.pts), scan.rotation
+            if scan.span_s:
+                durations.append(scan.span_s)
+                if fps == 0.0:
+                    fps = len(scan.pts) / scan.span_s
+        duration = max(durations) if durations else 0.0
 
         return MediaInfo(
             path=p,

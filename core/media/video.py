@@ -32,7 +32,7 @@ import av
 import numpy as np
 
 from ..errors import MediaError
-from ._errors import AV_ERRORS, decode_failed, open_input, stream_summary
+from ._errors import AV_ERRORS, decode_failed, first_video, open_input, stream_summary
 
 #: Timestamps closer than this (seconds) count as equal: a source frame whose time equals an
 #: output time up to rounding is the one shown at that time.
@@ -76,11 +76,11 @@ def iter_video_frames(
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     with open_input(path) as c:
-        if not c.streams.video:
+        stream = first_video(c)
+        if stream is None:
             raise MediaError(
                 f"{c.name} has no video stream (it has: {stream_summary(c)}). Choose a video file."
             )
-        stream = c.streams.video[0]
         stream.thread_type = "AUTO"
         yield from _resample(c, stream, float(fps), max_frames, apply_rotation)
 
