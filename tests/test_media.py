@@ -192,6 +192,14 @@ def test_variable_frame_rate_source(tmp_path: Path) -> None:
     assert got == want
 
 
+def test_long_constant_rate_clip_with_b_frames_is_not_vfr(tmp_path: Path) -> None:
+    """More packets than probe scans, stored in decode order (B-frames): still constant rate."""
+    path = encode_mp4(tmp_path / "long.mp4", [code_frame(j % 200) for j in range(320)])
+    info = probe(path)
+    assert not info.is_vfr and info.fps == pytest.approx(25.0)
+    assert info.duration_s == pytest.approx(320 / 25, abs=0.04)
+
+
 def test_source_not_starting_at_zero(tmp_path: Path) -> None:
     """The first frame's pts is time 0, whatever its value in the file."""
     times = [Fraction(3, 2) + Fraction(j, 30) for j in range(30)]

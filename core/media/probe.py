@@ -25,6 +25,10 @@ from ._errors import AV_ERRORS, check_readable, describe, first_video, open_inpu
 #: How many video packets :func:`probe` looks at to decide whether the frame rate is variable.
 VFR_PACKETS = 300
 
+#: Packets are stored in decode order; B-frames are presented up to this many packets later, so
+#: the presentation times of the last ones of an incomplete scan have gaps that are not VFR.
+REORDER_WINDOW = 16
+
 
 @dataclass(frozen=True)
 class MediaInfo:
@@ -75,7 +79,7 @@ class _VideoScan:
     """What demuxing the first packets of a video stream tells."""
 
     pts: list[int]
-    """Presentation timestamps of the packets seen, in the stream's time base."""
+    """Sorted presentation timestamps of the packets seen, in the stream's time base."""
     span_s: float | None
     """Seconds from the first pts to the end of the last packet, when the whole stream was seen."""
     rotation: int
@@ -101,6 +105,9 @@ def _scan_video(c: av.container.InputContainer, video: av.video.stream.VideoStre
             break
     tb = float(video.time_base) if video.time_base else 0.0
     span = (end - min(pts)) * tb if complete and pts and tb else None
+    pts.sort()
+    if not complete:  # packets come in decode order: the last few presentation times are missing
+        pts = pts[:-REORDER_WINDOW]
     return _VideoScan(pts=pts, span_s=span, rotation=rotation or 0)
 
 

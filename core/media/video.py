@@ -129,21 +129,22 @@ def _resample(
             if origin is None:
                 origin = t_abs
                 rotation = round(frame.rotation) if apply_rotation else 0
-            t = t_abs - origin - EPS_S  # shown at output times >= t_abs - origin, up to rounding
+            t = t_abs - origin  # the frame is shown from output time t on
+            tc = t - EPS_S  # t for comparisons: an output time equal to t up to rounding shows it
             if prev is not None:
                 if t > prev_t:
                     last_gap = t - prev_t
                 # Outputs before `t` show `prev`. Output i certainly exists when
                 # i < round(t * fps) (the duration is > t); the one output that may lie past the
                 # end is kept in `deferred` until the next frame or the end decides.
-                if deferred is not None and out < math.floor(t * fps + 0.5):
+                if deferred is not None and out < math.floor(tc * fps + 0.5):
                     yield VideoFrame(out, out / fps, deferred)
                     deferred = None
                     out += 1
                     if out >= limit:
                         return
-                while deferred is None and out / fps < t:
-                    if out >= math.floor(t * fps + 0.5):
+                while deferred is None and out / fps < tc:
+                    if out >= math.floor(tc * fps + 0.5):
                         deferred = rgb_of_prev()
                         break
                     yield VideoFrame(out, out / fps, rgb_of_prev())
