@@ -344,9 +344,12 @@ def test_truncated_faststart_mp4_names_the_failure_time(tmp_path: Path) -> None:
     """With the index at the front, the cut shows while decoding: the error says when."""
     path = tmp_path / "fast.mp4"
     rng = np.random.default_rng(0)
+    x = tone(3.0, SR)
     with av.open(str(path), "w", options={"movflags": "faststart"}) as c:
         vs = c.add_stream("libx264", rate=25)
         vs.width, vs.height, vs.pix_fmt = SIZE, SIZE, "yuv420p"
+        a = c.add_stream("aac", rate=SR)
+        a.layout = "mono"
         for i in range(75):
             frame = av.VideoFrame.from_ndarray(
                 rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8), format="rgb24"
@@ -354,15 +357,21 @@ def test_truncated_faststart_mp4_names_the_failure_time(tmp_path: Path) -> None:
             frame.pts = i
             for packet in vs.encode(frame):
                 c.mux(packet)
-        for packet in vs.encode(None):
+            for k in range(i * 640 - i * 640 % 1024, (i + 1) * 640 - (i + 1) * 640 % 1024, 1024):
+                af = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="fltp", layout="mono")
+                af.sample_rate, af.pts = SR, k
+                for packet in a.encode(af):
+                    c.mux(packet)
+        for packet in [*vs.encode(None), *a.encode(None)]:
             c.mux(packet)
     data = path.read_bytes()
     cut = tmp_path / "fast_cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(MediaError, match=r"failed at \d+\.\d\d s") as info:
-        read_video_frames(cut)
-    failed_at = float(re.search(r"failed at (\d+\.\d\d) s", str(info.value)).group(1))  # type: ignore[union-attr]
-    assert 0.2 < failed_at < 2.5
+    for fn in (read_video_frames, load_audio):
+        with pytest.raises(MediaError, match=r"failed at \d+\.\d\d s") as info:
+            fn(cut)
+        found = re.search(r"failed at (\d+\.\d\d) s", str(info.value))
+        assert found is not None and 0.2 < float(found.group(1)) < 2.5
 
 
 def test_text_file_renamed_mp4(tmp_path: Path) -> None:

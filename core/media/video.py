@@ -71,7 +71,8 @@ def iter_video_frames(
 
     See the module docstring for the timestamp rule and the frame count. ``max_frames`` stops
     early. Raises :class:`MediaError` for unreadable files, files without video, and files that
-    break part-way (the message names the time of the failure).
+    break part-way (the message names the time of the failure). Being a generator, it opens the
+    file and raises on the first ``next()``, not at the call.
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
