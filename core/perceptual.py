@@ -21,7 +21,13 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 # Index (in torchvision's vgg19().features) of each ReLU the loss reads, and its weight.
-VGG19_LAYERS: dict[str, int] = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu5_1": 29}
+VGG19_LAYERS: dict[str, int] = {
+    "relu1_1": 1,
+    "relu2_1": 6,
+    "relu3_1": 11,
+    "relu4_1": 20,
+    "relu5_1": 29,
+}
 DEFAULT_WEIGHTS: dict[str, float] = {
     "relu1_1": 1 / 32,
     "relu2_1": 1 / 16,
@@ -33,6 +39,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _noticed: set[str] = set()
+
+
+def imagenet_mean_std(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std [1, 3, 1, 1] on ``like``'s device and dtype."""
+    mean = torch.tensor(IMAGENET_MEAN, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
+    return mean, std
 
 
 def vgg_weights_path(hub_dir: str | Path | None = None) -> Path:
@@ -54,8 +67,6 @@ class PerceptualLoss(nn.Module):
         self.layers = {VGG19_LAYERS[k]: w for k, w in self.weights.items()}
         self.features = features[: max(self.layers) + 1]
         self.features.requires_grad_(False).eval()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
@@ -64,7 +75,8 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] x2 -> []
         h = torch.cat([x, y], dim=0)
-        h = (h - self.mean) / self.std
+        mean, std = imagenet_mean_std(h)
+        h = (h - mean) / std
         total = x.new_zeros(())
         n = x.shape[0]
         for i, layer in enumerate(self.features):

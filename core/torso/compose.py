@@ -1,0 +1,102 @@
+"""Inference: complete rendered heads into full frames with a trained torso UNet.
+
+    compositor = Compositor.load(subject.model_dir("torso"), device="cpu")
+    frames = compositor(background, head_rgb, head_opacity)      # or compose(..., model=...)
+
+Inputs are float tensors in [0, 1], batched ``[B, C, H, W]`` or single ``[C, H, W]``; the
+background may be one plate ``[3, H, W]`` for the whole batch. ``head_rgb`` is premultiplied by
+``head_opacity`` (the head over black, as the NeRF renders it). The network runs at its
+``image_size``; other sizes are resized to it and the network's output is resized back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_into, load_model
+from ..errors import TalkstudioError
+from .config import TorsoConfig
+from .train import KIND, resolve_device
+from .unet import TorsoUNet
+
+
+class Compositor:
+    """A trained :class:`TorsoUNet` in inference mode on one device."""
+
+    def __init__(self, net: TorsoUNet, device: str | torch.device = "cpu") -> None:
+        self.device = resolve_device(device)
+        self.net = net.to(self.device).eval()
+        self.config = net.config
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        device: str | torch.device = "cpu",
+        config: TorsoConfig | None = None,
+    ) -> Compositor:
+        """The model saved in ``folder``; with ``config``, build that network and demand a match."""
+        state, raw = load_model(folder, KIND)
+        cfg = config or TorsoConfig.from_dict(raw.get("config", {}))
+        net = TorsoUNet(cfg)
+        load_into(net, state, str(Path(folder) / "model.safetensors"))
+        return cls(net, device)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        background: torch.Tensor,  # [B, 3, H, W] | [3, H, W]
+        head_rgb: torch.Tensor,  # [B, 3, H, W] | [3, H, W]
+        head_opacity: torch.Tensor,  # [B, 1, H, W] | [1, H, W] | [B, H, W] | [H, W]
+    ) -> torch.Tensor:  # [B, 3, H, W] | [3, H, W], clamped to [0, 1]
+        single = head_rgb.ndim == 3
+        head = head_rgb[None] if single else head_rgb
+        if head.ndim != 4 or head.shape[1] != 3:
+            raise TalkstudioError(
+                f"head_rgb must be [B, 3, H, W] or [3, H, W], got {head_rgb.shape}"
+            )
+        b, _, h, w = head.shape
+        alpha = head_opacity
+        if alpha.ndim == head.ndim - 1:  # no channel axis
+            alpha = alpha.unsqueeze(-3)
+        alpha = alpha.reshape(b, 1, *alpha.shape[-2:])
+        bg = background if background.ndim == 4 else background[None]
+        bg = bg.expand(b, -1, -1, -1)
+        if bg.shape[-2:] != (h, w) or alpha.shape[-2:] != (h, w):
+            raise TalkstudioError(
+                f"background {tuple(background.shape)}, head {tuple(head_rgb.shape)} and opacity "
+                f"{tuple(head_opacity.shape)} must share one height and width"
+            )
+        out_device = head.device
+        size = self.config.image_size
+        x = [t.to(self.device, torch.float32) for t in (bg, head, alpha)]
+        if (h, w) != (size, size):
+            x = [_resize(t, (size, size)) for t in x]
+        out = self.net(*x)  # [B, 3, size, size]
+        if (h, w) != (size, size):
+            out = _resize(out, (h, w))
+        out = out.clamp(0.0, 1.0).to(out_device)
+        return out[0] if single else out
+
+
+def compose(
+    background: torch.Tensor,
+    head_rgb: torch.Tensor,
+    head_opacity: torch.Tensor,
+    model: Compositor | str | Path,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """The full frame(s) from a background plate and a rendered head (see :class:`Compositor`).
+
+    ``model`` is a loaded :class:`Compositor` or the folder of a trained torso model.
+    """
+    compositor = model if isinstance(model, Compositor) else Compositor.load(model, device)
+    return compositor(background, head_rgb, head_opacity)
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[B, C, H, W] → [B, C, *size]: antialiased bilinear (area-like when shrinking)."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)

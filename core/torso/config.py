@@ -1,0 +1,108 @@
+"""Settings of the torso network and its training (paper Sec. IV-C, Fig. 4)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import CheckpointError
+from ..presets import apply_preset
+
+# Fields that change the network's weights; a checkpoint only loads into a net built with the same.
+ARCHITECTURE_FIELDS = ("base_width", "depth", "deformable", "dcn_levels", "residual", "norm_groups")
+
+
+@dataclass
+class TorsoConfig:
+    """The torso UNet and its training. ``from_preset`` applies core.presets' "torso" entries."""
+
+    image_size: int = 128
+    """Side in pixels at which the network trains and runs; other sizes resize its output."""
+    base_width: int = 32
+    """Channels C of the full-resolution level; each level ↓2 doubles them up to 8C (paper: 64)."""
+    depth: int = 5
+    """Strided ↓2 encoder levels (and as many ↑2 decoder levels); inputs are padded to 2^depth."""
+    deformable: bool = True
+    """Modulated deformable convolution blocks (DCNv2) after the middle encoder levels; False
+    builds the same net with plain 3×3 convolutions in their place."""
+    dcn_levels: tuple[int, ...] = (2, 3)
+    """Encoder levels (1 = the first ↓2 level) followed by a deformable block."""
+    residual: bool = True
+    """Add the input composite (head over the background plate) to the network's RGB output, so
+    the net learns the torso, neck and hair around a head it otherwise passes through."""
+    norm_groups: int = 8
+    """Groups of the GroupNorm after each convolution (per-image, so batching changes nothing)."""
+    steps: int = 1500
+    """Optimizer steps of a training run."""
+    batch_size: int = 4
+    """Training pairs per step."""
+    lr: float = 1e-3
+    """AdamW learning rate (the paper's 1e-3)."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    lr_final_fraction: float = 0.1
+    """The learning rate decays linearly over the second half of training to lr × this."""
+    smooth_l1_beta: float = 0.02
+    """Transition point of the smooth-L1 loss, in [0, 1] intensity units (small: close to L1)."""
+    vgg_weight: float = 1.0
+    """Weight of the VGG perceptual term (L = SmoothL1 + VGG); it is off when no VGG weights exist."""
+    crop_scale_min: float = 0.75
+    """Smallest random crop, as a fraction of the frame side, before resizing to image_size."""
+    crop_scale_max: float = 1.0
+    """Largest random crop (1: the whole frame)."""
+    full_frame_fraction: float = 0.25
+    """Share of training pairs taken as the whole frame, uncropped (the view used at inference)."""
+    cache_mb: int = 1024
+    """Frames are kept in memory, resized for cropping, while they fit in this many MiB."""
+    checkpoint_every: int = 250
+    """Save weights and optimizer state every this many steps (and at the end)."""
+    preview_every: int = 100
+    """Attach a preview image (input head | output | ground truth) to progress every this many steps."""
+    seed: int = 0
+    """Seed of weight initialisation and of the training-pair sampler."""
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> TorsoConfig:
+        """The defaults with the ``preset``'s torso overrides (core.presets), then ``overrides``."""
+        cfg = apply_preset(cls(), "torso", preset)
+        return cfg.replace(**overrides) if overrides else cfg
+
+    def replace(self, **changes: Any) -> TorsoConfig:
+        data = asdict(self) | changes
+        return TorsoConfig.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dcn_levels"] = list(self.dcn_levels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TorsoConfig:
+        """A config from JSON; unknown keys are ignored, wrong types raise CheckpointError."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "dcn_levels" in values:
+            values["dcn_levels"] = tuple(int(v) for v in values["dcn_levels"])
+        try:
+            cfg = cls(**values)
+        except TypeError as exc:
+            raise CheckpointError(f"torso config is malformed ({exc})") from exc
+        cfg.check()
+        return cfg
+
+    def architecture(self) -> dict[str, Any]:
+        """The fields that decide the shapes of the weights."""
+        return {k: v for k, v in self.to_dict().items() if k in ARCHITECTURE_FIELDS}
+
+    def check(self) -> None:
+        """Raise ValueError naming the first setting out of range."""
+        if self.image_size < 8:
+            raise ValueError(f"image_size {self.image_size} is too small (at least 8)")
+        if self.base_width < 1 or self.depth < 1:
+            raise ValueError("base_width and depth must be positive")
+        if any(not 1 <= lv <= self.depth for lv in self.dcn_levels):
+            raise ValueError(f"dcn_levels {self.dcn_levels} must lie in 1..depth={self.depth}")
+        if not 0 < self.crop_scale_min <= self.crop_scale_max <= 1:
+            raise ValueError("need 0 < crop_scale_min <= crop_scale_max <= 1")
+        if self.steps < 0 or self.batch_size < 1:
+            raise ValueError("steps must be >= 0 and batch_size >= 1")

@@ -1,0 +1,106 @@
+"""The torso UNet of paper Fig. 4: background plate + head image in, full frame out.
+
+Encoder: a 3×3 conv to C channels at full resolution, then ``depth`` levels of a 3×3 conv
+strided ↓2 that doubles the channels up to 8C; a DCNv2 block (``deform.DeformBlock``) follows
+the middle levels (``dcn_levels``). Decoder, mirrored: per level a nearest-neighbour ↑2 then a
+3×3 conv (no transposed convolution, hence no checkerboard), concatenation with the encoder's
+skip at that resolution and a 3×3 fusing conv. A final 1×1 conv gives RGB.
+
+Images are float in [0, 1]; ``head_rgb`` is premultiplied by ``head_opacity`` (the head drawn
+over black, as a volume renderer outputs it).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import TorsoConfig
+from .deform import DeformBlock
+
+IN_CHANNELS = 7  # background plate (3) + head rgb (3) + head opacity (1)
+
+
+def _groups(channels: int, wanted: int) -> int:
+    g = max(1, min(wanted, channels))
+    while channels % g:
+        g -= 1
+    return g
+
+
+class ConvNormAct(nn.Sequential):
+    """3×3 conv (optionally strided) → GroupNorm → LeakyReLU(0.2)."""
+
+    def __init__(self, cin: int, cout: int, groups: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, stride=stride, padding=1),
+            nn.GroupNorm(_groups(cout, groups), cout),
+            nn.LeakyReLU(0.2),
+        )
+
+
+class TorsoUNet(nn.Module):
+    """The frame-completing UNet; build it from a :class:`TorsoConfig`."""
+
+    def __init__(self, config: TorsoConfig) -> None:
+        super().__init__()
+        config.check()
+        self.config = config
+        c, g = config.base_width, config.norm_groups
+        widths = [
+            min(c * 2**i, 8 * c) for i in range(config.depth + 1)
+        ]  # per level, full res first
+        self.widths = widths
+        self.stem = ConvNormAct(IN_CHANNELS, widths[0], g)
+        self.down = nn.ModuleList(
+            ConvNormAct(widths[i], widths[i + 1], g, stride=2) for i in range(config.depth)
+        )
+        self.refine = nn.ModuleDict(
+            {
+                str(level): DeformBlock(widths[level], _groups(widths[level], g), config.deformable)
+                for level in sorted(set(config.dcn_levels))
+            }
+        )
+        # Decoder level i brings level i+1 up to level i's resolution (i = depth-1 .. 0).
+        self.up = nn.ModuleList(
+            ConvNormAct(widths[i + 1], widths[i], g) for i in range(config.depth)
+        )
+        self.fuse = nn.ModuleList(
+            ConvNormAct(2 * widths[i], widths[i], g) for i in range(config.depth)
+        )
+        self.to_rgb = nn.Conv2d(widths[0], 3, 1)
+        if config.residual:
+            nn.init.zeros_(self.to_rgb.weight)
+            nn.init.zeros_(self.to_rgb.bias)  # type: ignore[arg-type]
+
+    @property
+    def multiple(self) -> int:
+        """Input sides are padded to a multiple of this."""
+        return 2**self.config.depth
+
+    def forward(
+        self,
+        background: torch.Tensor,  # [B, 3, H, W] in [0, 1]
+        head_rgb: torch.Tensor,  # [B, 3, H, W] premultiplied
+        head_opacity: torch.Tensor,  # [B, 1, H, W] in [0, 1]
+    ) -> torch.Tensor:  # [B, 3, H, W], the frame (not clamped)
+        h, w = background.shape[-2:]
+        composite = head_rgb + (1.0 - head_opacity) * background  # [B, 3, H, W]
+        x = torch.cat([background, head_rgb, head_opacity], dim=1) * 2.0 - 1.0  # [B, 7, H, W]
+        m = self.multiple
+        pad_h, pad_w = (-h) % m, (-w) % m
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        skips = [self.stem(x)]  # level 0: [B, C, H, W]
+        for level, down in enumerate(self.down, start=1):
+            y = down(skips[-1])  # [B, widths[level], H/2^level, W/2^level]
+            if str(level) in self.refine:
+                y = self.refine[str(level)](y)
+            skips.append(y)
+        y = skips.pop()
+        for i in reversed(range(self.config.depth)):
+            y = self.up[i](F.interpolate(y, scale_factor=2.0, mode="nearest"))  # level i
+            y = self.fuse[i](torch.cat([y, skips[i]], dim=1))
+        out = self.to_rgb(y)[..., :h, :w]  # [B, 3, H, W]
+        return composite + out if self.config.residual else out

@@ -1,0 +1,118 @@
+"""The torso UNet's building blocks: DCNv2 against plain convolution, the two DCN backends,
+and the network's shapes and starting point."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from talkstudio.core.torso import TorsoConfig, TorsoUNet
+from talkstudio.core.torso.deform import (
+    DeformBlock,
+    ModulatedDeformConv2d,
+    _modulated_deform_conv,
+    modulated_deform_conv,
+)
+
+BACKENDS = ("torch", "torchvision")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dcn_with_zero_offsets_and_unit_masks_is_the_plain_conv(backend: str) -> None:
+    torch.manual_seed(0)
+    layer = ModulatedDeformConv2d(5, 7)
+    layer.backend = backend
+    x = torch.randn(2, 5, 11, 9)
+    offset, mask = layer.offsets_and_mask(x)
+    assert torch.count_nonzero(offset) == 0 and torch.all(mask == 1.0)
+    want = F.conv2d(x, layer.weight, layer.bias, padding=1)
+    torch.testing.assert_close(layer(x), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dcn_integer_offset_samples_the_shifted_input(backend: str) -> None:
+    torch.manual_seed(1)
+    x = torch.randn(1, 3, 8, 10)
+    w = torch.randn(4, 3, 3, 3)
+    offset = torch.zeros(1, 18, 8, 10)
+    offset[:, 1::2] = 1.0  # every tap looks one pixel to the right (dx = +1)
+    mask = torch.full((1, 9, 8, 10), 0.5)
+    got = modulated_deform_conv(x, offset, mask, w, None, backend=backend)
+    # y(v, u) = Σ w[i, j] x(v + i - 1, u + j): the kernel window moved one pixel right
+    want = 0.5 * F.conv2d(F.pad(x, (0, 2, 1, 1)), w)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_torch_reference_matches_torchvision_forward_and_backward() -> None:
+    torch.manual_seed(2)
+    x = torch.randn(2, 6, 9, 12, requires_grad=True)
+    # offset groups 2, stride 2: output 5 × 6
+    offset = (1.5 * torch.randn(2, 2 * 2 * 9, 5, 6)).requires_grad_()
+    mask = torch.rand(2, 2 * 9, 5, 6).requires_grad_()
+    w = torch.randn(4, 6, 3, 3, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    inputs = (x, offset, mask, w, b)
+    ref = _modulated_deform_conv(x, offset, mask, w, b, stride=2, padding=1)
+    tv = modulated_deform_conv(x, offset, mask, w, b, stride=2, padding=1, backend="torchvision")
+    torch.testing.assert_close(ref, tv, rtol=1e-4, atol=1e-4)
+    g_ref = torch.autograd.grad((ref * ref.detach().sin()).sum(), inputs)
+    g_tv = torch.autograd.grad((tv * tv.detach().sin()).sum(), inputs)
+    for name, a, c in zip(("x", "offset", "mask", "weight", "bias"), g_ref, g_tv):
+        torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-3, msg=f"gradient of {name}")
+
+
+def test_deform_block_plain_switch_starts_from_the_same_function() -> None:
+    torch.manual_seed(3)
+    dcn, plain = DeformBlock(8, 4, deformable=True), DeformBlock(8, 4, deformable=False)
+    plain.conv.weight.data.copy_(dcn.conv.weight)
+    plain.conv.bias.data.copy_(dcn.conv.bias)
+    x = torch.randn(2, 8, 10, 10)
+    torch.testing.assert_close(dcn(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("deformable", [True, False])
+@pytest.mark.parametrize("hw", [(32, 32), (48, 48), (40, 56), (17, 23)])
+def test_unet_output_shape_and_identity_start(deformable: bool, hw: tuple[int, int]) -> None:
+    torch.manual_seed(4)
+    cfg = TorsoConfig(base_width=4, depth=3, dcn_levels=(1, 2), deformable=deformable)
+    net = TorsoUNet(cfg)
+    h, w = hw
+    bg, head = torch.rand(2, 3, h, w), torch.rand(2, 3, h, w)
+    alpha = torch.rand(2, 1, h, w)
+    out = net(bg, head * alpha, alpha)
+    assert out.shape == (2, 3, h, w)
+    # residual net, zero-initialised last layer: it starts as the head pasted on the plate
+    torch.testing.assert_close(out, head * alpha + (1 - alpha) * bg)
+    assert out.requires_grad
+
+
+def test_widths_double_up_to_eight_c_and_plain_net_has_no_dcn() -> None:
+    net = TorsoUNet(TorsoConfig(base_width=4, depth=5))
+    assert net.widths == [4, 8, 16, 32, 32, 32]
+    n_dcn = sum(isinstance(m, ModulatedDeformConv2d) for m in net.modules())
+    assert n_dcn == 2
+    plain = TorsoUNet(TorsoConfig(base_width=4, depth=5, deformable=False))
+    assert not any(isinstance(m, ModulatedDeformConv2d) for m in plain.modules())
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+
+
+def test_non_residual_net_outputs_its_own_frame() -> None:
+    torch.manual_seed(5)
+    net = TorsoUNet(TorsoConfig(base_width=4, depth=2, dcn_levels=(1,), residual=False))
+    bg, head, alpha = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
+    out = net(bg, head, alpha)
+    assert out.shape == (1, 3, 16, 16)
+    assert not torch.allclose(out, head, atol=1e-2)
+
+
+def test_config_rejects_bad_settings_and_round_trips() -> None:
+    with pytest.raises(ValueError, match="dcn_levels"):
+        TorsoConfig(depth=2, dcn_levels=(3,)).check()
+    with pytest.raises(ValueError, match="crop_scale"):
+        TorsoConfig(crop_scale_min=0.0).check()
+    cfg = TorsoConfig.from_preset("paper")
+    assert (cfg.image_size, cfg.base_width) == (512, 64)
+    assert TorsoConfig.from_dict(cfg.to_dict()) == cfg
+    preview = TorsoConfig.from_preset("preview", steps=7)
+    assert (preview.image_size, preview.base_width, preview.steps) == (128, 32, 7)
