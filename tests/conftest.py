@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -78,3 +82,57 @@ def make_tiny_subject(root: Path, frames: int = 12, size: int = 32, audio: bool 
 def tiny_subject(tmp_path: Path) -> Path:
     """A small valid subject folder (12 frames, 32²) in a temporary directory."""
     return make_tiny_subject(tmp_path / "subject")
+
+
+def schematic_face(mouth_gap: float = 0.1, eye_gap: float = 0.1) -> np.ndarray:
+    """A frontal iBUG-68 face [68, 3] in head units (x: subject's left, y: down, z: back).
+
+    Outer eye corners 36 and 45 are 0.9 apart (the head frame's scale); ``mouth_gap`` is the
+    inner-lip gap 62–66 and ``eye_gap`` the lid gap of both eyes, in head units.
+    """
+    import numpy as np
+
+    p = np.zeros((68, 3))
+    u = np.linspace(0.0, np.pi, 17)
+    p[:17, 0] = -0.68 * np.cos(u)  # jaw from the right ear (image left) round the chin
+    p[:17, 1] = -0.15 + 0.95 * np.sin(u) ** 1.3
+    p[:17, 2] = 0.45 - 0.5 * np.sin(u)
+    for first, cx in ((17, -0.33), (22, 0.33)):  # brows
+        xs = cx + np.linspace(-0.2, 0.2, 5)
+        p[first : first + 5, 0] = xs
+        p[first : first + 5, 1] = -0.45 - 0.08 * np.cos((xs - cx) / 0.2 * np.pi / 2)
+        p[first : first + 5, 2] = -0.05
+    p[27:31, 1] = np.linspace(-0.32, 0.08, 4)  # nose bridge, coming forward
+    p[27:31, 2] = np.linspace(-0.12, -0.3, 4)
+    p[31:36, 0] = np.linspace(-0.14, 0.14, 5)
+    p[31:36, 1] = 0.15 + 0.03 * np.abs(np.linspace(-2, 2, 5))
+    p[31:36, 2] = -0.18
+
+    def eye(first: int, cx: float) -> None:
+        xs = cx + np.array([-0.12, -0.05, 0.05, 0.12, 0.05, -0.05])
+        ys = -0.28 + np.array([0, -1, -1, 0, 1, 1]) * eye_gap / 2
+        p[first : first + 6, 0], p[first : first + 6, 1] = xs, ys
+        p[first : first + 6, 2] = -0.08
+
+    eye(36, -0.33)  # right eye (image left); outer corner 36 at x = -0.45
+    eye(42, 0.33)  # left eye; outer corner 45 at x = 0.45
+    ox = np.array([-0.25, -0.15, -0.06, 0, 0.06, 0.15, 0.25, 0.15, 0.06, 0, -0.06, -0.15])
+    oy = np.array([0, -0.06, -0.09, -0.07, -0.09, -0.06, 0, 0.08, 0.11, 0.12, 0.11, 0.08])
+    p[48:60, 0], p[48:60, 1] = ox, 0.42 + oy + np.r_[np.zeros(7), np.full(5, mouth_gap / 2)]
+    p[48:60, 1] -= np.r_[0, np.full(5, mouth_gap / 2), np.zeros(6)]
+    ix = np.array([-0.19, -0.07, 0, 0.07, 0.19, 0.07, 0, -0.07])
+    iy = np.array([0, -1, -1, -1, 0, 1, 1, 1]) * mouth_gap / 2
+    p[60:68, 0], p[60:68, 1] = ix, 0.42 + iy
+    p[48:68, 2] = -0.15 + 0.4 * p[48:68, 0] ** 2
+    return p
+
+
+def face_track(frames: int = 50, seed: int = 0) -> np.ndarray:
+    """A talking schematic face [frames, 68, 3]: the mouth opens and closes, the eyes blink."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames)
+    gaps = 0.02 + 0.1 * np.abs(np.sin(2 * np.pi * t / 12 + rng.uniform(0, np.pi)))
+    eyes = np.where(t % 40 == 20, 0.01, 0.1)
+    return np.stack([schematic_face(g, e) for g, e in zip(gaps, eyes)]).astype(np.float32)
