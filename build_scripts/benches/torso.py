@@ -1,0 +1,119 @@
+"""Torso UNet: quality against the paste-on-mean baseline, DCN vs plain, training time, speed.
+
+Subject: ``$TALKSTUDIO_TORSO_SUBJECT``, else ``../subjects/German_20s`` beside the repository
+(made by ``talkstudio preprocess ../shared/data/German_20s.mp4 --out ../subjects/German_20s``).
+Without it the quality and training measures are skipped (noted) and only speed is measured.
+
+Quality: the preview preset trained once with deformable blocks and once with plain convs (same
+steps, same pairs), scored on the validation frames; medians over frames. The deformable model
+is kept in ``bench_results/torso_preview_dcn`` for ``build_scripts/torso_strip.py --model``.
+Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 2).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench import Measure, time_call
+
+if TYPE_CHECKING:
+    from talkstudio.core.torso import TorsoReport
+
+REPO = Path(__file__).resolve().parents[2]
+KEEP = REPO / "bench_results" / "torso_preview_dcn"
+
+
+def subject_dir() -> Path:
+    env = os.environ.get("TALKSTUDIO_TORSO_SUBJECT")
+    return Path(env) if env else REPO.parent / "subjects" / "German_20s"
+
+
+def _train_and_score(subject: Path, deformable: bool, out: Path) -> tuple[float, TorsoReport]:
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.torso import TorsoConfig, evaluate_torso, train_torso
+
+    cfg = TorsoConfig.from_preset("preview", deformable=deformable)
+    if out.exists():
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    run_job(train_torso(subject, cfg, "cpu", out_dir=out, resume=False))
+    seconds = time.perf_counter() - t0
+    return seconds, evaluate_torso(subject, out, "val", "cpu")
+
+
+def quality(measures: list[Measure]) -> None:
+    subject = subject_dir()
+    if not (subject / "subject.json").is_file():
+        measures.append(
+            Measure("quality", "-", [float("nan")], f"skipped: no subject at {subject}")
+        )
+        return
+    from talkstudio.core.torso import TorsoConfig
+
+    steps = TorsoConfig.from_preset("preview").steps
+    for deformable in (True, False):
+        tag = "dcn" if deformable else "plain"
+        out = KEEP if deformable else KEEP.with_name("torso_preview_plain")
+        seconds, rep = _train_and_score(subject, deformable, out)
+        n, pf = len(rep.frames), rep.per_frame
+        note = f"preview, {steps} steps, 1 run" if deformable else "same budget, plain convs"
+        measures.append(Measure(f"train time preview ({tag})", "s", [seconds], note))
+        measures.append(Measure(f"val PSNR UNet ({tag})", "dB", pf["psnr_unet"], f"{n} val frames"))
+        if deformable:
+            measures.append(
+                Measure("val PSNR baseline", "dB", pf["psnr_baseline"], "paste on mean")
+            )
+        measures.append(
+            Measure(f"seam MAE UNet ({tag})", "8-bit", pf["seam_mae_unet"], "12 px band @512²")
+        )
+        measures.append(Measure(f"seam PSNR UNet ({tag})", "dB", pf["seam_psnr_unet"]))
+        if deformable:
+            measures.append(Measure("seam MAE baseline", "8-bit", pf["seam_mae_baseline"]))
+            measures.append(Measure("seam PSNR baseline", "dB", pf["seam_psnr_baseline"]))
+
+
+def speed(measures: list[Measure], reps: int) -> None:
+    import torch
+
+    from talkstudio.core.torso import Compositor, TorsoConfig, TorsoUNet
+
+    cases = [(128, 32), (256, 32), (512, 32), (512, 64)]
+    for size, width in cases:
+        torch.manual_seed(0)
+        cfg = TorsoConfig.from_preset("preview", image_size=size, base_width=width)
+        comp = Compositor(TorsoUNet(cfg), "cpu")
+        bg, head, alpha = (
+            torch.rand(3, size, size),
+            torch.rand(3, size, size),
+            torch.rand(1, size, size),
+        )
+        samples = time_call(lambda c=comp, b=bg, h=head, a=alpha: c(b, h * a, a), reps)
+        note = f"CPU, base width {width}, batch 1, net at {size}²"
+        measures.append(Measure(f"compose {size}² C={width}", "ms/frame", samples, note))
+    if torch.cuda.is_available():
+        for size, width in cases:
+            cfg = TorsoConfig.from_preset("preview", image_size=size, base_width=width)
+            comp = Compositor(TorsoUNet(cfg), "cuda")
+            x = [torch.rand(1, c, size, size, device="cuda") for c in (3, 3, 1)]
+
+            def call(c: Compositor = comp, x: list = x) -> None:
+                c(*x)
+                torch.cuda.synchronize()
+
+            samples = time_call(call, reps, warmup=3)
+            name = f"compose {size}² C={width} GPU"
+            measures.append(Measure(name, "ms/frame", samples, torch.cuda.get_device_name(0)))
+
+
+def run(reps: int) -> list[Measure]:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "2")))
+    measures: list[Measure] = []
+    quality(measures)
+    speed(measures, reps)
+    return measures
