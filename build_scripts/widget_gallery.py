@@ -1,0 +1,202 @@
+"""Render every studio widget to a PNG, for a look at them without the application.
+
+Run under an X server for the OpenGL viewport, e.g.::
+
+    QT_QPA_PLATFORM=xcb xvfb-run -a python build_scripts/widget_gallery.py build/widget_gallery
+
+Without one (``QT_QPA_PLATFORM=offscreen``) the 3D viewport is left out. The widgets are shown
+with a 20 s speech-like waveform, a talking landmark track whose mouth follows the waveform's
+loudness (the schematic face of ``tests/conftest.py``), keyframes on all three lanes, a frame of
+``../shared/data/May_5s.mp4`` in the preview when it exists, and made-up loss curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_RATE = 16_000
+
+
+def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Syllables of voiced harmonics (f0 100–160 Hz) at ~4 Hz in phrases separated by pauses [S]."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * SAMPLE_RATE), np.float32)
+    t = 0.3
+    while t < seconds - 0.5:
+        phrase_end = t + rng.uniform(1.5, 3.5)
+        while t < min(phrase_end, seconds - 0.3):
+            dur = rng.uniform(0.12, 0.26)
+            n = int(dur * SAMPLE_RATE)
+            tt = np.arange(n) / SAMPLE_RATE
+            f0 = rng.uniform(100, 160) * (1 + 0.1 * tt / dur)
+            phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
+            formant = rng.uniform(500, 900)
+            voiced = sum(
+                np.sin(k * phase) * np.exp(-(((k * f0 - formant) / 400) ** 2)) / k
+                for k in range(1, 12)
+            )
+            env = np.sin(np.pi * tt / dur) ** 1.5 * rng.uniform(0.3, 0.8)
+            s0 = int(t * SAMPLE_RATE)
+            out[s0 : s0 + n] += (voiced * env).astype(np.float32)[: len(out) - s0]
+            t += dur + rng.uniform(0.02, 0.1)
+        t += rng.uniform(0.3, 0.7)
+    out += rng.normal(0, 0.004, len(out)).astype(np.float32)
+    return out / max(1e-6, float(np.abs(out).max())) * 0.8
+
+
+def talking_track(audio: np.ndarray) -> np.ndarray:
+    """Landmarks [T, 68, 3] whose inner-lip gap follows the loudness of each 640-sample frame."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import schematic_face
+
+    from talkstudio.core.timing import SAMPLES_PER_FRAME, num_frames, pad_to_frames
+
+    frames = num_frames(len(audio))
+    rms = np.sqrt((pad_to_frames(audio).reshape(frames, SAMPLES_PER_FRAME) ** 2).mean(axis=1))
+    gap = 0.01 + 0.14 * np.convolve(rms / rms.max(), np.ones(3) / 3, mode="same")
+    eyes = np.full(frames, 0.1)
+    for start in range(30, frames - 9, 85):  # a blink every 3.4 s
+        eyes[start : start + 9] = 0.1 * np.array([0.6, 0.4, 0.3, 0.1, 0.02, 0.1, 0.3, 0.4, 0.6])
+    return np.stack([schematic_face(g, e) for g, e in zip(gap, eyes)]).astype(np.float32)
+
+
+def preview_image(size: int = 256) -> np.ndarray:
+    """A real frame from ../shared/data when present, else a gradient test card [size, size, 3]."""
+    video = REPO.parent / "shared" / "data" / "May_5s.mp4"
+    if video.is_file():
+        from talkstudio.core.media import iter_video_frames
+
+        for frame in iter_video_frames(video, max_frames=1):
+            rgb = frame.rgb
+            h, w = rgb.shape[:2]
+            side = min(h, w)
+            crop = rgb[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]
+            idx = np.linspace(0, side - 1, size).astype(int)
+            return np.ascontiguousarray(crop[idx][:, idx])
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    return (np.stack([xx, yy, 0.5 + 0.5 * np.sin(8 * xx)], -1) * 255).astype(np.uint8)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="folder for the PNGs")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from talkstudio.app.qt_env import clean_qt_environment
+
+    clean_qt_environment()
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtWidgets import QApplication, QGridLayout, QWidget
+
+    # pyqtgraph.opengl caches its shader programs globally: every GL view must share objects.
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+    app = QApplication.instance() or QApplication([])
+    app.setStyle("Fusion")
+    gl_ok = app.platformName() not in ("offscreen", "minimal")
+
+    from talkstudio.core.progress import Progress
+    from talkstudio.widgets.alpha_panel import AlphaPanel
+    from talkstudio.widgets.loss_plot import LossHistory, LossPlot
+    from talkstudio.widgets.preview import Preview
+    from talkstudio.widgets.state import EditState, PlaybackState
+    from talkstudio.widgets.timeline import Timeline
+    from talkstudio.widgets.transport import Transport
+
+    audio = speech_like(20.0)
+    state = EditState()
+    state.set_audio(audio)
+    state.set_track(talking_track(audio))
+    playback = PlaybackState(state)
+    for name, keys in {
+        "left_eye": [(40, 1.0), (60, 0.0), (80, 1.0)],
+        "right_eye": [(300, 1.0), (330, 1.6)],
+        "mouth": [(100, 1.0), (150, 2.0), (260, 2.0), (320, 0.6), (420, 1.0)],
+    }.items():
+        for frame, value in keys:
+            state.set_keyframe(name, frame, value)
+    state.set_frame(210)
+
+    shots: list[tuple[str, QWidget, tuple[int, int]]] = []
+    timeline = Timeline(state)
+    timeline.select("mouth", 150)
+    shots.append(("timeline", timeline, (1100, 230)))
+    zoomed = Timeline(state)
+    shots.append(("timeline_zoomed", zoomed, (1100, 230)))
+    shots.append(("alpha_panel", AlphaPanel(state), (760, 120)))
+    preview = Preview()
+    preview.show_frame(preview_image(), 84.0, "fast")
+    shots.append(("preview", preview, (420, 320)))
+    shots.append(("transport", Transport(state, playback), (760, 40)))
+    history = LossHistory()
+    rng = np.random.default_rng(1)
+    for step in range(0, 3000, 5):
+        decay = np.exp(-step / 700)
+        history.add(
+            Progress(
+                "train head",
+                step,
+                3000,
+                losses={
+                    "rgb": 0.02 + 0.3 * decay * rng.uniform(0.8, 1.2),
+                    "opacity": 0.005 + 0.1 * decay**2 * rng.uniform(0.7, 1.3),
+                    "eye": 0.01 + 0.05 * decay * rng.uniform(0.5, 1.5),
+                },
+            )
+        )
+    loss = LossPlot(history)
+    loss.redraw()
+    shots.append(("loss_plot", loss, (480, 280)))
+    if gl_ok:
+        from talkstudio.widgets.landmarks3d import Landmarks3D
+
+        shots.append(("landmarks3d", Landmarks3D(state), (420, 420)))
+
+    for _name, widget, (w, h) in shots:
+        widget.resize(w, h)
+        widget.show()
+    app.processEvents()
+    zoomed.set_visible_range(8.0, 9.2)
+    app.processEvents()
+    for name, widget, _ in shots:
+        widget.grab().save(str(args.out / f"{name}.png"))
+        print("wrote", args.out / f"{name}.png")
+
+    if gl_ok:
+        view = shots[-1][1]
+        state.set_keyframe("mouth", state.frame, 2.0)
+        app.processEvents()
+        view.grab().save(str(args.out / "landmarks3d_mouth2.png"))
+        view.setCameraPosition(elevation=20, azimuth=-40)
+        app.processEvents()
+        view.grab().save(str(args.out / "landmarks3d_orbit.png"))
+        print("wrote landmarks3d_mouth2.png, landmarks3d_orbit.png")
+
+    studio = QWidget()
+    grid = QGridLayout(studio)
+    grid.addWidget(Preview(), 0, 0)
+    grid.itemAtPosition(0, 0).widget().show_frame(preview_image(), 1430.0, "full")
+    if gl_ok:
+        from talkstudio.widgets.landmarks3d import Landmarks3D
+
+        grid.addWidget(Landmarks3D(state), 0, 1)
+    grid.addWidget(AlphaPanel(state), 1, 0, 1, 2)
+    grid.addWidget(Transport(state, playback), 2, 0, 1, 2)
+    grid.addWidget(Timeline(state), 3, 0, 1, 2)
+    studio.resize(1100, 900)
+    studio.show()
+    app.processEvents()
+    studio.grab().save(str(args.out / "together.png"))
+    print("wrote", args.out / "together.png")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Live loss curves of a training run.
+
+:class:`LossHistory` is the state: it collects the named values of
+:attr:`talkstudio.core.progress.Progress.losses` against the record's step, and says when it grew.
+:class:`LossPlot` is its view (pyqtgraph): one curve per name, log y by default, redrawn at most
+every :data:`REDRAW_MS` however fast the records come, with peak-preserving downsampling so a run
+of a hundred thousand steps stays quick to draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from talkstudio.core.progress import Progress
+
+REDRAW_MS = 100
+"""Shortest interval between two redraws of the plot."""
+LOG_FLOOR = 1e-12
+"""Values are clipped up to this before a log axis (a loss of exactly 0)."""
+
+
+class LossAxis(pg.AxisItem):
+    """Log-scale loss axis labelled at 1, 2 and 5 times powers of ten only (no crowding)."""
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        out = []
+        for v in values:
+            value = 10.0 ** (v * scale)
+            mantissa = round(value / 10.0 ** np.floor(np.log10(value) + 1e-9), 3)
+            out.append(f"{value:.3g}" if mantissa in (1.0, 2.0, 5.0) else "")
+        return out
+
+
+class LossHistory(QObject):
+    """Named scalar series indexed by step, filled from :class:`Progress` records."""
+
+    appended = Signal()
+    cleared = Signal()
+
+    def __init__(self, stage: str | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.stage = stage
+        """Only records of this stage are kept (None: every stage)."""
+        self._steps: dict[str, np.ndarray] = {}
+        self._values: dict[str, np.ndarray] = {}
+        self._counts: dict[str, int] = {}
+
+    def names(self) -> list[str]:
+        return list(self._steps)
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps [N], values [N]) of ``name``."""
+        n = self._counts.get(name, 0)
+        return self._steps[name][:n], self._values[name][:n]
+
+    def add(self, record: Progress) -> None:
+        """Append ``record.losses`` at ``record.step`` (records of other stages are ignored)."""
+        if (self.stage is not None and record.stage != self.stage) or not record.losses:
+            return
+        for name, value in record.losses.items():
+            self._append(name, float(record.step), float(value))
+        self.appended.emit()
+
+    def clear(self) -> None:
+        self._steps.clear()
+        self._values.clear()
+        self._counts.clear()
+        self.cleared.emit()
+
+    def _append(self, name: str, step: float, value: float) -> None:
+        n = self._counts.get(name, 0)
+        if name not in self._steps:
+            self._steps[name] = np.empty(256)
+            self._values[name] = np.empty(256)
+        elif n == len(self._steps[name]):  # amortised doubling
+            self._steps[name] = np.resize(self._steps[name], 2 * n)
+            self._values[name] = np.resize(self._values[name], 2 * n)
+        self._steps[name][n] = step
+        self._values[name][n] = value
+        self._counts[name] = n + 1
+
+
+class LossPlot(QWidget):
+    """A plot of every series of a :class:`LossHistory`."""
+
+    def __init__(
+        self, history: LossHistory, log_y: bool = True, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.log_y = log_y
+        self.plot = pg.PlotWidget(background=(28, 30, 34), axisItems={"left": LossAxis("left")})
+        item = self.plot.getPlotItem()
+        item.hideButtons()
+        item.showGrid(x=True, y=True, alpha=0.2)
+        item.setLabel("bottom", "step")
+        item.setLabel("left", "loss")
+        item.setLogMode(x=False, y=log_y)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).enableAutoSIPrefix(False)
+        item.setDownsampling(auto=True, mode="peak")
+        item.setClipToView(True)
+        self.legend = item.addLegend(offset=(-10, 10))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self.setMinimumSize(240, 160)
+        self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        history.appended.connect(self._schedule)
+        history.cleared.connect(self._cleared)
+        self.redraw()
+
+    def _schedule(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def redraw(self) -> None:
+        """Draw every series now."""
+        for name in self.history.names():
+            steps, values = self.history.series(name)
+            if self.log_y:
+                values = np.maximum(values, LOG_FLOOR)
+            curve = self.curves.get(name)
+            if curve is None:
+                color = pg.intColor(len(self.curves), hues=8, values=1, maxValue=255, sat=200)
+                curve = self.plot.plot(name=name, pen=pg.mkPen(color, width=1.5))
+                self.curves[name] = curve
+            curve.setData(steps, values)
+
+    def _cleared(self) -> None:
+        for curve in self.curves.values():
+            self.plot.removeItem(curve)
+        self.curves.clear()
+        self.legend.clear()

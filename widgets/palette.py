@@ -1,0 +1,26 @@
+"""Names and colours shared by every view of the edits, so α1/α2/α3 look the same everywhere."""
+
+from __future__ import annotations
+
+ALPHA_LABELS = {
+    "left_eye": "α1 left eye",
+    "right_eye": "α2 right eye",
+    "mouth": "α3 mouth",
+}
+"""Short human label of each factor, in the order of :data:`ALPHA_NAMES`."""
+
+ALPHA_COLORS = {
+    "left_eye": (64, 156, 255),
+    "right_eye": (60, 200, 110),
+    "mouth": (255, 128, 48),
+}
+"""RGB colour of each factor: timeline lane, slider row swatch and its landmark group in 3D."""
+
+NEUTRAL_COLOR = (150, 150, 150)
+"""Colour of landmarks that no factor edits."""
+
+PLAYHEAD_COLOR = (235, 60, 60)
+"""Colour of the timeline playhead."""
+
+WAVEFORM_COLOR = (120, 170, 220)
+"""Colour of the audio envelope on the timeline."""

@@ -1,0 +1,241 @@
+"""The timeline: the driving audio's waveform, the playhead and the α keyframe lanes.
+
+A view of an :class:`~.state.EditState`. x is time in seconds (rulers in seconds below and frames
+above); the waveform fills y ∈ [-1, 1] and the three keyframe lanes sit below it. Wheel zooms and
+drag pans in time only; a click seeks; the playhead drags; a diamond is selected by a click,
+moved by a drag (one undoable move) and deleted with Delete or Backspace; a double click on a
+lane keys that factor's current value at that frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from talkstudio.core.edit import ALPHA_NAMES
+from talkstudio.core.timing import FPS
+
+from .palette import ALPHA_COLORS, ALPHA_LABELS, PLAYHEAD_COLOR, WAVEFORM_COLOR
+from .state import EditState
+from .timeline_items import FramesAxis, KeyframeLane, SecondsAxis, TimelineViewBox
+from .waveform import EnvelopePyramid
+
+LANE_Y = {"left_eye": -1.7, "right_eye": -2.4, "mouth": -3.1}
+"""y of each factor's keyframe lane (the waveform fills [-1, 1])."""
+Y_RANGE = (-3.5, 1.15)
+MIN_SPAN_FRAMES = 10
+"""Narrowest zoom, in frames."""
+
+
+class Timeline(QWidget):
+    """Waveform, playhead and keyframe lanes of one :class:`EditState`."""
+
+    def __init__(self, state: EditState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.fps = FPS
+        self._selected: tuple[str, int] | None = None
+        self._pyramid: EnvelopePyramid | None = None
+        self._gain = 1.0
+
+        self.view = TimelineViewBox()
+        axes = {"bottom": SecondsAxis("bottom"), "top": FramesAxis("top", fps=self.fps)}
+        self.plot = pg.PlotWidget(viewBox=self.view, axisItems=axes)
+        self.plot.setBackground((28, 30, 34))
+        item = self.plot.getPlotItem()
+        item.hideButtons()
+        item.showAxis("top")
+        item.setMenuEnabled(False)
+        left = item.getAxis("left")
+        left.setTicks([[(0.0, "audio"), *((LANE_Y[n], ALPHA_LABELS[n]) for n in ALPHA_NAMES)], []])
+        left.setWidth(86)
+        for axis in ("left", "top", "bottom"):
+            item.getAxis(axis).setTextPen(pg.mkPen(200, 200, 200))
+        self.view.setYRange(*Y_RANGE, padding=0)
+        self.view.setDefaultPadding(0.0)
+        for name in ALPHA_NAMES:
+            band = pg.InfiniteLine(pos=LANE_Y[name], angle=0, movable=False)
+            band.setPen(pg.mkPen(*ALPHA_COLORS[name], 90, width=1, style=Qt.PenStyle.DashLine))
+            self.view.addItem(band)
+        self.view.addItem(
+            pg.InfiniteLine(pos=0.0, angle=0, movable=False, pen=pg.mkPen(*WAVEFORM_COLOR, 110))
+        )
+
+        self.wave = pg.PlotCurveItem(pen=pg.mkPen(*WAVEFORM_COLOR, width=1))
+        self.view.addItem(self.wave)
+        self.lanes = {
+            n: KeyframeLane(n, LANE_Y[n], ALPHA_COLORS[n], self.select, self._move, fps=self.fps)
+            for n in ALPHA_NAMES
+        }
+        for lane in self.lanes.values():
+            lane.setZValue(10)
+            self.view.addItem(lane)
+        self.playhead = pg.InfiniteLine(
+            pos=0.0,
+            angle=90,
+            movable=True,
+            pen=pg.mkPen(*PLAYHEAD_COLOR, width=2),
+            hoverPen=pg.mkPen(255, 140, 140, width=3),
+        )
+        self.playhead.setZValue(20)
+        self.view.addItem(self.playhead)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumHeight(170)
+
+        self.playhead.sigPositionChanged.connect(self._playhead_dragged)
+        self.view.sigClicked.connect(self._clicked)
+        self.view.sigXRangeChanged.connect(self._redraw_wave)
+        self.view.sigResized.connect(self._redraw_wave)
+        state.frameChanged.connect(self._frame_changed)
+        state.keyframesChanged.connect(self._keys_changed)
+        state.audioChanged.connect(self._audio_changed)
+        state.trackChanged.connect(self._length_changed)
+        self._audio_changed()
+        for name in ALPHA_NAMES:
+            self._keys_changed(name)
+
+    # --- geometry helpers (also used by tests to aim the mouse) --------------------------------
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the clip (at least one frame)."""
+        return max(self.state.num_frames, 1) / self.fps
+
+    def x_of_frame(self, frame: float) -> float:
+        return frame / self.fps
+
+    def frame_of_x(self, x: float) -> int:
+        return int(np.clip(np.floor(x * self.fps), 0, max(self.state.num_frames - 1, 0)))
+
+    def widget_pos(self, x: float, y: float) -> QPointF:
+        """Position in ``self.plot``'s viewport of view point (x seconds, y)."""
+        scene = self.view.mapViewToScene(QPointF(x, y))
+        return QPointF(self.plot.mapFromScene(scene))
+
+    def marker_x(self, name: str) -> np.ndarray:
+        """x (seconds) of the diamonds drawn on ``name``'s lane."""
+        return np.asarray(self.lanes[name].getData()[0], dtype=float)
+
+    def visible_range(self) -> tuple[float, float]:
+        (x0, x1), _ = self.view.viewRange()
+        return float(x0), float(x1)
+
+    def set_visible_range(self, t0: float, t1: float) -> None:
+        self.view.setXRange(t0, t1, padding=0)
+
+    # --- selection and keyboard ----------------------------------------------------------------
+    @property
+    def selected(self) -> tuple[str, int] | None:
+        """(factor, frame) of the selected keyframe, or None."""
+        return self._selected
+
+    def select(self, name: str, frame: int | None) -> None:
+        """Select the keyframe of ``name`` at ``frame`` (None: clear the selection)."""
+        self._selected = None if frame is None else (name, int(frame))
+        for n, lane in self.lanes.items():
+            lane.show_keys(
+                self._key_frames(n),
+                self._selected[1] if self._selected and self._selected[0] == n else None,
+            )
+
+    def move_selected(self, frame: int) -> None:
+        """Move the selected keyframe to ``frame`` (undoable)."""
+        if self._selected is not None:
+            self._move(self._selected[0], self._selected[1], frame)
+
+    def delete_selected(self) -> None:
+        """Delete the selected keyframe (undoable)."""
+        if self._selected is not None:
+            name, frame = self._selected
+            self._selected = None
+            self.state.delete_keyframe(name, frame)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self._selected:
+            self.delete_selected()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    # --- reactions -----------------------------------------------------------------------------
+    def _key_frames(self, name: str) -> list[int]:
+        return [f for f, _ in self.state.keyframes(name)]
+
+    def _move(self, name: str, old: int, new: int) -> None:
+        self._selected = (name, int(np.clip(new, 0, max(self.state.num_frames - 1, 0))))
+        self.state.move_keyframe(name, old, new)
+        self.select(*self._selected)
+
+    def _keys_changed(self, name: str) -> None:
+        frames = self._key_frames(name)
+        if self._selected and self._selected[0] == name and self._selected[1] not in frames:
+            self._selected = None
+        sel = self._selected[1] if self._selected and self._selected[0] == name else None
+        self.lanes[name].show_keys(frames, sel)
+
+    def _clicked(self, x: float, y: float, double: bool) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        frame = self.frame_of_x(x)
+        if double:
+            lane = min(ALPHA_NAMES, key=lambda n: abs(LANE_Y[n] - y))
+            if abs(LANE_Y[lane] - y) < 0.35:
+                self.state.set_keyframe(lane, frame, self.state.value(lane, frame))
+                self.select(lane, frame)
+                return
+        self.select("", None)
+        self.state.set_frame(frame)
+
+    def _playhead_dragged(self) -> None:
+        frame = round(self.playhead.value() * self.fps)
+        self.state.set_frame(frame)
+        self._show_playhead(self.state.frame)
+
+    def _frame_changed(self, frame: int) -> None:
+        self._show_playhead(frame)
+        x = self.x_of_frame(frame)
+        x0, x1 = self.visible_range()
+        if not x0 <= x <= x1:  # playing past the edge: page the view along
+            span = x1 - x0
+            start = float(np.clip(x - 0.1 * span, 0.0, max(self.duration - span, 0.0)))
+            self.set_visible_range(start, start + span)
+
+    def _show_playhead(self, frame: int) -> None:
+        x = self.x_of_frame(frame)
+        if abs(self.playhead.value() - x) > 1e-9:
+            self.playhead.blockSignals(True)
+            self.playhead.setValue(x)
+            self.playhead.blockSignals(False)
+
+    def _length_changed(self) -> None:
+        d = self.duration
+        self.view.setLimits(xMin=0.0, xMax=d, minXRange=MIN_SPAN_FRAMES / self.fps, maxXRange=d)
+        self.playhead.setBounds((0.0, max(d - 1.0 / self.fps, 0.0)))
+        for lane in self.lanes.values():
+            lane.max_frame = max(self.state.num_frames - 1, 0)
+        self.set_visible_range(0.0, d)
+        self._show_playhead(self.state.frame)
+
+    def _audio_changed(self) -> None:
+        audio = self.state.audio
+        if audio is None or len(audio) == 0:
+            self._pyramid = None
+        else:
+            self._pyramid = EnvelopePyramid(audio, self.state.sample_rate)
+            self._gain = 0.95 / max(float(np.max(np.abs(audio))), 1e-6)
+        self._length_changed()
+        self._redraw_wave()
+
+    def _redraw_wave(self) -> None:
+        if self._pyramid is None:
+            self.wave.setData([], [])
+            return
+        x0, x1 = self.visible_range()
+        width = max(int(self.view.width()), 1)
+        env = self._pyramid.envelope(x0, x1, width)
+        self.wave.setData(env.x, env.y * self._gain, connect="pairs" if env.pairs else "all")

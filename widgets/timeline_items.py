@@ -1,0 +1,168 @@
+"""Graphics items of the timeline: the time rulers, its view box and the keyframe lanes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+
+from talkstudio.core.timing import FPS
+
+
+class SecondsAxis(pg.AxisItem):
+    """Ruler in seconds (x is in seconds): "12.5 s", or "m:ss" past a minute."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        decimals = 0 if spacing >= 1 else (1 if spacing >= 0.1 else 2)
+        out = []
+        for v in values:
+            if v >= 60 and spacing >= 1:
+                out.append(f"{int(v // 60)}:{round(v % 60):02d}")
+            else:
+                out.append(f"{v:.{decimals}f} s")
+        return out
+
+
+class FramesAxis(pg.AxisItem):
+    """Ruler in frames on the same seconds axis: ticks only at whole frames."""
+
+    def __init__(self, orientation: str, fps: int = FPS, **kwargs: object) -> None:
+        super().__init__(orientation, **kwargs)
+        self.fps = fps
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
+        levels = super().tickValues(minVal * self.fps, maxVal * self.fps, size)
+        out = []
+        for spacing, values in levels:
+            if spacing < 1:  # no ticks between frames
+                continue
+            out.append((spacing / self.fps, [v / self.fps for v in values]))
+        return out
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [str(round(v * self.fps)) for v in values]
+
+
+class TimelineViewBox(pg.ViewBox):
+    """A view box that pans and zooms in x only, and reports clicks (seek) and double clicks."""
+
+    sigClicked = Signal(float, float, bool)  # noqa: N815 (Qt signal naming)
+    """(x, y, double) of a left click on empty space, in view coordinates."""
+
+    def __init__(self) -> None:
+        super().__init__(enableMenu=False)
+        self.setMouseEnabled(x=True, y=False)
+
+    def mouseClickEvent(self, ev: Any) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        p = self.mapSceneToView(ev.scenePos())
+        self.sigClicked.emit(p.x(), p.y(), bool(ev.double()))
+
+
+class KeyframeLane(pg.ScatterPlotItem):
+    """The keyframe diamonds of one α on one horizontal lane; click selects, drag moves.
+
+    It shows what it is given by :meth:`show_keys` (the state's keyframes); a drag moves the
+    grabbed diamond on screen only and reports the move when the mouse is released, through
+    ``on_select(name, frame)`` and ``on_move(name, old, new)``.
+    """
+
+    SIZE = 13
+
+    def __init__(
+        self,
+        name: str,
+        y: float,
+        color: tuple[int, int, int],
+        on_select: Callable[[str, int], None],
+        on_move: Callable[[str, int, int], None],
+        fps: int = FPS,
+    ) -> None:
+        super().__init__(pxMode=True)
+        self.name = name
+        self.y = y
+        self.color = color
+        self.fps = fps
+        self._on_select = on_select
+        self._on_move = on_move
+        self._frames: list[int] = []
+        self._selected: int | None = None
+        self._drag: tuple[int, int] | None = None  # (grabbed frame, frame under the mouse)
+        self.max_frame = 0
+
+    def show_keys(self, frames: list[int], selected: int | None) -> None:
+        self._frames = list(frames)
+        self._selected = selected
+        self._redraw()
+
+    def frames_shown(self) -> np.ndarray:
+        """Frames of the diamonds as drawn now (a drag in progress included)."""
+        return np.array([round(x * self.fps) for x in self.getData()[0]], dtype=int)
+
+    def _redraw(self) -> None:
+        frames = list(self._frames)
+        if self._drag is not None and self._drag[0] in frames:
+            frames[frames.index(self._drag[0])] = self._drag[1]
+        active = self._drag[1] if self._drag is not None else self._selected
+        spots = []
+        for f in frames:
+            chosen = f == active
+            spots.append(
+                {
+                    "pos": (f / self.fps, self.y),
+                    "size": self.SIZE + 4 if chosen else self.SIZE,
+                    "symbol": "d",
+                    "brush": pg.mkBrush(*self.color),
+                    "pen": pg.mkPen("w", width=2) if chosen else pg.mkPen(20, 20, 20, width=1),
+                    "data": f,
+                }
+            )
+        self.setData(spots)
+
+    def _frame_under(self, pos: QPointF) -> int | None:
+        hits = self.pointsAt(pos)
+        return int(hits[0].data()) if len(hits) else None
+
+    def mouseClickEvent(self, ev: Any) -> None:
+        frame = None
+        if ev.button() == Qt.MouseButton.LeftButton:
+            frame = self._frame_under(ev.pos())
+        if frame is None:
+            ev.ignore()
+            return
+        ev.accept()
+        self._on_select(self.name, frame)
+
+    def mouseDragEvent(self, ev: Any) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        if ev.isStart():
+            frame = self._frame_under(ev.buttonDownPos())
+            if frame is None:
+                ev.ignore()
+                return
+            self._drag = (frame, frame)
+            self._on_select(self.name, frame)
+        if self._drag is None:
+            ev.ignore()
+            return
+        ev.accept()
+        x = ev.pos().x()
+        under = int(np.clip(round(x * self.fps), 0, self.max_frame))
+        self._drag = (self._drag[0], under)
+        if ev.isFinish():
+            old, new = self._drag
+            self._drag = None
+            if new != old:
+                self._on_move(self.name, old, new)  # the state answers with show_keys
+            else:
+                self._redraw()
+        else:
+            self._redraw()
