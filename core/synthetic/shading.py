@@ -1,0 +1,88 @@
+"""Materials and lighting of the synthetic person (colours per visible point, camera frame)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .appearance import Look, smooth_noise
+
+KEY = np.array([-0.5, -0.55, -0.67]) / np.linalg.norm([-0.5, -0.55, -0.67])
+"""Direction toward the key light, camera frame (upper left of the image, in front)."""
+FILL = np.array([0.75, -0.1, -0.65]) / np.linalg.norm([0.75, -0.1, -0.65])
+"""Direction toward the weaker fill light (image right)."""
+
+
+def sample(tex: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Bilinear lookup of ``tex`` [h, w, C] (or [h, w]) at continuous texel coords [P] -> [P, C]."""
+    h, w = tex.shape[:2]
+    col = np.clip(col, 0.0, w - 1.001)
+    row = np.clip(row, 0.0, h - 1.001)
+    c0 = col.astype(np.int64)
+    r0 = row.astype(np.int64)
+    fc = (col - c0)[:, None]
+    fr = (row - r0)[:, None]
+    t = tex.reshape(h, w, -1)
+    top = t[r0, c0] * (1 - fc) + t[r0, c0 + 1] * fc
+    bot = t[r0 + 1, c0] * (1 - fc) + t[r0 + 1, c0 + 1] * fc
+    return top * (1 - fr) + bot * fr
+
+
+def shade(
+    albedo: np.ndarray,
+    normal: np.ndarray,
+    view: np.ndarray,
+    gloss: np.ndarray,
+    ambient: float,
+    shininess: float,
+) -> np.ndarray:
+    """Colour [P, 3] of points with ``albedo`` [P, 3], unit ``normal`` [P, 3] and unit ``view``
+    [P, 3] (toward the camera): wrapped Lambert key + fill + ambient, Blinn specular x gloss."""
+    nk = normal @ KEY
+    diffuse = (
+        ambient
+        + 0.7 * np.clip((nk + 0.25) / 1.25, 0.0, None)
+        + 0.22 * np.clip(normal @ FILL, 0.0, None)
+    )
+    half = KEY + view
+    half /= np.linalg.norm(half, axis=1, keepdims=True)
+    spec = gloss * np.clip(np.sum(normal * half, axis=1), 0.0, None) ** shininess
+    return albedo * diffuse[:, None] + 255.0 * 0.22 * spec[:, None]
+
+
+class Materials:
+    """Textures of the hair and the shirt, and the neck's colour, for one :class:`Look`."""
+
+    def __init__(self, look: Look, rng: np.random.Generator) -> None:
+        self.look = look
+        # hair: strands run along t (rows), vary quickly across s (columns)
+        noise = rng.standard_normal((64, 1024)).astype(np.float32)
+        strands: np.ndarray = cv2.GaussianBlur(noise, (0, 0), sigmaX=1.2, sigmaY=6.0)
+        strands /= strands.std() + 1e-9
+        self.hair = (np.asarray(look.hair, np.float32) * (1.0 + 0.28 * strands[..., None])).clip(
+            0, 255
+        )
+        folds = smooth_noise(rng, (128, 128), 5).astype(np.float32)
+        self.shirt = np.asarray(look.shirt, np.float32) * (1.0 + 0.07 * folds[..., None])
+
+    def hair_albedo(self, uv: np.ndarray) -> np.ndarray:
+        """Hair colour [P, 3] at (s, t) ``uv`` [P, 2]: s in [-pi, pi] around, t 0 crown 1 edge."""
+        h, w = self.hair.shape[:2]
+        col = (uv[:, 0] + np.pi) / (2 * np.pi) * (w - 1)
+        row = np.clip(uv[:, 1], 0.0, 1.0) * (h - 1)
+        return sample(self.hair, col, row)
+
+    def shirt_albedo(self, uv: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Shirt colour [P, 3] at (x, y) cm ``uv`` [P, 2]; ``top`` [P] the collar/shoulder y."""
+        h, w = self.shirt.shape[:2]
+        col = (uv[:, 0] + 25.0) / 50.0 * (w - 1)
+        row = np.clip((uv[:, 1] - 15.0) / 40.0, 0.0, 1.0) * (h - 1)
+        out = sample(self.shirt, col, row)
+        collar = (uv[:, 1] - top < 1.0) & (np.abs(uv[:, 0]) < 8.0)
+        return np.where(collar[:, None], out * 0.8, out)
+
+    def neck_albedo(self, uv: np.ndarray) -> np.ndarray:
+        """Skin colour [P, 3] of the neck at (s, y) ``uv``, shadowed under the chin."""
+        y = uv[:, 1]
+        shadow = 0.55 + 0.45 * np.clip((y - 10.5) / 5.0, 0.0, 1.0)
+        return np.asarray(self.look.skin, np.float64)[None] * shadow[:, None]
