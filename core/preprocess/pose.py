@@ -143,7 +143,12 @@ class FocalSearch:
 
 
 def estimate_focal(
-    mesh: np.ndarray, size: int, prior: float, frames: int = 200, tolerance: float = 0.005
+    mesh: np.ndarray,
+    size: int,
+    prior: float,
+    frames: int = 200,
+    tolerance: float = 0.005,
+    tolerance_px: float = 0.01,
 ) -> FocalSearch:
     """Focal length (pixels at ``size``) minimising the stable vertices' reprojection error.
 
@@ -151,15 +156,16 @@ def estimate_focal(
     poses solved (on at most ``frames`` evenly spaced frames). A rigid shape seen through the
     wrong focal length fits worse as the head turns and moves; when the head barely moves the
     error curve is flat and the focal length is not observable. Candidates within
-    ``tolerance`` (relative) of the minimum count as ties, and among them the one nearest to
-    ``prior`` in log scale wins (``decided_by="prior"`` when the prior itself ties).
+    ``tolerance`` (relative) plus ``tolerance_px`` of the minimum count as ties, and among them
+    the one nearest to ``prior`` in log scale wins (``decided_by="prior"`` when the prior
+    itself ties).
     """
     pick = np.unique(np.linspace(0, len(mesh) - 1, min(frames, len(mesh))).round().astype(int))
     sub = mesh[pick]
     grid = sorted({*(size * np.geomspace(0.5, 8.0, 13)), float(prior)})
     curve = [(float(f), float(fit_rigid(sub, intrinsics(size, f)).rms.mean())) for f in grid]
     best = min(e for _, e in curve)
-    ties = [f for f, e in curve if e <= best * (1 + tolerance)]
+    ties = [f for f, e in curve if e <= best * (1 + tolerance) + tolerance_px]
     chosen = min(ties, key=lambda f: abs(np.log(f / prior)))
     decided = "prior" if chosen == prior else "data"
     return FocalSearch(float(chosen), decided, curve)
