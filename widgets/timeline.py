@@ -26,8 +26,8 @@ from .waveform import EnvelopePyramid
 LANE_Y = {"left_eye": -1.7, "right_eye": -2.4, "mouth": -3.1}
 """y of each factor's keyframe lane (the waveform fills [-1, 1])."""
 Y_RANGE = (-3.5, 1.15)
-MIN_SPAN_FRAMES = 10
-"""Narrowest zoom, in frames."""
+MIN_SPAN_FRAMES = 2
+"""Narrowest zoom, in frames (two frames show single samples on a wide timeline)."""
 
 
 class Timeline(QWidget):

@@ -1,0 +1,226 @@
+"""The timeline as a view of EditState: markers, selection, mouse drags, seek, zoom, waveform."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import face_track
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from talkstudio.widgets.state import EditState
+from talkstudio.widgets.timeline import LANE_Y, Timeline
+from talkstudio.widgets.waveform import EnvelopePyramid
+
+FPS = 25
+
+
+@pytest.fixture
+def setup(qtbot) -> tuple[EditState, Timeline]:
+    state = EditState()
+    t = np.arange(16000 * 8) / 16000  # 8 s: 200 frames
+    state.set_audio((0.3 * np.sin(2 * np.pi * 150 * t) * (t % 1 < 0.5)).astype(np.float32))
+    state.set_track(face_track(200))
+    timeline = Timeline(state)
+    qtbot.addWidget(timeline)
+    timeline.resize(900, 240)
+    timeline.show()
+    qtbot.waitExposed(timeline)
+    return state, timeline
+
+
+def _mouse(widget, kind: QEvent.Type, pos: QPointF, buttons: Qt.MouseButton) -> None:
+    button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    global_pos = QPointF(widget.mapToGlobal(pos.toPoint()))
+    ev = QMouseEvent(kind, pos, global_pos, button, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, ev)
+
+
+def drag(widget, start: QPointF, end: QPointF, steps: int = 8) -> None:
+    """Press at ``start``, move in steps to ``end`` with the left button held, release."""
+    left = Qt.MouseButton.LeftButton
+    _mouse(widget, QEvent.Type.MouseButtonPress, start, left)
+    for k in range(1, steps + 1):
+        _mouse(widget, QEvent.Type.MouseMove, start + (end - start) * (k / steps), left)
+    _mouse(widget, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+
+
+def click(widget, pos: QPointF) -> None:
+    _mouse(widget, QEvent.Type.MouseButtonPress, pos, Qt.MouseButton.LeftButton)
+    _mouse(widget, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton)
+
+
+def test_keyframe_appears_on_its_lane_at_its_time(setup) -> None:
+    state, timeline = setup
+    assert len(timeline.marker_x("mouth")) == 0
+    state.set_keyframe("mouth", 50, 1.7)
+    state.set_keyframe("left_eye", 120, 0.3)
+    np.testing.assert_allclose(timeline.marker_x("mouth"), [50 / FPS])
+    np.testing.assert_allclose(timeline.marker_x("left_eye"), [120 / FPS])
+    assert len(timeline.marker_x("right_eye")) == 0
+    _, ys = timeline.lanes["mouth"].getData()
+    np.testing.assert_allclose(ys, [LANE_Y["mouth"]])
+    # On screen: the mouth diamond is where frame 50 is on the ruler, below the left-eye lane.
+    p_mouth = timeline.widget_pos(50 / FPS, LANE_Y["mouth"])
+    p_eye = timeline.widget_pos(120 / FPS, LANE_Y["left_eye"])
+    x0, x1 = timeline.widget_pos(0, 0).x(), timeline.widget_pos(timeline.duration, 0).x()
+    assert p_mouth.x() == pytest.approx(x0 + (x1 - x0) * 50 / 200, abs=1.0)
+    assert p_mouth.y() > p_eye.y()
+    # Undo removes the diamond again.
+    state.undo_stack.undo()
+    state.undo_stack.undo()
+    assert len(timeline.marker_x("mouth")) == 0
+
+
+def test_move_api_is_undoable(setup) -> None:
+    state, timeline = setup
+    state.set_keyframe("right_eye", 40, 0.5)
+    timeline.select("right_eye", 40)
+    timeline.move_selected(75)
+    assert state.keyframes("right_eye") == [(75, 0.5)]
+    np.testing.assert_allclose(timeline.marker_x("right_eye"), [75 / FPS])
+    assert timeline.selected == ("right_eye", 75)
+    state.undo_stack.undo()
+    assert state.keyframes("right_eye") == [(40, 0.5)]
+    np.testing.assert_allclose(timeline.marker_x("right_eye"), [40 / FPS])
+
+
+def test_mouse_drag_moves_a_marker_and_undo_restores(qtbot, setup) -> None:
+    state, timeline = setup
+    state.set_keyframe("mouth", 60, 1.9)
+    state.set_keyframe("mouth", 150, 0.4)
+    viewport = timeline.plot.viewport()
+    start = timeline.widget_pos(60 / FPS, LANE_Y["mouth"])
+    end = timeline.widget_pos(100 / FPS, LANE_Y["mouth"])
+    view_before = timeline.visible_range()
+    drag(viewport, start, end)
+    assert state.keyframes("mouth") == [(100, 1.9), (150, 0.4)]
+    assert timeline.visible_range() == pytest.approx(view_before)  # the drag did not pan
+    assert state.undo_stack.count() == 3
+    state.undo_stack.undo()
+    assert state.keyframes("mouth") == [(60, 1.9), (150, 0.4)]
+    np.testing.assert_allclose(sorted(timeline.marker_x("mouth")), [60 / FPS, 150 / FPS])
+
+
+def test_drag_on_empty_space_pans_in_time_only(setup) -> None:
+    state, timeline = setup
+    timeline.set_visible_range(2.0, 4.0)
+    (_, (y0, y1)) = timeline.view.viewRange()
+    viewport = timeline.plot.viewport()
+    drag(viewport, timeline.widget_pos(3.0, 0.5), timeline.widget_pos(2.5, -2.0))
+    x0, x1 = timeline.visible_range()
+    assert x0 == pytest.approx(2.5, abs=0.02) and x1 == pytest.approx(4.5, abs=0.02)
+    assert timeline.view.viewRange()[1] == pytest.approx([y0, y1])
+    assert state.frame == 0  # panning is not seeking
+
+
+def test_click_selects_delete_key_deletes_undo_redo(qtbot, setup) -> None:
+    state, timeline = setup
+    state.set_keyframe("left_eye", 30, 0.0)
+    state.set_keyframe("left_eye", 90, 1.0)
+    viewport = timeline.plot.viewport()
+    click(viewport, timeline.widget_pos(90 / FPS, LANE_Y["left_eye"]))
+    assert timeline.selected == ("left_eye", 90)
+    assert state.frame == 0  # clicking a diamond selects, it does not seek
+    qtbot.keyClick(timeline, Qt.Key.Key_Delete)
+    assert state.keyframes("left_eye") == [(30, 0.0)]
+    assert timeline.selected is None
+    state.undo_stack.undo()
+    assert state.keyframes("left_eye") == [(30, 0.0), (90, 1.0)]
+    np.testing.assert_allclose(sorted(timeline.marker_x("left_eye")), [30 / FPS, 90 / FPS])
+    state.undo_stack.redo()
+    np.testing.assert_allclose(timeline.marker_x("left_eye"), [30 / FPS])
+
+
+def test_click_seeks_and_playhead_follows_the_state(qtbot, setup) -> None:
+    state, timeline = setup
+    viewport = timeline.plot.viewport()
+    with qtbot.waitSignal(state.frameChanged, timeout=1000) as seek:
+        click(viewport, timeline.widget_pos(4.02, 0.3))
+    assert seek.args == [100]
+    assert timeline.playhead.value() == pytest.approx(100 / FPS)
+    state.set_frame(37)
+    assert timeline.playhead.value() == pytest.approx(37 / FPS)
+    timeline.playhead.setValue(5.3)  # as a drag of the line does
+    assert state.frame == round(5.3 * FPS)
+    assert timeline.playhead.value() == pytest.approx(state.frame / FPS)  # snapped to a frame
+
+
+def test_double_click_on_a_lane_keys_the_current_value(qtbot, setup) -> None:
+    state, timeline = setup
+    state.set_keyframe("mouth", 0, 0.0)
+    state.set_keyframe("mouth", 100, 2.0)
+    viewport = timeline.plot.viewport()
+    pos = timeline.widget_pos(50.2 / FPS, LANE_Y["mouth"] + 0.1)
+    click(viewport, pos)
+    _mouse(viewport, QEvent.Type.MouseButtonDblClick, pos, Qt.MouseButton.LeftButton)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton)
+    assert (50, pytest.approx(1.0)) in state.keyframes("mouth")
+
+
+def test_wheel_zooms_time_only(qtbot, setup) -> None:
+    from PySide6.QtGui import QWheelEvent
+
+    _, timeline = setup
+    (_, yr) = timeline.view.viewRange()
+    x0, x1 = timeline.visible_range()
+    viewport = timeline.plot.viewport()
+    pos = timeline.widget_pos(4.0, 0.0)
+    ev = QWheelEvent(
+        pos,
+        QPointF(viewport.mapToGlobal(pos.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 480),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(viewport, ev)
+    n0, n1 = timeline.visible_range()
+    assert n1 - n0 < 0.7 * (x1 - x0)
+    assert n0 < 4.0 < n1
+    assert timeline.view.viewRange()[1] == pytest.approx(yr)
+
+
+def test_waveform_drawn_with_at_most_two_points_per_pixel(qtbot) -> None:
+    state = EditState()
+    rng = np.random.default_rng(0)
+    audio = rng.uniform(-0.1, 0.1, 16000 * 600).astype(np.float32)  # ten minutes
+    audio[16000 * 300 + 123] = 0.9  # one click in the middle
+    state.set_audio(audio)
+    timeline = Timeline(state)
+    qtbot.addWidget(timeline)
+    timeline.resize(800, 200)
+    timeline.show()
+    qtbot.waitExposed(timeline)
+    x, y = timeline.wave.getData()
+    assert 0 < len(x) <= 2 * timeline.view.width()
+    assert np.max(y) == pytest.approx(
+        0.95, rel=1e-3
+    )  # the click survives decimation (gain 0.95/peak)
+    assert abs(x[np.argmax(y)] - 300.0) < 600 / timeline.view.width()
+    timeline.resize(1200, 200)
+    timeline.set_visible_range(300.0, 300.08)  # two frames: under two samples a pixel
+    x, y = timeline.wave.getData()
+    assert 1280 <= len(x) <= 1282  # the samples themselves, one more on each side
+    first = round(x[0] * 16000)
+    np.testing.assert_allclose(y, audio[first : first + len(y)] * 0.95 / 0.9, rtol=1e-5)
+
+
+def test_envelope_matches_brute_force_min_max() -> None:
+    rng = np.random.default_rng(3)
+    audio = rng.normal(0, 0.2, 16000 * 30).astype(np.float32)
+    pyr = EnvelopePyramid(audio, 16000)
+    env = pyr.envelope(3.0, 13.0, 500)
+    assert env.pairs and len(env.x) <= 1000
+    lo, hi = env.y[0::2], env.y[1::2]
+    assert np.all(lo <= hi)
+    span = audio[3 * 16000 : 13 * 16000]
+    assert lo.min() == pytest.approx(span.min()) and hi.max() == pytest.approx(span.max())
+    # Each pixel's extremes are the extremes of the samples around its centre.
+    for k in (0, 137, 499):
+        c = int(env.x[2 * k] * 16000)
+        near = audio[c - 400 : c + 400]
+        assert near.min() <= lo[k] and hi[k] <= near.max()
