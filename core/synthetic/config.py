@@ -59,8 +59,11 @@ class SynthConfig:
         """Raise a clear error for settings that cannot make a subject."""
         if self.seconds <= 0.0 or self.seconds > 3600.0:
             raise TalkstudioError(f"synthetic seconds must be in (0, 3600], got {self.seconds}")
-        if self.size < 32 or self.size > 4096:
-            raise TalkstudioError(f"synthetic size must be 32..4096 pixels, got {self.size}")
+        if self.size < 32 or self.size > 4096 or self.size % 2:
+            raise TalkstudioError(
+                f"synthetic size must be an even number of pixels in 32..4096 (H.264 needs an "
+                f"even frame size), got {self.size}"
+            )
         if self.supersample < 1 or self.supersample > 4:
             raise TalkstudioError(f"supersample must be 1..4, got {self.supersample}")
         if self.distance < 2.0:

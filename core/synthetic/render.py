@@ -26,6 +26,23 @@ def _normals(points: np.ndarray, orient: float) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
 
 
+def _downsample_labels(lab: np.ndarray, size: int) -> np.ndarray:
+    """Label bits [big, big] -> [size, size]: each pixel takes the part (head, torso or
+    background) covering most of it (ties: head, torso, background), and the face, eye and mouth
+    bits covering at least half of it where that part is the head."""
+    bits = np.unpackbits(lab[..., None], axis=-1, bitorder="little").astype(np.float32)
+    cover = cv2.resize(bits, (size, size), interpolation=cv2.INTER_AREA)  # [size, size, 8]
+    head = cover[..., MASK_HEAD.bit_length() - 1]
+    torso = cover[..., MASK_TORSO.bit_length() - 1]
+    part = np.argmax(np.stack([head, torso, 1.0 - head - torso], -1), axis=-1)
+    fine = np.packbits(cover >= 0.5, axis=-1, bitorder="little")[..., 0] & ~np.uint8(
+        MASK_PERSON | MASK_HEAD | MASK_TORSO
+    )
+    out = np.where(part == 0, fine | np.uint8(MASK_PERSON | MASK_HEAD), 0)
+    out = np.where(part == 1, np.uint8(MASK_PERSON | MASK_TORSO), out)
+    return out.astype(np.uint8)
+
+
 class SynthScene:
     """One synthetic person and their room, ready to render."""
 
@@ -204,9 +221,7 @@ class SynthScene:
         lab: np.ndarray = lab_flat.reshape(big, big)
         if ss > 1:
             img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-            bits = np.unpackbits(lab[..., None], axis=-1).astype(np.float32)  # [big, big, 8]
-            cover = cv2.resize(bits, (size, size), interpolation=cv2.INTER_AREA) >= 0.5
-            lab = np.packbits(cover, axis=-1)[..., 0]
+            lab = _downsample_labels(lab, size)
         img = cv2.GaussianBlur(img, (0, 0), 0.45)
         if noise_key is not None and self.cfg.noise > 0:
             rng = self.cfg.rng(STREAM_NOISE, noise_key)
