@@ -123,7 +123,7 @@ def test_click_selects_delete_key_deletes_undo_redo(qtbot, setup) -> None:
     click(viewport, timeline.widget_pos(90 / FPS, LANE_Y["left_eye"]))
     assert timeline.selected == ("left_eye", 90)
     assert state.frame == 0  # clicking a diamond selects, it does not seek
-    qtbot.keyClick(timeline, Qt.Key.Key_Delete)
+    qtbot.keyClick(timeline.plot, Qt.Key.Key_Delete)  # the view has the keyboard: it bubbles up
     assert state.keyframes("left_eye") == [(30, 0.0)]
     assert timeline.selected is None
     state.undo_stack.undo()
@@ -189,12 +189,14 @@ def test_waveform_drawn_with_at_most_two_points_per_pixel(qtbot) -> None:
     rng = np.random.default_rng(0)
     audio = rng.uniform(-0.1, 0.1, 16000 * 600).astype(np.float32)  # ten minutes
     audio[16000 * 300 + 123] = 0.9  # one click in the middle
-    state.set_audio(audio)
     timeline = Timeline(state)
     qtbot.addWidget(timeline)
     timeline.resize(800, 200)
     timeline.show()
     qtbot.waitExposed(timeline)
+    with qtbot.waitSignal(timeline.waveformReady, timeout=20000):  # built off the GUI thread
+        state.set_audio(audio)
+        assert timeline.wave.getData()[0] is None or len(timeline.wave.getData()[0]) == 0
     x, y = timeline.wave.getData()
     assert 0 < len(x) <= 2 * timeline.view.width()
     assert np.max(y) == pytest.approx(
@@ -224,3 +226,22 @@ def test_envelope_matches_brute_force_min_max() -> None:
         c = int(env.x[2 * k] * 16000)
         near = audio[c - 400 : c + 400]
         assert near.min() <= lo[k] and hi[k] <= near.max()
+
+
+def test_a_stale_envelope_is_dropped(qtbot) -> None:
+    state = EditState()
+    timeline = Timeline(state)
+    qtbot.addWidget(timeline)
+    timeline.resize(800, 200)
+    timeline.show()
+    long_audio = np.full(16000 * 120, 0.5, np.float32)  # built in a thread
+    short_audio = np.zeros(16000 * 4, np.float32)
+    short_audio[::2] = 0.1
+    short_audio[1::2] = -0.1
+    state.set_audio(long_audio)
+    with qtbot.waitSignal(timeline.waveformReady, timeout=5000):
+        state.set_audio(short_audio)  # built at once; the long one arrives later and is ignored
+    qtbot.wait(500)
+    _, y = timeline.wave.getData()
+    np.testing.assert_allclose(sorted(set(np.round(y, 3))), [-0.95, 0.95])
+    assert timeline.duration == pytest.approx(4.0)

@@ -9,9 +9,11 @@ lane keys that factor's current value at that frame.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QObject, QPointF, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -28,10 +30,21 @@ LANE_Y = {"left_eye": -1.7, "right_eye": -2.4, "mouth": -3.1}
 Y_RANGE = (-3.5, 1.15)
 MIN_SPAN_FRAMES = 2
 """Narrowest zoom, in frames (two frames show single samples on a wide timeline)."""
+SYNC_BUILD_SAMPLES = 60 * 16_000
+"""Audio up to this long gets its envelope at once (~10 ms); longer audio in a pool thread."""
+
+
+class _Relay(QObject):
+    """Carries a finished envelope from the pool thread to the GUI thread (queued)."""
+
+    built = Signal(object, object)  # (audio it was built from, EnvelopePyramid)
 
 
 class Timeline(QWidget):
     """Waveform, playhead and keyframe lanes of one :class:`EditState`."""
+
+    waveformReady = Signal()  # noqa: N815 (Qt signal naming)
+    """The envelope of new audio is ready and drawn (at once for short audio, later for long)."""
 
     def __init__(self, state: EditState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +53,8 @@ class Timeline(QWidget):
         self._selected: tuple[str, int] | None = None
         self._pyramid: EnvelopePyramid | None = None
         self._gain = 1.0
+        self._relay = _Relay(self)
+        self._relay.built.connect(self._pyramid_built)
 
         self.view = TimelineViewBox()
         axes = {"bottom": SecondsAxis("bottom"), "top": FramesAxis("top", fps=self.fps)}
@@ -67,7 +82,9 @@ class Timeline(QWidget):
         self.wave = pg.PlotCurveItem(pen=pg.mkPen(*WAVEFORM_COLOR, width=1))
         self.view.addItem(self.wave)
         self.lanes = {
-            n: KeyframeLane(n, LANE_Y[n], ALPHA_COLORS[n], self.select, self._move, fps=self.fps)
+            n: KeyframeLane(
+                n, LANE_Y[n], ALPHA_COLORS[n], self._marker_clicked, self._move, self.fps
+            )
             for n in ALPHA_NAMES
         }
         for lane in self.lanes.values():
@@ -135,14 +152,19 @@ class Timeline(QWidget):
         """(factor, frame) of the selected keyframe, or None."""
         return self._selected
 
-    def select(self, name: str, frame: int | None) -> None:
-        """Select the keyframe of ``name`` at ``frame`` (None: clear the selection)."""
-        self._selected = None if frame is None else (name, int(frame))
+    def select(self, name: str, frame: int) -> None:
+        """Select the keyframe of ``name`` at ``frame``."""
+        self._selected = (name, int(frame))
+        self._show_selection()
+
+    def clear_selection(self) -> None:
+        self._selected = None
+        self._show_selection()
+
+    def _show_selection(self) -> None:
         for n, lane in self.lanes.items():
-            lane.show_keys(
-                self._key_frames(n),
-                self._selected[1] if self._selected and self._selected[0] == n else None,
-            )
+            chosen = self._selected[1] if self._selected and self._selected[0] == n else None
+            lane.show_keys(self._key_frames(n), chosen)
 
     def move_selected(self, frame: int) -> None:
         """Move the selected keyframe to ``frame`` (undoable)."""
@@ -164,6 +186,10 @@ class Timeline(QWidget):
         super().keyPressEvent(event)
 
     # --- reactions -----------------------------------------------------------------------------
+    def _marker_clicked(self, name: str, frame: int) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)  # so that Delete reaches us
+        self.select(name, frame)
+
     def _key_frames(self, name: str) -> list[int]:
         return [f for f, _ in self.state.keyframes(name)]
 
@@ -188,7 +214,7 @@ class Timeline(QWidget):
                 self.state.set_keyframe(lane, frame, self.state.value(lane, frame))
                 self.select(lane, frame)
                 return
-        self.select("", None)
+        self.clear_selection()
         self.state.set_frame(frame)
 
     def _playhead_dragged(self) -> None:
@@ -223,13 +249,31 @@ class Timeline(QWidget):
 
     def _audio_changed(self) -> None:
         audio = self.state.audio
-        if audio is None or len(audio) == 0:
-            self._pyramid = None
-        else:
-            self._pyramid = EnvelopePyramid(audio, self.state.sample_rate)
-            self._gain = 0.95 / max(float(np.max(np.abs(audio))), 1e-6)
+        rate = self.state.sample_rate
+        self._pyramid = None
         self._length_changed()
         self._redraw_wave()
+        if audio is None or len(audio) == 0:
+            return
+        if len(audio) <= SYNC_BUILD_SAMPLES:
+            self._pyramid_built(audio, EnvelopePyramid(audio, rate))
+            return
+        relay = self._relay
+
+        def build() -> None:  # in a pool thread: numpy releases the GIL while it reduces
+            pyramid = EnvelopePyramid(audio, rate)
+            with contextlib.suppress(RuntimeError):  # the timeline was closed meanwhile
+                relay.built.emit(audio, pyramid)
+
+        QThreadPool.globalInstance().start(build)
+
+    def _pyramid_built(self, audio: np.ndarray, pyramid: EnvelopePyramid) -> None:
+        if audio is not self.state.audio:  # the audio changed again meanwhile
+            return
+        self._pyramid = pyramid
+        self._gain = 0.95 / max(pyramid.peak, 1e-6)
+        self._redraw_wave()
+        self.waveformReady.emit()
 
     def _redraw_wave(self) -> None:
         if self._pyramid is None:

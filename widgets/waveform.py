@@ -46,6 +46,14 @@ class EnvelopePyramid:
             self.levels.append((block, mins, maxs))
 
     @property
+    def peak(self) -> float:
+        """Largest absolute sample value."""
+        if not self.levels:
+            return 0.0
+        _, mins, maxs = self.levels[-1]
+        return float(max(-mins.min(), maxs.max()))
+
+    @property
     def duration(self) -> float:
         return len(self.samples) / self.rate
 
@@ -87,4 +95,12 @@ def _reduce(mins: np.ndarray, maxs: np.ndarray, factor: int) -> tuple[np.ndarray
     if pad:
         mins = np.concatenate([mins, np.full(pad, mins[-1], mins.dtype)])
         maxs = np.concatenate([maxs, np.full(pad, maxs[-1], maxs.dtype)])
-    return mins.reshape(count, factor).min(axis=1), maxs.reshape(count, factor).max(axis=1)
+    lo_groups = mins.reshape(count, factor)
+    hi_groups = maxs.reshape(count, factor)
+    # Column by column in place: several times faster than a min over a short last axis.
+    lo = lo_groups[:, 0].copy()
+    hi = hi_groups[:, 0].copy()
+    for k in range(1, factor):
+        np.minimum(lo, lo_groups[:, k], out=lo)
+        np.maximum(hi, hi_groups[:, k], out=hi)
+    return lo, hi
