@@ -122,6 +122,7 @@ def main() -> int:
         for frame, value in keys:
             state.set_keyframe(name, frame, value)
     state.set_frame(210)
+    state.set_keyframe("mouth", 210, 1.6)
 
     shots: list[tuple[str, QWidget, tuple[int, int]]] = []
     timeline = Timeline(state)
