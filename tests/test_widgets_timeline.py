@@ -245,3 +245,24 @@ def test_a_stale_envelope_is_dropped(qtbot) -> None:
     _, y = timeline.wave.getData()
     np.testing.assert_allclose(sorted(set(np.round(y, 3))), [-0.95, 0.95])
     assert timeline.duration == pytest.approx(4.0)
+
+
+def test_views_of_an_empty_state_then_a_track_without_audio(qtbot) -> None:
+    from talkstudio.widgets.alpha_panel import AlphaPanel
+
+    state = EditState()
+    timeline = Timeline(state)
+    panel = AlphaPanel(state)
+    for w in (timeline, panel):
+        qtbot.addWidget(w)
+        w.show()
+    x, _ = timeline.wave.getData()
+    assert x is None or len(x) == 0
+    state.set_frame(10)
+    assert state.frame == 0
+    state.set_track(face_track(30))  # no audio: the clip is the track's 30 frames
+    assert timeline.duration == pytest.approx(30 / FPS)
+    assert timeline.visible_range() == pytest.approx((0.0, 30 / FPS), abs=1e-6)
+    state.set_keyframe("mouth", 29, 0.5)
+    np.testing.assert_allclose(timeline.marker_x("mouth"), [29 / FPS])
+    assert panel.rows["mouth"].spin.value() == pytest.approx(0.5)  # held before the only key
