@@ -99,7 +99,7 @@ def hair_mesh(step: float, volume: float) -> GridMesh:
     """A shell ``volume`` cm outside the skull over the region above :func:`hairline`.
 
     The rows of every column end exactly on the hairline, which keeps its edge clean; the
-    shell thins to 0.15 cm at the edge.
+    shell thins to 0.04 cm at the edge, where it lies on the skin.
     """
     n_s = max(16, round(2 * np.pi * 8.8 / (1.6 * step)))
     ss = np.linspace(-np.pi, np.pi, n_s)
@@ -112,7 +112,7 @@ def hair_mesh(step: float, volume: float) -> GridMesh:
     n = np.cross(np.gradient(base, axis=1), np.gradient(base, axis=0))
     n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
     n *= np.sign(np.sum(n * base, axis=-1, keepdims=True) + 1e-12)  # outward from the centre
-    thick = 0.15 + (volume - 0.15) * _smoothstep((bottom - y) / 2.5)
+    thick = 0.04 + (volume - 0.04) * _smoothstep((bottom - y) / 2.5)
     pts = base + thick[..., None] * n
     uv = np.stack([s, t], axis=-1)
     return GridMesh(HAIR, pts, uv, np.ones(s.shape), 0.0)
@@ -149,7 +149,8 @@ def torso_mesh(step: float) -> GridMesh:
     half = 25.0
     n_x = max(8, round(2 * half / (step * 2.5)))
     xs = np.linspace(-half, half, n_x)
-    tt = np.concatenate([np.linspace(0.0, 0.2, 14)[:-1], np.linspace(0.2, 1.0, 28)]) ** 1.0
+    n_t = max(8, round(36.0 / (step * 2.5)))
+    tt = np.linspace(0.0, 1.0, n_t) ** 1.5  # rows denser at the rolled-back top edge
     t, x = np.meshgrid(tt, xs, indexing="ij")
     top = _SHOULDER_TOP(np.abs(x))
     y = top + t * (52.0 - top)

@@ -30,9 +30,15 @@ class Fragments:
 
 
 def _candidates(
-    xy: np.ndarray, inv_z: np.ndarray, tris: np.ndarray, ids: np.ndarray, lo: np.ndarray, n: int
+    xy: np.ndarray,
+    inv_z: np.ndarray,
+    tris: np.ndarray,
+    ids: np.ndarray,
+    lo: np.ndarray,
+    nw: int,
+    nh: int,
 ) -> tuple[np.ndarray, ...]:
-    """Test the n x n pixel window at ``lo`` [m, 2] (col, row) of each triangle ``ids`` [m].
+    """Test the nw x nh pixel window at ``lo`` [m, 2] (col, row) of each triangle ``ids`` [m].
 
     The barycentric weights are affine in the pixel: w = w(lo) + dw/dcol * dx + dw/drow * dy.
     """
@@ -46,8 +52,8 @@ def _candidates(
     w2_0 = (e1[:, 0] * start[:, 1] - e1[:, 1] * start[:, 0]) / area
     w1_dc, w1_dr = e2[:, 1] / area, -e2[:, 0] / area
     w2_dc, w2_dr = -e1[:, 1] / area, e1[:, 0] / area
-    dx = np.tile(np.arange(n, dtype=np.float64), n)[None]  # [1, n*n]
-    dy = np.repeat(np.arange(n, dtype=np.float64), n)[None]
+    dx = np.tile(np.arange(nw, dtype=np.float64), nh)[None]  # [1, nw*nh]
+    dy = np.repeat(np.arange(nh, dtype=np.float64), nw)[None]
     w1 = w1_0[:, None] + w1_dc[:, None] * dx + w1_dr[:, None] * dy  # [m, n*n]
     w2 = w2_0[:, None] + w2_dc[:, None] * dx + w2_dr[:, None] * dy
     w0 = 1.0 - w1 - w2
@@ -56,7 +62,7 @@ def _candidates(
     b = np.stack([w0[rows, cols], w1[rows, cols], w2[rows, cols]], -1)
     b = np.clip(b, 0.0, None) * inv_z[t[rows]]  # perspective correction
     s = b.sum(-1)
-    pix = lo[rows] + np.stack([cols % n, cols // n], -1)
+    pix = lo[rows] + np.stack([cols % nw, cols // nw], -1)
     return ids[rows], pix, b / s[:, None], 1.0 / s
 
 
@@ -77,17 +83,16 @@ def rasterize(
     hi = np.minimum(hi, np.array([width - 1, height - 1]))
     ext = hi - lo + 1
     ok &= np.all(ext > 0, axis=1)
-    size = ext.max(axis=1)
+    # bucket by the window's width and height, each rounded up to a power of two
+    shift = np.ceil(np.log2(np.maximum(ext, 1))).astype(np.int64)  # [M, 2]
+    key = np.where(ok, shift[:, 0] * 64 + shift[:, 1], -1)
     out: list[tuple[np.ndarray, ...]] = []
-    prev = 0
-    n = 1
-    while prev < int(size[ok].max(initial=0)):
-        sel = np.nonzero(ok & (size > prev) & (size <= n))[0]
-        if len(sel):
-            tri, pix, b, z = _candidates(xy, inv_z, tris, sel, lo[sel], n)
-            keep = (pix[:, 0] <= hi[tri, 0]) & (pix[:, 1] <= hi[tri, 1])
-            out.append((tri[keep], pix[keep], b[keep], z[keep]))
-        prev, n = n, n * 2
+    for k in np.unique(key[key >= 0]):
+        sel = np.nonzero(key == k)[0]
+        nw, nh = 1 << int(k // 64), 1 << int(k % 64)
+        tri, pix, b, z = _candidates(xy, inv_z, tris, sel, lo[sel], nw, nh)
+        keep = (pix[:, 0] <= hi[tri, 0]) & (pix[:, 1] <= hi[tri, 1])
+        out.append((tri[keep], pix[keep], b[keep], z[keep]))
     if not out:
         empty = np.zeros(0, np.int64)
         return Fragments(empty, empty, np.zeros((0, 3)), np.zeros(0), height, width)

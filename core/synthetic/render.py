@@ -195,6 +195,8 @@ class SynthScene:
         t = c.texel(p_design[sel, :2])
         alb = sample(tex, t[:, 0], t[:, 1])
         gl = sample(gloss, t[:, 0], t[:, 1])[:, 0]
+        facing = np.clip(np.sum(normal[sel] * view[sel], axis=1), 0.0, 1.0)
+        alb = alb * (0.7 + 0.3 * np.sqrt(facing))[:, None]  # skin darkens at grazing angles
         colour[sel] = shade(alb, normal[sel], view[sel], gl, 0.36, 22.0)
         h, w = labels_tex.shape
         col = np.clip(np.rint(t[:, 0]).astype(np.int64), 0, w - 1)

@@ -78,8 +78,10 @@ class Materials:
         col = (uv[:, 0] + 25.0) / 50.0 * (w - 1)
         row = np.clip((uv[:, 1] - 15.0) / 40.0, 0.0, 1.0) * (h - 1)
         out = sample(self.shirt, col, row)
-        collar = (uv[:, 1] - top < 1.0) & (np.abs(uv[:, 0]) < 8.0)
-        return np.where(collar[:, None], out * 0.8, out)
+        rib = np.exp(-(((uv[:, 1] - top) / 0.7) ** 2)) * np.clip(
+            (8.0 - np.abs(uv[:, 0])) / 2.0, 0, 1
+        )
+        return out * (1.0 - 0.2 * rib)[:, None]
 
     def neck_albedo(self, uv: np.ndarray) -> np.ndarray:
         """Skin colour [P, 3] of the neck at (s, y) ``uv``, shadowed under the chin."""
