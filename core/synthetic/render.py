@@ -67,6 +67,7 @@ class SynthScene:
         self.tri_obj = np.concatenate(objs)  # [M]
         self.tri_orient = np.concatenate(signs)  # [M]
         self._backgrounds: dict[int, np.ndarray] = {}
+        self._upsampled: dict[tuple[int, int], np.ndarray] = {}  # the last size's plate, flat
         self.design = np.concatenate([m.points.reshape(-1, 3) for m in self.meshes])  # [N, 3]
         self.rest_normals = np.concatenate([m.rest_normals().reshape(-1, 3) for m in self.meshes])
         self.uv = np.concatenate([m.uv.reshape(-1, 2) for m in self.meshes])  # [N, 2]
@@ -214,8 +215,12 @@ class SynthScene:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Composite the visible points over the background, filter down, add sensor noise."""
         big = size * ss
-        bg = self.background(size)
-        flat = np.repeat(np.repeat(bg, ss, 0), ss, 1).reshape(-1, 3).astype(np.float32)
+        key = (size, ss)
+        if key not in self._upsampled:
+            bg = self.background(size)
+            up = np.repeat(np.repeat(bg, ss, 0), ss, 1).reshape(-1, 3).astype(np.float32)
+            self._upsampled = {key: up}
+        flat = self._upsampled[key].copy()
         flat[pixel] = np.clip(colour, 0.0, 255.0)
         img: np.ndarray = flat.reshape(big, big, 3)
         lab_flat = np.zeros(big * big, np.uint8)
