@@ -75,14 +75,15 @@ def rasterize(
     triangle's pixel bounding box, so small triangles cost a few candidate pixels each.
     """
     inv_z = 1.0 / np.maximum(depth, 1e-9)
-    ok = np.all(depth[tris] > 1e-3, axis=1)
-    pts = xy[tris]  # [M, 3, 2]
-    lo = np.ceil(pts.min(axis=1) - 0.5).astype(np.int64)
-    hi = np.floor(pts.max(axis=1) - 0.5).astype(np.int64)
+    t0, t1, t2 = tris[:, 0], tris[:, 1], tris[:, 2]
+    ok = (depth[t0] > 1e-3) & (depth[t1] > 1e-3) & (depth[t2] > 1e-3)
+    p0, p1, p2 = xy[t0], xy[t1], xy[t2]  # [M, 2] each
+    lo = np.ceil(np.minimum(np.minimum(p0, p1), p2) - 0.5).astype(np.int64)
+    hi = np.floor(np.maximum(np.maximum(p0, p1), p2) - 0.5).astype(np.int64)
     lo = np.maximum(lo, 0)
     hi = np.minimum(hi, np.array([width - 1, height - 1]))
     ext = hi - lo + 1
-    ok &= np.all(ext > 0, axis=1)
+    ok &= (ext[:, 0] > 0) & (ext[:, 1] > 0)
     # bucket by the window's width and height, each rounded up to a power of two
     shift = np.ceil(np.log2(np.maximum(ext, 1))).astype(np.int64)  # [M, 2]
     key = np.where(ok, shift[:, 0] * 64 + shift[:, 1], -1)

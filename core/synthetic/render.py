@@ -149,8 +149,9 @@ class SynthScene:
         z = X[:, 2]
         xy = X[:, :2] / np.maximum(z, 1e-9)[:, None] * Ks[[0, 1], [0, 1]] + Ks[:2, 2]
         a, b, d = X[self.tris[:, 0]], X[self.tris[:, 1]], X[self.tris[:, 2]]
-        outward = -np.cross(b - a, d - a) * self.tri_orient[:, None]  # see GridMesh.triangles
-        facing = np.sum(outward * a, axis=1) < 0  # back faces are culled
+        # outward normal = -orient * (b - a) x (d - a) (see GridMesh.triangles); a face is seen
+        # from the front when it points against the ray to it: back faces are culled
+        facing = np.einsum("ij,ij->i", np.cross(b - a, d - a), a) * self.tri_orient > 0
         frags = rasterize(xy, z, self.tris[facing], big, big)
         tris = self.tris[facing]
         obj = self.tri_obj[facing][frags.tri]
