@@ -1,0 +1,118 @@
+"""Stage-1 training data from a subject: audio features and normalised landmark windows.
+
+Normalisation (DESIGN "Facts from the authors' public code", paper "landmark shifting"): the 37
+points (iBUG 0–16, 48–67) of ``L_world`` (head frame) become displacements from the subject's
+mean landmarks, divided per axis by the extent of the mean 68-point shape's bounding box, so the
+face spans [-0.5, 0.5] on every axis: ``disp = (L[:, STAGE1_POINTS] - mean) / scale``. The mean
+is over the training split (DESIGN "Splits": the last 10 % validate and are never trained on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import SubjectError
+from ..landmarks import STAGE1_POINTS
+from ..subject import Subject
+from ..timing import SAMPLES_PER_FRAME
+from .features import AudioFrontEnd
+
+MIN_TRAIN_FRAMES = 8
+
+
+@dataclass
+class LandmarkNorm:
+    """Mean 37 points [37, 3] (head units) and the per-axis scale [3] of the normalised frame."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def from_landmarks(cls, lm_world: np.ndarray) -> LandmarkNorm:
+        """From the training frames' ``lm_world`` [T, 68, 3]."""
+        mean68 = lm_world.mean(axis=0)  # [68, 3]
+        extent = mean68.max(axis=0) - mean68.min(axis=0)  # [3]
+        scale = np.maximum(extent, 1e-3 * max(float(extent.max()), 1e-6))
+        return cls(
+            mean=mean68[list(STAGE1_POINTS)].astype(np.float32), scale=scale.astype(np.float32)
+        )
+
+    def normalise(self, points37: np.ndarray) -> np.ndarray:
+        return ((points37 - self.mean) / self.scale).astype(np.float32)
+
+
+def subject_audio(subject: Subject) -> np.ndarray:
+    """The subject's audio cut or padded to exactly ``num_frames * 640`` samples."""
+    try:
+        audio = subject.load_audio()
+    except SubjectError as exc:
+        raise SubjectError(f"cannot train stage 1 on {subject.root}: {exc}") from exc
+    total = subject.meta.num_frames * SAMPLES_PER_FRAME
+    out = np.zeros(total, dtype=np.float32)
+    out[: min(total, len(audio))] = audio[:total]
+    return out
+
+
+@dataclass
+class Stage1Data:
+    """The training split of one subject, ready to cut into windows."""
+
+    feats: np.ndarray  # [T, in_dim] front-end rows of the training audio
+    disp: np.ndarray  # [T, 37, 3] normalised displacements
+    norm: LandmarkNorm
+
+    @classmethod
+    def from_subject(cls, subject: Subject, front_end: AudioFrontEnd) -> Stage1Data:
+        n = subject.meta.train_frames
+        if n < MIN_TRAIN_FRAMES:
+            raise SubjectError(
+                f"{subject.root} has {n} training frames; stage 1 needs at least "
+                f"{MIN_TRAIN_FRAMES} (a second of video is 25). Preprocess a longer video."
+            )
+        audio = subject_audio(subject)[: n * SAMPLES_PER_FRAME]
+        lm = np.asarray(subject.tracks.lm_world, dtype=np.float64)[:n]  # [n, 68, 3]
+        norm = LandmarkNorm.from_landmarks(lm)
+        disp = norm.normalise(lm[:, list(STAGE1_POINTS)])
+        return cls(feats=front_end(audio), disp=disp, norm=norm)
+
+    @property
+    def frames(self) -> int:
+        return int(self.disp.shape[0])
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """The buffers :meth:`~.model.Stage1Model.set_statistics` takes."""
+        disp_std = np.sqrt(np.mean(self.disp.astype(np.float64) ** 2, axis=(0, 1)))  # [3]
+        disp_std = np.maximum(disp_std, 1e-3)
+        feat_std = np.maximum(self.feats.std(axis=0), 1e-3)
+        return {
+            "mean_lm": self.norm.mean,
+            "lm_scale": self.norm.scale,
+            "disp_std": disp_std.astype(np.float32),
+            "feat_mean": self.feats.mean(axis=0),
+            "feat_std": feat_std.astype(np.float32),
+        }
+
+    def sample(
+        self, batch: int, window: int, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``batch`` random windows of min(window, T) frames, stacked.
+
+        Returns audio rows [B, W, in_dim], targets [B, W, 37, 3] and the teacher-forcing inputs
+        [B, W, 37, 3]: each frame's previous frame, the window's first frame starting from the
+        true previous frame (or the mean, zeros, at the clip's start).
+        """
+        w = min(window, self.frames)
+        starts = rng.integers(0, self.frames - w + 1, size=batch if w < self.frames else 1)
+        idx = starts[:, None] + np.arange(w)[None]  # [B, W]
+        target = self.disp[idx]  # [B, W, 37, 3]
+        prev = np.concatenate([np.zeros_like(target[:, :1]), target[:, :-1]], axis=1)
+        has_prev = starts > 0
+        prev[has_prev, 0] = self.disp[starts[has_prev] - 1]
+        return (
+            torch.from_numpy(self.feats[idx]),
+            torch.from_numpy(target),
+            torch.from_numpy(prev),
+        )

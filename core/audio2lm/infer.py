@@ -1,0 +1,113 @@
+"""Free-running (autoregressive) stage-1 inference over audio of any length.
+
+Frame ``t`` is predicted from the audio and the model's *own* predictions of frames ``< t`` (the
+first frame starts from the mean landmarks); nothing is teacher-forced. :func:`generate` keeps a
+key/value cache per decoder layer, so a step costs O(context); :func:`generate_uncached` is its
+plain reference (re-runs the whole decoder on the prefix at every step, O(T²)); a test holds the
+two equal.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_into, load_model
+from ..errors import CheckpointError
+from ..subject import Subject
+from .config import Stage1Config
+from .decoder import KVCache
+from .encoder import NUM_POINTS
+from .features import AudioFrontEnd, load_driving_audio, prepare_audio
+from .model import Stage1Model
+
+CHECKPOINT_KIND = "stage1"
+
+
+@torch.inference_mode()
+def generate(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
+    """Displacements [B, T, 37, 3] for front-end rows ``feats`` [B, T, in_dim], with a KV cache."""
+    model.eval()
+    b, t = feats.shape[:2]
+    states = model.decoder.prepare(model.encode_audio(feats))
+    caches = [KVCache() for _ in model.decoder.layers]
+    out = feats.new_zeros(b, t, NUM_POINTS, 3)
+    prev = feats.new_zeros(b, 1, NUM_POINTS, 3)  # the start: the mean landmarks
+    for i in range(t):
+        x = model.decoder(model.encode_landmarks(prev), states, q_offset=i, caches=caches)
+        prev = model.output(x)  # [B, 1, 37, 3]
+        out[:, i] = prev[:, 0]
+    return out
+
+
+@torch.inference_mode()
+def generate_uncached(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
+    """Reference for :func:`generate`: the full decoder over the whole prefix at every step."""
+    model.eval()
+    b, t = feats.shape[:2]
+    states = model.decoder.prepare(model.encode_audio(feats))
+    prev = feats.new_zeros(b, 1, NUM_POINTS, 3)  # [B, i + 1, 37, 3]: start + predictions
+    for _ in range(t):
+        x = model.decoder(model.encode_landmarks(prev), states, q_offset=0)
+        prev = torch.cat([prev, model.output(x)[:, -1:]], dim=1)
+    return prev[:, 1:]
+
+
+def load_stage1(source: Subject | str | os.PathLike[str]) -> Stage1Model:
+    """The trained stage-1 model of a subject (or of a checkpoint folder), ready for inference."""
+    if isinstance(source, Subject):
+        folder = source.model_dir("stage1")
+    else:
+        path = Path(source)
+        folder = path / "models" / "stage1" if (path / "subject.json").is_file() else path
+    state, raw = load_model(folder, CHECKPOINT_KIND)
+    config = Stage1Config.from_dict(raw.get("config", {}))
+    in_dim = raw.get("meta", {}).get("audio_in_dim")
+    if not isinstance(in_dim, int):
+        raise CheckpointError(f"{folder}/config.json lacks meta.audio_in_dim; train stage 1 again")
+    model = Stage1Model(config, in_dim)
+    load_into(model, state, str(folder))
+    model.eval()
+    return model
+
+
+_FRONT_ENDS: dict[int, AudioFrontEnd] = {}
+
+
+def front_end_for(model: Stage1Model) -> AudioFrontEnd:
+    """The feature extractor ``model`` was trained with (wav2vec2 must then be present)."""
+    fe = _FRONT_ENDS.get(id(model))
+    if fe is None or fe.config is not model.config:
+        fe = AudioFrontEnd(model.config, allow_fallback=False)
+        if fe.in_dim != model.audio_in_dim:
+            raise CheckpointError(
+                f"the audio front end gives {fe.in_dim} values per frame but the model expects "
+                f"{model.audio_in_dim}; the wav2vec2 weights differ from those it was trained with"
+            )
+        _FRONT_ENDS[id(model)] = fe
+    return fe
+
+
+def predict(
+    source: Stage1Model | Subject | str | os.PathLike[str],
+    audio: np.ndarray | str | os.PathLike[str],
+    sample_rate: int = 16000,
+) -> np.ndarray:
+    """Head-frame points [ceil(S / 640), 37, 3] (iBUG 0–16 then 48–67) driven by ``audio``.
+
+    ``source`` is a model, a subject (its trained stage-1 model) or a subject/checkpoint folder.
+    ``audio`` is a file of any format, rate and channel count, or samples [S] / [S, C] at
+    ``sample_rate``. Audio shorter than one frame gives one frame; silence gives a still mouth.
+    """
+    model = source if isinstance(source, Stage1Model) else load_stage1(source)
+    if isinstance(audio, (str, os.PathLike)):
+        samples = load_driving_audio(audio)
+    else:
+        samples = prepare_audio(audio, sample_rate)
+    feats = torch.from_numpy(front_end_for(model)(samples))[None]  # [1, T, in_dim]
+    device = next(model.parameters()).device
+    disp = generate(model, feats.to(device))
+    return model.to_points(disp)[0].cpu().numpy().astype(np.float32)
