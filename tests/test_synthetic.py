@@ -258,6 +258,13 @@ def test_bad_configs_are_refused() -> None:
             bad.check()
 
 
+def test_existing_subject_is_not_overwritten(written: SynthResult) -> None:
+    before = sorted(p.name for p in written.subject_dir.iterdir())
+    with pytest.raises(TalkstudioError, match="already exists"):
+        write_synthetic(written.subject_dir.parent, CFG)
+    assert sorted(p.name for p in written.subject_dir.iterdir()) == before
+
+
 def test_mediapipe_finds_the_face(written: SynthResult) -> None:
     mp = pytest.importorskip("mediapipe")
     from talkstudio.core.media import read_video_frames

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import TalkstudioError
 from ..geometry import project_head_points
 from ..landmarks import eye_area
 from ..progress import Progress, run_job
@@ -85,6 +86,12 @@ def write_synthetic_job(
     """
     cfg.check()
     out = Path(out_dir)
+    target = out / SUBJECT_NAME
+    if target.exists() and any(target.iterdir()):
+        raise TalkstudioError(
+            f"{target} already exists and is not empty; choose another output folder or delete "
+            "it first (nothing was written)"
+        )
     seq = synthesize(cfg)
     frames = seq.num_frames
     meta = SubjectMeta(
@@ -103,7 +110,7 @@ def write_synthetic_job(
             "origin": [float(v) for v in seq.origin],
         },
     )
-    subject = create(out / SUBJECT_NAME, meta)
+    subject = create(target, meta)
     subject.write_audio(seq.audio)
     subject.write_background(seq.scene.background(cfg.size))
     video_path = out / VIDEO_NAME if video else None
