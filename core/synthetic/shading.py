@@ -16,16 +16,22 @@ FILL = np.array([0.75, -0.1, -0.65]) / np.linalg.norm([0.75, -0.1, -0.65])
 def sample(tex: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Bilinear lookup of ``tex`` [h, w, C] (or [h, w]) at continuous texel coords [P] -> [P, C]."""
     h, w = tex.shape[:2]
-    col = np.clip(col, 0.0, w - 1.001)
-    row = np.clip(row, 0.0, h - 1.001)
-    c0 = col.astype(np.int64)
-    r0 = row.astype(np.int64)
-    fc = (col - c0)[:, None]
-    fr = (row - r0)[:, None]
-    t = tex.reshape(h, w, -1)
-    top = t[r0, c0] * (1 - fc) + t[r0, c0 + 1] * fc
-    bot = t[r0 + 1, c0] * (1 - fc) + t[r0 + 1, c0 + 1] * fc
-    return top * (1 - fr) + bot * fr
+    if len(col) == 0:
+        return np.zeros((0, 1 if tex.ndim == 2 else tex.shape[2]), np.float32)
+    n = len(col)
+    rows = -(-n // 1024)  # OpenCV maps are images: lay the P lookups out 1024 wide
+    map_x = np.zeros(rows * 1024, np.float32)
+    map_y = np.zeros(rows * 1024, np.float32)
+    map_x[:n] = np.clip(col, 0.0, w - 1.0)
+    map_y[:n] = np.clip(row, 0.0, h - 1.0)
+    out = cv2.remap(
+        np.ascontiguousarray(tex, dtype=np.float32),
+        map_x.reshape(rows, 1024),
+        map_y.reshape(rows, 1024),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out.reshape(rows * 1024, -1)[:n]
 
 
 def shade(
