@@ -1,0 +1,256 @@
+"""Ray marching and volume rendering (paper Eq. 4-5) over the occupancy grid, early-terminated.
+
+Each ray takes samples every ``step`` head units between its entry into and exit from the head box;
+samples in empty cells of the occupancy grid are dropped. The rest are packed ray after ray and
+evaluated in rounds of ``chunk`` samples per still-visible ray: a round composites its samples
+with the discrete Eq. 4-5,
+
+    C = sum_i T_i (1 - exp(-sigma_i delta_i)) c_i,    T_i = exp(-sum_{j<i} sigma_j delta_j),
+
+and a ray whose transmittance falls below ``stop`` leaves the march (early ray termination).
+The same march serves rendering and training (gradients flow through the rounds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .field import HeadField
+from .occupancy import OccupancyGrid
+from .rays import camera_rays, pixel_centers, ray_box
+
+Evaluate = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""Field at packed sample indices [n] -> (sigma [n], rgb [n, 3])."""
+
+
+@dataclass
+class MarchSettings:
+    """How rays are sampled and when they stop."""
+
+    step: float = 0.02
+    """Distance between samples along a ray, head units."""
+    stop: float = 1e-4
+    """A ray stops once its transmittance falls below this; 0 marches every sample."""
+    chunk: int = 16
+    """Samples per ray evaluated per round between early-termination checks."""
+    ray_chunk: int = 32768
+    """Rays marched together (bounds memory on large images)."""
+
+
+@dataclass
+class Samples:
+    """Samples of R rays, packed ray after ray in increasing distance."""
+
+    t: torch.Tensor  # [S] distance along the ray (unit direction)
+    ray: torch.Tensor  # [S] ray index of each sample
+    start: torch.Tensor  # [R] index of each ray's first sample
+    count: torch.Tensor  # [R] samples per ray
+
+
+@dataclass
+class RenderOutput:
+    """Per-ray results (before compositing over a background)."""
+
+    rgb: torch.Tensor  # [R, 3] premultiplied by opacity
+    opacity: torch.Tensor  # [R] accumulated weight sum_i T_i alpha_i
+    depth: torch.Tensor  # [R] expected distance along the ray, where opacity > 0
+    evaluated: int  # samples the field was evaluated at
+
+
+def sample_rays(
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    bbox: torch.Tensor,
+    step: float,
+    grid: OccupancyGrid | None,
+    jitter: bool = False,
+    active: torch.Tensor | None = None,
+) -> Samples:
+    """Samples of rays ``origins``/``dirs`` [R, 3] inside ``bbox`` in occupied cells of ``grid``.
+
+    Sample j of a ray sits at ``near + (j + u) * step`` with ``u = 0.5``, or uniform in [0, 1)
+    per sample when ``jitter``. ``grid=None`` keeps every sample in the box (dense sampling).
+    ``active`` [R] bool: rays that get samples at all (the others stay empty).
+    """
+    dev = origins.device
+    near, far = ray_box(origins, dirs, bbox)
+    n_steps = torch.ceil((far - near) / step).long().clamp_min(0)
+    if active is not None:
+        n_steps = torch.where(active, n_steps, torch.zeros_like(n_steps))
+    rays = torch.arange(len(origins), device=dev)
+    ray = torch.repeat_interleave(rays, n_steps)  # [C] candidates
+    first = torch.cumsum(n_steps, 0) - n_steps
+    j = torch.arange(len(ray), device=dev) - first[ray]
+    u = torch.rand(len(ray), device=dev) if jitter else torch.full((len(ray),), 0.5, device=dev)
+    t = near[ray] + (j + u) * step
+    keep = t < far[ray]
+    if grid is not None:
+        keep &= grid.occupied(origins[ray] + t[:, None] * dirs[ray])
+    t, ray = t[keep], ray[keep]
+    count = torch.bincount(ray, minlength=len(origins))
+    return Samples(t=t, ray=ray, start=torch.cumsum(count, 0) - count, count=count)
+
+
+def march(
+    evaluate: Evaluate,
+    samples: Samples,
+    step: float,
+    stop: float = 1e-4,
+    chunk: int = 16,
+    rays: torch.Tensor | None = None,
+) -> RenderOutput:
+    """Volume-render (Eq. 4-5) ``samples`` in rounds of ``chunk`` per ray with early termination.
+
+    ``rays`` [A] restricts the march to those rays (the others return zeros).
+    """
+    num_rays = len(samples.count)
+    dev = samples.t.device
+    alive = torch.arange(num_rays, device=dev) if rays is None else rays
+    alive = alive[samples.count[alive] > 0]
+    trans = torch.ones(num_rays, device=dev)  # transmittance so far
+    ids, rgbs, ops, depths = [], [], [], []
+    offsets = torch.arange(chunk, device=dev)
+    evaluated = 0
+    rank0 = 0
+    while len(alive):
+        idx = samples.start[alive, None] + rank0 + offsets  # [A, M] packed sample index
+        valid = (rank0 + offsets)[None, :] < samples.count[alive, None]  # [A, M]
+        flat = idx[valid]
+        sigma, rgb = evaluate(flat)
+        evaluated += len(flat)
+        tau = torch.zeros(valid.shape, device=dev, dtype=sigma.dtype)
+        tau = tau.index_put((valid.nonzero(as_tuple=True)), sigma * step)  # [A, M]
+        color = torch.zeros(*valid.shape, 3, device=dev, dtype=rgb.dtype)
+        color = color.index_put((valid.nonzero(as_tuple=True)), rgb)  # [A, M, 3]
+        t = torch.where(valid, samples.t[idx.clamp(max=len(samples.t) - 1)], 0.0)  # [A, M]
+        t_in = trans[alive]
+        excl = torch.cumsum(tau, dim=1) - tau
+        w = t_in[:, None] * torch.exp(-excl) * (1.0 - torch.exp(-tau))  # [A, M]
+        ids.append(alive)
+        rgbs.append((w[..., None] * color).sum(1))
+        ops.append(w.sum(1))
+        depths.append((w * t).sum(1))
+        t_out = t_in * torch.exp(-tau.sum(1))
+        trans = trans.index_put((alive,), t_out)
+        rank0 += chunk
+        more = (samples.count[alive] > rank0) & (t_out.detach() > stop)
+        alive = alive[more]
+    out_rgb = torch.zeros(num_rays, 3, device=dev)
+    out_op = torch.zeros(num_rays, device=dev)
+    out_depth = torch.zeros(num_rays, device=dev)
+    if ids:
+        cat = torch.cat(ids)
+        out_rgb = out_rgb.index_add(0, cat, torch.cat(rgbs).float())
+        out_op = out_op.index_add(0, cat, torch.cat(ops).float())
+        out_depth = out_depth.index_add(0, cat, torch.cat(depths).float())
+    depth = out_depth / out_op.clamp_min(1e-6)
+    return RenderOutput(rgb=out_rgb, opacity=out_op, depth=depth, evaluated=evaluated)
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def field_evaluator(
+    field: HeadField,
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    samples: Samples,
+    landmarks: torch.Tensor,
+    cam_rotation: torch.Tensor,
+    feats: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> Evaluate:
+    """The field of one frame's condition as an :data:`Evaluate` over ``samples``.
+
+    ``feats(ids, x)`` may supply cached hash features of sample ``ids`` at points ``x``.
+    Runs under float16 autocast on CUDA; returns float32.
+    """
+
+    def evaluate(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ray = samples.ray[ids]
+        x = origins[ray] + samples.t[ids, None] * dirs[ray]  # [n, 3]
+        with _autocast(x.device):
+            f = feats(ids, x) if feats is not None else field.position_features(x)
+            sigma, rgb = field(x, dirs[ray], landmarks, cam_rotation, feats=f)
+        return sigma.float(), rgb.float()
+
+    return evaluate
+
+
+def render_rays(
+    field: HeadField,
+    grid: OccupancyGrid | None,
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    landmarks: torch.Tensor,
+    cam_rotation: torch.Tensor,
+    settings: MarchSettings,
+    jitter: bool = False,
+    active: torch.Tensor | None = None,
+) -> RenderOutput:
+    """Render rays [R, 3] of one frame (landmarks [K, 3], head-to-camera rotation [3, 3])."""
+    outs = []
+    for o, d, a in zip(
+        origins.split(settings.ray_chunk),
+        dirs.split(settings.ray_chunk),
+        active.split(settings.ray_chunk) if active is not None else [None] * len(origins),
+    ):
+        s = sample_rays(o, d, field.bbox, settings.step, grid, jitter=jitter, active=a)
+        ev = field_evaluator(field, o, d, s, landmarks, cam_rotation)
+        outs.append(march(ev, s, settings.step, settings.stop, settings.chunk))
+    if len(outs) == 1:
+        return outs[0]
+    return RenderOutput(
+        rgb=torch.cat([o.rgb for o in outs]),
+        opacity=torch.cat([o.opacity for o in outs]),
+        depth=torch.cat([o.depth for o in outs]),
+        evaluated=sum(o.evaluated for o in outs),
+    )
+
+
+@dataclass
+class HeadImage:
+    """A rendered head: colour composited over a background, opacity and depth, [H, W(, 3)]."""
+
+    rgb: torch.Tensor  # [H, W, 3] in [0, 1], over the background
+    head: torch.Tensor  # [H, W, 3] premultiplied head colour (no background)
+    opacity: torch.Tensor  # [H, W]
+    depth: torch.Tensor  # [H, W]
+
+
+def compose(out: RenderOutput, background: torch.Tensor, size: int) -> HeadImage:
+    """Composite per-ray ``out`` over ``background`` [size, size, 3] (float in [0, 1])."""
+    head = out.rgb.reshape(size, size, 3)
+    op = out.opacity.reshape(size, size)
+    rgb = head + (1.0 - op[..., None]) * background
+    return HeadImage(rgb=rgb, head=head, opacity=op, depth=out.depth.reshape(size, size))
+
+
+@torch.no_grad()
+def render_image(
+    field: HeadField,
+    grid: OccupancyGrid | None,
+    K: np.ndarray,
+    pose: np.ndarray,
+    landmarks: torch.Tensor,
+    background: torch.Tensor,
+    settings: MarchSettings,
+) -> HeadImage:
+    """Render a ``size`` x ``size`` head image of one frame; ``K`` is at that size.
+
+    ``background`` [size, size, 3] in [0, 1] is what the head is composited over (the subject's
+    background plate, or any image).
+    """
+    size = int(background.shape[0])
+    dev = background.device
+    origins, dirs = camera_rays(K, pose, pixel_centers(size, dev))
+    rot = torch.as_tensor(np.asarray(pose)[:3, :3], dtype=torch.float32, device=dev)
+    out = render_rays(field, grid, origins, dirs, landmarks.to(dev), rot, settings)
+    return compose(out, background, size)

@@ -1,0 +1,91 @@
+"""The edit-aware re-render equals a full re-render and touches only the reachable rays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from talkstudio.core.geometry import default_intrinsics, rotation_from_euler
+from talkstudio.core.landmarks import LEFT_EYE, MOUTH
+from talkstudio.core.nerf.edit_render import EditRenderer
+from talkstudio.core.nerf.encoding import HashGridConfig
+from talkstudio.core.nerf.field import HeadField
+from talkstudio.core.nerf.landmark_encoding import LandmarkEncoding
+from talkstudio.core.nerf.occupancy import OccupancyGrid
+from talkstudio.core.nerf.renderer import MarchSettings, render_image
+
+BBOX = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+
+
+def _setup(kind: str = "gaussian"):
+    torch.manual_seed(0)
+    grid_cfg = HashGridConfig(
+        levels=6, log2_table_size=12, max_resolution=64, implementation="torch"
+    )
+    field = HeadField(BBOX, grid_cfg, LandmarkEncoding(kind, scale_init=0.06))  # type: ignore[arg-type]
+    with torch.no_grad():
+        field.grid.params.normal_(0.0, 1.0)
+        field.sigma_in.code_weight.mul_(1000.0)  # landmarks matter a lot
+        field.sigma_net[-1].bias[0] = 1.5  # dense enough for rays to terminate
+    grid = OccupancyGrid(BBOX, 24)
+    grid.update(lambda x: 10.0 * (x.norm(dim=-1) < 0.7).float(), threshold=1.0, jitter=False)
+    # Landmarks spread over the front of the ball (z < 0 faces the camera).
+    g = torch.Generator().manual_seed(1)
+    ang = torch.rand(68, 2, generator=g) * torch.tensor([1.6, 1.6]) - 0.8
+    # Mouth and left eye clustered where a face has them.
+    ang[list(MOUTH)] = torch.tensor([0.0, 0.45]) + 0.25 * (torch.rand(20, 2, generator=g) - 0.5)
+    ang[list(LEFT_EYE)] = torch.tensor([0.35, -0.3]) + 0.15 * (torch.rand(6, 2, generator=g) - 0.5)
+    lms = torch.stack([ang[:, 0].sin(), ang[:, 1].sin(), -torch.ones(68)], -1)
+    lms = 0.62 * lms / lms.norm(dim=-1, keepdim=True)
+    pose = np.eye(4)
+    pose[:3, :3] = rotation_from_euler(0.05, 0.1, 0.0)
+    pose[:3, 3] = [0.0, 0.0, 4.0]
+    return field, grid, lms, pose
+
+
+@pytest.mark.parametrize("group", [MOUTH, LEFT_EYE])
+def test_edit_render_equals_full_render(group: tuple[int, ...]) -> None:
+    field, grid, lms, pose = _setup()
+    size = 48
+    K = default_intrinsics(size)
+    bg = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(2))
+    settings = MarchSettings(step=0.02, stop=1e-4, chunk=8)
+    editor = EditRenderer(field, grid, K, pose, bg, settings)
+    first = editor.render(lms)
+    full_before = render_image(field, grid, K, pose, lms, bg, settings)
+    torch.testing.assert_close(first.rgb, full_before.rgb, atol=1e-5, rtol=0)
+    total_rays = editor.last_rays
+
+    edited = lms.clone()
+    idx = list(group)
+    edited[idx] += torch.tensor([0.0, 0.06, 0.0])
+    fast = editor.render(edited)
+    full = render_image(field, grid, K, pose, edited, bg, settings)
+    torch.testing.assert_close(fast.rgb, full.rgb, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast.opacity, full.opacity, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast.depth, full.depth, atol=1e-4, rtol=0)
+    # The edit changed the picture, and only a part of the rays was marched again.
+    assert float((full.rgb - full_before.rgb).abs().max()) > 0.03
+    assert 0 < editor.last_rays < 0.5 * total_rays
+    # Going back to the original landmarks gives the original image again.
+    back = editor.render(lms)
+    torch.testing.assert_close(back.rgb, full_before.rgb, atol=1e-5, rtol=0)
+    assert editor.render(lms) is not None and editor.last_rays == 0
+
+
+def test_per_frame_encoding_re_renders_everything() -> None:
+    field, grid, lms, pose = _setup("mlp")
+    size = 24
+    K = default_intrinsics(size)
+    bg = torch.zeros(size, size, 3)
+    settings = MarchSettings(step=0.04, stop=1e-4, chunk=8)
+    editor = EditRenderer(field, grid, K, pose, bg, settings)
+    editor.render(lms)
+    total = editor.last_rays
+    edited = lms.clone()
+    edited[60] += 0.01
+    fast = editor.render(edited)
+    assert editor.last_rays == total
+    full = render_image(field, grid, K, pose, edited, bg, settings)
+    torch.testing.assert_close(fast.rgb, full.rgb, atol=1e-5, rtol=0)
