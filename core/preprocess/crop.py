@@ -58,6 +58,11 @@ class Crop:
         out[..., 1] -= self.y0 * self.scale
         return out
 
+    def source_centre(self, width: int, height: int) -> tuple[float, float]:
+        """Where the centre of a ``width`` x ``height`` source lands in the output (pixels):
+        the principal point, for a camera whose optical axis goes through its image's centre."""
+        return ((width / 2 - self.x0) * self.scale, (height / 2 - self.y0) * self.scale)
+
     def padded(self, width: int, height: int) -> bool:
         """Whether the square reaches outside a ``width`` x ``height`` source."""
         return (

@@ -1,8 +1,9 @@
 """MediaPipe Face Mesh (478 vertices) → the 68 iBUG points, from ``resources/mediapipe_to_ibug68.json``.
 
 Each iBUG point is the mean of one or two mesh vertices listed in the JSON map; the map also
-lists the skull-fixed ("stable") mesh vertices used for rigid alignment (forehead, nose bridge,
-eye corners and sockets, cheekbones).
+lists the skull-fixed ("stable") mesh vertices used for rigid alignment: the mid-face band from
+the brow line to the nose tip (eye sockets and corners, nose, upper cheeks, temples) without
+eyelids, brows and irises. The forehead is left out: the tracker moves it with the mouth.
 """
 
 from __future__ import annotations

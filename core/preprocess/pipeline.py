@@ -122,13 +122,14 @@ def preprocess(
         notes.append("the face is near the frame's edge: the crop was padded with border pixels")
     mesh = crop.points(mesh_src)  # [T, 478, 3] pixels at cfg.size
     prior = 1.2 * min(width, height) * crop.scale
+    centre = crop.source_centre(width, height)
     if cfg.focal is not None:
         focal_value, decided, curve = float(cfg.focal), "given", []
     else:
-        search = estimate_focal(mesh, cfg.size, prior, cfg.focal_frames)
+        search = estimate_focal(mesh, cfg.size, prior, cfg.focal_frames, centre=centre)
         focal_value, decided, curve = search.focal, search.decided_by, search.curve
     yield Progress("pose", 1, 2, f"focal length {focal_value:.0f} px ({decided})")
-    K = intrinsics(cfg.size, focal_value)
+    K = intrinsics(cfg.size, focal_value, centre)
     train_frames = default_train_frames(t)
     solved = solve_tracks(mesh, K, train_frames, choice.found, cfg)
     yield Progress("pose", 2, 2, "head pose and landmarks solved")

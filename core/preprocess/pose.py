@@ -30,10 +30,11 @@ from .ibug68 import mesh_map, mesh_to_ibug68
 from .shape import head_frame, procrustes_mean, unproject_mesh
 
 
-def intrinsics(size: int, focal: float) -> np.ndarray:
-    """K [3, 3] for a square ``size`` image with the principal point at its centre."""
-    c = size / 2.0
-    return np.array([[focal, 0.0, c], [0.0, focal, c], [0.0, 0.0, 1.0]])
+def intrinsics(size: int, focal: float, centre: tuple[float, float] | None = None) -> np.ndarray:
+    """K [3, 3] for a square ``size`` image; the principal point is ``centre`` (u, v) in pixels,
+    by default the image's centre."""
+    cx, cy = (size / 2.0, size / 2.0) if centre is None else centre
+    return np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
 
 
 def pose_matrices(rot: np.ndarray, trans: np.ndarray) -> np.ndarray:
@@ -64,10 +65,11 @@ def fit_rigid(mesh: np.ndarray, K: np.ndarray) -> RigidFit:
     align = procrustes_mean(shapes, stable)
     frame = head_frame(align.mean)
     mean_mesh = frame.apply(align.mean)  # [478, 3]
-    # Procrustes pose, exact for the frame's own shape: R = R_t^T R_h^T, T from the scales.
+    # Procrustes pose, exact for the frame's own shape. With aligned = s R C + t and
+    # head = h R_h (aligned - o), the camera-frame shape (Z0/f) C is rigid in head units when
+    # Z0/f = h s: X = R^T R_h^T head + h R^T (o - t).
     rot0 = np.einsum("tji,kj->tik", align.rot, frame.rot)
     trans0 = frame.scale * np.einsum("tji,tj->ti", align.rot, frame.origin - align.trans)
-    trans0[:, 2] += K[0, 0] * align.scale * frame.scale
     obj = np.ascontiguousarray(mean_mesh[stable])  # [S, 3]
     no_dist = np.zeros(4)
     rot = np.empty_like(rot0)
@@ -149,6 +151,7 @@ def estimate_focal(
     frames: int = 200,
     tolerance: float = 0.005,
     tolerance_px: float = 0.01,
+    centre: tuple[float, float] | None = None,
 ) -> FocalSearch:
     """Focal length (pixels at ``size``) minimising the stable vertices' reprojection error.
 
@@ -163,7 +166,9 @@ def estimate_focal(
     pick = np.unique(np.linspace(0, len(mesh) - 1, min(frames, len(mesh))).round().astype(int))
     sub = mesh[pick]
     grid = sorted({*(size * np.geomspace(0.5, 8.0, 13)), float(prior)})
-    curve = [(float(f), float(fit_rigid(sub, intrinsics(size, f)).rms.mean())) for f in grid]
+    curve = [
+        (float(f), float(fit_rigid(sub, intrinsics(size, f, centre)).rms.mean())) for f in grid
+    ]
     best = min(e for _, e in curve)
     ties = [f for f, e in curve if e <= best * (1 + tolerance) + tolerance_px]
     chosen = min(ties, key=lambda f: abs(np.log(f / prior)))
