@@ -96,17 +96,20 @@ class HeadFrame:
 
 
 def head_frame(mean_mesh: np.ndarray) -> HeadFrame:
-    """The head frame of ``core.geometry`` fixed on a mean mesh [478, 3] (camera-like axes).
+    """The head frame of ``core.geometry`` fixed on a mean mesh [478, 3] given in the camera
+    frame of the typical video frame (the Procrustes reference, the median shape).
 
     Origin: centroid of the 68 iBUG points. x: subject's left, along the eye corners
-    (36→45 plus 39→42). y: down, along nasion (27) → chin (8), made orthogonal to x; this
-    "facial plane" line is close to vertical when a person holds the head naturally. z = x × y
-    points from the face to the back of the head. Scale: outer eye corners 0.9 units apart.
+    (36→45 plus 39→42). y: the camera's down direction in the typical frame, made orthogonal to
+    x: a speaker addresses the camera, so the typical view is "looking straight into it". (The
+    anatomical alternative, nasion → chin, tilts by 15-20 degrees on some faces because the
+    tracker's chin depth varies.) z = x × y points from the face to the back of the head.
+    Scale: outer eye corners 0.9 units apart.
     """
     lm = mesh_to_ibug68(mean_mesh)  # [68, 3]
     x = (lm[45] - lm[36]) + (lm[42] - lm[39])
     x /= np.linalg.norm(x)
-    y = lm[8] - lm[27]
+    y = np.array([0.0, 1.0, 0.0])
     y = y - x * (x @ y)
     y /= np.linalg.norm(y)
     z = np.cross(x, y)
