@@ -102,6 +102,9 @@ class Stage1Config:
     """Steps between checkpoints (and always at the end)."""
     seed: int = 0
     """Seed of weights, windows and noise."""
+    cpu_threads: int = 0
+    """Torch CPU threads while training (0: leave torch's setting). The model is small: one
+    thread is best on a busy machine, more help only on idle cores."""
 
     def __post_init__(self) -> None:
         if self.audio_features not in AUDIO_FEATURES:

@@ -10,6 +10,8 @@ two equal.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +29,31 @@ from .model import Stage1Model
 CHECKPOINT_KIND = "stage1"
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (0: leave as is), then restore the setting."""
+    before = torch.get_num_threads()
+    if n > 0 and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 @torch.inference_mode()
 def generate(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
-    """Displacements [B, T, 37, 3] for front-end rows ``feats`` [B, T, in_dim], with a KV cache."""
+    """Displacements [B, T, 37, 3] for front-end rows ``feats`` [B, T, in_dim], with a KV cache.
+
+    The steps are tiny and sequential: on the CPU they run on one thread, which is faster than
+    several (and far faster on a busy machine, where waiting threads spin).
+    """
+    with torch_threads(1 if feats.device.type == "cpu" else 0):
+        return _generate(model, feats)
+
+
+def _generate(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
     model.eval()
     b, t = feats.shape[:2]
     states = model.decoder.prepare(model.encode_audio(feats))
@@ -46,6 +70,11 @@ def generate(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def generate_uncached(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
     """Reference for :func:`generate`: the full decoder over the whole prefix at every step."""
+    with torch_threads(1 if feats.device.type == "cpu" else 0):
+        return _generate_uncached(model, feats)
+
+
+def _generate_uncached(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
     model.eval()
     b, t = feats.shape[:2]
     states = model.decoder.prepare(model.encode_audio(feats))

@@ -39,7 +39,7 @@ from ..subject import Subject
 from .config import Stage1Config
 from .data import Stage1Data
 from .features import AudioFrontEnd
-from .infer import CHECKPOINT_KIND
+from .infer import CHECKPOINT_KIND, torch_threads
 from .metrics import Stage1Scores, evaluate
 from .model import Stage1Model
 
@@ -114,8 +114,15 @@ def train_stage1(
     split). A subject without audio raises :class:`SubjectError`; a checkpoint trained with
     another architecture raises :class:`CheckpointError` naming the differences.
     """
-    t0 = time.monotonic()
     cfg = config or Stage1Config.from_preset("preview")
+    with torch_threads(cfg.cpu_threads if _device(device).type == "cpu" else 0):
+        return (yield from _train(subject_dir, cfg, device, resume))
+
+
+def _train(
+    subject_dir: str | os.PathLike[str], cfg: Stage1Config, device: str, resume: bool
+) -> Job[Stage1Result]:
+    t0 = time.monotonic()
     subject = Subject.open(Path(subject_dir))
     yield Progress(STAGE, 0, cfg.steps, "computing audio features")
     front_end = AudioFrontEnd(cfg)

@@ -1,0 +1,138 @@
+"""Stage-1 training: it learns, resumes, refuses bad subjects and checkpoints, and the CLI runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from _stage1_helpers import write_envelope_subject
+
+from talkstudio.core.audio2lm.config import Stage1Config
+from talkstudio.core.audio2lm.infer import load_stage1, predict
+from talkstudio.core.audio2lm.metrics import opening_correlation
+from talkstudio.core.audio2lm.train import train_stage1
+from talkstudio.core.errors import CheckpointError, SubjectError
+from talkstudio.core.progress import Progress, run_job
+from talkstudio.core.subject import Subject
+
+QUICK = {"window": 60, "batch": 2, "lr": 3e-3, "warmup": 5, "rollout_passes": 1, "cpu_threads": 1}
+
+
+def quick(**overrides) -> Stage1Config:
+    return Stage1Config.from_preset("preview", **{**QUICK, **overrides})
+
+
+def collect(job) -> tuple[list[Progress], object]:
+    records: list[Progress] = []
+    result = run_job(job, records.append)
+    return records, result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, list[Progress], object]:
+    root = write_envelope_subject(tmp_path_factory.mktemp("stage1") / "env", seconds=8.0)
+    records, result = collect(train_stage1(root, quick(steps=70, val_every=35)))
+    return root, records, result
+
+
+def test_training_lowers_the_loss_and_beats_the_mean(trained) -> None:
+    root, records, result = trained
+    losses = [r.losses["loss"] for r in records if "loss" in r.losses]
+    assert len(losses) == 70
+    assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:5])
+    vals = [r.losses for r in records if "val_lmd" in r.losses]
+    assert [r.step for r in records if "val_lmd" in r.losses] == [35, 70]
+    s = result.scores
+    assert s.frames == 20
+    assert s.lmd < 0.6 * s.lmd_baseline, s
+    assert s.corr > 0.6, s
+    assert vals[-1]["val_lmd"] == pytest.approx(s.lmd)
+    saved = json.loads((root / "models/stage1/config.json").read_text())
+    assert saved["meta"]["step"] == 70 and saved["config"]["audio_features"] == "mel"
+    assert saved["meta"]["validation"]["lmd"] == pytest.approx(s.lmd)
+
+
+def test_driving_with_a_48k_stereo_file(trained, tmp_path: Path) -> None:
+    root, _, _ = trained
+    subject = Subject.open(root)
+    audio16 = subject.load_audio()
+    from scipy.signal import resample_poly
+
+    x48 = resample_poly(audio16, 3, 1)
+    sf.write(str(tmp_path / "drive.wav"), np.stack([x48, x48], 1), 48000)
+    a = predict(root, tmp_path / "drive.wav")
+    b = predict(subject, audio16)
+    assert a.shape == b.shape == (-(-len(audio16) // 640), 37, 3)
+    corr, ratio = opening_correlation(a, b)
+    assert corr > 0.95 and 0.8 < ratio < 1.25
+
+
+def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
+    root = write_envelope_subject(tmp_path / "env", seconds=4.0)
+    cfg = quick(steps=10, save_every=5, val_every=100)
+    job = train_stage1(root, cfg)
+    for record in job:
+        if record.step == 7:
+            job.close()  # cancelled between steps: the checkpoint of step 5 stays
+            break
+    state = json.loads((root / "models/stage1/train_state.json").read_text())
+    assert state["info"]["step"] == 5
+    at5 = load_stage1(root).state_dict()
+    records, result = collect(train_stage1(root, cfg))
+    steps = [r.step for r in records if "loss" in r.losses]
+    assert steps == [6, 7, 8, 9, 10] and result.steps == 10
+    moved = load_stage1(root).state_dict()
+    assert any(not np.array_equal(at5[k].numpy(), moved[k].numpy()) for k in at5)
+    records, _ = collect(train_stage1(root, cfg, resume=False))
+    assert next(r.step for r in records if "loss" in r.losses) == 1
+
+
+def test_checkpoint_of_another_architecture_is_named(tmp_path: Path) -> None:
+    root = write_envelope_subject(tmp_path / "env", seconds=4.0)
+    run_job(train_stage1(root, quick(steps=2)))
+    with pytest.raises(CheckpointError, match=r"fusion: 'biased_cross_attention' != 'linear'"):
+        run_job(train_stage1(root, quick(steps=4, fusion="biased_cross_attention")))
+
+
+def test_subject_without_audio_says_so(tmp_path: Path) -> None:
+    root = write_envelope_subject(tmp_path / "mute", seconds=3.0, audio=False)
+    with pytest.raises(SubjectError, match=r"cannot train stage 1.*no audio track"):
+        run_job(train_stage1(root, quick(steps=2)))
+
+
+def test_may_sized_subject_trains(tmp_path: Path) -> None:
+    """May_5s has 125 frames, 112 for training: shorter than one 200-frame window."""
+    root = write_envelope_subject(tmp_path / "may", seconds=5.0)
+    assert Subject.open(root).meta.train_frames == 112
+    _, result = collect(
+        train_stage1(root, Stage1Config.from_preset("preview", steps=4, cpu_threads=1))
+    )
+    assert result.steps == 4 and result.scores is not None and np.isfinite(result.scores.lmd)
+
+
+def test_cli_train_stage1(tmp_path: Path, capsys) -> None:
+    from talkstudio.app.cli import main
+
+    root = write_envelope_subject(tmp_path / "env", seconds=3.0)
+    assert main(["train", "stage1", str(root), "--steps", "3", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "stage1 trained to step 3" in out and "mean-landmark baseline" in out
+    assert Subject.open(root).has_model("stage1")
+    mute = write_envelope_subject(tmp_path / "mute", seconds=3.0, audio=False)
+    assert main(["train", "stage1", str(mute), "--steps", "3"]) == 1
+    assert "no audio track" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rendered_synthetic_subject(tmp_path: Path) -> None:
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+    cfg = SynthConfig(seed=3, seconds=8.0, size=32, supersample=1)
+    root = write_synthetic(tmp_path, cfg, video=False).subject_dir
+    records, result = collect(train_stage1(root, quick(steps=80, val_every=80)))
+    losses = [r.losses["loss"] for r in records if "loss" in r.losses]
+    assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:5])
+    assert result.scores.lmd < 0.5 * result.scores.lmd_baseline, result.scores
