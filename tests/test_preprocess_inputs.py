@@ -161,6 +161,9 @@ def test_no_audio_makes_a_subject(tmp_path: Path, may_frames: list[np.ndarray]) 
     records = []
     out = run_job(preprocess(video, tmp_path / "s", size=128), records.append)
     assert any("no audio track" in r.message for r in records)
+    sheet = records[-1].preview  # the contact sheet comes with the last record
+    assert sheet is not None and sheet.ndim == 3 and sheet.shape[2] == 3
+    assert [r.stage for r in records][:2] == ["probe", "track"]
     assert validate_subject(out) == []
     subject = Subject.open(out)
     assert subject.meta.has_audio is False and not subject.audio_path.exists()

@@ -179,7 +179,7 @@ def preprocess(
         clock.lap("frames")
         yield Progress("write", 0, 1, "background plate, audio, tracks, report")
         run = RunInfo(str(video), source, decided, curve, notes, clock.laps)
-        report = finish_subject(subject, solved, plate, samples, audio, run)
+        report, sheet = finish_subject(subject, solved, plate, samples, audio, run)
         _replace(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -188,7 +188,7 @@ def preprocess(
         f"{t} frames ({report['frames_tracked']} tracked), reprojection "
         f"{report['reprojection_px']['mean']:.2f} px mean, {clock.total():.1f} s"
     )
-    yield Progress("write", 1, 1, summary)
+    yield Progress("write", 1, 1, summary, preview=sheet)
     return out
 
 

@@ -101,11 +101,11 @@ def finish_subject(
     samples: list[tuple[int, np.ndarray, np.ndarray]],
     audio: np.ndarray | None,
     run: RunInfo,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], np.ndarray]:
     """Write plate, audio, tracks, report and contact sheet into ``subject``; validate it.
 
     ``samples``: (frame index, frame [H, W, 3], labels [H, W]) for the contact sheet. Returns the
-    report. Raises SubjectError when the validator finds a problem.
+    report and the sheet (RGB uint8). Raises SubjectError when the validator finds a problem.
     """
     start = time.monotonic()
     background, holes = plate.plate()
@@ -119,10 +119,8 @@ def finish_subject(
         reproj = project_head_points(solved.K, solved.pose[i], solved.lm_world[i])
         hob = head_on_background(rgb, labels, background)
         sheet_rows.append((rgb, labels, solved.lm2d[i], reproj, hob))
-    write_png(
-        subject.root / SHEET_NAME,
-        contact_sheet(sheet_rows, background, solved.eye_ratio, solved.pose),
-    )
+    sheet = contact_sheet(sheet_rows, background, solved.eye_ratio, solved.pose)
+    write_png(subject.root / SHEET_NAME, sheet)
     run.timings["write"] = time.monotonic() - start
     run.timings["total"] = sum(v for k, v in run.timings.items() if k != "total")
     report = build_report(solved, run, holes)
@@ -130,7 +128,7 @@ def finish_subject(
     problems = validate_subject(subject.root, subject.meta)
     if problems:
         raise SubjectError("the new subject failed validation:\n  - " + "\n  - ".join(problems))
-    return report
+    return report, sheet
 
 
 def source_description(
