@@ -62,8 +62,11 @@ def look_for(cfg: SynthConfig) -> Look:
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
     """Zero-mean, unit-std noise [H, W] with features about ``1 / cells`` of the image wide."""
     grid = rng.standard_normal((cells + 3, cells + 3))
-    big = cv2.resize(grid, (shape[1] * (cells + 3) // cells, shape[0] * (cells + 3) // cells),
-                     interpolation=cv2.INTER_CUBIC)  # fmt: skip
+    big = cv2.resize(
+        grid,
+        (shape[1] * (cells + 3) // cells, shape[0] * (cells + 3) // cells),
+        interpolation=cv2.INTER_CUBIC,
+    )
     out = big[: shape[0], : shape[1]]
     return (out - out.mean()) / (out.std() + 1e-9)
 
@@ -95,8 +98,10 @@ def background(cfg: SynthConfig, look: Look, size: int) -> np.ndarray:
     shelf_y = 0.62 + 0.05 * rng.random()
     sx0 = 0.02 if side == 1 else 0.7
     img[int(shelf_y * s) : int((shelf_y + 0.025) * s), int(sx0 * s) : int((sx0 + 0.28) * s)] = (
-        98.0, 72.0, 50.0,
-    )  # fmt: skip
+        98.0,
+        72.0,
+        50.0,
+    )
     x = sx0 + 0.01
     while x < sx0 + 0.26:  # books standing on the shelf
         w = 0.015 + 0.02 * rng.random()

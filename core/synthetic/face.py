@@ -59,8 +59,11 @@ class FaceTexture:
         col *= self._occlusion(x, y)[..., None]
         pores = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.8)
         col *= (1.0 + 0.06 * pores)[..., None]
-        self.gloss = (0.25 + 0.5 * gaussian(x, y, 0.0, 3.4, 0.7, 0.9) + 0.2 * gaussian(
-            x, y, 0.0, -5.5, 3.0, 1.5)).astype(np.float32)  # fmt: skip
+        self.gloss = (
+            0.25
+            + 0.5 * gaussian(x, y, 0.0, 3.4, 0.7, 0.9)
+            + 0.2 * gaussian(x, y, 0.0, -5.5, 3.0, 1.5)
+        ).astype(np.float32)
         self._paint_static(col, rng, rest)
         self.base = col
 
@@ -105,16 +108,21 @@ class FaceTexture:
             v = -(x - sx * 0.55) * np.sin(sx * 0.3) + (y - 4.32) * np.cos(sx * 0.3)
             nostril = np.clip(1.3 - np.hypot(u / 0.3, v / 0.14), 0.0, 1.0)
             blend(col[rows, cols], dark, nostril.astype(np.float32))
-            arc = catmull_rom(np.array([[sx * 0.6, 3.5], [sx * 1.5, 3.75], [sx * 1.55, 4.25],
-                                        [sx * 1.15, 4.45]]), 8)  # fmt: skip
+            arc = catmull_rom(
+                np.array([[sx * 0.6, 3.5], [sx * 1.5, 3.75], [sx * 1.55, 4.25], [sx * 1.15, 4.45]]),
+                8,
+            )
             self._soft_line(col, arc, 0.1, skin * 0.55, 0.45, 1.5)
-            fold = catmull_rom(np.array([[sx * 1.55, 4.35], [sx * 2.4, 5.4], [sx * 2.9, 6.6],
-                                         [sx * 3.1, 7.6]]), 8)  # fmt: skip
+            fold = catmull_rom(
+                np.array([[sx * 1.55, 4.35], [sx * 2.4, 5.4], [sx * 2.9, 6.6], [sx * 3.1, 7.6]]), 8
+            )
             self._soft_line(col, fold, 0.18, skin * 0.7, 0.35, 2.5)
         for side in ("left", "right"):
             upper, _ = eye_polygon(rest, side)
-            crease = upper + np.array([0.0, -0.42]) * np.sin(np.linspace(0.15, 2.99, len(upper)))[
-                :, None]  # fmt: skip
+            crease = (
+                upper
+                + np.array([0.0, -0.42]) * np.sin(np.linspace(0.15, 2.99, len(upper)))[:, None]
+            )
             self._soft_line(col, crease, 0.09, skin * 0.6, 0.55, 1.2)
             cx = float(upper[:, 0].mean())
             rows, cols = c.window(np.array([[cx, -0.6]]), 2.6)

@@ -97,8 +97,14 @@ def head_motion(
     pitch = _wander(rng, frames, np.radians(3.0) * s) + nod
     yaw = _wander(rng, frames, np.radians(4.0) * s)
     roll = _wander(rng, frames, np.radians(2.0) * s)
-    shift = np.stack([_wander(rng, frames, 0.05 * s), _wander(rng, frames, 0.03 * s),
-                      _wander(rng, frames, 0.08 * s)], -1)  # fmt: skip
+    shift = np.stack(
+        [
+            _wander(rng, frames, 0.05 * s),
+            _wander(rng, frames, 0.03 * s),
+            _wander(rng, frames, 0.08 * s),
+        ],
+        -1,
+    )
     poses = np.repeat(base[None], frames, axis=0)
     for i in range(frames):
         rot = rotation_from_euler(pitch[i], yaw[i], roll[i])

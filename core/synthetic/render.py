@@ -166,15 +166,33 @@ class SynthScene:
             obj == SKIN, p_design, normal, view, tex, gloss, labels_tex, colour, labels
         )
         sel = obj == HAIR
-        colour[sel] = shade(self.materials.hair_albedo(tuv[sel]), normal[sel], view[sel],
-                            np.full(sel.sum(), 0.45), 0.3, 14.0)  # fmt: skip
+        colour[sel] = shade(
+            self.materials.hair_albedo(tuv[sel]),
+            normal[sel],
+            view[sel],
+            np.full(sel.sum(), 0.45),
+            0.3,
+            14.0,
+        )
         sel = obj == NECK
-        colour[sel] = shade(self.materials.neck_albedo(tuv[sel]), normal[sel], view[sel],
-                            np.full(sel.sum(), 0.1), 0.36, 20.0)  # fmt: skip
+        colour[sel] = shade(
+            self.materials.neck_albedo(tuv[sel]),
+            normal[sel],
+            view[sel],
+            np.full(sel.sum(), 0.1),
+            0.36,
+            20.0,
+        )
         sel = obj == TORSO
         top = _SHOULDER_TOP(np.abs(tuv[sel, 0]))
-        colour[sel] = shade(self.materials.shirt_albedo(tuv[sel], top), normal[sel], view[sel],
-                            np.full(sel.sum(), 0.05), 0.42, 8.0)  # fmt: skip
+        colour[sel] = shade(
+            self.materials.shirt_albedo(tuv[sel], top),
+            normal[sel],
+            view[sel],
+            np.full(sel.sum(), 0.05),
+            0.42,
+            8.0,
+        )
         labels |= np.where((obj == SKIN) | (obj == HAIR), MASK_HEAD, 0).astype(np.uint8)
         labels |= np.where((obj == NECK) | (obj == TORSO), MASK_TORSO, 0).astype(np.uint8)
         labels |= np.uint8(MASK_PERSON)

@@ -69,8 +69,13 @@ def _plan(rng: np.random.Generator, num_samples: int, f0_base: float) -> _Tracks
     """Lay out phrases, syllables and pauses over ``num_samples`` samples."""
     sr = SAMPLE_RATE
     n = num_samples + sr  # room for the last syllable to finish; cropped below
-    t = _Tracks(np.zeros(n), {k: np.zeros(n) for k in (*FRICATIVES, "burst")},
-                np.full((n, 3), np.nan), np.zeros(n), np.full(n, f0_base))  # fmt: skip
+    t = _Tracks(
+        np.zeros(n),
+        {k: np.zeros(n) for k in (*FRICATIVES, "burst")},
+        np.full((n, 3), np.nan),
+        np.zeros(n),
+        np.full(n, f0_base),
+    )
     pos = int(sr * rng.uniform(0.25, 0.5))
     names = list(VOWELS)
     while pos < num_samples - int(0.3 * sr):
@@ -108,8 +113,13 @@ def _plan(rng: np.random.Generator, num_samples: int, f0_base: float) -> _Tracks
         t.f0[start:pos] *= 1.1 - 0.22 * k
         pos += int(sr * rng.uniform(0.15, 0.7))
     keep = slice(0, num_samples)
-    return _Tracks(t.amp_v[keep], {k: v[keep] for k, v in t.amp_n.items()}, t.formants[keep],
-                   t.openness[keep], t.f0[keep])  # fmt: skip
+    return _Tracks(
+        t.amp_v[keep],
+        {k: v[keep] for k, v in t.amp_n.items()},
+        t.formants[keep],
+        t.openness[keep],
+        t.f0[keep],
+    )
 
 
 def _glides(formants: np.ndarray) -> np.ndarray:

@@ -67,8 +67,9 @@ def head_bbox(seq: SynthSequence) -> list[list[float]]:
     skin, hair = meshes[0], meshes[1]
     assert skin.jaw is not None
     opened = skin.points + float(seq.params[:, head.MOUTH].max()) / head.SCALE * skin.jaw
-    pts = np.concatenate([skin.points.reshape(-1, 3), opened.reshape(-1, 3),
-                          hair.points.reshape(-1, 3)])  # fmt: skip
+    pts = np.concatenate(
+        [skin.points.reshape(-1, 3), opened.reshape(-1, 3), hair.points.reshape(-1, 3)]
+    )
     pts = pts[pts[:, 1] <= shape.HEAD_BOTTOM + 1.0]
     pts = head.to_head(pts) - seq.origin
     margin = 0.05
