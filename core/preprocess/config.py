@@ -43,7 +43,7 @@ class PreprocessConfig:
     """Savitzky-Golay window (frames, odd) smoothing head rotation and translation."""
     shape_window: int = 5
     """Savitzky-Golay window (frames, odd) smoothing L_world; 1 turns it off."""
-    focal_frames: int = 200
+    focal_frames: int = 60
     """Frames (evenly spaced) used by the focal-length search."""
     frame_ext: str = ".jpg"
     """Image format of the stored frames: ".jpg" (quality 95) or ".png"."""

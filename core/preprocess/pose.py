@@ -148,7 +148,7 @@ def estimate_focal(
     mesh: np.ndarray,
     size: int,
     prior: float,
-    frames: int = 200,
+    frames: int = 60,
     tolerance: float = 0.005,
     tolerance_px: float = 0.01,
     centre: tuple[float, float] | None = None,
@@ -165,7 +165,7 @@ def estimate_focal(
     """
     pick = np.unique(np.linspace(0, len(mesh) - 1, min(frames, len(mesh))).round().astype(int))
     sub = mesh[pick]
-    grid = sorted({*(size * np.geomspace(0.5, 8.0, 13)), float(prior)})
+    grid = sorted({*(size * np.geomspace(0.5, 8.0, 9)), float(prior)})
     curve = [
         (float(f), float(fit_rigid(sub, intrinsics(size, f, centre)).rms.mean())) for f in grid
     ]
