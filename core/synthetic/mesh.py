@@ -140,6 +140,13 @@ _SHOULDER_TOP = PchipInterpolator(
     [0.0, 5.0, 7.0, 11.0, 16.0, 20.0, 23.0, 25.0],
     [16.4, 15.7, 15.9, 17.2, 19.0, 21.2, 25.0, 34.0],
 )
+
+
+def shoulder_top(x: np.ndarray) -> np.ndarray:
+    """y (cm) of the torso's top edge (collar, then shoulders) at ``x``."""
+    return _SHOULDER_TOP(np.abs(np.asarray(x, dtype=np.float64)))
+
+
 TORSO_AXIS_Z = 2.0
 """Depth (cm) of the torso's vertical axis in the design frame."""
 
@@ -152,7 +159,7 @@ def torso_mesh(step: float) -> GridMesh:
     n_t = max(8, round(36.0 / (step * 2.5)))
     tt = np.linspace(0.0, 1.0, n_t) ** 1.5  # rows denser at the rolled-back top edge
     t, x = np.meshgrid(tt, xs, indexing="ij")
-    top = _SHOULDER_TOP(np.abs(x))
+    top = shoulder_top(x)
     y = top + t * (52.0 - top)
     ax, bz = 26.0, 10.5
     u = np.clip(np.abs(x) / ax, 0.0, 0.999)

@@ -15,7 +15,7 @@ from .appearance import background, look_for
 from .config import STREAM_LOOK, STREAM_NOISE, SynthConfig
 from .face import FaceTexture
 from .head import HeadFrame
-from .mesh import _SHOULDER_TOP, HAIR, NECK, SKIN, TORSO, GridMesh, build_meshes
+from .mesh import HAIR, NECK, SKIN, TORSO, GridMesh, build_meshes, shoulder_top
 from .raster import rasterize
 from .shading import Materials, sample, shade
 
@@ -184,7 +184,7 @@ class SynthScene:
             20.0,
         )
         sel = obj == TORSO
-        top = _SHOULDER_TOP(np.abs(tuv[sel, 0]))
+        top = shoulder_top(tuv[sel, 0])
         colour[sel] = shade(
             self.materials.shirt_albedo(tuv[sel], top),
             normal[sel],
