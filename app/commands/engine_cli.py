@@ -1,0 +1,59 @@
+"""``talkstudio render`` and ``talkstudio eval``: the engine from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..cli import register
+
+
+def _render(args: argparse.Namespace) -> int:
+    from talkstudio.core.edit import Edits
+    from talkstudio.core.engine import Engine
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.project import Project
+
+    from ..progress_bar import ProgressBar
+
+    edits = Project.load(args.project).edits if args.project else Edits()
+    for name, value in (
+        ("left_eye", args.alpha_left_eye),
+        ("right_eye", args.alpha_right_eye),
+        ("mouth", args.alpha_mouth),
+    ):
+        if value is not None:  # a constant value overrides the project's keyframes
+            edits.track(name).keys.clear()
+            edits.track(name).set(0, value)
+    t0 = time.perf_counter()
+    engine = Engine.open(args.subject)
+    engine.drive(args.audio)
+    t_drive = time.perf_counter() - t0
+    path = run_job(engine.export(args.out, edits, size=args.size), ProgressBar())
+    total = time.perf_counter() - t0
+    n = engine.num_frames
+    print(
+        f"wrote {path}: {n} frames at {args.size}² with sound; stage 1 + setup {t_drive:.1f} s, "
+        f"total {total:.1f} s ({(total - t_drive) / max(n, 1) * 1000:.0f} ms/frame)"
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from talkstudio.core.atomic import write_json
+    from talkstudio.core.evaluate import evaluate_subject, format_report
+    from talkstudio.core.progress import run_job
+
+    from ..progress_bar import ProgressBar
+
+    report = run_job(evaluate_subject(args.subject), ProgressBar())
+    print(format_report(report))
+    if args.json:
+        write_json(args.json, report)
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+register("render", _render)
+register("eval", _eval)

@@ -1,0 +1,317 @@
+"""The engine: the one facade the studio, the CLI and the tests use.
+
+    engine = Engine.open("subjects/anna")                # trained stage 1, head and torso
+    engine.drive("speech.m4a")                           # stage 1 + the driving track
+    frame = engine.render(10, alphas=(1, 1, 2), size=256)    # full frame (head NeRF + torso)
+    fast = engine.render_fast(10, alphas=(1, 1, 1.5), size=256)  # edited head region only
+    run_job(engine.export("out.mp4", edits, size=256))   # MP4 with the driving audio
+
+Caching: per (frame, size) the landmark-free work of the head render (sample positions, hash
+features) lives in an :class:`~talkstudio.core.nerf.edit_render.EditRenderer`; the full frames
+of recent (frame, α, size) requests are kept, so the torso of an unchanged frame is never run
+twice, and a fast edit composites only the re-rendered head region over the cached frame.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .driving import DrivingTrack, build_driving_track
+from .edit import Edits, apply_alphas, check_alpha
+from .errors import CheckpointError, TalkstudioError
+from .geometry import scale_intrinsics
+from .progress import Job, Progress
+from .subject import Subject
+from .timing import SAMPLES_PER_FRAME, num_frames
+
+if TYPE_CHECKING:
+    import torch
+
+    from .audio2lm.model import Stage1Model
+    from .nerf.edit_render import EditRenderer
+    from .nerf.model import HeadModel
+    from .torso.compose import Compositor
+
+FRAME_CACHE = 48
+"""Full frames kept (most recently used first out)."""
+EDITOR_CACHE = 4
+"""Frames whose landmark-free head work is kept for fast edits."""
+
+
+@dataclass
+class RenderedFrame:
+    """One rendered frame and what it cost."""
+
+    rgb: np.ndarray  # [S, S, 3] uint8
+    ms: float
+    kind: str  # "full", "fast" or "cached"
+    frame: int
+
+
+class Engine:
+    """A subject with its trained models, driven by one speech clip."""
+
+    def __init__(
+        self,
+        subject: Subject,
+        head: HeadModel,
+        torso: Compositor,
+        stage1: Stage1Model | None,
+        device: torch.device,
+    ) -> None:
+        self.subject = subject
+        self.head = head
+        self.torso = torso
+        self.stage1 = stage1
+        self.device = device
+        self.audio = np.zeros(0, np.float32)
+        self.track: DrivingTrack | None = None
+        self._backgrounds: dict[int, torch.Tensor] = {}
+        self._frames: OrderedDict[tuple[int, tuple[float, float, float], int], np.ndarray] = (
+            OrderedDict()
+        )
+        self._editors: OrderedDict[tuple[int, int], EditRenderer] = OrderedDict()
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, subject_dir: str | os.PathLike[str], device: str = "auto") -> Engine:
+        """Open a subject with trained head and torso (and stage 1 when trained)."""
+        from .audio2lm.infer import load_stage1
+        from .nerf.model import HeadModel, resolve_device
+        from .torso.compose import Compositor
+
+        subject = Subject.open(Path(subject_dir))
+        dev = resolve_device(device)
+        for part in ("head", "torso"):
+            if not subject.has_model(part):
+                raise CheckpointError(
+                    f"subject {subject.root} has no trained {part} model: run "
+                    f"`talkstudio train {part} {subject.root}` first"
+                )
+        head = HeadModel.load(subject.model_dir("head"), device=dev)
+        torso = Compositor.load(subject.model_dir("torso"), device=dev)
+        stage1 = load_stage1(subject).to(dev) if subject.has_model("stage1") else None
+        engine = cls(subject, head, torso, stage1, dev)
+        engine.replay()
+        return engine
+
+    # -- driving -------------------------------------------------------------------------------
+    @property
+    def num_frames(self) -> int:
+        return 0 if self.track is None else self.track.num_frames
+
+    def drive(
+        self,
+        audio: str | os.PathLike[str] | np.ndarray,
+        still_head: bool = False,
+        seed: int = 0,
+    ) -> DrivingTrack:
+        """Predict the mouth from ``audio`` (a file, or mono 16 kHz samples) and build the track."""
+        from .audio2lm.features import load_driving_audio, prepare_audio
+        from .audio2lm.infer import predict
+
+        if self.stage1 is None:
+            raise CheckpointError(
+                f"subject {self.subject.root} has no trained stage-1 model, so it cannot be "
+                f"driven by new speech: run `talkstudio train stage1 {self.subject.root}`"
+            )
+        if isinstance(audio, np.ndarray):
+            samples = prepare_audio(audio)
+        else:
+            samples = load_driving_audio(audio)
+        mouth = predict(self.stage1, samples)  # [T, 37, 3]
+        return self._set_track(samples, mouth, still_head, seed)
+
+    def replay(self, still_head: bool = False) -> DrivingTrack:
+        """Drive the subject with its own training frames and speech (no stage 1 needed)."""
+        meta = self.subject.meta
+        count = meta.train_frames
+        samples = np.zeros(count * SAMPLES_PER_FRAME, np.float32)
+        if meta.has_audio:
+            own = self.subject.load_audio()[: count * SAMPLES_PER_FRAME]
+            samples[: len(own)] = own
+        self.audio = samples
+        self.track = build_driving_track(
+            self.subject.tracks, meta.train_range, None, count=count, still_head=still_head
+        )
+        self._clear_caches()
+        return self.track
+
+    def _set_track(
+        self, samples: np.ndarray, mouth: np.ndarray, still_head: bool, seed: int
+    ) -> DrivingTrack:
+        self.audio = samples.astype(np.float32)
+        self.track = build_driving_track(
+            self.subject.tracks,
+            self.subject.meta.train_range,
+            mouth,
+            still_head=still_head,
+            seed=seed,
+        )
+        assert self.track.num_frames == num_frames(len(samples))
+        self._clear_caches()
+        return self.track
+
+    def _clear_caches(self) -> None:
+        self._frames.clear()
+        self._editors.clear()
+
+    # -- landmarks -----------------------------------------------------------------------------
+    def _check_frame(self, frame: int) -> DrivingTrack:
+        if self.track is None or not 0 <= frame < self.track.num_frames:
+            raise TalkstudioError(f"frame {frame} is outside the clip (0..{self.num_frames - 1})")
+        return self.track
+
+    def landmarks(self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1)) -> np.ndarray:
+        """Edited head-frame landmarks [68, 3] of ``frame``."""
+        track = self._check_frame(frame)
+        return apply_alphas(track.lm_world[frame], np.asarray(alphas, np.float64))
+
+    # -- rendering -----------------------------------------------------------------------------
+    def _background(self, size: int) -> torch.Tensor:
+        import cv2
+        import torch
+
+        if size not in self._backgrounds:
+            plate = self.subject.load_background()
+            interp = cv2.INTER_AREA if size < plate.shape[0] else cv2.INTER_LINEAR
+            plate = cv2.resize(plate, (size, size), interpolation=interp)
+            self._backgrounds[size] = torch.from_numpy(plate).float().div(255).to(self.device)
+        return self._backgrounds[size]
+
+    def _K(self, size: int) -> np.ndarray:
+        return scale_intrinsics(self.subject.meta.K, self.subject.meta.size, size)
+
+    def _editor(self, frame: int, size: int) -> EditRenderer:
+        key = (frame, size)
+        editor = self._editors.pop(key, None)
+        if editor is None:
+            track = self._check_frame(frame)
+            editor = self.head.editor(self._K(size), track.pose[frame], self._background(size))
+        self._editors[key] = editor
+        while len(self._editors) > EDITOR_CACHE:
+            self._editors.popitem(last=False)
+        return editor
+
+    def _finish(self, head_rgb: torch.Tensor, opacity: torch.Tensor, size: int) -> np.ndarray:
+        """Torso network over the head (premultiplied [S, S, 3], opacity [S, S]) -> uint8 frame."""
+        out = self.torso(
+            self._background(size).permute(2, 0, 1), head_rgb.permute(2, 0, 1), opacity
+        )  # [3, S, S]
+        return _to_uint8(out.permute(1, 2, 0))
+
+    def render(
+        self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1), size: int = 256
+    ) -> RenderedFrame:
+        """The full frame ``frame`` with edits ``alphas`` at ``size`` x ``size``."""
+        import torch
+
+        t0 = time.perf_counter()
+        alphas = _check_alphas(alphas)
+        key = (frame, alphas, size)
+        if key in self._frames:
+            self._frames.move_to_end(key)
+            return RenderedFrame(
+                self._frames[key], (time.perf_counter() - t0) * 1e3, "cached", frame
+            )
+        lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32)
+        with torch.no_grad():
+            head = self._editor(frame, size).render(lms.to(self.device))
+            rgb = self._finish(head.head, head.opacity, size)
+        self._remember(key, rgb)
+        return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
+
+    def render_fast(
+        self, frame: int, alphas: tuple[float, float, float], size: int = 256
+    ) -> RenderedFrame:
+        """A quick preview of an edit: only the head rays the changed landmarks reach are
+        re-rendered and composited over the newest cached full frame of ``frame``; the torso
+        network is not run. Falls back to :meth:`render` when nothing is cached yet."""
+        import torch
+
+        t0 = time.perf_counter()
+        alphas = _check_alphas(alphas)
+        base = next((k for k in reversed(self._frames) if k[0] == frame and k[2] == size), None)
+        if base is None or (frame, size) not in self._editors:
+            return self.render(frame, alphas, size)
+        editor = self._editor(frame, size)
+        lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32).to(self.device)
+        base_lms = torch.as_tensor(self.landmarks(frame, base[1]), dtype=torch.float32)
+        with torch.no_grad():
+            rays = editor.affected_rays(base_lms.to(self.device), lms)  # None: every ray
+            head = editor.render(lms)
+        changed = torch.ones(size * size, dtype=torch.bool, device=self.device)
+        if rays is not None:
+            changed[:] = False
+            changed[rays] = True
+        changed = changed.reshape(size, size)
+        cached = torch.from_numpy(self._frames[base]).float().div(255).to(self.device)
+        op = head.opacity[..., None]
+        mixed = head.head + (1 - op) * cached
+        rgb = torch.where(changed[..., None], mixed, cached)
+        return RenderedFrame(_to_uint8(rgb), (time.perf_counter() - t0) * 1e3, "fast", frame)
+
+    def _remember(self, key: tuple[int, tuple[float, float, float], int], rgb: np.ndarray) -> None:
+        self._frames[key] = rgb
+        while len(self._frames) > FRAME_CACHE:
+            self._frames.popitem(last=False)
+
+    # -- export --------------------------------------------------------------------------------
+    def export(
+        self,
+        out: str | os.PathLike[str],
+        edits: Edits | None = None,
+        size: int = 256,
+        start: int = 0,
+        end: int | None = None,
+    ) -> Job[Path]:
+        """Write frames [start, end) with ``edits`` and the matching audio to an MP4.
+
+        A generator: it yields :class:`Progress` per frame and returns the path. Closing it (or
+        an error) leaves no file under ``out``.
+        """
+        from .media import Mp4Writer
+
+        track = self._check_frame(start)
+        end = track.num_frames if end is None else min(end, track.num_frames)
+        if end <= start:
+            raise TalkstudioError(f"nothing to export: frames {start}..{end} are empty")
+        if size % 2:
+            raise TalkstudioError(f"export size must be even for H.264, got {size}")
+        edits = edits or Edits()
+        alphas = edits.alphas(end)
+        audio = np.zeros((end - start) * SAMPLES_PER_FRAME, np.float32)
+        piece = self.audio[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME]
+        audio[: len(piece)] = piece
+        t0 = time.perf_counter()
+        with Mp4Writer(out, size, size, audio=audio) as writer:
+            for i in range(start, end):
+                a = alphas[i]
+                frame = self.render(i, (a[0], a[1], a[2]), size)
+                writer.write(frame.rgb)
+                done = i - start + 1
+                elapsed = time.perf_counter() - t0
+                yield Progress(
+                    "export",
+                    done,
+                    end - start,
+                    f"frame {done}/{end - start}, {elapsed / done * 1e3:.0f} ms/frame",
+                    preview=frame.rgb if done % 25 == 1 else None,
+                )
+        return Path(out)
+
+
+def _check_alphas(alphas: tuple[float, ...] | np.ndarray) -> tuple[float, float, float]:
+    a = [check_alpha(n, float(v)) for n, v in zip(("left_eye", "right_eye", "mouth"), alphas)]
+    return (round(a[0], 4), round(a[1], 4), round(a[2], 4))
+
+
+def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    return (rgb.clamp(0, 1) * 255 + 0.5).to("cpu").numpy().astype(np.uint8)

@@ -1,0 +1,164 @@
+"""The engine's mechanics on a small synthetic subject with briefly trained models: driving,
+rendering, fast edits, export (frame count, sound, cancel, bad audio) and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from talkstudio.core import media
+from talkstudio.core.errors import MediaError
+from talkstudio.core.progress import run_job
+from talkstudio.core.timing import num_frames
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 64² synthetic subject with all three parts trained for a handful of steps."""
+    from talkstudio.core.audio2lm.config import Stage1Config
+    from talkstudio.core.audio2lm.train import train_stage1
+    from talkstudio.core.nerf.config import HeadConfig
+    from talkstudio.core.nerf.train import train_head
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+    from talkstudio.core.torso.config import TorsoConfig
+    from talkstudio.core.torso.train import train_torso
+
+    out = tmp_path_factory.mktemp("engine")
+    subj = write_synthetic(out, SynthConfig(seed=3, seconds=2.0, size=64)).subject_dir
+    run_job(train_stage1(subj, Stage1Config.from_preset("preview", steps=3)))
+    run_job(
+        train_head(
+            subj,
+            HeadConfig.from_preset(
+                "preview",
+                image_size=64,
+                patch_size=16,
+                steps=3,
+                grid_levels=4,
+                grid_max_resolution=64,
+                occupancy_resolution=32,
+            ),
+        )
+    )
+    run_job(
+        train_torso(subj, TorsoConfig.from_preset("preview", image_size=64, base_width=8, steps=3))
+    )
+    return Path(subj)
+
+
+@pytest.fixture
+def engine(trained: Path):
+    from talkstudio.core.engine import Engine
+
+    eng = Engine.open(trained, device="cpu")
+    return eng
+
+
+def _speech(path: Path, seconds: float, rate: int = 22050) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 2 * t) > 0)), rate)
+    return path
+
+
+def test_drive_and_render(engine, tmp_path: Path) -> None:
+    track = engine.drive(_speech(tmp_path / "a.wav", 1.37))
+    assert track.num_frames == num_frames(round(1.37 * 16000)) == engine.num_frames
+    full = engine.render(5, (1, 1, 1), 64)
+    assert full.rgb.shape == (64, 64, 3) and full.kind == "full"
+    again = engine.render(5, (1, 1, 1), 64)
+    assert again.kind == "cached"
+    np.testing.assert_array_equal(again.rgb, full.rgb)
+    # an edit equal to the cached frame's α changes nothing in the fast path
+    same = engine.render_fast(5, (1, 1, 1), 64)
+    assert same.kind == "fast"
+    np.testing.assert_array_equal(same.rgb, full.rgb)
+    edited = engine.landmarks(5, (1, 1, 2))
+    assert not np.allclose(edited, engine.landmarks(5))
+    with pytest.raises(Exception, match="between 0 and 2"):
+        engine.render(5, (1, 1, 3), 64)
+
+
+def test_export_frames_sound_and_sync(engine, tmp_path: Path) -> None:
+    from talkstudio.core.edit import Edits
+
+    engine.drive(_speech(tmp_path / "a.wav", 1.01, rate=48000))
+    samples = len(engine.audio)
+    out = run_job(engine.export(tmp_path / "out.mp4", Edits.constant(mouth=2.0), size=64))
+    info = media.probe(out)
+    assert info.has_audio and info.has_video
+    frames = media.read_video_frames(out)
+    assert len(frames) == num_frames(samples) == 26
+    audio = media.load_audio(out)
+    assert abs(len(audio) / 16000 - len(frames) / 25) <= 1 / 25
+
+
+def test_cancelled_export_leaves_nothing(engine, tmp_path: Path) -> None:
+    engine.drive(_speech(tmp_path / "a.wav", 1.0))
+    job = engine.export(tmp_path / "cancel.mp4", size=64)
+    next(job)
+    next(job)
+    job.close()
+    assert list(tmp_path.glob("cancel*")) == [] and not any(
+        ".part" in p.name for p in tmp_path.iterdir()
+    )
+
+
+def test_corrupt_audio_message_and_no_file(engine, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_text("this is not audio")
+    with pytest.raises(MediaError):
+        engine.drive(bad)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "talkstudio.app.cli",
+            "render",
+            "--subject",
+            str(engine.subject.root),
+            "--audio",
+            str(bad),
+            "--size",
+            "64",
+            "--out",
+            str(tmp_path / "x.mp4"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        res.returncode == 1 and "talkstudio render:" in res.stderr and "Traceback" not in res.stderr
+    )
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_cli_render_with_edit(trained: Path, tmp_path: Path) -> None:
+    audio = _speech(tmp_path / "d.wav", 0.6)
+    out = tmp_path / "cli.mp4"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "talkstudio.app.cli",
+            "render",
+            "--subject",
+            str(trained),
+            "--audio",
+            str(audio),
+            "--alpha-mouth",
+            "2.0",
+            "--size",
+            "64",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(media.read_video_frames(out)) == num_frames(round(0.6 * 16000))
