@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..cli import register
+
+if TYPE_CHECKING:
+    from talkstudio.core.progress import Progress
 
 
 class _Printer:
@@ -16,8 +20,8 @@ class _Printer:
         self.tenth = -1
         self.message = ""
 
-    def __call__(self, p: object) -> None:
-        stage, step, total, message = p.stage, p.step, p.total, p.message  # type: ignore[attr-defined]
+    def __call__(self, p: Progress) -> None:
+        stage, step, total, message = p.stage, p.step, p.total, p.message
         tenth = int(10 * step / total) if total else 0
         if stage != self.stage or tenth != self.tenth or message != self.message:
             count = f" {step}/{total}" if total > 1 else ""
