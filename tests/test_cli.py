@@ -20,6 +20,8 @@ def test_help_lists_every_subcommand() -> None:
 
 
 def test_unbuilt_subcommand_says_so(capsys) -> None:
+    import talkstudio.app.commands  # noqa: F401  (registers the built handlers first)
+
     cli.build_parser()
     saved = dict(cli._HANDLERS)
     try:
@@ -31,6 +33,7 @@ def test_unbuilt_subcommand_says_so(capsys) -> None:
 
 
 def test_user_errors_print_a_message_not_a_traceback(tmp_path, capsys) -> None:
+    import talkstudio.app.commands  # noqa: F401
     from talkstudio.core.errors import SubjectError
 
     def fail(args):
