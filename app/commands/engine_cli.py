@@ -55,5 +55,26 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from talkstudio.core.demo import ensure_demo_job
+    from talkstudio.core.progress import run_job
+
+    from ..cli import _HANDLERS
+    from ..progress_bar import ProgressBar
+
+    subject = run_job(ensure_demo_job(), ProgressBar())
+    if args.render is None:
+        args.target = str(subject)
+        return _HANDLERS["studio"](args)
+    from talkstudio.core.engine import Engine
+
+    engine = Engine.open(subject)
+    engine.drive(engine.subject.load_audio())
+    path = run_job(engine.export(args.render, size=256), ProgressBar())
+    print(f"wrote {path}: the demo subject speaking its own audio, {engine.num_frames} frames")
+    return 0
+
+
 register("render", _render)
+register("demo", _demo)
 register("eval", _eval)

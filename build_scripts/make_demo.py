@@ -1,0 +1,112 @@
+"""Build the built-in demo subject's shipped files in ``resources/demo/``.
+
+    python build_scripts/make_demo.py [--seconds 12] [--size 256] [--work DIR]
+
+Makes a synthetic subject, trains stage 1, the head NeRF and the torso UNet with the preview
+preset (narrow enough that the fp16 weights total at most 20 MB), and writes only the weights
+(fp16 safetensors) and configs plus the generator's config. Frames and audio are regenerated
+from the seed on first use (``talkstudio.core.demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from talkstudio.core.audio2lm.config import Stage1Config
+from talkstudio.core.audio2lm.train import train_stage1
+from talkstudio.core.nerf.config import HeadConfig
+from talkstudio.core.nerf.train import train_head
+from talkstudio.core.progress import Progress, run_job
+from talkstudio.core.subject import MODEL_PARTS
+from talkstudio.core.synthetic import SynthConfig, write_synthetic
+from talkstudio.core.torso.config import TorsoConfig
+from talkstudio.core.torso.train import train_torso
+
+OUT = Path(__file__).resolve().parents[1] / "resources" / "demo"
+LIMIT_MB = 20.0
+
+
+def _log(every: int):
+    def show(p: Progress) -> None:
+        if p.step % every == 0 or p.step == p.total:
+            losses = " ".join(f"{k}={v:.4g}" for k, v in p.losses.items())
+            print(f"[{p.stage}] {p.step}/{p.total} {losses} {p.message}", flush=True)
+
+    return show
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--head-steps", type=int, default=None, help="override the preview preset")
+    ap.add_argument("--torso-steps", type=int, default=None)
+    ap.add_argument("--stage1-steps", type=int, default=None)
+    ap.add_argument("--work", type=Path, help="keep the training subject here")
+    args = ap.parse_args()
+    synth = SynthConfig(seed=args.seed, seconds=args.seconds, size=args.size, name="demo")
+    work = args.work or Path(tempfile.mkdtemp(prefix="talkstudio-demo-"))
+    t0 = time.perf_counter()
+    subject = Path(work) / "subject"
+    if not (subject / "tracks.npz").is_file():
+        subject = write_synthetic(work, synth, video=False).subject_dir
+    print(f"synthetic subject {subject} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    over = lambda steps: {} if steps is None else {"steps": steps}  # noqa: E731
+    timings = {}
+    for part, job in (
+        (
+            "stage1",
+            lambda: train_stage1(
+                subject, Stage1Config.from_preset("preview", **over(args.stage1_steps))
+            ),
+        ),
+        (
+            "head",
+            lambda: train_head(subject, HeadConfig.from_preset("preview", **over(args.head_steps))),
+        ),
+        (
+            "torso",
+            lambda: train_torso(
+                subject, TorsoConfig.from_preset("preview", base_width=16, **over(args.torso_steps))
+            ),
+        ),
+    ):
+        t = time.perf_counter()
+        run_job(job(), _log(100))
+        timings[part] = round(time.perf_counter() - t, 1)
+        print(f"trained {part} in {timings[part]} s", flush=True)
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    total = 0
+    for part in MODEL_PARTS:
+        src, dst = subject / "models" / part, OUT / part
+        dst.mkdir(parents=True)
+        state = load_file(str(src / "model.safetensors"))
+        half = {
+            k: v.half() if v.is_floating_point() and v.dtype == torch.float32 else v
+            for k, v in state.items()
+        }
+        save_file(half, str(dst / "model.safetensors"))
+        shutil.copyfile(src / "config.json", dst / "config.json")
+        total += (dst / "model.safetensors").stat().st_size
+    (OUT / "demo.json").write_text(
+        json.dumps({"synth": asdict(synth), "train_seconds": timings}, indent=2) + "\n"
+    )
+    mb = total / 2**20
+    print(f"demo weights: {mb:.1f} MB in {OUT} (limit {LIMIT_MB} MB)")
+    return 0 if mb <= LIMIT_MB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

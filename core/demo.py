@@ -1,0 +1,94 @@
+"""The built-in demo subject: a synthetic person whose trained weights ship with Talkstudio.
+
+``resources/demo/`` holds ``demo.json`` (the synthetic generator's config) and one folder per
+part (``stage1``, ``head``, ``torso``) with fp16 safetensors weights and their JSON configs. No
+media ship: on first use the frames, masks, background and speech are regenerated from the seed
+into the user's cache folder, the weights are copied beside them, and the result is an ordinary
+subject folder. ``build_scripts/make_demo.py`` makes the shipped files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+from .errors import TalkstudioError
+from .progress import Progress, run_job
+from .subject import MODEL_PARTS, Subject, validate_subject
+
+DEMO_FILES = ("model.safetensors", "config.json")
+
+
+def demo_resources() -> Path:
+    """Folder of the shipped demo files (inside the installed ``talkstudio.resources``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("talkstudio.resources").joinpath("demo")))
+
+
+def demo_config() -> dict[str, Any]:
+    path = demo_resources() / "demo.json"
+    if not path.is_file():
+        raise TalkstudioError(
+            f"the built-in demo subject is missing from this installation ({path}); "
+            "reinstall Talkstudio or build it with `python build_scripts/make_demo.py`"
+        )
+    raw: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return raw
+
+
+def _fingerprint(raw: dict[str, Any]) -> str:
+    h = hashlib.sha256(json.dumps(raw, sort_keys=True).encode())
+    for part in MODEL_PARTS:
+        for name in DEMO_FILES:
+            f = demo_resources() / part / name
+            h.update(f.read_bytes() if name == "config.json" else str(f.stat().st_size).encode())
+    return h.hexdigest()[:12]
+
+
+def default_cache() -> Path:
+    import platformdirs
+
+    return Path(os.environ.get("TALKSTUDIO_CACHE") or platformdirs.user_cache_dir("talkstudio"))
+
+
+def ensure_demo_job(cache: str | Path | None = None) -> Generator[Progress, None, Path]:
+    """Make (once) and return the demo subject folder; yields progress while regenerating."""
+    from .synthetic import SynthConfig, write_synthetic_job
+
+    raw = demo_config()
+    root = Path(cache) if cache is not None else default_cache()
+    target = root / f"demo-{_fingerprint(raw)}"
+    if (target / "subject.json").is_file() and not validate_subject(target):
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=root))
+    try:
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in raw["synth"].items()
+        }
+        cfg = SynthConfig(**kwargs)
+        result = yield from write_synthetic_job(staging, cfg, video=False)
+        subject = Subject.open(result.subject_dir)
+        for part in MODEL_PARTS:
+            dest = subject.model_dir(part)
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in DEMO_FILES:
+                shutil.copyfile(demo_resources() / part / name, dest / name)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(result.subject_dir, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def ensure_demo_subject(cache: str | Path | None = None) -> Path:
+    """:func:`ensure_demo_job` run to its end."""
+    return run_job(ensure_demo_job(cache))
