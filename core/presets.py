@@ -14,7 +14,15 @@ PRESET_NAMES = ("preview", "paper")
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "preview": {
-        "stage1": {"steps": 1500},
+        "stage1": {
+            "steps": 400,
+            "batch": 2,
+            "lr": 1e-3,
+            "warmup": 50,
+            "rollout_passes": 1,
+            "val_every": 100,
+            "save_every": 100,
+        },
         "head": {"image_size": 128, "steps": 3000},
         "torso": {"image_size": 128, "base_width": 32, "steps": 1500},
     },

@@ -93,6 +93,20 @@ def test_gain_does_not_change_the_features() -> None:
     assert np.abs(raw(0.05 * x) - raw(x)).max() > 0.5  # the normalisation is what does it
 
 
+def test_gain_jitter_in_the_log_mel_domain_is_exact() -> None:
+    import torch
+
+    from talkstudio.core.audio2lm.features import log_mel_with_gain
+
+    x = 0.2 * vowel(1.0)
+    fe = AudioFrontEnd(Stage1Config(normalize_loudness=False))
+    for db in (-6.0, 4.0):
+        louder = fe(x * 10 ** (db / 20))
+        got = log_mel_with_gain(torch.from_numpy(fe(x)), 80, torch.full((25,), db)).numpy()
+        np.testing.assert_allclose(got, louder, atol=2e-3)
+        assert np.abs(got - fe(x)).max() > 0.3
+
+
 @pytest.mark.parametrize("rate", [8000, 48000])
 def test_stereo_and_other_rates_are_resampled(rate: int) -> None:
     t = np.arange(rate) / rate

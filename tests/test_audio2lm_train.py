@@ -126,6 +126,25 @@ def test_cli_train_stage1(tmp_path: Path, capsys) -> None:
     assert "no audio track" in capsys.readouterr().err
 
 
+def test_untrained_model_scores_exactly_the_baseline(tmp_path: Path) -> None:
+    from talkstudio.core.audio2lm.data import Stage1Data
+    from talkstudio.core.audio2lm.features import AudioFrontEnd
+    from talkstudio.core.audio2lm.metrics import evaluate
+    from talkstudio.core.audio2lm.model import Stage1Model
+
+    root = write_envelope_subject(tmp_path / "env", seconds=4.0)
+    subject = Subject.open(root)
+    with pytest.raises(CheckpointError, match="train it first"):
+        predict(subject, np.zeros(640, np.float32))
+    front_end = AudioFrontEnd(Stage1Config())
+    data = Stage1Data.from_subject(subject, front_end)
+    model = Stage1Model(Stage1Config(), front_end.in_dim)
+    model.set_statistics(**data.statistics())
+    s = evaluate(model, subject)
+    assert s.lmd == pytest.approx(s.lmd_baseline, abs=1e-5) and s.lmd_baseline > 0.3
+    assert s.corr == 0.0 and s.opening_ratio == 0.0
+
+
 @pytest.mark.slow
 def test_rendered_synthetic_subject(tmp_path: Path) -> None:
     from talkstudio.core.synthetic import SynthConfig, write_synthetic

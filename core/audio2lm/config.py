@@ -33,7 +33,11 @@ model whose values of these fields are the checkpoint's own."""
 
 @dataclass
 class Stage1Config:
-    """Audio → 37 jaw/mouth landmarks (paper Sec. IV-B); sizes from the authors' code."""
+    """Audio → 37 jaw/mouth landmarks (paper Sec. IV-B); sizes from the authors' code.
+
+    The defaults are the paper's settings (AdamW 1e-4, one 200-frame window per step: a GPU
+    run); the ``preview`` preset (core.presets) trains on a CPU in minutes.
+    """
 
     # -- audio front end (E_aud) ---------------------------------------------------------------
     audio_features: str = "mel"
@@ -77,18 +81,21 @@ class Stage1Config:
     """Dropout inside the Transformer layers during training."""
 
     # -- training --------------------------------------------------------------------------------
-    steps: int = 1500
+    steps: int = 20000
     """Optimizer steps."""
     window: int = 200
     """Frames per training window (min(window, training frames)); also the attention context."""
-    batch: int = 4
-    """Windows per step, stacked into one batch."""
+    batch: int = 1
+    """Windows per step, stacked into one batch (the authors: 1)."""
     lr: float = 1e-4
     """AdamW learning rate (paper: 1e-4)."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
-    warmup: int = 50
+    warmup: int = 500
     """Steps of linear learning-rate warm-up; afterwards cosine decay to 10 % at ``steps``."""
+    gain_jitter_db: float = 3.0
+    """Training windows of the log-mel front end are played up to this many dB louder or
+    softer (exactly, in the log-mel domain), so a driving clip's level matters less."""
     input_noise: float = 0.02
     """Std of Gaussian noise on the previous-frame landmark inputs (normalised units)."""
     rollout_passes: int = 2

@@ -18,7 +18,7 @@ from ..errors import SubjectError
 from ..landmarks import STAGE1_POINTS
 from ..subject import Subject
 from ..timing import SAMPLES_PER_FRAME
-from .features import AudioFrontEnd
+from .features import AudioFrontEnd, loudness_gain
 
 MIN_TRAIN_FRAMES = 8
 
@@ -56,6 +56,16 @@ def subject_audio(subject: Subject) -> np.ndarray:
     return out
 
 
+def subject_gain(subject: Subject) -> float:
+    """Loudness gain of the subject's recording, measured on its training audio.
+
+    Every part of the recording (training windows, validation frames) is scaled by this one
+    gain, as the person's voice had one level; a separate driving clip gets its own.
+    """
+    n = subject.meta.train_frames * SAMPLES_PER_FRAME
+    return loudness_gain(subject_audio(subject)[:n])
+
+
 @dataclass
 class Stage1Data:
     """The training split of one subject, ready to cut into windows."""
@@ -63,6 +73,8 @@ class Stage1Data:
     feats: np.ndarray  # [T, in_dim] front-end rows of the training audio
     disp: np.ndarray  # [T, 37, 3] normalised displacements
     norm: LandmarkNorm
+    gain: float
+    """Loudness gain of the training audio (:func:`subject_gain`), applied to its features."""
 
     @classmethod
     def from_subject(cls, subject: Subject, front_end: AudioFrontEnd) -> Stage1Data:
@@ -76,7 +88,8 @@ class Stage1Data:
         lm = np.asarray(subject.tracks.lm_world, dtype=np.float64)[:n]  # [n, 68, 3]
         norm = LandmarkNorm.from_landmarks(lm)
         disp = norm.normalise(lm[:, list(STAGE1_POINTS)])
-        return cls(feats=front_end(audio), disp=disp, norm=norm)
+        gain = loudness_gain(audio)
+        return cls(feats=front_end(audio, gain), disp=disp, norm=norm, gain=gain)
 
     @property
     def frames(self) -> int:

@@ -69,12 +69,11 @@ def load_driving_audio(path: str | os.PathLike[str]) -> np.ndarray:
     return prepare_audio(load_audio(path, sample_rate=SAMPLE_RATE))
 
 
-def normalize_loudness(audio: np.ndarray) -> np.ndarray:
-    """``audio`` [S] scaled so its loud 40 ms frames have RMS :data:`LOUDNESS_TARGET`.
+def loudness_gain(audio: np.ndarray) -> float:
+    """The gain that brings the loud 40 ms frames of ``audio`` [S] to RMS :data:`LOUDNESS_TARGET`.
 
     The level is the 90th percentile of the frame RMS, so pauses do not count; silence (and
-    clips quieter than :data:`SILENCE_RMS`) is returned unchanged; the gain is at most
-    :data:`MAX_GAIN` and the result is clipped to [-1, 1].
+    clips quieter than :data:`SILENCE_RMS`) gets gain 1; the gain is at most :data:`MAX_GAIN`.
     """
     frames = max(1, len(audio) // SAMPLES_PER_FRAME)
     seg = audio[: frames * SAMPLES_PER_FRAME]
@@ -84,9 +83,14 @@ def normalize_loudness(audio: np.ndarray) -> np.ndarray:
     rms = np.sqrt(np.mean(seg.reshape(frames, -1).astype(np.float64) ** 2, axis=1))
     level = float(np.percentile(rms, 90))
     if level < SILENCE_RMS:
-        return audio.astype(np.float32)
-    gain = min(LOUDNESS_TARGET / level, MAX_GAIN)
-    return np.clip(audio * gain, -1.0, 1.0).astype(np.float32)
+        return 1.0
+    return min(LOUDNESS_TARGET / level, MAX_GAIN)
+
+
+def normalize_loudness(audio: np.ndarray, gain: float | None = None) -> np.ndarray:
+    """``audio`` [S] times ``gain`` (default :func:`loudness_gain` of itself), clipped to ±1."""
+    g = loudness_gain(audio) if gain is None else gain
+    return np.clip(audio * g, -1.0, 1.0).astype(np.float32)
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -138,6 +142,19 @@ def log_mel(audio: np.ndarray, frames: int, n_mels: int) -> np.ndarray:
     return mel.T.reshape(frames, MELS_PER_FRAME * n_mels).numpy()
 
 
+def log_mel_with_gain(rows: torch.Tensor, n_mels: int, gain_db: torch.Tensor) -> torch.Tensor:
+    """Front-end ``rows`` [..., in_dim] as if the audio had been ``gain_db`` [...] louder.
+
+    Exact for the log-mel part (the first ``4 * n_mels`` values: ``log10(P + floor)`` becomes
+    ``log10(g² P + floor)``); the formants do not depend on the gain. Used to make training
+    robust to the level a driving clip is normalised to.
+    """
+    m = MELS_PER_FRAME * n_mels
+    power = (torch.pow(10.0, rows[..., :m]) - MEL_FLOOR).clamp_min(0.0)
+    scaled = torch.log10(power * torch.pow(10.0, gain_db / 10.0)[..., None] + MEL_FLOOR)
+    return torch.cat([scaled, rows[..., m:]], dim=-1)
+
+
 class AudioFrontEnd:
     """The fixed feature extractor a :class:`Stage1Config` asks for.
 
@@ -169,12 +186,16 @@ class AudioFrontEnd:
             return int(self._w2v.config.hidden_size) + extra
         return MELS_PER_FRAME * self.config.n_mels + extra
 
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        """Features float32 [ceil(S / 640), in_dim] of mono 16 kHz ``audio`` [S]."""
+    def __call__(self, audio: np.ndarray, gain: float | None = None) -> np.ndarray:
+        """Features float32 [ceil(S / 640), in_dim] of mono 16 kHz ``audio`` [S].
+
+        With ``normalize_loudness`` the clip is scaled by ``gain``, by default its own
+        :func:`loudness_gain` (a part of a longer recording takes the recording's gain).
+        """
         audio = prepare_audio(audio)
         frames = num_frames(len(audio))
         if self.config.normalize_loudness:
-            audio = normalize_loudness(audio)
+            audio = normalize_loudness(audio, gain)
         if self._w2v is not None:
             parts = [wav2vec2_features(self._w2v, audio, frames)]
         else:

@@ -108,12 +108,23 @@ def validation_audio(subject: Subject) -> np.ndarray:
     return seg
 
 
-def evaluate(model: object, subject: Subject) -> Stage1Scores:
-    """Free-running validation scores of ``model`` (a Stage1Model) on ``subject``."""
-    from .infer import predict
+def evaluate(model: object, subject: Subject, own_level: bool = False) -> Stage1Scores:
+    """Free-running validation scores of ``model`` (a Stage1Model) on ``subject``.
+
+    The validation audio is scaled by the recording's loudness gain (:func:`~.data.subject_gain`),
+    as in training; ``own_level`` instead treats it as a separate driving clip with its own gain.
+    """
+    import torch
+
+    from .data import subject_gain
+    from .infer import front_end_for, generate
     from .model import Stage1Model
 
     assert isinstance(model, Stage1Model)
     frames = subject.meta.val_range
-    pred = predict(model, validation_audio(subject))[: len(frames)]
+    gain = None if own_level else subject_gain(subject)
+    feats = front_end_for(model)(validation_audio(subject), gain)  # [T, in_dim]
+    device = next(model.parameters()).device
+    disp = generate(model, torch.from_numpy(feats)[None].to(device))
+    pred = model.to_points(disp)[0].cpu().numpy()[: len(frames)]
     return score(subject, pred, frames)

@@ -38,7 +38,7 @@ from ..progress import Job, Progress
 from ..subject import Subject
 from .config import Stage1Config
 from .data import Stage1Data
-from .features import AudioFrontEnd
+from .features import AudioFrontEnd, log_mel_with_gain
 from .infer import CHECKPOINT_KIND, torch_threads
 from .metrics import Stage1Scores, evaluate
 from .model import Stage1Model
@@ -145,6 +145,9 @@ def _train(
     while step < cfg.steps:
         model.train()
         feats, target, prev = (x.to(dev) for x in data.sample(cfg.batch, cfg.window, rng))
+        if cfg.gain_jitter_db > 0 and cfg.audio_features == "mel":
+            db = torch.empty(feats.shape[0], 1, device=dev).uniform_(-1, 1) * cfg.gain_jitter_db
+            feats = log_mel_with_gain(feats, cfg.n_mels, db.expand(-1, feats.shape[1]))
         prev = prev + cfg.input_noise * torch.randn_like(prev) * model.disp_std
         if cfg.rollout_passes > 0 and step >= rollout_from:
             with torch.no_grad():

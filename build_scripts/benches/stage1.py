@@ -1,0 +1,198 @@
+"""Stage 1 (audio → 37 landmarks): validation LMD vs the mean-landmark baseline, training time,
+free-running inference speed, and linear fusion vs biased cross-attention per training step.
+
+Subjects: a rendered synthetic subject (``core.synthetic``, 20 s at 64², made here), and the real
+``German_20s`` and ``May_5s`` from ``$TALKSTUDIO_SUBJECTS`` or ``../subjects`` beside the
+repository (copied to a temporary folder without their models, which stay untouched); when those
+are absent and ``../shared/data`` has the videos, they are preprocessed there first (noted). Training runs use the ``preview`` preset on the CPU, one
+per seed (``min(reps, 3)`` seeds); LMD is pixels at 512² on the validation split (last 10 %),
+free-running. Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1: on a shared machine one
+thread is much faster for this small model; the note says so). Times are wall clock; the
+``cpu`` measures are the process's CPU time, which a busy machine inflates less.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from bench import Measure
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def _threads() -> int:
+    return int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "1"))
+
+
+def _real_subject(name: str, scratch: Path) -> tuple[Path | None, str]:
+    base = Path(os.environ.get("TALKSTUDIO_SUBJECTS", REPO.parent / "subjects"))
+    if (base / name / "subject.json").is_file():  # copied: its own models stay untouched
+        shutil.copytree(base / name, scratch / name, ignore=shutil.ignore_patterns("models"))
+        return scratch / name, f"{base / name}"
+    video = SHARED / f"{name}.mp4"
+    if not video.is_file():
+        return None, f"skipped: no {base / name} and no {video}"
+    from talkstudio.core.preprocess import preprocess
+    from talkstudio.core.progress import run_job
+
+    out = run_job(preprocess(video, scratch / name))
+    return out, f"preprocessed here from {video.name}"
+
+
+def _train(subject: Path, seed: int, **overrides: object) -> tuple[float, float, object]:
+    """(wall s, cpu s, result) of one preview training run from scratch."""
+    from talkstudio.core.audio2lm.config import Stage1Config
+    from talkstudio.core.audio2lm.train import train_stage1
+    from talkstudio.core.progress import run_job
+
+    shutil.rmtree(subject / "models" / "stage1", ignore_errors=True)
+    cfg = Stage1Config.from_preset("preview", seed=seed, cpu_threads=_threads(), **overrides)
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = run_job(train_stage1(subject, cfg, "cpu", resume=False))
+    return time.perf_counter() - t0, time.process_time() - c0, result
+
+
+def _quality(measures: list[Measure], tag: str, subject: Path, seeds: int, note: str) -> None:
+    from talkstudio.core.audio2lm.infer import load_stage1
+    from talkstudio.core.audio2lm.metrics import evaluate
+    from talkstudio.core.subject import Subject
+
+    walls, cpus, lmd, base, ratio, corr, lively, own = [], [], [], [], [], [], [], []
+    for seed in range(seeds):
+        wall, cpu, result = _train(subject, seed)
+        s = result.scores  # type: ignore[attr-defined]
+        subj = Subject.open(subject)
+        own.append(evaluate(load_stage1(subj), subj, own_level=True).lmd_ratio)
+        walls.append(wall)
+        cpus.append(cpu)
+        lmd.append(s.lmd)
+        base.append(s.lmd_baseline)
+        ratio.append(s.lmd_ratio)
+        corr.append(s.corr)
+        lively.append(s.opening_ratio)
+    frames = result.scores.frames  # type: ignore[attr-defined]
+    measures += [
+        Measure(f"{tag}: val LMD", "px@512", lmd, f"{frames} val frames, free-running; {note}"),
+        Measure(f"{tag}: val LMD mean-landmark baseline", "px@512", base),
+        Measure(
+            f"{tag}: LMD / baseline", "ratio", ratio, "validation audio at the recording's gain"
+        ),
+        Measure(f"{tag}: LMD / baseline, own level", "ratio", own, "val audio normalised alone"),
+        Measure(f"{tag}: mouth-opening correlation", "r", corr, "baseline: 0 (constant)"),
+        Measure(f"{tag}: opening std pred/track", "ratio", lively),
+        Measure(f"{tag}: preview training", "s", walls, f"{len(walls)} seeds, wall clock"),
+        Measure(f"{tag}: preview training cpu", "s", cpus, "process CPU time"),
+    ]
+
+
+def _inference(measures: list[Measure], subject: Path | None, reps: int) -> None:
+    import torch
+
+    from talkstudio.core.audio2lm.config import Stage1Config
+    from talkstudio.core.audio2lm.features import AudioFrontEnd, load_driving_audio
+    from talkstudio.core.audio2lm.infer import generate, generate_uncached, load_stage1, predict
+    from talkstudio.core.audio2lm.model import Stage1Model
+
+    if subject is not None and (subject / "models" / "stage1" / "config.json").is_file():
+        model, where = load_stage1(subject), "trained German_20s model"
+    else:
+        model, where = Stage1Model(Stage1Config(), 4 * 80 + 6), "untrained model"
+    wav = SHARED / "Obama_5s.wav"
+    if wav.is_file():
+        audio, src = load_driving_audio(wav), "Obama_5s.wav (16 kHz stereo)"
+    else:
+        audio, src = 0.1 * np.random.default_rng(0).standard_normal(5 * 16000), "noise"
+    audio = np.tile(audio, 4).astype(np.float32)  # about 20 s
+    seconds = len(audio) / 16000
+    predict(model, audio[:16000])
+    wall, cpu = [], []
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        predict(model, audio)
+        wall.append(seconds / (time.perf_counter() - t0))
+        cpu.append(seconds / (time.process_time() - c0))
+    note = f"{seconds:.0f} s of {src}, {where}, features + KV-cached decoding"
+    measures.append(Measure("inference speed (wall)", "x realtime", wall, note))
+    measures.append(Measure("inference speed (cpu)", "x realtime", cpu, "process CPU time"))
+    feats = torch.from_numpy(AudioFrontEnd(model.config)(audio[: 5 * 16000]))[None]
+    cached, plain = [], []
+    for _ in range(max(1, min(reps, 3))):
+        t0 = time.perf_counter()
+        generate(model, feats)
+        cached.append(5 / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        generate_uncached(model, feats)
+        plain.append(5 / (time.perf_counter() - t0))
+    measures.append(Measure("decode 5 s, KV cache", "x realtime", cached, "decoder only"))
+    measures.append(Measure("decode 5 s, no cache", "x realtime", plain, "O(T²) reference"))
+
+
+def _fusion_step_time(measures: list[Measure], reps: int) -> None:
+    """Seconds per training iteration (batch 1, a 200-frame window, forward + backward + AdamW),
+    both fusions in one run, interleaved so both see the same machine load."""
+    import torch
+
+    from talkstudio.core.audio2lm.config import Stage1Config
+    from talkstudio.core.audio2lm.model import Stage1Model
+    from talkstudio.core.audio2lm.train import smooth_l1
+
+    runs = {}
+    for fusion in ("linear", "biased_cross_attention"):
+        torch.manual_seed(0)
+        model = Stage1Model(Stage1Config(fusion=fusion), 4 * 80 + 6)
+        runs[fusion] = (model, torch.optim.AdamW(model.parameters(), lr=1e-4))
+    feats = torch.randn(1, 200, 4 * 80 + 6)
+    prev, target = 0.01 * torch.randn(1, 200, 37, 3), 0.01 * torch.randn(1, 200, 37, 3)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for rep in range(reps * 4 + 2):
+        for fusion, (model, opt) in runs.items():
+            t0 = time.perf_counter()
+            loss = smooth_l1(model(feats, prev), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if rep >= 2:
+                times[fusion].append((time.perf_counter() - t0) * 1000)
+    lin, ca = times["linear"], times["biased_cross_attention"]
+    note = "batch 1 × 200 frames, fwd+bwd+AdamW"
+    measures.append(Measure("train iteration, linear fusion", "ms", lin, note))
+    measures.append(Measure("train iteration, biased cross-attention", "ms", ca, note))
+    ratio = [a / b for a, b in zip(lin, ca)]
+    measures.append(Measure("linear / cross-attention", "ratio", ratio, "paper: 66.69/85.19=0.78"))
+
+
+def run(reps: int) -> list[Measure]:
+    import torch
+
+    torch.set_num_threads(_threads())
+    measures: list[Measure] = []
+    seeds = max(1, min(reps, 3))
+    scratch = Path(tempfile.mkdtemp(prefix="talkstudio_stage1_bench_"))
+    try:
+        from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+        synth = write_synthetic(
+            scratch / "synth", SynthConfig(seed=0, seconds=20.0, size=64), False
+        )
+        _quality(measures, "synthetic 20 s", synth.subject_dir, seeds, "core.synthetic seed 0")
+        german, note = _real_subject("German_20s", scratch)
+        if german is not None:
+            _quality(measures, "German_20s", german, seeds, note)
+        else:
+            measures.append(Measure("German_20s", "-", [float("nan")], note))
+        may, note = _real_subject("May_5s", scratch)
+        if may is not None:
+            _quality(measures, "May_5s", may, 1, note)
+        else:
+            measures.append(Measure("May_5s", "-", [float("nan")], note))
+        _inference(measures, german, reps)
+        _fusion_step_time(measures, reps)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return measures
