@@ -70,6 +70,23 @@ def test_driving_with_a_48k_stereo_file(trained, tmp_path: Path) -> None:
     assert corr > 0.95 and 0.8 < ratio < 1.25
 
 
+def test_silence_and_a_sub_frame_clip_drive_a_still_closed_mouth(trained) -> None:
+    from talkstudio.core.audio2lm.metrics import to68
+    from talkstudio.core.landmarks import mouth_opening
+
+    root, _, _ = trained
+    subject = Subject.open(root)
+    speech = mouth_opening(to68(predict(subject, subject.load_audio())))
+    silent = mouth_opening(to68(predict(subject, np.zeros(2 * 16000, np.float32))))
+    assert np.all(np.isfinite(silent)) and len(silent) == 50
+    closed, wide = np.percentile(speech, 5), np.percentile(speech, 95)
+    assert abs(silent.mean() - closed) < 0.1 * (wide - closed)  # closed, as in its pauses
+    assert silent.std() < 0.25 * speech.std()  # and still
+    short = predict(subject, np.zeros(300, np.float32))
+    assert short.shape == (1, 37, 3)
+    np.testing.assert_allclose(short[0], predict(subject, np.zeros(640, np.float32))[0])
+
+
 def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
     root = write_envelope_subject(tmp_path / "env", seconds=4.0)
     cfg = quick(steps=10, save_every=5, val_every=100)

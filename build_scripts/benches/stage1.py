@@ -159,12 +159,27 @@ def _fusion_step_time(measures: list[Measure], reps: int) -> None:
             opt.step()
             if rep >= 2:
                 times[fusion].append((time.perf_counter() - t0) * 1000)
+    dec: dict[str, list[float]] = {k: [] for k in runs}
+    lm_feats = torch.randn(1, 200, 64, requires_grad=True)
+    audio = torch.randn(1, 200, 64, requires_grad=True)
+    for rep in range(reps * 4 + 2):
+        for fusion, (model, _) in runs.items():
+            t0 = time.perf_counter()
+            model.decoder(lm_feats, model.decoder.prepare(audio)).sum().backward()
+            if rep >= 2:
+                dec[fusion].append((time.perf_counter() - t0) * 1000)
     lin, ca = times["linear"], times["biased_cross_attention"]
     note = "batch 1 × 200 frames, fwd+bwd+AdamW"
     measures.append(Measure("train iteration, linear fusion", "ms", lin, note))
     measures.append(Measure("train iteration, biased cross-attention", "ms", ca, note))
     ratio = [a / b for a, b in zip(lin, ca)]
     measures.append(Measure("linear / cross-attention", "ratio", ratio, "paper: 66.69/85.19=0.78"))
+    dl, dc = dec["linear"], dec["biased_cross_attention"]
+    measures.append(Measure("decoder alone, linear fusion", "ms", dl, "fwd+bwd, 200 frames"))
+    measures.append(Measure("decoder alone, cross-attention", "ms", dc, "fwd+bwd, 200 frames"))
+    measures.append(
+        Measure("decoder alone linear / cross", "ratio", [a / b for a, b in zip(dl, dc)])
+    )
 
 
 def run(reps: int) -> list[Measure]:
