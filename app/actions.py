@@ -1,0 +1,213 @@
+"""The main window's actions, menus, toolbar and keyboard shortcuts.
+
+Shortcuts: Space play/pause, ← / → one frame, Ctrl+Z undo, Ctrl+Shift+Z (and Ctrl+Y) redo,
+Ctrl+S save, Ctrl+Shift+S save as, Ctrl+O open a project, Ctrl+E export, Ctrl+N new subject.
+Space and the arrows are window-wide: they work whatever has the focus, except in text fields
+and spin boxes, which keep their own editing keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QStyle, QToolBar
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+PREVIEW_SIZES = (128, 256, 512)
+
+
+@dataclass
+class Actions:
+    """Every action of the main window, by name."""
+
+    open_demo: QAction
+    new_subject: QAction
+    open_subject: QAction
+    open_project: QAction
+    load_audio: QAction
+    replay_audio: QAction
+    save: QAction
+    save_as: QAction
+    export: QAction
+    close_session: QAction
+    quit: QAction
+    undo: QAction
+    redo: QAction
+    reset_edits: QAction
+    play: QAction
+    prev_frame: QAction
+    next_frame: QAction
+    loop: QAction
+    reset_layout: QAction
+    about: QAction
+    recent_menu: QMenu
+    size_actions: dict[int, QAction]
+
+
+def _action(
+    window: MainWindow,
+    text: str,
+    slot: object,
+    shortcut: QKeySequence | str | list[QKeySequence] | None = None,
+    icon: QStyle.StandardPixmap | None = None,
+    tip: str = "",
+) -> QAction:
+    action = QAction(text, window)
+    if icon is not None:
+        action.setIcon(window.style().standardIcon(icon))
+    if isinstance(shortcut, list):
+        action.setShortcuts(shortcut)
+    elif shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    if tip:
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+    action.triggered.connect(slot)
+    window.addAction(action)  # shortcuts work even when the action sits in a hidden menu
+    return action
+
+
+def build_actions(w: MainWindow) -> Actions:
+    """Create the actions of ``w`` and put them in its menus and toolbar."""
+    sp = QStyle.StandardPixmap
+    key = QKeySequence.StandardKey
+    stack = w.state.undo_stack
+    undo = stack.createUndoAction(w, "&Undo")
+    undo.setShortcut(QKeySequence(key.Undo))
+    undo.setIcon(w.style().standardIcon(sp.SP_ArrowBack))
+    redo = stack.createRedoAction(w, "&Redo")
+    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    redo.setIcon(w.style().standardIcon(sp.SP_ArrowForward))
+    for a in (undo, redo):
+        a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        w.addAction(a)
+
+    a = Actions(
+        open_demo=_action(w, "Open the &demo subject", w.open_demo, None, sp.SP_MediaPlay),
+        new_subject=_action(
+            w,
+            "&New subject from a video…",
+            w.new_subject,
+            "Ctrl+N",
+            sp.SP_FileDialogNewFolder,
+            "Create and train a subject from a video (the training wizard)",
+        ),
+        open_subject=_action(
+            w,
+            "Open &subject…",
+            w.choose_subject,
+            "Ctrl+Shift+O",
+            sp.SP_DirOpenIcon,
+            "Open a trained subject folder",
+        ),
+        open_project=_action(
+            w,
+            "&Open project…",
+            w.choose_project,
+            QKeySequence(key.Open),
+            sp.SP_DialogOpenButton,
+            "Open a .talkproj project",
+        ),
+        load_audio=_action(
+            w,
+            "&Load driving speech…",
+            w.choose_audio,
+            "Ctrl+L",
+            sp.SP_MediaVolume,
+            "Drive the subject with another speech recording (needs a trained stage 1)",
+        ),
+        replay_audio=_action(
+            w, "Use the subject's &own speech", lambda: w.set_driving_audio(None), None
+        ),
+        save=_action(
+            w,
+            "&Save project",
+            w.save_project,
+            QKeySequence(key.Save),
+            sp.SP_DialogSaveButton,
+            "Save the project (subject, speech and edits)",
+        ),
+        save_as=_action(w, "Save project &as…", w.save_project_as, "Ctrl+Shift+S"),
+        export=_action(
+            w,
+            "&Export video…",
+            w.show_export,
+            "Ctrl+E",
+            sp.SP_DriveFDIcon,
+            "Export the edited clip as an MP4 with sound",
+        ),
+        close_session=_action(w, "&Close", w.close_session, QKeySequence(key.Close)),
+        quit=_action(w, "&Quit", w.close, QKeySequence(key.Quit)),
+        undo=undo,
+        redo=redo,
+        reset_edits=_action(w, "Reset &all edits", w.reset_all_edits, None),
+        play=_action(
+            w,
+            "&Play / pause",
+            w.playback.toggle,
+            Qt.Key.Key_Space,
+            sp.SP_MediaPlay,
+            "Play or pause (Space)",
+        ),
+        prev_frame=_action(w, "Pre&vious frame", lambda: w.playback.step(-1), Qt.Key.Key_Left),
+        next_frame=_action(w, "Ne&xt frame", lambda: w.playback.step(1), Qt.Key.Key_Right),
+        loop=_action(w, "&Loop", w.playback.set_loop, None),
+        reset_layout=_action(w, "&Reset layout", w.reset_layout, None),
+        about=_action(w, "&About Talkstudio", w.show_about, None),
+        recent_menu=QMenu("Open &recent", w),
+        size_actions={},
+    )
+    a.loop.setCheckable(True)
+    w.playback.loopChanged.connect(a.loop.setChecked)
+    w.playback.playingChanged.connect(w.show_playing)
+
+    bar = w.menuBar()
+    file = bar.addMenu("&File")
+    for item in (a.open_demo, a.new_subject, None, a.open_subject, a.open_project):
+        file.addAction(item) if item else file.addSeparator()
+    file.addMenu(a.recent_menu)
+    for item in (None, a.load_audio, a.replay_audio, None, a.save, a.save_as, a.export, None):
+        file.addAction(item) if item else file.addSeparator()
+    file.addAction(a.close_session)
+    file.addAction(a.quit)
+
+    edit = bar.addMenu("&Edit")
+    for item in (a.undo, a.redo, None, a.reset_edits):
+        edit.addAction(item) if item else edit.addSeparator()
+
+    play = bar.addMenu("&Playback")
+    for item in (a.play, a.prev_frame, a.next_frame, a.loop):
+        play.addAction(item)
+
+    view = bar.addMenu("&View")
+    for dock in w.docks.values():
+        view.addAction(dock.toggleViewAction())
+    view.addSeparator()
+    sizes = view.addMenu("Preview &size")
+    for s in PREVIEW_SIZES:
+        act = QAction(f"{s} × {s}", w)
+        act.setCheckable(True)
+        act.setChecked(s == w.client.size)
+        act.triggered.connect(lambda _=False, s=s: w.set_preview_size(s))
+        sizes.addAction(act)
+        a.size_actions[s] = act
+    view.addSeparator()
+    view.addAction(a.reset_layout)
+
+    bar.addMenu("&Help").addAction(a.about)
+
+    tools = QToolBar("Main toolbar", w)
+    tools.setObjectName("mainToolbar")
+    tools.setMovable(False)
+    tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    for item in (a.open_project, a.save, None, a.undo, a.redo, None, a.play, a.export):
+        tools.addAction(item) if item else tools.addSeparator()
+    w.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
+    w.toolbar = tools
+    return a

@@ -1,0 +1,271 @@
+"""The export dialog: where, how large, which frames; then progress with an ETA, and cancel.
+
+The export runs as a job on the engine thread (:meth:`EngineClient.export`): the engine's
+export generator renders every frame with the keyframed edits and muxes the driving audio; the
+dialog only shows its progress. Cancel closes the generator between two frames; the engine's
+writer removes the partial file, so a cancelled export leaves nothing behind. The edits are
+copied when the export starts: editing meanwhile does not change the video being written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from talkstudio.core.edit import Edits
+from talkstudio.core.progress import Progress
+from talkstudio.core.project import ExportSettings
+from talkstudio.core.timing import FPS
+from talkstudio.widgets.state import EditState
+
+from .jobs import JobRunner
+from .worker import EngineClient
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s left"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s left"
+
+
+def rgb_pixmap(rgb: np.ndarray, side: int) -> QPixmap:
+    """A pixmap of ``rgb`` [H, W, 3] uint8 scaled to ``side`` pixels wide."""
+    data = np.ascontiguousarray(rgb)
+    h, w, _ = data.shape
+    img = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(img).scaledToWidth(side, Qt.TransformationMode.SmoothTransformation)
+
+
+class ExportDialog(QDialog):
+    """Export the open session's clip with its edits to an MP4."""
+
+    exported = Signal(object)  # Path
+    """The MP4 was written."""
+
+    def __init__(self, client: EngineClient, state: EditState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export video")
+        self.setObjectName("exportDialog")
+        self.client = client
+        self.state = state
+        self.job: JobRunner | None = None
+        self.settings = ExportSettings()
+        self._t0 = 0.0
+
+        self.path_edit = QLineEdit()
+        self.path_edit.setMinimumWidth(360)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(64, 2048)
+        self.size_spin.setSingleStep(64)
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("Side of the square video (even, for H.264)")
+        self.start_spin = QSpinBox()
+        self.end_spin = QSpinBox()
+        whole = QPushButton("Whole clip")
+        whole.clicked.connect(self._whole_clip)
+        range_row = QHBoxLayout()
+        range_row.addWidget(QLabel("from frame"))
+        range_row.addWidget(self.start_spin)
+        range_row.addWidget(QLabel("to frame"))
+        range_row.addWidget(self.end_spin)
+        range_row.addWidget(whole)
+        range_row.addStretch(1)
+        self.range_label = QLabel()
+        self.range_label.setObjectName("hint")
+
+        form = QFormLayout()
+        form.addRow("File", path_row)
+        form.addRow("Size", self.size_spin)
+        form.addRow("Frames", range_row)
+        form.addRow("", self.range_label)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m frames")
+        self.eta_label = QLabel(" ")
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(96, 96)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumb.setObjectName("exportThumb")
+        prog = QHBoxLayout()
+        col = QVBoxLayout()
+        col.addWidget(self.progress)
+        col.addWidget(self.eta_label)
+        col.addStretch(1)
+        prog.addLayout(col, 1)
+        prog.addWidget(self.thumb)
+
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton(
+            "Export", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button.clicked.connect(self.cancel_export)
+        self.close_button.clicked.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addSpacing(6)
+        layout.addLayout(prog)
+        layout.addWidget(self.buttons)
+        for spin in (self.start_spin, self.end_spin):
+            spin.valueChanged.connect(self._range_changed)
+        self._set_running(False)
+
+    # --- setting up ----------------------------------------------------------------------------
+    def prepare(self, settings: ExportSettings, default_path: Path) -> None:
+        """Fill the fields from ``settings`` (the project's) for the current clip."""
+        self.settings = settings
+        last = max(self.state.num_frames - 1, 0)
+        self.path_edit.setText(settings.path or str(default_path))
+        self.size_spin.setValue(settings.size)
+        for spin in (self.start_spin, self.end_spin):
+            spin.setRange(0, last)
+        self.start_spin.setValue(min(settings.start_frame, last))
+        end = last if settings.end_frame is None else min(settings.end_frame - 1, last)
+        self.end_spin.setValue(end)
+        if self.job is None:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.eta_label.setText(" ")
+            self.thumb.clear()
+        self._range_changed()
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export to", self.path_edit.text(), "MP4 video (*.mp4)"
+        )
+        if path:
+            self.path_edit.setText(path if path.endswith(".mp4") else path + ".mp4")
+
+    def _whole_clip(self) -> None:
+        self.start_spin.setValue(0)
+        self.end_spin.setValue(self.end_spin.maximum())
+
+    def _range_changed(self) -> None:
+        start, end = self.start_spin.value(), self.end_spin.value()
+        n = end - start + 1
+        if n <= 0:
+            self.range_label.setText("the last frame is before the first")
+        else:
+            self.range_label.setText(f"{n} frames, {n / FPS:.2f} s at {FPS} fps, with sound")
+        self.export_button.setEnabled(n > 0 and self.job is None)
+
+    # --- running -------------------------------------------------------------------------------
+    def start_export(self) -> JobRunner | None:
+        """Start the export with the fields' values; returns the job (None when invalid)."""
+        if self.job is not None:
+            return self.job
+        path = self.path_edit.text().strip()
+        size = self.size_spin.value()
+        start, end = self.start_spin.value(), self.end_spin.value() + 1
+        if not path:
+            self.eta_label.setText("choose a file to export to")
+            return None
+        if size % 2:
+            size += 1
+            self.size_spin.setValue(size)
+        if end <= start:
+            self.eta_label.setText("the last frame is before the first")
+            return None
+        out = Path(path).expanduser()
+        if out.suffix.lower() != ".mp4":
+            out = out.with_name(out.name + ".mp4")
+        self.settings.path = str(out)
+        self.settings.size = size
+        self.settings.start_frame = start
+        self.settings.end_frame = None if end >= self.state.num_frames else end
+        edits = Edits.from_json(self.state.edits.to_json())  # a snapshot
+        job = self.client.export(out, edits, size, start, end)
+        self.job = job
+        self._t0 = time.monotonic()
+        self.progress.setRange(0, end - start)
+        self.progress.setValue(0)
+        self.eta_label.setText("starting…")
+        job.progress.connect(self._progress)
+        job.finished.connect(self._finished)
+        job.failed.connect(self._failed)
+        job.cancelled.connect(self._cancelled)
+        job.done.connect(self._done)
+        self._set_running(True)
+        job.start()
+        return job
+
+    def _progress(self, p: Progress) -> None:
+        self.progress.setRange(0, p.total)
+        self.progress.setValue(p.step)
+        elapsed = time.monotonic() - self._t0
+        eta = elapsed / p.step * (p.total - p.step) if p.step else None
+        per = elapsed / p.step * 1000 if p.step else 0
+        self.eta_label.setText(f"{format_eta(eta)} · {per:.0f} ms/frame")
+        if p.preview is not None:
+            self.thumb.setPixmap(rgb_pixmap(p.preview, self.thumb.width()))
+
+    def _finished(self, path: object) -> None:
+        elapsed = time.monotonic() - self._t0
+        self.eta_label.setText(f"wrote {path} in {elapsed:.1f} s")
+        self.exported.emit(Path(str(path)))
+
+    def _failed(self, message: str) -> None:
+        self.eta_label.setText(f"export failed: {message.splitlines()[0]}")
+
+    def _cancelled(self) -> None:
+        self.progress.setValue(0)
+        self.eta_label.setText("cancelled; no file was written")
+
+    def _done(self) -> None:
+        self.job = None
+        self._set_running(False)
+        self._range_changed()
+
+    def cancel_export(self) -> None:
+        """Cancel a running export (the partial file is removed), or close the dialog."""
+        if self.job is not None:
+            self.job.cancel()
+        else:
+            self.reject()
+
+    def cancel_jobs(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()
+
+    def _set_running(self, running: bool) -> None:
+        for w in (self.path_edit, self.size_spin, self.start_spin, self.end_spin):
+            w.setEnabled(not running)
+        self.export_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.close_button.setEnabled(not running)
+
+    def reject(self) -> None:
+        if self.job is not None:  # Esc or the window's close button while exporting
+            self.job.cancel()
+            return
+        super().reject()

@@ -1,0 +1,124 @@
+"""Keeps the preview in step with the edit state: asks the engine thread for renders and shows
+the answers that are still current.
+
+Triggers (collected for one turn of the event loop, then sent as one request):
+
+- a slider being dragged changes α → ``"fast"`` (the edited head region over the cached frame);
+- a finished change (slider released, spin box, keyframe button, undo/redo, keyframe move that
+  changes the current value) → ``"fast+full"``: the fast render first, the full frame after;
+- the playhead moves → ``"full"`` (a new frame has nothing cached to edit over).
+
+A result is shown only when it is for the current frame and newer than the one shown; a full
+result must also match the current α (a newer request is on its way otherwise). Fast results
+whose α lags behind a drag are shown while the slider is down: they are the newest picture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from talkstudio.widgets.alpha_panel import AlphaPanel
+from talkstudio.widgets.preview import Preview
+from talkstudio.widgets.state import EditState
+
+from .worker import EngineClient, RenderResult
+
+_ORDER = {"": 0, "fast": 1, "full": 2, "fast+full": 3}
+
+
+def merge_modes(a: str, b: str) -> str:
+    """The mode that does what both ``a`` and ``b`` ask for."""
+    if {a, b} == {"fast", "full"}:
+        return "fast+full"
+    return a if _ORDER[a] >= _ORDER[b] else b
+
+
+class RenderController(QObject):
+    """Connects an :class:`EditState` to an :class:`EngineClient` and a :class:`Preview`."""
+
+    shown = Signal(object)  # RenderResult
+    """A result was put on the preview."""
+    dropped = Signal(object)  # RenderResult
+    """A result arrived stale and was not shown."""
+
+    def __init__(
+        self,
+        state: EditState,
+        client: EngineClient,
+        preview: Preview,
+        panel: AlphaPanel,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.client = client
+        self.preview = preview
+        self.panel = panel
+        self.active = False
+        """Requests are sent only while a session is open."""
+        self._mode = ""
+        self._last_seq = 0
+        self.last_shown: RenderResult | None = None
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(0)
+        self._flush_timer.timeout.connect(self.flush)
+        state.alphasChanged.connect(self._alphas_changed)
+        state.frameChanged.connect(self._frame_changed)
+        panel.editCommitted.connect(self._committed)
+        client.rendered.connect(self._rendered)
+
+    def dragging(self) -> bool:
+        """True while any α slider is held down."""
+        return any(row.slider.isSliderDown() for row in self.panel.rows.values())
+
+    def _frame_changed(self, _frame: int) -> None:
+        self.schedule("full")
+
+    def _committed(self, _name: str) -> None:
+        self.schedule("fast+full")
+
+    def _alphas_changed(self) -> None:
+        self.schedule("fast" if self.dragging() else "fast+full")
+
+    def schedule(self, mode: str) -> None:
+        """Ask for a render of ``mode`` at the end of this turn of the event loop."""
+        if not self.active:
+            return
+        self._mode = merge_modes(self._mode, mode)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def flush(self) -> None:
+        """Send the collected request now."""
+        self._flush_timer.stop()
+        mode, self._mode = self._mode, ""
+        if not mode or not self.active or self.state.num_frames == 0:
+            return
+        self.client.request(self.state.frame, self.state.current_alphas(), mode)
+
+    def current(self, result: RenderResult) -> bool:
+        """Whether ``result`` may be shown now."""
+        if result.frame != self.state.frame or result.seq < self._last_seq:
+            return False
+        same_alphas = np.allclose(result.alphas, self.state.current_alphas(), atol=1e-4)
+        if result.kind == "full":
+            return bool(same_alphas)
+        return bool(same_alphas) or self.dragging()
+
+    def _rendered(self, result: RenderResult) -> None:
+        if not self.active or not self.current(result):
+            self.dropped.emit(result)
+            return
+        self._last_seq = result.seq
+        self.last_shown = result
+        self.preview.show_frame(result.rgb, result.ms, result.kind)
+        self.shown.emit(result)
+
+    def reset(self) -> None:
+        """Forget what was shown (a new session)."""
+        self._last_seq = 0
+        self.last_shown = None
+        self._mode = ""
+        self.preview.clear()

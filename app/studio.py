@@ -1,0 +1,82 @@
+"""Starting the studio: the QApplication, its style, and the first window.
+
+:func:`create_application` drops OpenCV's Qt variables (``clean_qt_environment``), shares OpenGL
+contexts (the 3D view's shaders are cached per process), names the organisation and application
+for QSettings, and applies the Fusion style with ``resources/style.qss``. :func:`run` opens the
+window on a target (a subject folder or ``.talkproj``), or on the built-in demo subject when it
+ships, else on the welcome page. Torch is imported only once a subject opens, in the engine
+thread, after the window has painted (CONVENTIONS 12).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtWidgets import QApplication
+
+from .pyside_fix import guard_none_refcount
+from .qt_env import clean_qt_environment
+
+ORGANIZATION = "Talkstudio"
+APPLICATION = "Talkstudio"
+
+
+def style_sheet() -> str:
+    """The studio's style sheet (``talkstudio.resources/style.qss``), or "" when absent."""
+    from importlib import resources
+
+    path = resources.files("talkstudio.resources").joinpath("style.qss")
+    try:
+        return path.read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return ""
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication of the studio (or the existing one, configured the same way)."""
+    clean_qt_environment()
+    app = QApplication.instance()
+    if app is None:
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    guard_none_refcount()
+    configure_application(app)
+    return app
+
+
+def configure_application(app: QApplication) -> None:
+    """Names for QSettings, the Fusion style and the style sheet."""
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Talkstudio")
+    app.setStyle("Fusion")
+    app.setStyleSheet(style_sheet())
+
+
+def open_initial(window: object, target: str | Path | None) -> None:
+    """Open ``target``, else the demo subject when it ships, else stay on the welcome page."""
+    from .main_window import MainWindow
+    from .session import demo_status
+
+    assert isinstance(window, MainWindow)
+    if target:
+        window.open_target(target)
+    elif demo_status()[0]:
+        window.open_demo()
+
+
+def run(target: str | Path | None = None, device: str = "auto") -> int:
+    """Show the studio and run its event loop; the exit code."""
+    app = create_application()
+    from .main_window import MainWindow
+
+    window = MainWindow(device=device)
+    window.show()
+    # open after the first paint: the window appears at once, torch loads in the engine thread
+    QTimer.singleShot(0, lambda: open_initial(window, target))
+    code = app.exec()
+    window.shutdown()
+    return int(code)

@@ -1,0 +1,98 @@
+"""The training wizard: from a video of one speaker to a trained subject open in the studio.
+
+Pages: the video (checked: long enough, a face on sampled frames, thumbnails) → preprocessing
+(progress, contact sheet, cancel) → the preset and device → training of stage 1, head and
+torso (per-stage progress, ETA, loss curves, previews, cancel and resume). Finish emits
+:attr:`TrainingWizard.subjectReady` with the subject folder; the main window opens it.
+:meth:`TrainingWizard.continue_subject` starts at the preset page for a subject that is already
+preprocessed (to train it, or to resume a cancelled training).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget, QWizard
+
+from .wizard_pages import PreprocessPage, PresetPage, VideoPage
+from .wizard_train import TrainPage
+
+PAGE_VIDEO, PAGE_PREPROCESS, PAGE_PRESET, PAGE_TRAIN = range(4)
+
+
+class TrainingWizard(QWizard):
+    """Create (or finish training) a subject."""
+
+    subjectReady = Signal(object)  # noqa: N815 (Qt signal naming)
+    """Finish was pressed on a trained subject: its folder (Path)."""
+
+    def __init__(
+        self, parent: QWidget | None = None, overrides: dict[str, dict] | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainingWizard")
+        self.setWindowTitle("New subject")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.setMinimumSize(820, 640)
+        self.overrides: dict[str, dict] = dict(overrides or {})
+        """Per part ("preprocess", "stage1", "head", "torso"): config fields set on top of the
+        preset (tests and benchmarks train tiny models this way)."""
+        self.video_page = VideoPage(self)
+        self.preprocess_page = PreprocessPage(self)
+        self.preset_page = PresetPage(self)
+        self.train_page = TrainPage(self)
+        self.setPage(PAGE_VIDEO, self.video_page)
+        self.setPage(PAGE_PREPROCESS, self.preprocess_page)
+        self.setPage(PAGE_PRESET, self.preset_page)
+        self.setPage(PAGE_TRAIN, self.train_page)
+        self._existing: Path | None = None
+
+    # --- what the pages share ------------------------------------------------------------------
+    def video_path(self) -> Path:
+        return Path(self.video_page.video_edit.text().strip())
+
+    def subject_dir(self) -> Path:
+        if self._existing is not None:
+            return self._existing
+        return Path(self.video_page.out_edit.text().strip()).expanduser()
+
+    def preset(self) -> str:
+        return self.preset_page.preset()
+
+    def device(self) -> str:
+        return self.preset_page.device_name()
+
+    # --- starting points ------------------------------------------------------------------------
+    def restart(self) -> None:
+        """Back to the first page for a new video."""
+        self._existing = None
+        self.setStartId(PAGE_VIDEO)
+        self.restart_at_start()
+
+    def continue_subject(self, subject: str | Path) -> None:
+        """Train (or resume training) an already preprocessed subject."""
+        self._existing = Path(subject)
+        self.setWindowTitle(f"Train {self._existing.name}")
+        self.setStartId(PAGE_PRESET)
+        self.restart_at_start()
+
+    def restart_at_start(self) -> None:
+        self.cancel_jobs()
+        super().restart()
+
+    # --- ending ---------------------------------------------------------------------------------
+    def cancel_jobs(self) -> None:
+        for page in (self.video_page, self.preprocess_page, self.train_page):
+            page.cancel_jobs()
+
+    def accept(self) -> None:
+        trained = self.train_page.trained
+        super().accept()
+        if trained is not None:
+            self.subjectReady.emit(trained)
+
+    def reject(self) -> None:
+        self.cancel_jobs()
+        super().reject()

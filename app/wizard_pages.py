@@ -1,0 +1,314 @@
+"""The first three pages of the training wizard: the video, preprocessing, the preset.
+
+Each page runs its work as a job off the GUI thread (:class:`~.jobs.JobRunner`) and is complete
+(Next enabled) only when the work succeeded. Going back cancels what is running.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QStandardPaths, Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from talkstudio.core.presets import PRESETS
+
+from .export_dialog import format_eta, rgb_pixmap
+from .jobs import JobRunner
+
+if TYPE_CHECKING:
+    from .video_check import VideoCheck
+    from .wizard import TrainingWizard
+
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
+
+
+def default_subjects_folder() -> Path:
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(docs or Path.home()) / "Talkstudio"
+
+
+class VideoPage(QWizardPage):
+    """Choose the video and where the subject goes; the video is checked in the background."""
+
+    def __init__(self, wizard: TrainingWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Choose a video")
+        self.setSubTitle(
+            "One person speaking to the camera, at least 2 s (1–5 minutes trains well), "
+            "with their speech on the sound track."
+        )
+        self.video_edit = QLineEdit()
+        self.video_edit.setPlaceholderText("a video file")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_video)
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText("folder for the new subject")
+        browse_out = QPushButton("Browse…")
+        browse_out.clicked.connect(self._browse_out)
+        form = QFormLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.video_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Video", row)
+        row = QHBoxLayout()
+        row.addWidget(self.out_edit, 1)
+        row.addWidget(browse_out)
+        form.addRow("Subject folder", row)
+        self.status = QLabel(" ")
+        self.status.setWordWrap(True)
+        self.status.setObjectName("checkStatus")
+        self.thumbs = [QLabel() for _ in range(4)]
+        grid = QHBoxLayout()
+        for t in self.thumbs:
+            t.setFixedSize(160, 120)
+            t.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            t.setObjectName("thumb")
+            grid.addWidget(t)
+        grid.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addLayout(grid)
+        layout.addStretch(1)
+        self.check: VideoCheck | None = None
+        self.error = ""
+        self.job: JobRunner | None = None
+        self.video_edit.editingFinished.connect(self._video_edited)
+        self.out_edit.textChanged.connect(self.completeChanged)
+
+    def set_video(self, path: str | Path) -> JobRunner | None:
+        """Use ``path`` (and check it); returns the check job."""
+        self.video_edit.setText(str(path))
+        if not self.out_edit.text():
+            self.out_edit.setText(str(default_subjects_folder() / Path(path).stem))
+        return self._start_check()
+
+    def _browse_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a video", "", VIDEO_FILTER)
+        if path:
+            self.set_video(path)
+
+    def _browse_out(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the new subject")
+        if folder:
+            self.out_edit.setText(folder)
+
+    def _video_edited(self) -> None:
+        if self.check is None or str(self.check.info.path) != self.video_edit.text():
+            self.set_video(self.video_edit.text())
+
+    def _start_check(self) -> JobRunner | None:
+        from .video_check import check_video_job
+
+        if self.job is not None:
+            self.job.cancel()
+        self.check, self.error = None, ""
+        for t in self.thumbs:
+            t.clear()
+        path = self.video_edit.text().strip()
+        self.completeChanged.emit()
+        if not path:
+            return None
+        self.status.setText(f"checking {Path(path).name}…")
+        job = JobRunner(lambda: check_video_job(path), "check-video", parent=self)
+        self.job = job
+        job.finished.connect(lambda check: self._checked(job, check))
+        job.failed.connect(lambda msg: self._rejected(job, msg))
+        job.start()
+        return job
+
+    def _checked(self, job: JobRunner, check: VideoCheck) -> None:
+        if job is not self.job:
+            return
+        self.job = None
+        self.check = check
+        self.status.setText("✔ " + check.summary)
+        for label, rgb in zip(self.thumbs, check.thumbnails):
+            label.setPixmap(rgb_pixmap(rgb, 160))
+        self.completeChanged.emit()
+
+    def _rejected(self, job: JobRunner, message: str) -> None:
+        if job is not self.job:
+            return
+        self.job = None
+        self.error = message
+        self.status.setText("✘ " + message)
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.check is not None and bool(self.out_edit.text().strip())
+
+    def cancel_jobs(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()
+
+
+class PreprocessPage(QWizardPage):
+    """Runs preprocessing with progress and an ETA; shows the contact sheet; cancel and retry."""
+
+    def __init__(self, wizard: TrainingWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Preprocessing")
+        self.setSubTitle("Tracking the face, solving the head pose, segmenting every frame.")
+        self.stage_label = QLabel(" ")
+        self.bar = QProgressBar()
+        self.eta_label = QLabel(" ")
+        self.sheet = QLabel()
+        self.sheet.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sheet.setMinimumHeight(200)
+        self.sheet.setObjectName("contactSheet")
+        self.cancel_button = QPushButton("Cancel")
+        self.retry_button = QPushButton("Run again")
+        self.cancel_button.clicked.connect(self.cancel_jobs_async)
+        self.retry_button.clicked.connect(self.start)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.retry_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stage_label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.eta_label)
+        layout.addWidget(self.sheet, 1)
+        layout.addLayout(buttons)
+        self.job: JobRunner | None = None
+        self.done_path: Path | None = None
+        self._stage = ""
+        self._t0 = 0.0
+
+    def initializePage(self) -> None:
+        if self.done_path is None or self.done_path != self.wiz.subject_dir():
+            self.start()
+
+    def cleanupPage(self) -> None:  # Back
+        self.cancel_jobs()
+
+    def start(self) -> JobRunner | None:
+        if self.job is not None:
+            return self.job
+        from talkstudio.core.preprocess.config import PreprocessConfig
+
+        video, out = self.wiz.video_path(), self.wiz.subject_dir()
+        cfg = PreprocessConfig(**self.wiz.overrides.get("preprocess", {}))
+
+        def factory() -> Any:
+            from talkstudio.core.preprocess.pipeline import preprocess
+
+            return preprocess(video, out, config=cfg)
+
+        self.done_path = None
+        self.sheet.clear()
+        self.job = job = JobRunner(factory, "preprocess", parent=self)
+        job.progress.connect(self._progress)
+        job.finished.connect(self._finished)
+        job.failed.connect(lambda msg: self._ended(f"✘ {msg}"))
+        job.cancelled.connect(lambda: self._ended("cancelled; nothing was written"))
+        job.done.connect(self._done)
+        self._set_running(True)
+        job.start()
+        return job
+
+    def _progress(self, p: Any) -> None:
+        if p.stage != self._stage:
+            self._stage, self._t0 = p.stage, time.monotonic()
+        self.stage_label.setText(f"{p.stage}: {p.message}")
+        self.bar.setRange(0, max(p.total, 1))
+        self.bar.setValue(p.step)
+        elapsed = time.monotonic() - self._t0
+        eta = elapsed / p.step * (p.total - p.step) if p.step and p.total else None
+        self.eta_label.setText(f"{p.stage}: {format_eta(eta)}" if p.total > 1 else " ")
+        if p.preview is not None:
+            self.sheet.setPixmap(rgb_pixmap(p.preview, min(720, p.preview.shape[1])))
+
+    def _finished(self, path: object) -> None:
+        self.done_path = Path(str(path))
+        self.eta_label.setText(f"✔ subject written to {self.done_path}")
+
+    def _ended(self, text: str) -> None:
+        self.eta_label.setText(text)
+
+    def _done(self) -> None:
+        self.job = None
+        self._set_running(False)
+        self.completeChanged.emit()
+
+    def _set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.retry_button.setEnabled(not running and self.done_path is None)
+
+    def cancel_jobs_async(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def cancel_jobs(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()
+
+    def isComplete(self) -> bool:
+        return self.done_path is not None and self.job is None
+
+
+def _preset_text(name: str) -> str:
+    p = PRESETS[name]
+    steps = ", ".join(f"{part} {p[part]['steps']:,} steps" for part in ("stage1", "head", "torso"))
+    size = p["head"]["image_size"]
+    if name == "preview":
+        return f"Preview — {size}², minutes on a CPU ({steps})"
+    return f"Paper — {size}², the paper's settings; wants a GPU ({steps})"
+
+
+class PresetPage(QWizardPage):
+    """Choose the training preset and the device."""
+
+    def __init__(self, wizard: TrainingWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Training preset")
+        self.setSubTitle("How long and how large to train. Training can be resumed later.")
+        self.group = QButtonGroup(self)
+        self.buttons: dict[str, QRadioButton] = {}
+        grid = QGridLayout()
+        for i, name in enumerate(PRESETS):
+            b = QRadioButton(_preset_text(name))
+            self.group.addButton(b, i)
+            self.buttons[name] = b
+            grid.addWidget(b, i, 0)
+        self.buttons["preview"].setChecked(True)
+        self.device = QComboBox()
+        self.device.addItem("Automatic (GPU when there is one)", "auto")
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("GPU (CUDA)", "cuda")
+        form = QFormLayout()
+        form.addRow("Device", self.device)
+        layout = QVBoxLayout(self)
+        layout.addLayout(grid)
+        layout.addSpacing(12)
+        layout.addLayout(form)
+        layout.addStretch(1)
+
+    def preset(self) -> str:
+        return next(n for n, b in self.buttons.items() if b.isChecked())
+
+    def device_name(self) -> str:
+        return str(self.device.currentData())

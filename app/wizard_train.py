@@ -1,0 +1,214 @@
+"""The training page of the wizard: stage 1, the head and the torso, one after the other.
+
+Per stage: a progress bar, the ETA, the live loss curves (:class:`LossPlot`) and the latest
+preview render. The three trainers run as one job in a worker thread; Cancel closes it between
+two steps (the trainer keeps a checkpoint of what it learnt), Resume starts it again and every
+trainer continues from its checkpoint — finished stages are skipped at once. A subject without
+speech skips stage 1 (it can still be edited, replaying its own frames).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from talkstudio.core.progress import Progress
+from talkstudio.widgets.loss_plot import LossHistory, LossPlot
+
+from .export_dialog import format_eta, rgb_pixmap
+from .jobs import JobRunner
+
+if TYPE_CHECKING:
+    from .wizard import TrainingWizard
+
+PARTS = ("stage1", "head", "torso")
+STAGE_OF_PART = {"stage1": "train stage1", "head": "train head", "torso": "train torso"}
+TITLES = {
+    "stage1": "Stage 1 — audio → landmarks",
+    "head": "Head NeRF — landmarks → head",
+    "torso": "Torso — head + background → frame",
+}
+
+
+def training_job(subject: Path, preset: str, device: str, overrides: dict[str, dict]) -> Any:
+    """Train stage 1 (when the subject has speech), the head and the torso; returns ``subject``."""
+    from talkstudio.core.audio2lm.config import Stage1Config
+    from talkstudio.core.audio2lm.train import train_stage1
+    from talkstudio.core.nerf.config import HeadConfig
+    from talkstudio.core.nerf.train import train_head
+    from talkstudio.core.subject import Subject
+    from talkstudio.core.torso.config import TorsoConfig
+    from talkstudio.core.torso.train import train_torso
+
+    has_audio = Subject.open(subject).meta.has_audio
+    if has_audio:
+        cfg1 = Stage1Config.from_preset(preset, **overrides.get("stage1", {}))
+        yield from train_stage1(subject, cfg1, device=device)
+    else:
+        yield Progress(STAGE_OF_PART["stage1"], 0, 0, "skipped: the video has no speech")
+    yield from train_head(
+        subject, HeadConfig.from_preset(preset, **overrides.get("head", {})), device=device
+    )
+    yield from train_torso(
+        subject, TorsoConfig.from_preset(preset, **overrides.get("torso", {})), device=device
+    )
+    return subject
+
+
+class StageBox(QGroupBox):
+    """Progress, ETA, losses and preview of one training stage."""
+
+    def __init__(self, part: str) -> None:
+        super().__init__(TITLES[part])
+        self.part = part
+        self.bar = QProgressBar()
+        self.bar.setFormat("%v / %m steps")
+        self.eta = QLabel("waiting")
+        self.history = LossHistory(STAGE_OF_PART[part], self)
+        self.plot = LossPlot(self.history)
+        self.plot.setMinimumSize(220, 130)
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumSize(200, 70)
+        self.image.setObjectName("trainPreview")
+        layout = QGridLayout(self)
+        layout.addWidget(self.bar, 0, 0)
+        layout.addWidget(self.eta, 1, 0)
+        layout.addWidget(self.plot, 2, 0)
+        layout.addWidget(self.image, 0, 1, 3, 1)
+        layout.setColumnStretch(0, 3)
+        layout.setColumnStretch(1, 2)
+        self._t0 = 0.0
+        self._first_step = 0
+        self.last_step = 0
+        self.total = 0
+
+    def record(self, p: Progress) -> None:
+        if not self._t0 or p.step < self._first_step:
+            self._t0, self._first_step = time.monotonic(), p.step
+        self.total = p.total
+        self.last_step = p.step
+        self.bar.setRange(0, max(p.total, 1))
+        self.bar.setValue(p.step if p.total else 1)
+        self.history.add(p)
+        done = p.step - self._first_step
+        left = p.total - p.step
+        eta = (time.monotonic() - self._t0) / done * left if done > 0 else None
+        if p.total and p.step >= p.total:
+            self.eta.setText(f"done · {p.message}")
+        elif p.total == 0:
+            self.eta.setText(p.message)
+        else:
+            self.eta.setText(f"{format_eta(eta)} · {p.message}")
+        if p.preview is not None:
+            self.image.setPixmap(rgb_pixmap(p.preview, min(360, p.preview.shape[1])))
+
+    def restart_clock(self) -> None:
+        self._t0 = 0.0
+
+
+class TrainPage(QWizardPage):
+    """Trains the three parts with progress; cancel and resume."""
+
+    def __init__(self, wizard: TrainingWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Training")
+        self.setSubTitle("Stage 1, the head and the torso train one after the other.")
+        self.boxes = {part: StageBox(part) for part in PARTS}
+        self.status = QLabel(" ")
+        self.status.setWordWrap(True)
+        self.start_button = QPushButton("Start training")
+        self.cancel_button = QPushButton("Cancel")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        for box in self.boxes.values():
+            layout.addWidget(box, 1)
+        layout.addLayout(buttons)
+        self.job: JobRunner | None = None
+        self.trained: Path | None = None
+        self._set_running(False)
+
+    def initializePage(self) -> None:
+        self.trained = None
+        for box in self.boxes.values():
+            box.history.clear()
+        self.start()
+
+    def cleanupPage(self) -> None:  # Back
+        self.cancel_jobs()
+
+    def start(self) -> JobRunner | None:
+        """Start (or resume) training; every trainer continues from its checkpoint."""
+        if self.job is not None:
+            return self.job
+        subject = self.wiz.subject_dir()
+        preset, device = self.wiz.preset(), self.wiz.device()
+        overrides = self.wiz.overrides
+        self.trained = None
+        for box in self.boxes.values():
+            box.restart_clock()
+        job = JobRunner(
+            lambda: training_job(subject, preset, device, overrides), "train", parent=self
+        )
+        self.job = job
+        job.progress.connect(self._progress)
+        job.finished.connect(self._finished)
+        job.failed.connect(lambda msg: self.status.setText(f"✘ {msg}"))
+        job.cancelled.connect(
+            lambda: self.status.setText("cancelled; what was learnt is kept — Resume continues")
+        )
+        job.done.connect(self._done)
+        self.status.setText(f"training {subject.name} with the {preset} preset on {device}…")
+        self._set_running(True)
+        job.start()
+        return job
+
+    def _progress(self, p: Progress) -> None:
+        for part, stage in STAGE_OF_PART.items():
+            if p.stage == stage:
+                self.boxes[part].record(p)
+
+    def _finished(self, subject: object) -> None:
+        self.trained = Path(str(subject))
+        self.status.setText(f"✔ {self.trained.name} is trained: Finish opens it in the studio")
+
+    def _done(self) -> None:
+        self.job = None
+        self._set_running(False)
+        self.completeChanged.emit()
+
+    def _set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.start_button.setEnabled(not running and self.trained is None)
+        self.start_button.setText("Resume training" if not running else "Training…")
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def cancel_jobs(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()
+
+    def isComplete(self) -> bool:
+        return self.trained is not None and self.job is None

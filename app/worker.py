@@ -1,0 +1,299 @@
+"""The engine thread: ONE thread owns the :class:`~talkstudio.core.engine.Engine` and every torch
+object of the studio's editing session (DESIGN "Rules of the house").
+
+:class:`EngineClient` lives in the GUI thread and is all the window talks to. It sends requests
+to :class:`EngineWorker`, which lives in the engine thread, and re-emits the worker's results.
+Render requests go through a one-slot mailbox: a new request replaces one that is still
+waiting (latest wins), so a slider drag that produces sixty requests a second renders only as
+fast as the engine can and always the newest value. Each result carries the request's frame,
+α and sequence number so that the receiver can drop stale ones.
+
+Modes: ``"fast"`` is :meth:`Engine.render_fast` (the edited head region over the cached frame),
+``"full"`` is :meth:`Engine.render`, and ``"fast+full"`` renders fast, hands that out, then —
+unless a newer request arrived meanwhile — the full frame.
+
+Nothing here imports torch at module level: the engine (and torch) are imported in the engine
+thread when the first subject opens, after the window has painted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
+
+from .jobs import JobRunner, describe_error, wait_for
+
+if TYPE_CHECKING:
+    from talkstudio.core.edit import Edits
+    from talkstudio.core.engine import Engine
+
+RENDER_MODES = ("fast", "full", "fast+full")
+Alphas = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """A frame to render: which, with which α, at which size, how."""
+
+    seq: int
+    frame: int
+    alphas: Alphas
+    size: int
+    mode: str  # one of RENDER_MODES
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """A rendered frame and the request it answers."""
+
+    seq: int
+    frame: int
+    alphas: Alphas
+    size: int
+    kind: str  # "fast" or "full" (a cached full frame counts as full)
+    rgb: np.ndarray  # [size, size, 3] uint8
+    ms: float  # engine time of this render
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the GUI needs to know about the opened subject and its driving clip."""
+
+    subject: Path
+    name: str
+    lm_world: np.ndarray  # [T, 68, 3] head frame, before edits
+    audio: np.ndarray  # [S] mono float32 16 kHz
+    audio_path: Path | None  # None: the subject's own speech (replay)
+    device: str  # "CPU" or "GPU (name)"
+    has_stage1: bool
+    subject_size: int
+    open_ms: float
+
+
+def _alphas(values: Any) -> Alphas:
+    a = [round(float(v), 4) for v in values]
+    return (a[0], a[1], a[2])
+
+
+class EngineWorker(QObject):
+    """Lives in the engine thread; owns the engine. Use it through :class:`EngineClient`."""
+
+    opened = Signal(object)  # SessionInfo
+    rendered = Signal(object)  # RenderResult
+    failed = Signal(str, str)  # (what was attempted, message)
+    status = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: Engine | None = None
+        self._lock = threading.Lock()
+        self._pending: RenderRequest | None = None
+        self._job_args: tuple[str, str | None, str] | None = None
+
+    # --- mailbox (the client writes, the worker takes) -----------------------------------------
+    def post(self, request: RenderRequest) -> bool:
+        """Put ``request`` in the mailbox; True when it replaced one still waiting."""
+        with self._lock:
+            replaced = self._pending is not None
+            self._pending = request
+        return replaced
+
+    def _take(self) -> RenderRequest | None:
+        with self._lock:
+            req, self._pending = self._pending, None
+        return req
+
+    def _waiting(self) -> bool:
+        with self._lock:
+            return self._pending is not None
+
+    # --- slots (run in the engine thread) --------------------------------------------------------
+    @Slot(str, str, str)
+    def open_session(self, subject: str, audio: str, device: str) -> None:
+        """Open ``subject`` and drive it with ``audio`` ("" = replay its own speech)."""
+        t0 = time.perf_counter()
+        try:
+            from talkstudio.core.engine import Engine
+
+            self.status.emit(f"opening {Path(subject).name}…")
+            if self.engine is None or self.engine.subject.root != Path(subject):
+                self.engine = None
+                self.engine = Engine.open(subject, device=device)
+            self._drive(audio)
+        except Exception as exc:
+            self.failed.emit("open", describe_error(exc))
+            return
+        self.opened.emit(self._info(audio, (time.perf_counter() - t0) * 1e3))
+
+    @Slot(str)
+    def drive(self, audio: str) -> None:
+        """Drive the open subject with ``audio`` ("" = replay its own speech)."""
+        if self.engine is None:
+            self.failed.emit("drive", "open a subject before loading driving audio")
+            return
+        t0 = time.perf_counter()
+        try:
+            self.status.emit(f"predicting the mouth for {Path(audio).name}…" if audio else "")
+            self._drive(audio)
+        except Exception as exc:
+            self.failed.emit("drive", describe_error(exc))
+            return
+        self.opened.emit(self._info(audio, (time.perf_counter() - t0) * 1e3))
+
+    def _drive(self, audio: str) -> None:
+        assert self.engine is not None
+        if audio:
+            self.engine.drive(audio)
+        elif self.engine.track is None or self.engine.stage1 is not None:
+            self.engine.replay()
+
+    def _info(self, audio: str, ms: float) -> SessionInfo:
+        engine = self.engine
+        assert engine is not None and engine.track is not None
+        dev = engine.device
+        if dev.type == "cuda":
+            import torch
+
+            device = f"GPU ({torch.cuda.get_device_name(dev)})"
+        else:
+            device = dev.type.upper()
+        return SessionInfo(
+            subject=engine.subject.root,
+            name=engine.subject.meta.name,
+            lm_world=np.asarray(engine.track.lm_world, np.float32),
+            audio=np.asarray(engine.audio, np.float32),
+            audio_path=Path(audio) if audio else None,
+            device=device,
+            has_stage1=engine.stage1 is not None,
+            subject_size=engine.subject.meta.size,
+            open_ms=ms,
+        )
+
+    @Slot()
+    def process(self) -> None:
+        """Render the newest request in the mailbox (older ones were replaced)."""
+        req = self._take()
+        if req is None or self.engine is None:
+            return
+        engine = self.engine
+        try:
+            if not 0 <= req.frame < engine.num_frames:
+                return  # from a clip that was replaced meanwhile
+            if req.mode in ("fast", "fast+full"):
+                out = engine.render_fast(req.frame, req.alphas, req.size)
+                self._emit(req, out.kind, out.rgb, out.ms)
+                if req.mode == "fast" or out.kind != "fast" or self._waiting():
+                    return  # already full, or a newer request supersedes the full render
+            out = engine.render(req.frame, req.alphas, req.size)
+            self._emit(req, out.kind, out.rgb, out.ms)
+        except Exception as exc:
+            self.failed.emit("render", describe_error(exc))
+
+    @Slot()
+    def release(self) -> None:
+        """Drop the engine (its torch objects are freed in this thread)."""
+        self.engine = None
+
+    def _emit(self, req: RenderRequest, kind: str, rgb: np.ndarray, ms: float) -> None:
+        kind = "fast" if kind == "fast" else "full"
+        self.rendered.emit(
+            RenderResult(req.seq, req.frame, req.alphas, req.size, kind, rgb, float(ms))
+        )
+
+
+class EngineClient(QObject):
+    """The GUI thread's handle on the engine thread."""
+
+    opened = Signal(object)  # SessionInfo
+    rendered = Signal(object)  # RenderResult
+    failed = Signal(str, str)  # (what, message)
+    status = Signal(str)
+    _open = Signal(str, str, str)
+    _drive = Signal(str)
+    _wake = Signal()
+
+    def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.device = device
+        self.size = 256
+        """Side of the preview renders in pixels."""
+        self.thread = QThread()
+        self.thread.setObjectName("talkstudio-engine")
+        self.worker = EngineWorker()
+        self.worker.moveToThread(self.thread)
+        self._seq = 0
+        self.requests = 0
+        """Render requests sent so far."""
+        self.replaced = 0
+        """Requests dropped because a newer one replaced them while they waited."""
+        self.jobs: list[JobRunner] = []
+        queued = Qt.ConnectionType.QueuedConnection
+        self._open.connect(self.worker.open_session, queued)
+        self._drive.connect(self.worker.drive, queued)
+        self._wake.connect(self.worker.process, queued)
+        self.worker.opened.connect(self.opened)
+        self.worker.rendered.connect(self.rendered)
+        self.worker.failed.connect(self.failed)
+        self.worker.status.connect(self.status)
+        self.thread.start()
+
+    def open_session(self, subject: str | Path, audio: str | Path | None = None) -> None:
+        """Open a subject (and drive it with ``audio``; None replays its own speech)."""
+        self._open.emit(str(subject), str(audio) if audio else "", self.device)
+
+    def drive(self, audio: str | Path | None) -> None:
+        self._drive.emit(str(audio) if audio else "")
+
+    def request(self, frame: int, alphas: Any, mode: str = "full") -> RenderRequest:
+        """Ask for a render; a request still waiting in the mailbox is replaced (latest wins)."""
+        if mode not in RENDER_MODES:
+            raise ValueError(f"render mode must be one of {RENDER_MODES}, got {mode!r}")
+        self._seq += 1
+        req = RenderRequest(self._seq, int(frame), _alphas(alphas), self.size, mode)
+        self.requests += 1
+        if self.worker.post(req):
+            self.replaced += 1  # the wake-up posted for the old request will take this one
+        else:
+            self._wake.emit()
+        return req
+
+    def export(
+        self,
+        out: str | Path,
+        edits: Edits,
+        size: int,
+        start: int,
+        end: int,
+    ) -> JobRunner:
+        """An export job on the engine thread (not started); preview renders interleave."""
+        worker = self.worker
+
+        def factory() -> Any:
+            if worker.engine is None:
+                raise RuntimeError("no subject is open")
+            return worker.engine.export(out, edits, size=size, start=start, end=end)
+
+        job = JobRunner(factory, "export", thread=self.thread, parent=self)
+        self.jobs.append(job)
+        job.done.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)
+        return job
+
+    def shutdown(self, ms: int = 60_000) -> None:
+        """Cancel jobs, free the engine in its own thread, stop the thread and wait for it."""
+        self.worker._take()  # a render still waiting is dropped
+        for job in list(self.jobs):
+            job.cancel()
+            if job.running:
+                wait_for(job.done, ms)
+        if self.thread.isRunning():
+            QMetaObject.invokeMethod(
+                self.worker, "release", Qt.ConnectionType.BlockingQueuedConnection
+            )
+        self.thread.quit()
+        self.thread.wait(ms)

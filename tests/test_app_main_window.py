@@ -1,0 +1,264 @@
+"""The main window on the real engine (a briefly trained 64² synthetic subject, CPU, offscreen):
+opening, the slider → render → preview path, scrubbing, latest-wins, keyframes with undo/redo
+through the window, shortcuts, projects with the unsaved-changes prompt, remembered layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _app_helpers import (
+    MULTIMEDIA_NOISE,
+    RENDER_TIMEOUT_MS,
+    click,
+    make_window,
+    open_and_render,
+    settings_at,
+)
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+
+from talkstudio.core.project import Project
+from talkstudio.core.subject import Subject
+
+pytestmark = MULTIMEDIA_NOISE
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, trained_subject):
+    w = make_window(qtbot, tmp_path)
+    return open_and_render(qtbot, w, trained_subject)
+
+
+def _pixels(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = image.height(), image.width()
+    return (
+        np.frombuffer(image.constBits(), np.uint8)
+        .reshape(h, image.bytesPerLine())[:, : 3 * w]
+        .reshape(h, w, 3)
+        .copy()
+    )
+
+
+def _wait_shown(qtbot, window, kind: str, **match):
+    def ok(r) -> bool:
+        return r.kind == kind and all(getattr(r, k) == v for k, v in match.items())
+
+    return qtbot.waitSignal(window.controller.shown, timeout=RENDER_TIMEOUT_MS, check_params_cb=ok)
+
+
+def test_open_subject_shows_the_first_full_frame(window, trained_subject) -> None:
+    meta = Subject.open(trained_subject).meta
+    assert window.stack.currentWidget() is window.editor_page
+    assert window.state.num_frames == meta.train_frames
+    assert window.state.track.shape == (meta.train_frames, 68, 3)
+    assert window.preview.kind == "full" and window.preview.image().width() == 64
+    assert window.status_device.text() == "device: CPU"
+    assert "full render" in window.status_render.text()
+    assert meta.name in window.windowTitle()
+    assert window.recent_files()[0] == str(trained_subject.resolve())
+    assert all(d.isVisible() for d in window.docks.values())
+
+
+@pytest.fixture(scope="module")
+def reference(trained_subject):
+    """A second engine on the same subject, driven directly (what the preview must show)."""
+    from talkstudio.core.engine import Engine
+
+    return Engine.open(trained_subject, device="cpu")
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal up to one level of rounding (float order may differ between threads)."""
+    return a.shape == b.shape and int(np.abs(a.astype(int) - b).max()) <= 1
+
+
+def test_slider_drag_renders_fast_then_full(qtbot, window, reference) -> None:
+    before = _pixels(window.preview.image())
+    base = reference.render(0, (1, 1, 1), 64).rgb
+    assert _same(before, base)
+    sent = window.client.requests
+    slider = window.alpha_panel.rows["mouth"].slider
+    slider.setSliderDown(True)
+    with _wait_shown(qtbot, window, "fast") as fast:
+        slider.setValue(195)  # α3 = 1.95 while the handle is held
+    assert window.client.requests > sent
+    assert fast.args[0].alphas == (1.0, 1.0, 1.95)
+    during = _pixels(window.preview.image())
+    assert window.preview.kind == "fast"
+    # the preview shows the engine's fast edit: the re-rendered head region over the cached frame
+    expected_fast = reference.render_fast(0, (1, 1, 1.95), 64)
+    assert expected_fast.kind == "fast" and _same(during, expected_fast.rgb)
+    assert np.any(during != before) == np.any(expected_fast.rgb != base)
+    with _wait_shown(qtbot, window, "full", alphas=(1.0, 1.0, 1.95)):
+        slider.setSliderDown(False)  # the release asks for the full frame
+    after = _pixels(window.preview.image())
+    assert window.preview.kind == "full"
+    expected_full = reference.render(0, (1, 1, 1.95), 64).rgb
+    assert _same(after, expected_full)
+    assert np.any(after != before) == np.any(expected_full != base)
+    assert window.state.undo_stack.count() == 1  # the whole drag is one undo step
+
+
+def test_real_mouse_drag_of_a_slider_updates_the_preview(qtbot, window, reference) -> None:
+    before = _pixels(window.preview.image())
+    slider = window.alpha_panel.rows["mouth"].slider
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = slider.style().subControlRect(
+        QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, slider
+    )
+    start = handle.center()
+    end = QPoint(start.x() + slider.width() // 3, start.y())
+    with _wait_shown(qtbot, window, "full"):
+        qtbot.mousePress(slider, Qt.MouseButton.LeftButton, pos=start)
+        for k in range(1, 6):
+            qtbot.mouseMove(slider, QPoint(start.x() + (end.x() - start.x()) * k // 5, start.y()))
+        qtbot.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=end)
+    mouth = window.state.value("mouth")
+    assert 1.3 < mouth <= 2.0
+    assert window.controller.last_shown.alphas == (1.0, 1.0, round(mouth, 4))
+    reference.render(0, (1, 1, 1), 64)
+    expected = reference.render(0, (1, 1, mouth), 64).rgb
+    assert _same(_pixels(window.preview.image()), expected)
+    assert np.any(_pixels(window.preview.image()) != before) == np.any(expected != before)
+
+
+def test_scrub_changes_the_frame_and_the_preview(qtbot, window, reference) -> None:
+    before = _pixels(window.preview.image())
+    timeline = window.timeline
+    target = window.state.num_frames - 5
+    with _wait_shown(qtbot, window, "full", frame=target):
+        click(timeline.plot.viewport(), timeline.widget_pos((target + 0.5) / 25, 0.3))
+    assert window.state.frame == target
+    assert window.transport.time_label.text().split("frame ")[1].startswith(f"{target} /")
+    shown = _pixels(window.preview.image())
+    assert _same(shown, reference.render(target, (1, 1, 1), 64).rgb)
+    assert np.mean(np.any(shown != before, axis=2)) > 0.05  # another pose, another frame
+
+
+def test_latest_request_wins_and_stale_results_are_dropped(qtbot, window) -> None:
+    dropped = []
+    window.controller.dropped.connect(dropped.append)
+    replaced = window.client.replaced
+    last = window.state.num_frames - 1
+    with _wait_shown(qtbot, window, "full", frame=last):
+        for f in range(1, last + 1):  # a fast scrub: one request per frame, no waiting
+            window.state.set_frame(f)
+            window.controller.flush()
+    # only a few of these renders ran: the waiting request was replaced by each newer one
+    assert window.client.replaced - replaced >= last - 3
+    assert all(r.frame != last for r in dropped)  # what was dropped was stale
+    assert window.controller.last_shown.frame == last == window.state.frame
+
+
+def test_keyframes_add_move_delete_with_undo_redo_through_the_window(qtbot, window) -> None:
+    window.activateWindow()
+    qtbot.waitActive(window)
+    state, panel, timeline = window.state, window.alpha_panel, window.timeline
+    state.set_frame(10)
+    panel.rows["left_eye"].spin.setValue(0.2)  # a keyframe at frame 10
+    qtbot.mouseClick(panel.rows["mouth"].key_button, Qt.MouseButton.LeftButton)  # key α3 = 1
+    assert state.keyframes("left_eye") == [(10, pytest.approx(0.2))]
+    assert state.keyframes("mouth") == [(10, 1.0)]
+    assert window.isWindowModified()
+    timeline.select("left_eye", 10)
+    timeline.move_selected(30)
+    assert state.keyframes("left_eye") == [(30, pytest.approx(0.2))]
+    click(timeline.plot.viewport(), timeline.widget_pos(10 / 25, -3.1))  # the α3 diamond
+    assert timeline.selected == ("mouth", 10)
+    qtbot.keyClick(timeline.plot, Qt.Key.Key_Delete)
+    assert state.keyframes("mouth") == []
+
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo delete
+    assert state.keyframes("mouth") == [(10, 1.0)]
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo move
+    assert state.keyframes("left_eye") == [(10, pytest.approx(0.2))]
+    redo = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window, Qt.Key.Key_Z, redo)
+    qtbot.keyClick(window, Qt.Key.Key_Z, redo)
+    assert state.keyframes("left_eye") == [(30, pytest.approx(0.2))]
+    assert state.keyframes("mouth") == []
+    for _ in range(4):
+        window.actions_.undo.trigger()
+    assert not window.isWindowModified()  # back at the clean state
+    assert state.keyframes("left_eye") == [] and state.keyframes("mouth") == []
+
+
+def test_space_plays_and_arrows_step(qtbot, window) -> None:
+    window.activateWindow()
+    qtbot.waitActive(window)
+    window.state.set_frame(5)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.state.frame == 6
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    assert window.state.frame == 4
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.playback.playing
+    qtbot.waitUntil(lambda: window.state.frame >= 8, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not window.playback.playing
+
+
+def test_project_save_load_and_the_unsaved_prompt(qtbot, window, tmp_path, trained_subject):
+    window.state.set_keyframe("mouth", 12, 1.6)
+    window.state.set_keyframe("right_eye", 3, 0.0)
+    assert window.is_dirty() and window.isWindowModified()
+    path = tmp_path / "take1"
+    assert window.save_project_to(path)
+    saved = tmp_path / "take1.talkproj"
+    assert window.project_path == saved and not window.isWindowModified()
+    project = Project.load(saved)
+    assert project.subject == trained_subject.resolve()
+    assert project.edits.track("mouth").keys == {12: 1.6}
+    assert project.audio is None  # the subject's own speech
+
+    window.state.set_keyframe("mouth", 20, 0.5)  # unsaved again
+    asked = []
+    window.ask_unsaved = lambda: asked.append(1) or "cancel"
+    assert not window.open_target(saved)  # cancelled: nothing happens
+    assert asked and window.state.keyframes("mouth") == [(12, 1.6), (20, 0.5)]
+    window.ask_unsaved = lambda: "discard"
+    with qtbot.waitSignal(window.sessionOpened, timeout=RENDER_TIMEOUT_MS):
+        assert window.open_target(saved)
+    assert window.state.keyframes("mouth") == [(12, 1.6)]
+    assert window.state.keyframes("right_eye") == [(3, 0.0)]
+    assert not window.is_dirty() and window.state.undo_stack.count() == 0
+    assert window.windowTitle().startswith("take1.talkproj")
+    assert window.recent_files()[0] == str(saved.resolve())
+
+
+def test_layout_and_recent_files_are_remembered(qtbot, window, tmp_path) -> None:
+    window.docks["view3d"].hide()
+    window.resize(760, 700)  # within the 800² offscreen screen
+    size = (window.width(), window.height())
+    assert size == (760, 700)
+    window.close()  # saves the layout
+    from talkstudio.app.main_window import MainWindow
+
+    again = MainWindow(settings=settings_at(tmp_path), device="cpu", use_gl=False)
+    qtbot.addWidget(again)
+    again.show()
+    assert (again.width(), again.height()) == size
+    assert again.stack.currentWidget() is again.welcome
+    assert again.welcome.recent.count() == 1
+    again.show_editor()  # the docks come back as they were left
+    assert not again.docks["view3d"].isVisible() and again.docks["timeline"].isVisible()
+    again.reset_layout()
+    assert again.docks["view3d"].isVisible()
+
+
+def test_close_session_and_bad_subject(qtbot, window, tmp_path) -> None:
+    assert window.close_session()
+    assert window.stack.currentWidget() is window.welcome
+    assert window.state.num_frames == 0 and window.session is None
+    not_a_subject = tmp_path / "empty"
+    not_a_subject.mkdir()
+    with qtbot.waitSignal(window.errorShown, timeout=RENDER_TIMEOUT_MS) as err:
+        window.open_target(not_a_subject)
+    assert "empty" in err.args[0]
+    assert window.stack.currentWidget() is window.welcome
+    assert not window.status_progress.isVisible()
