@@ -39,7 +39,6 @@ def test_user_errors_print_a_message_not_a_traceback(tmp_path, capsys) -> None:
     def fail(args):
         raise SubjectError("the subject folder is damaged")
 
-
     saved = dict(cli._HANDLERS)
     try:
         cli.build_parser()
