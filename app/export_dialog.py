@@ -81,7 +81,7 @@ class ExportDialog(QDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(browse)
         self.size_spin = QSpinBox()
-        self.size_spin.setRange(64, 2048)
+        self.size_spin.setRange(32, 2048)
         self.size_spin.setSingleStep(64)
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Side of the square video (even, for H.264)")

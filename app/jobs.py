@@ -25,6 +25,8 @@ from PySide6.QtCore import QEventLoop, QMetaObject, QObject, Qt, QThread, QTimer
 from talkstudio.core.errors import TalkstudioError
 
 JobFactory = Callable[[], Generator[Any, None, Any]]
+_LIVE: set[tuple[QThread, QObject]] = set()
+"""Threads of running jobs (with their steppers), kept alive until the thread has finished."""
 
 
 def describe_error(exc: BaseException) -> str:
@@ -128,6 +130,16 @@ class JobRunner(QObject):
         self.result: Any = None
         self.error = ""
         s = self._stepper
+        if self._own_thread:
+            # the thread ends with the job even if this runner is gone by then; until it ended,
+            # the thread and the stepper are kept alive here (never destroyed while running)
+            thread = self._thread
+            for ending in (s.finished, s.failed, s.cancelled):
+                ending.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+            _LIVE.add((thread, s))
+            thread.finished.connect(lambda: _LIVE.discard((thread, s)))
+        cancel = self._cancel
+        self.destroyed.connect(lambda *_: cancel.set())  # a job whose runner is gone stops
         s.progress.connect(self.progress)
         s.finished.connect(self._on_finished)
         s.failed.connect(self._on_failed)

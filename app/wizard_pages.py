@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QStandardPaths, Qt
+from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -46,6 +46,9 @@ def default_subjects_folder() -> Path:
 
 class VideoPage(QWizardPage):
     """Choose the video and where the subject goes; the video is checked in the background."""
+
+    checkFinished = Signal()  # noqa: N815 (Qt signal naming)
+    """The check of the chosen video ended (accepted or rejected)."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__()
@@ -144,6 +147,7 @@ class VideoPage(QWizardPage):
         for label, rgb in zip(self.thumbs, check.thumbnails):
             label.setPixmap(rgb_pixmap(rgb, 160))
         self.completeChanged.emit()
+        self.checkFinished.emit()
 
     def _rejected(self, job: JobRunner, message: str) -> None:
         if job is not self.job:
@@ -152,6 +156,7 @@ class VideoPage(QWizardPage):
         self.error = message
         self.status.setText("✘ " + message)
         self.completeChanged.emit()
+        self.checkFinished.emit()
 
     def isComplete(self) -> bool:
         return self.check is not None and bool(self.out_edit.text().strip())

@@ -1,0 +1,107 @@
+"""The export dialog on the real engine: a probed MP4 with sound, off the GUI thread; cancel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from _app_helpers import MULTIMEDIA_NOISE, RENDER_TIMEOUT_MS, make_window, open_and_render
+from PySide6.QtCore import Qt, QTimer
+
+from talkstudio.core import media
+from talkstudio.core.timing import SAMPLES_PER_FRAME, num_frames
+
+pytestmark = MULTIMEDIA_NOISE
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, trained_subject):
+    return open_and_render(qtbot, make_window(qtbot, tmp_path), trained_subject)
+
+
+class TickCounter:
+    """A 10 ms QTimer in the GUI thread that records when it fires."""
+
+    def __init__(self) -> None:
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        self.ticks.append(time.perf_counter())
+
+    def __enter__(self) -> TickCounter:
+        self.start = time.perf_counter()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.stop()
+        self.end = time.perf_counter()
+
+    def between(self, t0: float, t1: float) -> int:
+        return sum(1 for t in self.ticks if t0 <= t <= t1)
+
+
+def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) -> None:
+    window.state.set_keyframe("mouth", 4, 1.8)
+    window.show_export()
+    dialog = window.export_dialog
+    assert dialog.isVisible()
+    assert dialog.end_spin.value() == window.state.num_frames - 1  # the whole clip by default
+    out = tmp_path / "take.mp4"
+    dialog.path_edit.setText(str(out))
+    dialog.size_spin.setValue(32)
+    dialog.start_spin.setValue(2)
+    dialog.end_spin.setValue(12)  # frames 2..12: 11 frames
+    assert dialog.range_label.text().startswith("11 frames, 0.44 s")
+    stamps: dict[str, float] = {}
+    with TickCounter() as ticks:
+        with qtbot.waitSignal(dialog.exported, timeout=RENDER_TIMEOUT_MS) as done:
+            qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+            stamps["started"] = time.perf_counter()
+            assert dialog.job is not None and dialog.job.running
+            assert not dialog.export_button.isEnabled() and dialog.cancel_button.isEnabled()
+        stamps["finished"] = time.perf_counter()
+    assert done.args[0] == out and out.is_file()
+    # the GUI thread kept running its timer while the engine thread rendered and encoded
+    during = ticks.between(stamps["started"], stamps["finished"])
+    expected = (stamps["finished"] - stamps["started"]) / 0.010
+    assert during >= max(5, 0.2 * expected), (during, expected)
+
+    info = media.probe(out)
+    assert info.has_video and info.has_audio and (info.width, info.height) == (32, 32)
+    frames = media.read_video_frames(out)
+    samples = 11 * SAMPLES_PER_FRAME  # the driving audio of frames 2..12
+    assert len(frames) == num_frames(samples) == 11
+    audio = media.load_audio(out)
+    assert abs(len(audio) / 16000 - len(frames) / 25) <= 1 / 25
+    qtbot.waitUntil(lambda: dialog.job is None)
+    assert dialog.progress.value() == dialog.progress.maximum() == 11
+    assert dialog.eta_label.text().startswith(f"wrote {out}")
+    assert dialog.close_button.isEnabled()
+    s = window.export_settings
+    assert (s.size, s.start_frame, s.end_frame, s.path) == (32, 2, 13, str(out))
+
+
+def test_cancelled_export_leaves_no_file(qtbot, window, tmp_path) -> None:
+    window.show_export()
+    dialog = window.export_dialog
+    out = tmp_path / "cancelled.mp4"
+    dialog.path_edit.setText(str(out))
+    dialog.size_spin.setValue(64)
+    job = dialog.start_export()
+    assert job is not None
+    with qtbot.waitSignal(job.progress, timeout=RENDER_TIMEOUT_MS):
+        pass
+    with qtbot.waitSignal(job.cancelled, timeout=RENDER_TIMEOUT_MS):
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is None)
+    assert list(tmp_path.glob("cancelled*")) == []
+    assert not any(".part" in p.name or p.name.startswith(".") for p in tmp_path.iterdir())
+    assert dialog.eta_label.text().startswith("cancelled")
+    assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    # the engine thread is free again: the preview still answers
+    with qtbot.waitSignal(window.controller.shown, timeout=RENDER_TIMEOUT_MS):
+        window.state.set_frame(7)

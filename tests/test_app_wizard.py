@@ -1,0 +1,190 @@
+"""The training wizard: the video page rejects a video without a face and one shorter than 2 s,
+accepts real footage with thumbnails; preprocessing runs with progress and a contact sheet; the
+training page trains the three parts off the GUI thread with live losses, cancels, resumes, and
+Finish opens the subject in the studio."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _app_helpers import MULTIMEDIA_NOISE, RENDER_TIMEOUT_MS, make_window, settings_at
+from conftest import shared_data
+from PySide6.QtCore import QTimer
+
+from talkstudio.app.wizard import PAGE_PREPROCESS, PAGE_PRESET, PAGE_TRAIN, TrainingWizard
+from talkstudio.core.media import encode_mp4
+from talkstudio.core.subject import Subject
+
+pytestmark = MULTIMEDIA_NOISE
+
+TINY = {
+    "stage1": {"steps": 3, "val_every": 3, "save_every": 3},
+    "head": {
+        "image_size": 64,
+        "patch_size": 16,
+        "grid_levels": 4,
+        "grid_max_resolution": 64,
+        "occupancy_resolution": 32,
+        "bake_frames": 2,
+        "preview_every": 2,
+        "steps": 4,
+    },
+    "torso": {"image_size": 64, "base_width": 8, "steps": 3, "preview_every": 2},
+}
+"""Tiny training runs on the preview preset (the wizard's per-part overrides)."""
+
+
+def noise_video(path: Path, seconds: float, size: int = 96) -> Path:
+    rng = np.random.default_rng(0)
+    frames = [
+        rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(int(seconds * 25))
+    ]
+    audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+    return encode_mp4(path, frames, audio=audio)
+
+
+@pytest.fixture
+def wizard(qtbot, tmp_path):
+    settings_at(tmp_path)  # the PySide6 refcount guard
+    w = TrainingWizard(overrides=TINY)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _check(qtbot, page, video: Path):
+    with qtbot.waitSignal(page.checkFinished, timeout=60_000):
+        job = page.set_video(video)
+        assert job is not None
+    return page
+
+
+def test_video_without_a_face_is_rejected(qtbot, wizard, tmp_path) -> None:
+    page = _check(qtbot, wizard.video_page, noise_video(tmp_path / "noise.mp4", 3.0))
+    assert not page.isComplete() and page.check is None
+    assert "no face was found in 4 of 4 frames" in page.error
+    assert page.status.text().startswith("✘")
+    assert not wizard.button(wizard.WizardButton.NextButton).isEnabled()
+
+
+def test_video_shorter_than_two_seconds_is_rejected(qtbot, wizard, tmp_path) -> None:
+    page = _check(qtbot, wizard.video_page, noise_video(tmp_path / "short.mp4", 1.0))
+    assert not page.isComplete()
+    assert "1.00 s long" in page.error and "at least 2 s" in page.error
+
+
+def test_real_video_is_accepted_with_thumbnails(qtbot, wizard, tmp_path) -> None:
+    video = shared_data("May_5s.mp4")
+    page = wizard.video_page
+    page.out_edit.setText(str(tmp_path / "may"))
+    _check(qtbot, page, video)
+    assert page.isComplete(), page.error
+    assert page.check.faces == [1, 1, 1, 1]
+    assert "a face on 4 of 4 sampled frames" in page.status.text()
+    assert all(not t.pixmap().isNull() for t in page.thumbs)
+    assert wizard.button(wizard.WizardButton.NextButton).isEnabled()
+
+
+@pytest.mark.slow
+def test_preprocess_page_with_progress_and_contact_sheet(qtbot, tmp_path) -> None:
+    settings_at(tmp_path)
+    wizard = TrainingWizard(overrides={"preprocess": {"size": 128, "frame_ext": ".png"}})
+    qtbot.addWidget(wizard)
+    wizard.show()
+    page = wizard.video_page
+    page.out_edit.setText(str(tmp_path / "may"))
+    _check(qtbot, page, shared_data("May_5s.mp4"))
+    stages = set()
+    pre = wizard.preprocess_page
+    with qtbot.waitSignal(pre.completeChanged, timeout=900_000, check_params_cb=pre.isComplete):
+        wizard.next()
+        assert wizard.currentId() == PAGE_PREPROCESS
+        pre.job.progress.connect(lambda p: stages.add(p.stage))
+    assert {"track", "frames"} <= stages
+    assert pre.done_path == tmp_path / "may" and not pre.sheet.pixmap().isNull()
+    assert Subject.open(tmp_path / "may").meta.size == 128
+    wizard.next()
+    assert wizard.currentId() == PAGE_PRESET
+
+
+def _untrained_copy(trained: Path, folder: Path) -> Path:
+    subject = folder / "subject"
+    shutil.copytree(trained, subject, ignore=shutil.ignore_patterns("models"))
+    return subject
+
+
+def test_training_page_trains_off_the_gui_thread_and_finish_opens(
+    qtbot, tmp_path, trained_subject
+) -> None:
+    window = make_window(qtbot, tmp_path)
+    subject = _untrained_copy(trained_subject, tmp_path)
+    window.new_subject()
+    wizard = window.wizard
+    wizard.overrides = TINY
+    wizard.continue_subject(subject)
+    assert wizard.currentId() == PAGE_PRESET
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    train = wizard.train_page
+    timer.start()
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(train.completeChanged, timeout=900_000, check_params_cb=train.isComplete):
+        wizard.next()  # starts training
+        assert wizard.currentId() == PAGE_TRAIN and train.job is not None
+    t1 = time.perf_counter()
+    timer.stop()
+    during = sum(1 for t in ticks if t0 <= t <= t1)
+    assert during >= max(10, 0.2 * (t1 - t0) / 0.010), (during, t1 - t0)
+    for part in ("stage1", "head", "torso"):
+        box = train.boxes[part]
+        assert box.bar.value() == box.bar.maximum() == TINY[part]["steps"]
+        assert box.history.names(), part  # live loss curves
+        assert box.eta.text().startswith("done")
+        assert Subject.open(subject).has_model(part)
+    assert not train.boxes["head"].image.pixmap().isNull()  # a preview render
+    with qtbot.waitSignal(window.sessionOpened, timeout=RENDER_TIMEOUT_MS) as opened:
+        wizard.button(wizard.WizardButton.FinishButton).click()
+    assert opened.args[0].subject == subject
+    assert window.stack.currentWidget() is window.editor_page
+
+
+def test_training_cancel_and_resume(qtbot, tmp_path, trained_subject) -> None:
+    settings_at(tmp_path)
+    subject = _untrained_copy(trained_subject, tmp_path)
+    head = dict(TINY["head"], steps=8, checkpoint_every=1000)
+    wizard = TrainingWizard(overrides={**TINY, "head": head})
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.continue_subject(subject)
+    train = wizard.train_page
+    cancelled_at: list[int] = []
+
+    def progress(p) -> None:
+        if p.stage == "train head" and p.step >= 3 and not cancelled_at:
+            cancelled_at.append(p.step)
+            train.cancel()
+
+    with qtbot.waitSignal(train.completeChanged, timeout=900_000):
+        wizard.next()
+        train.job.progress.connect(progress)
+    assert cancelled_at and not train.isComplete()
+    assert train.start_button.isEnabled() and train.start_button.text() == "Resume training"
+    state = Subject.open(subject).model_dir("head") / "train_state.json"
+    step = json.loads(state.read_text("utf-8"))["info"]["step"]
+    assert 3 <= step < 8  # what was learnt before the cancel was kept
+
+    first: list[int] = []
+    with qtbot.waitSignal(train.completeChanged, timeout=900_000, check_params_cb=train.isComplete):
+        job = train.start()
+        job.progress.connect(lambda p: p.stage == "train head" and first.append(p.step))
+    assert first[0] >= step  # resumed from the checkpoint, not from 0
+    assert train.boxes["head"].bar.value() == 8
+    assert Subject.open(subject).has_model("torso")
