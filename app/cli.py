@@ -121,4 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m talkstudio.app.cli`: run the package's module, where the handlers register
+    from talkstudio.app.cli import main as _main
+
+    sys.exit(_main())
