@@ -18,6 +18,12 @@ from talkstudio.core.nerf.renderer import MarchSettings, render_image
 BBOX = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    """Many small tensor ops: on a shared, loaded CPU one thread is fastest."""
+    torch.set_num_threads(1)
+
+
 def _setup(kind: str = "gaussian"):
     torch.manual_seed(0)
     grid_cfg = HashGridConfig(
@@ -89,3 +95,37 @@ def test_per_frame_encoding_re_renders_everything() -> None:
     assert editor.last_rays == total
     full = render_image(field, grid, K, pose, edited, bg, settings)
     torch.testing.assert_close(fast.rgb, full.rgb, atol=1e-5, rtol=0)
+
+
+def test_fast_bake_equals_brute_force_maximum() -> None:
+    from talkstudio.core.nerf import HeadConfig, HeadModel
+
+    torch.manual_seed(4)
+    cfg = HeadConfig(
+        grid_levels=4,
+        grid_log2_table_size=10,
+        grid_max_resolution=32,
+        grid_implementation="torch",
+        occupancy_resolution=20,
+        gaussian_scale=0.08,
+    )
+    model = HeadModel(cfg, BBOX.numpy())
+    with torch.no_grad():
+        model.field.grid.params.normal_(0.0, 1.0)
+        model.field.sigma_in.code_weight.mul_(1000.0)
+    _, _, lms, _ = _setup()
+    conds = torch.stack([lms, lms + 0.1, lms * 0.8])  # [3, 68, 3]
+    rots = torch.eye(3).expand(3, 3, 3)
+    model.grid.hull[:3] = False  # a carved part stays empty
+    thr = 5.0
+    model.bake_grid(conds, rots, thr)
+    fast = model.grid.density.clone()
+    fns = [model.density_fn(c, r) for c, r in zip(conds, rots)]
+    fns.append(model.density_fn(torch.full((68, 3), 1e4), rots[0]))  # landmark-free field
+    model.grid.bake(fns, thr)
+    torch.testing.assert_close(fast, model.grid.density, rtol=1e-5, atol=1e-5)
+    assert not bool(fast[:3].any())
+    brute = model.grid.density.clone()
+    model.grid.bake(fns[:3], thr)
+    assert bool((brute >= model.grid.density - 1e-5).all())  # never fewer occupied cells
+    assert bool((brute != model.grid.density).any())  # and the conditions do matter here

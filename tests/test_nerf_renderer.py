@@ -19,6 +19,12 @@ from talkstudio.core.nerf.renderer import MarchSettings, march, render_image, sa
 BBOX = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    """Many small tensor ops: on a shared, loaded CPU one thread is fastest."""
+    torch.set_num_threads(1)
+
+
 def _pose(pitch: float = 0.0, yaw: float = 0.0, dist: float = 5.0) -> np.ndarray:
     pose = np.eye(4)
     pose[:3, :3] = rotation_from_euler(pitch, yaw, 0.0)

@@ -124,10 +124,14 @@ class EditRenderer:
         )
         s = self.settings
         if rays is None or self.result is None:
-            self.result = march(evaluate, self.samples, s.step, s.stop, s.chunk)
+            self.result = march(
+                evaluate, self.samples, s.step, s.stop, s.chunk, max_chunk=s.max_chunk
+            )
             self.last_rays = int((self.samples.count > 0).sum())
         elif len(rays):
-            part = march(evaluate, self.samples, s.step, s.stop, s.chunk, rays=rays)
+            part = march(
+                evaluate, self.samples, s.step, s.stop, s.chunk, rays=rays, max_chunk=s.max_chunk
+            )
             self.result.rgb[rays] = part.rgb[rays]
             self.result.opacity[rays] = part.opacity[rays]
             self.result.depth[rays] = part.depth[rays]

@@ -115,16 +115,20 @@ class HeadField(nn.Module):
         width: int = 64,
         geo_features: int = 15,
         device: torch.device | str = "cpu",
+        density_bias: float = 0.0,
     ) -> None:
         super().__init__()
-        self.register_buffer("bbox", torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3))
+        self.register_buffer(
+            "bbox", torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3).clone()
+        )
         self.grid = make_hash_grid(grid, device)
         self.encoding = encoding
         self.geo_features = geo_features
         self.sigma_in = ConditionedLinear(grid.layout.out_dim, encoding, width)
-        self.sigma_net = nn.Sequential(
-            nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1 + geo_features)
-        )
+        out = nn.Linear(width, 1 + geo_features)
+        with torch.no_grad():
+            out.bias[0] = density_bias  # initial log-density
+        self.sigma_net = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), out)
         self.color_net = nn.Sequential(
             nn.Linear(geo_features + 16, width),
             nn.ReLU(),

@@ -77,59 +77,65 @@ def grid_indices_and_weights(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Table rows [L, N, 8] (int32) and trilinear weights [L, N, 8] of ``x`` [N, 3] in [0, 1].
 
-    Level-major so that each level's work runs on contiguous memory. Rows include each level's
-    offset into the flat table. Corner ``c`` of the 8 is ``(cx, cy, cz) = (c>>2&1, c>>1&1, c&1)``.
-    The hash multiplies in int32 with wrap-around, which keeps exactly the low 32 bits that the
-    uint32 hash keeps; the table sizes are powers of two, so the modulo is a bit mask.
+    Rows include each level's offset into the flat table. Corner ``c`` of the 8 is
+    ``(cx, cy, cz) = (c>>2&1, c>>1&1, c&1)``. Every level works on contiguous [N] vectors per
+    axis and corner (broadcasting over size-2 axes is several times slower on CPU). The hash
+    multiplies in int32 with wrap-around, which keeps exactly the low 32 bits that the uint32
+    hash keeps; hashed tables have power-of-two sizes, so the modulo is a bit mask.
     """
     n, dev = x.shape[0], x.device
     offsets = layout.offsets()
-    rows = torch.empty(layout.levels, n, 2, 2, 2, dtype=torch.int32, device=dev)
-    weights = torch.empty(layout.levels, n, 2, 2, 2, dtype=x.dtype, device=dev)
-    x = x.clamp(0.0, 1.0)
-    primes = torch.tensor([_int32(p) for p in PRIMES], dtype=torch.int32, device=dev)
+    rows = torch.empty(layout.levels, 8, n, dtype=torch.int32, device=dev)
+    weights = torch.empty(layout.levels, 8, n, dtype=x.dtype, device=dev)
+    xt = x.clamp(0.0, 1.0).T.contiguous()  # [3, N]
+    primes = torch.tensor([_int32(p) for p in PRIMES], dtype=torch.int32, device=dev)[:, None]
     for level in range(layout.levels):
         res, size = layout.resolution(level), layout.rows(level)
-        pos = x * layout.scale(level) + 0.5  # [N, 3]
+        pos = xt * layout.scale(level) + 0.5  # [3, N]
         low = torch.floor(pos)
         frac = pos - low
-        lo = low.to(torch.int32)
-        vert = torch.stack([lo, lo + 1], dim=-1)  # [N, 3, 2]
-        out = rows[level]  # [N, 2, 2, 2]
-        if res**3 <= size:  # dense level
-            mult = torch.tensor([1, res, res * res], dtype=torch.int32, device=dev)
-            t = vert * mult[:, None]
-            torch.add(
-                (t[:, 0, :, None] + t[:, 1, None, :])[..., None], t[:, 2, None, None, :], out=out
-            )
+        dense = res**3 <= size
+        if dense:
+            mult = torch.tensor([1, res, res * res], dtype=torch.int32, device=dev)[:, None]
+        else:
+            mult = primes
+        t0 = low.to(torch.int32) * mult  # [3, N] per-axis terms of the low corner
+        t1 = t0 + mult  # ... and of the high corner
+        w1 = frac
+        w0 = 1.0 - frac
+        out, wout = rows[level], weights[level]  # [8, N]
+        for cx in (0, 1):
+            tx, wx = (t1[0], w1[0]) if cx else (t0[0], w0[0])
+            for cy in (0, 1):
+                ty, wy = (t1[1], w1[1]) if cy else (t0[1], w0[1])
+                txy = tx + ty if dense else tx ^ ty
+                wxy = wx * wy
+                for cz in (0, 1):
+                    c = cx * 4 + cy * 2 + cz
+                    tz, wz = (t1[2], w1[2]) if cz else (t0[2], w0[2])
+                    if dense:
+                        torch.add(txy, tz, out=out[c])
+                    else:
+                        torch.bitwise_xor(txy, tz, out=out[c])
+                    torch.mul(wxy, wz, out=wout[c])
+        if dense:
             out.remainder_(size)
-        else:  # hashed level, size is a power of two
-            t = vert * primes[:, None]
-            torch.bitwise_xor(
-                (t[:, 0, :, None] ^ t[:, 1, None, :])[..., None], t[:, 2, None, None, :], out=out
-            )
+        else:
             out.bitwise_and_(size - 1)
         out.add_(offsets[level])
-        w = torch.stack([1.0 - frac, frac], dim=-1)  # [N, 3, 2]
-        torch.mul(
-            (w[:, 0, :, None] * w[:, 1, None, :])[..., None],
-            w[:, 2, None, None, :],
-            out=weights[level],
-        )
-    return rows.reshape(layout.levels, n, 8), weights.reshape(layout.levels, n, 8)
+    return rows.transpose(1, 2).contiguous(), weights.transpose(1, 2).contiguous()
 
 
 def _scatter_rows(rows: torch.Tensor, values: torch.Tensor, num_rows: int) -> torch.Tensor:
-    """Sum ``values`` [M, F] into ``num_rows`` rows at ``rows`` [M] (int32) -> [num_rows, F]."""
+    """Sum ``values`` [F, M] into ``num_rows`` rows at ``rows`` [M] (int32) -> [num_rows, F]."""
     if rows.device.type == "cpu":
         # bincount is several times faster than index_add_ on CPU (and takes int32 indices).
-        cols = [
-            torch.bincount(rows, weights=values[:, f], minlength=num_rows)
-            for f in range(values.shape[1])
-        ]
-        return torch.stack(cols, dim=-1).to(values.dtype)
-    out = torch.zeros(num_rows, values.shape[1], dtype=values.dtype, device=values.device)
-    return out.index_add_(0, rows.long(), values)
+        out = torch.empty(num_rows, values.shape[0], dtype=values.dtype)
+        for f, v in enumerate(values):
+            out[:, f] = torch.bincount(rows, weights=v, minlength=num_rows)
+        return out
+    out = torch.zeros(num_rows, values.shape[0], dtype=values.dtype, device=values.device)
+    return out.index_add_(0, rows.long(), values.T)
 
 
 class _Interpolate(torch.autograd.Function):
@@ -153,9 +159,10 @@ class _Interpolate(torch.autograd.Function):
     def backward(ctx, grad_out):
         rows, weights = ctx.saved_tensors
         levels, n, _ = rows.shape
-        g = grad_out.reshape(n, levels, -1).permute(1, 0, 2)  # [L, N, F]
-        g = g[:, :, None, :] * weights[..., None].to(g.dtype)  # [L, N, 8, F]
-        grad_table = _scatter_rows(rows.reshape(-1), g.reshape(-1, g.shape[-1]), ctx.num_rows)
+        g = grad_out.reshape(n, levels, -1).permute(2, 1, 0)  # [F, L, N]
+        w = weights.to(grad_out.dtype)
+        per = torch.stack([w * g[f][..., None] for f in range(g.shape[0])])  # [F, L, N, 8]
+        grad_table = _scatter_rows(rows.reshape(-1), per.reshape(g.shape[0], -1), ctx.num_rows)
         return grad_table, None, None
 
 

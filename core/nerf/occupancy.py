@@ -36,7 +36,9 @@ class OccupancyGrid(nn.Module):
         self.resolution = resolution
         self.decay = decay
         g = resolution
-        self.register_buffer("bbox", torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3))
+        self.register_buffer(
+            "bbox", torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3).clone()
+        )
         self.register_buffer("density", torch.zeros(g, g, g))
         self.register_buffer("hull", torch.ones(g, g, g, dtype=torch.bool))
         self.register_buffer("bitfield", torch.ones(g, g, g, dtype=torch.bool))
@@ -109,26 +111,38 @@ class OccupancyGrid(nn.Module):
         threshold: float,
         jitter: bool = True,
         decay: bool = True,
+        cells: torch.Tensor | None = None,
         chunk: int = 65536,
     ) -> None:
-        """Measure ``density_fn`` in every hull cell (at a random point of it) and refresh bits."""
+        """Measure ``density_fn`` in hull cells (at a random point of each) and refresh the bits.
+
+        ``cells`` [G^3] bool limits the measurement to those cells (default: the whole hull).
+        """
         flat = self.density.reshape(-1)
         if decay:
             flat.mul_(self.decay)
-        cells = self.hull.reshape(-1).nonzero(as_tuple=True)[0]
-        centers = self.cell_centers()[cells]
+        pick = self.hull.reshape(-1) if cells is None else cells.reshape(-1) & self.hull.reshape(-1)
+        idx_all = pick.nonzero(as_tuple=True)[0]
+        centers = self.cell_centers()[idx_all]
         if jitter:
             centers = centers + (torch.rand_like(centers) - 0.5) * self.cell_size
-        for idx, pts in zip(cells.split(chunk), centers.split(chunk)):
+        for idx, pts in zip(idx_all.split(chunk), centers.split(chunk)):
             flat[idx] = torch.maximum(flat[idx], density_fn(pts).float())
         self.refresh(threshold)
 
     @torch.no_grad()
-    def bake(self, density_fns: Sequence[DensityFn], threshold: float) -> None:
-        """Replace the density by its maximum over ``density_fns`` (one per training condition)."""
+    def bake(
+        self,
+        density_fns: Sequence[DensityFn],
+        threshold: float,
+        cells: Sequence[torch.Tensor | None] | None = None,
+    ) -> None:
+        """Replace the density by its maximum over ``density_fns`` (one per condition) at the
+        cell centres; ``cells[i]`` (bool [G^3] or None for all) limits where fn i is measured."""
         self.density.zero_()
-        for fn in density_fns:
-            self.update(fn, threshold, jitter=False, decay=False)
+        for i, fn in enumerate(density_fns):
+            region = cells[i] if cells is not None else None
+            self.update(fn, threshold, jitter=False, decay=False, cells=region)
 
     @torch.no_grad()
     def refresh(self, threshold: float) -> None:

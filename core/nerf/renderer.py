@@ -2,8 +2,9 @@
 
 Each ray takes samples every ``step`` head units between its entry into and exit from the head box;
 samples in empty cells of the occupancy grid are dropped. The rest are packed ray after ray and
-evaluated in rounds of ``chunk`` samples per still-visible ray: a round composites its samples
-with the discrete Eq. 4-5,
+evaluated in rounds over the still-visible rays (``chunk`` samples per ray in the first round,
+doubling each round up to ``max_chunk``, so a ray that ends early wastes few samples and a long
+transparent one needs few rounds): a round composites its samples with the discrete Eq. 4-5,
 
     C = sum_i T_i (1 - exp(-sigma_i delta_i)) c_i,    T_i = exp(-sum_{j<i} sigma_j delta_j),
 
@@ -36,8 +37,10 @@ class MarchSettings:
     """Distance between samples along a ray, head units."""
     stop: float = 1e-4
     """A ray stops once its transmittance falls below this; 0 marches every sample."""
-    chunk: int = 16
-    """Samples per ray evaluated per round between early-termination checks."""
+    chunk: int = 4
+    """Samples per ray in the first round between early-termination checks (then doubling)."""
+    max_chunk: int = 64
+    """Largest number of samples per ray in one round."""
     ray_chunk: int = 32768
     """Rays marched together (bounds memory on large images)."""
 
@@ -101,10 +104,13 @@ def march(
     samples: Samples,
     step: float,
     stop: float = 1e-4,
-    chunk: int = 16,
+    chunk: int = 4,
     rays: torch.Tensor | None = None,
+    max_chunk: int = 64,
 ) -> RenderOutput:
-    """Volume-render (Eq. 4-5) ``samples`` in rounds of ``chunk`` per ray with early termination.
+    """Volume-render (Eq. 4-5) ``samples`` in rounds with early termination.
+
+    Round r evaluates ``min(chunk * 2^r, max_chunk)`` samples of every ray still visible.
 
     ``rays`` [A] restricts the march to those rays (the others return zeros).
     """
@@ -114,10 +120,10 @@ def march(
     alive = alive[samples.count[alive] > 0]
     trans = torch.ones(num_rays, device=dev)  # transmittance so far
     ids, rgbs, ops, depths = [], [], [], []
-    offsets = torch.arange(chunk, device=dev)
     evaluated = 0
     rank0 = 0
     while len(alive):
+        offsets = torch.arange(chunk, device=dev)
         idx = samples.start[alive, None] + rank0 + offsets  # [A, M] packed sample index
         valid = (rank0 + offsets)[None, :] < samples.count[alive, None]  # [A, M]
         flat = idx[valid]
@@ -138,6 +144,7 @@ def march(
         t_out = t_in * torch.exp(-tau.sum(1))
         trans = trans.index_put((alive,), t_out)
         rank0 += chunk
+        chunk = min(chunk * 2, max(max_chunk, chunk))
         more = (samples.count[alive] > rank0) & (t_out.detach() > stop)
         alive = alive[more]
     out_rgb = torch.zeros(num_rays, 3, device=dev)
@@ -204,7 +211,9 @@ def render_rays(
     ):
         s = sample_rays(o, d, field.bbox, settings.step, grid, jitter=jitter, active=a)
         ev = field_evaluator(field, o, d, s, landmarks, cam_rotation)
-        outs.append(march(ev, s, settings.step, settings.stop, settings.chunk))
+        outs.append(
+            march(ev, s, settings.step, settings.stop, settings.chunk, max_chunk=settings.max_chunk)
+        )
     if len(outs) == 1:
         return outs[0]
     return RenderOutput(

@@ -1,0 +1,50 @@
+"""``talkstudio train head SUBJECT``: train the head NeRF, then score it on validation frames."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..cli import register_train_part
+
+
+def _train_head(args: argparse.Namespace) -> int:
+    from talkstudio.core import atomic
+    from talkstudio.core.nerf import HeadConfig, evaluate_head, train_head
+    from talkstudio.core.progress import Progress, run_job
+
+    overrides = {"steps": args.steps} if args.steps is not None else {}
+    try:
+        config = HeadConfig.from_preset(args.preset, **overrides)
+    except ValueError as exc:
+        print(f"talkstudio train head: {exc}", file=sys.stderr)
+        return 2
+    every = max(1, config.steps // 20)
+
+    def show(p: Progress) -> None:
+        if p.step % every == 0 or p.step == p.total or not p.losses:
+            print(f"[{p.stage}] {p.step}/{p.total} {p.message}", flush=True)
+
+    result = run_job(train_head(args.subject, config, args.device), show)
+    print(f"saved {result.model_dir} ({result.steps} steps, {result.seconds:.1f} s this run)")
+    report = evaluate_head(args.subject, result.model_dir, args.device)
+    s = report.summary()
+    print(
+        f"validation ({len(report.frames)} frames at {report.image_size}²): PSNR head "
+        f"{s['psnr_head_model']:.2f} dB (mean-frame baseline {s['psnr_head_baseline']:.2f}), "
+        f"full {s['psnr_full_model']:.2f} dB, mouth {s['psnr_mouth_model']:.2f} dB "
+        f"(mean landmarks {s.get('psnr_mouth_model_mean_landmarks', float('nan')):.2f}), "
+        f"SSIM {s['ssim_model']:.3f}"
+    )
+    atomic.write_json(result.model_dir / "validation.json", report.to_dict())
+    if report.strip is not None:
+        import cv2
+
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(report.strip, cv2.COLOR_RGB2BGR))
+        if ok:
+            atomic.write_bytes(result.model_dir / "validation_strip.png", buf.tobytes())
+            print(f"render | truth strip: {result.model_dir / 'validation_strip.png'}")
+    return 0
+
+
+register_train_part("head", _train_head)

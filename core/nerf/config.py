@@ -1,0 +1,171 @@
+"""Settings of the head NeRF and its training (paper Sec. IV-C, Eq. 6-9)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+from ..errors import CheckpointError
+from ..presets import apply_preset
+from .encoding import HashGridConfig
+from .landmark_encoding import ENCODING_KINDS, EncodingKind
+from .renderer import MarchSettings
+
+# Fields that decide the shapes of the weights: a checkpoint only loads into the same.
+ARCHITECTURE_FIELDS = (
+    "encoding",
+    "posenc_frequencies",
+    "grid_levels",
+    "grid_features",
+    "grid_log2_table_size",
+    "grid_base_resolution",
+    "grid_max_resolution",
+    "mlp_width",
+    "geo_features",
+    "occupancy_resolution",
+)
+
+
+@dataclass
+class HeadConfig:
+    """The head NeRF and its training. ``from_preset`` applies core.presets' "head" entries."""
+
+    image_size: int = 512
+    """Side in pixels at which the head trains and is evaluated (the subject's K is scaled)."""
+    steps: int = 100_000
+    """Optimizer steps of a training run."""
+    patch_size: int = 64
+    """Rays per step form a patch_size x patch_size patch (the paper's 64 x 64)."""
+    patch_scale_max: int = 0
+    """Largest pixel stride of a patch (random 1..max per step); 0: image_size // patch_size."""
+    head_patch_fraction: float = 0.8
+    """Share of patches centred on a random head pixel (the rest anywhere in the frame)."""
+    encoding: EncodingKind = "gaussian"
+    """Landmark encoding (Table III): gaussian (Eq. 8a), gaussian_no_depth, keypoint (Eq. 7),
+    posenc (gamma of the flattened landmarks) or mlp."""
+    gaussian_scale: float = 0.05
+    """Initial standard deviation of every landmark Gaussian (and Eq. 7's alpha), head units."""
+    gaussian_cutoff: float = 3.5
+    """Gaussian weights are truncated beyond this many standard deviations (exp(-6.1) = 0.2 %)."""
+    posenc_frequencies: int = 4
+    """Frequencies of gamma(.) for the "posenc" encoding."""
+    grid_levels: int = 16
+    """Hash grid levels (authors: 16)."""
+    grid_features: int = 2
+    """Features per hash grid level (authors: 2)."""
+    grid_log2_table_size: int = 16
+    """log2 of the hash table size per level (authors: 16)."""
+    grid_base_resolution: int = 16
+    """Coarsest hash grid resolution over the head box (authors: 16)."""
+    grid_max_resolution: int = 2048
+    """Finest hash grid resolution over the head box (authors: 2048)."""
+    grid_implementation: Literal["tcnn", "torch"] = "tcnn"
+    """Hash grid backend: tiny-cuda-nn when it imports on CUDA, else the torch reference."""
+    density_bias: float = 3.0
+    """Initial density is about e^density_bias inside the visual hull, so that rays stop near
+    the hull's surface from the first step instead of crossing the whole box."""
+    mlp_width: int = 64
+    """Width of the density and colour MLPs (two hidden layers each)."""
+    geo_features: int = 15
+    """Geometry features passed from the density MLP to the colour MLP."""
+    occupancy_resolution: int = 128
+    """Cells per axis of the occupancy grid over the head box (authors: 128)."""
+    occupancy_interval: int = 16
+    """Steps between occupancy grid updates."""
+    occupancy_alpha: float = 0.01
+    """A cell is occupied when one ray step through it is at least this opaque."""
+    bake_frames: int = 24
+    """Training frames (spanning mouth and eye openings) whose maximum density the final grid holds."""
+    step_size: float = 0.0075
+    """Ray sampling step, head units (10 cm)."""
+    stop_transmittance: float = 1e-4
+    """Early ray termination threshold when rendering."""
+    train_stop_transmittance: float = 1e-3
+    """Early ray termination threshold during training."""
+    march_chunk: int = 4
+    """Samples per ray in the first round between early-termination checks (then doubling)."""
+    lr_grid: float = 5e-3
+    """Adam learning rate of the hash grid and the Gaussian parameters (authors: 5e-3)."""
+    lr_mlp: float = 5e-4
+    """Adam learning rate of the MLPs (authors: 5e-4)."""
+    lr_final_fraction: float = 0.1
+    """Learning rates decay exponentially to this fraction at the last step."""
+    lambda_pix: float = 10.0
+    """lambda_1 of Eq. 9: weight of the pixel loss."""
+    lambda_alpha: float = 5.0
+    """lambda_2 of Eq. 9: weight of the opacity cross-entropy against the head mask."""
+    lambda_vgg: float = 0.05
+    """lambda_3 of Eq. 9: weight of the VGG term inside the pixel loss (off without weights)."""
+    eye_weight: float = 1.0
+    """Scale of Eq. 9's e^(1-r)-weighted eye-region pixel loss (1: as in the paper)."""
+    smooth_l1_beta: float = 0.1
+    """Transition point of the smooth-L1 loss, intensity units in [0, 1]."""
+    face_mask_fraction: float = 0.1
+    """Early part of training during which rays outside the face mask fade in (mask fades out)."""
+    checkpoint_every: int = 1000
+    """Save weights, occupancy grid and optimizer state every this many steps (and at the end)."""
+    preview_every: int = 250
+    """Attach a preview image (render | truth) to progress every this many steps."""
+    seed: int = 0
+    """Seed of the initialisation and of the patch sampler."""
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> HeadConfig:
+        """The defaults with the ``preset``'s head overrides (core.presets), then ``overrides``."""
+        cfg = apply_preset(cls(), "head", preset)
+        cfg = replace(cfg, **overrides) if overrides else cfg
+        cfg.check()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
+        """A config from JSON; unknown keys are ignored, bad values raise CheckpointError."""
+        known = {f.name for f in fields(cls)}
+        try:
+            cfg = cls(**{k: v for k, v in data.items() if k in known})
+            cfg.check()
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"head config is malformed ({exc})") from exc
+        return cfg
+
+    def architecture(self) -> dict[str, Any]:
+        """The fields that decide the shapes of the weights."""
+        return {k: v for k, v in self.to_dict().items() if k in ARCHITECTURE_FIELDS}
+
+    @property
+    def grid(self) -> HashGridConfig:
+        return HashGridConfig(
+            levels=self.grid_levels,
+            features=self.grid_features,
+            log2_table_size=self.grid_log2_table_size,
+            base_resolution=self.grid_base_resolution,
+            max_resolution=self.grid_max_resolution,
+            implementation=self.grid_implementation,
+        )
+
+    def march(self, training: bool = False) -> MarchSettings:
+        stop = self.train_stop_transmittance if training else self.stop_transmittance
+        return MarchSettings(step=self.step_size, stop=stop, chunk=self.march_chunk)
+
+    @property
+    def occupancy_threshold(self) -> float:
+        """Density at which one ray step is ``occupancy_alpha`` opaque."""
+        import math
+
+        return -math.log(1.0 - self.occupancy_alpha) / self.step_size
+
+    def check(self) -> None:
+        """Raise ValueError naming the first setting out of range."""
+        if self.encoding not in ENCODING_KINDS:
+            raise ValueError(f"encoding {self.encoding!r} is not one of {ENCODING_KINDS}")
+        if self.image_size < 16 or self.patch_size < 4:
+            raise ValueError("image_size must be >= 16 and patch_size >= 4")
+        if self.steps < 0 or self.step_size <= 0 or self.occupancy_resolution < 4:
+            raise ValueError("steps >= 0, step_size > 0 and occupancy_resolution >= 4 required")
+        if self.grid_implementation not in ("tcnn", "torch"):
+            raise ValueError(f"grid_implementation {self.grid_implementation!r}: tcnn or torch")
+        if not 0 <= self.face_mask_fraction <= 1 or not 0 <= self.head_patch_fraction <= 1:
+            raise ValueError("face_mask_fraction and head_patch_fraction must lie in [0, 1]")

@@ -1,0 +1,270 @@
+"""Training of the head NeRF: a resumable generator job (core.progress).
+
+    job = train_head("subjects/anna", HeadConfig.from_preset("preview"), "cpu")
+    result = run_job(job, print)
+
+Each step renders one random patch of one training frame (random pixel stride, usually centred
+on the head) and minimises Eq. 9. Rays outside the face mask join gradually during the first
+``face_mask_fraction`` of training. The occupancy grid starts as the visual hull of the head
+masks, is refreshed every ``occupancy_interval`` steps under a random training frame's
+landmarks, and at the end holds the maximum density over ``bake_frames`` training frames.
+Weights, grid and optimizer state are saved to ``Subject.model_dir("head")`` (or ``out_dir``)
+every ``checkpoint_every`` steps, at the end and when the job is closed; a later call continues.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_config, load_into, load_model, save_train_state
+from ..checkpoint import load_train_state as _load_train_state
+from ..errors import CheckpointError
+from ..landmarks import mouth_opening
+from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
+from ..progress import Eta, Job, Progress
+from ..subject import Subject
+from .config import HeadConfig
+from .data import FrameSet, Patch, sample_patch
+from .model import KIND, HeadModel, resolve_device
+from .rays import camera_rays
+from .renderer import render_rays
+
+STAGE = "train head"
+
+
+@dataclass
+class HeadTrainResult:
+    """What a finished (or already complete) training run left behind."""
+
+    model_dir: Path
+    """Folder of model.safetensors + config.json."""
+    steps: int
+    """Optimizer steps the saved model has had."""
+    seconds: float
+    """Wall-clock seconds of this call's training steps."""
+    final_loss: float
+    """Mean loss over the last steps of this call (nan when no step ran)."""
+
+
+def head_loss(
+    rgb: torch.Tensor,  # [R, 3] premultiplied head colour
+    opacity: torch.Tensor,  # [R]
+    patch: Patch,
+    eye_ratio: torch.Tensor,  # [2] r of the frame (left, right)
+    config: HeadConfig,
+    perceptual: PerceptualLoss | None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Eq. 9: lambda_1 (SmoothL1 + lambda_3 VGG) + lambda_2 L_alpha + e^(1-r) L_eye."""
+    pred = rgb + (1.0 - opacity[:, None]) * patch.backdrop
+    pix = F.smooth_l1_loss(pred, patch.target, beta=config.smooth_l1_beta)
+    parts = {"smooth_l1": float(pix.detach())}
+    if perceptual is not None and config.lambda_vgg > 0:
+        p = patch.size
+        to_img = lambda x: x.reshape(1, p, p, 3).permute(0, 3, 1, 2)  # noqa: E731
+        vgg = perceptual(to_img(pred), to_img(patch.target))
+        parts["vgg"] = float(vgg.detach())
+        pix = pix + config.lambda_vgg * vgg
+    alpha = F.binary_cross_entropy(opacity.clamp(1e-5, 1 - 1e-5), patch.head)
+    parts["alpha"] = float(alpha.detach())
+    total = config.lambda_pix * pix + config.lambda_alpha * alpha
+    eye = pred.new_zeros(())
+    for e in range(2):
+        m = patch.eyes[:, e]
+        if bool(m.any()) and config.eye_weight > 0:
+            weight = math.exp(1.0 - float(eye_ratio[e]))
+            eye = eye + weight * F.smooth_l1_loss(
+                pred[m], patch.target[m], beta=config.smooth_l1_beta
+            )
+    parts["eye"] = float(eye.detach())
+    total = total + config.eye_weight * eye
+    parts["loss"] = float(total.detach())
+    return total, parts
+
+
+def make_optimizer(model: HeadModel, config: HeadConfig) -> torch.optim.Adam:
+    """Adam: lr_grid for the hash grid and Gaussian parameters, lr_mlp for the MLPs."""
+    fast: list[torch.nn.Parameter] = []
+    slow: list[torch.nn.Parameter] = []
+    for name, p in model.field.named_parameters():
+        is_fast = name.startswith("grid.") or name in ("encoding.quaternion", "encoding.log_scale")
+        (fast if is_fast else slow).append(p)
+    return torch.optim.Adam(
+        [
+            {"params": fast, "lr": config.lr_grid, "base_lr": config.lr_grid},
+            {"params": slow, "lr": config.lr_mlp, "base_lr": config.lr_mlp},
+        ],
+        betas=(0.9, 0.99),
+        eps=1e-15,
+    )
+
+
+def bake_selection(frames: FrameSet, count: int) -> list[int]:
+    """Frames spanning the training conditions: mouth-opening quantiles and the most closed eyes."""
+    n = len(frames)
+    if n <= count:
+        return list(range(n))
+    lms = frames.landmarks.numpy()
+    mouth = np.argsort(mouth_opening(lms))
+    eyes = np.argsort(frames.eye_ratio.numpy().min(axis=1))
+    picks = list(mouth[np.linspace(0, n - 1, count - count // 4).round().astype(int)])
+    picks += list(eyes[: count // 4])
+    return sorted({int(i) for i in picks})
+
+
+def carve_hull(model: HeadModel, frames: FrameSet, views: int = 48) -> None:
+    """Start the occupancy grid as the visual hull of the training head masks."""
+    pick = np.linspace(0, len(frames) - 1, min(views, len(frames))).round().astype(int)
+    masks = [frames.head_mask(int(j)).numpy() for j in pick]
+    model.grid.carve(masks, frames.K, [frames.pose[int(j)] for j in pick])
+
+
+def _resume(folder: Path, config: HeadConfig, model: HeadModel, opt: torch.optim.Optimizer) -> int:
+    if not (folder / "config.json").is_file():
+        return 0
+    saved = HeadConfig.from_dict(load_config(folder, KIND).get("config", {}))
+    if saved.architecture() != config.architecture():
+        diff = ", ".join(
+            f"{k} {saved.architecture()[k]!r} (now {v!r})"
+            for k, v in config.architecture().items()
+            if saved.architecture().get(k) != v
+        )
+        raise CheckpointError(
+            f"{folder} holds a head model trained with another network: {diff}. Train with "
+            f"the same preset to continue it, or delete {folder} to train from scratch."
+        )
+    state, raw = load_model(folder, KIND)
+    load_into(model, state, str(folder / "model.safetensors"))
+    step = int(raw.get("meta", {}).get("step", 0))
+    info = _load_train_state(folder, opt)
+    if info is None or int(info.get("step", -1)) != step:
+        opt.state.clear()
+    return step
+
+
+def _save(folder: Path, model: HeadModel, opt: torch.optim.Optimizer, step: int, name: str) -> None:
+    model.save(folder, {"step": step, "subject": name})
+    save_train_state(folder, opt, {"step": step, "seed": model.config.seed})
+
+
+@torch.no_grad()
+def preview_strip(model: HeadModel, frames: FrameSet, j: int) -> np.ndarray:
+    """RGB uint8 [S, 2S, 3]: render | truth of frame j."""
+    img = model.render(frames.K, frames.pose[j], frames.landmarks[j], frames.backdrop(j))
+    strip = torch.cat([img.rgb.clamp(0, 1).cpu(), frames.image(j)], dim=1)
+    return (strip.numpy() * 255.0).round().astype(np.uint8)
+
+
+def train_head(
+    subject_dir: str | Path,
+    config: HeadConfig | None = None,
+    device: str | torch.device = "cpu",
+    out_dir: str | Path | None = None,
+    resume: bool = True,
+) -> Job[HeadTrainResult]:
+    """Train (or continue training) the head NeRF of a subject; yields Progress per step."""
+    config = config or HeadConfig()
+    config.check()
+    dev = resolve_device(device)
+    subject = Subject.open(subject_dir)
+    folder = Path(out_dir) if out_dir is not None else subject.model_dir(KIND)
+    torch.manual_seed(config.seed)
+    model = HeadModel(config, np.asarray(subject.meta.head_bbox, np.float32), dev)
+    opt = make_optimizer(model, config)
+    start = _resume(folder, config, model, opt) if resume else 0
+    if start >= config.steps:
+        yield Progress(STAGE, config.steps, config.steps, f"already trained for {start} steps")
+        return HeadTrainResult(folder, start, 0.0, float("nan"))
+
+    meta = subject.meta
+    yield Progress(STAGE, start, config.steps, "loading frames")
+    frames = FrameSet.load(subject, meta.train_range, config.image_size)
+    shown = FrameSet.load(subject, list(meta.val_range)[:1] or [0], config.image_size)
+    if start == 0:
+        carve_hull(model, frames)
+    perceptual = load_perceptual(dev) if config.lambda_vgg > 0 else None
+    note = perceptual_notice() if config.lambda_vgg > 0 else "VGG term off (lambda_vgg 0)"
+    yield Progress(STAGE, start, config.steps, f"{len(frames)} training frames; {note}")
+
+    march = config.march(training=True)
+    face_steps = config.face_mask_fraction * config.steps
+    eta, t0, step = Eta(), time.perf_counter(), start
+    recent: list[float] = []
+    model.train()
+    try:
+        for step in range(start + 1, config.steps + 1):
+            decay = config.lr_final_fraction ** ((step - 1) / max(config.steps, 1))
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * decay
+            gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            j = int(torch.randint(0, len(frames), (1,), generator=gen))
+            patch = sample_patch(
+                frames, j, config.patch_size, config.patch_scale_max,
+                config.head_patch_fraction, gen,
+            )  # fmt: skip
+            active = None
+            if step <= face_steps:
+                fade = step / max(face_steps, 1.0)
+                active = patch.face | (torch.rand(len(patch.face), generator=gen) < fade)
+            origins, dirs = camera_rays(frames.K, frames.pose[j], patch.uv)
+            out = render_rays(
+                model.field, model.grid,
+                origins.to(dev), dirs.to(dev),
+                frames.landmarks[j].to(dev), frames.rotation(j).to(dev),
+                march, jitter=True,
+                active=active.to(dev) if active is not None else None,
+            )  # fmt: skip
+            loss, parts = head_loss(
+                out.rgb, out.opacity, _to(patch, dev), frames.eye_ratio[j], config, perceptual
+            )
+            opt.zero_grad(set_to_none=True)
+            if loss.requires_grad:  # False when no ray of the patch met an occupied cell
+                loss.backward()
+                opt.step()
+            parts["samples"] = float(out.evaluated)
+            recent = [*recent[-19:], parts["loss"]]
+            if step % config.occupancy_interval == 0:
+                k = int(torch.randint(0, len(frames), (1,), generator=gen))
+                fn = model.density_fn(frames.landmarks[k], frames.rotation(k))
+                model.grid.update(fn, config.occupancy_threshold)
+                parts["occupancy"] = model.grid.occupancy
+            if step == config.steps:
+                yield Progress(STAGE, step, config.steps, "baking the occupancy grid")
+                pick = bake_selection(frames, config.bake_frames)
+                rots = torch.stack([frames.rotation(k) for k in pick])
+                model.bake_grid(frames.landmarks[pick], rots, config.occupancy_threshold)
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                _save(folder, model, opt, step, meta.name)
+            left = eta.remaining(step - start, config.steps - start)
+            msg = f"loss {parts['loss']:.4f}" + (f", {left:.0f} s left" if left else "")
+            image = None
+            if step % config.preview_every == 0 or step == config.steps:
+                image = preview_strip(model, shown, 0)
+            yield Progress(STAGE, step, config.steps, msg, parts, image)
+    except GeneratorExit:
+        if step > start and step % config.checkpoint_every and step != config.steps:
+            _save(folder, model, opt, step, meta.name)  # cancelled: keep what was learnt
+        raise
+    seconds = time.perf_counter() - t0
+    return HeadTrainResult(folder, config.steps, seconds, float(np.mean(recent)))
+
+
+def _to(patch: Patch, dev: torch.device) -> Patch:
+    if dev.type == "cpu":
+        return patch
+    return Patch(
+        j=patch.j,
+        uv=patch.uv.to(dev),
+        target=patch.target.to(dev),
+        backdrop=patch.backdrop.to(dev),
+        head=patch.head.to(dev),
+        face=patch.face.to(dev),
+        eyes=patch.eyes.to(dev),
+        size=patch.size,
+    )

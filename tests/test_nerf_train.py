@@ -1,0 +1,222 @@
+"""Head training on a small synthetic subject: Eq. 9, checkpoints, resuming, evaluation, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from talkstudio.core.errors import CheckpointError
+from talkstudio.core.nerf import HeadConfig, HeadModel, evaluate_head, train_head
+from talkstudio.core.nerf.data import FrameSet, Patch, sample_patch
+from talkstudio.core.nerf.train import bake_selection, head_loss
+from talkstudio.core.progress import run_job
+from talkstudio.core.subject import Subject
+
+TINY = dict(
+    image_size=32,
+    patch_size=8,
+    grid_levels=4,
+    grid_log2_table_size=12,
+    grid_max_resolution=64,
+    grid_implementation="torch",
+    occupancy_resolution=16,
+    occupancy_interval=5,
+    step_size=0.05,
+    bake_frames=4,
+    lr_grid=3e-2,
+    lr_mlp=1e-2,
+    checkpoint_every=10,
+    preview_every=10,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    """Training steps are many small tensor ops: on a shared, loaded CPU one thread is fastest."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def synth_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+    out = tmp_path_factory.mktemp("synth")
+    return Path(
+        write_synthetic(out, SynthConfig(seed=1, seconds=1.6, size=64), video=False).subject_dir
+    )
+
+
+def _patch(n: int = 4) -> Patch:
+    g = torch.Generator().manual_seed(0)
+    eyes = torch.zeros(n * n, 2, dtype=torch.bool)
+    eyes[:3, 0] = True
+    return Patch(
+        j=0,
+        uv=torch.zeros(n * n, 2),
+        target=torch.rand(n * n, 3, generator=g),
+        backdrop=torch.rand(n * n, 3, generator=g),
+        head=(torch.rand(n * n, generator=g) > 0.5).float(),
+        face=torch.ones(n * n, dtype=torch.bool),
+        eyes=eyes,
+        size=n,
+    )
+
+
+def test_loss_is_equation_9() -> None:
+    patch = _patch()
+    g = torch.Generator().manual_seed(1)
+    rgb = torch.rand(16, 3, generator=g) * 0.5
+    op = torch.rand(16, generator=g)
+    cfg = HeadConfig()
+    r = torch.tensor([0.25, 1.0])
+    total, parts = head_loss(rgb, op, patch, r, cfg, None)
+    pred = rgb + (1 - op[:, None]) * patch.backdrop
+    pix = F.smooth_l1_loss(pred, patch.target, beta=cfg.smooth_l1_beta)
+    alpha = F.binary_cross_entropy(op, patch.head)
+    eye = math.exp(1 - 0.25) * F.smooth_l1_loss(pred[:3], patch.target[:3], beta=cfg.smooth_l1_beta)
+    assert float(total) == pytest.approx(float(10 * pix + 5 * alpha + eye), rel=1e-5)
+    assert parts["eye"] == pytest.approx(float(eye), rel=1e-5)
+    assert "vgg" not in parts
+
+
+def test_vgg_term_switches_on_with_local_weights(tmp_path: Path) -> None:
+    from torchvision.models import vgg19
+
+    from talkstudio.core.perceptual import load_perceptual, vgg_weights_path
+
+    path = vgg_weights_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(vgg19().state_dict(), path)  # random weights through the real loader
+    perceptual = load_perceptual("cpu", hub_dir=tmp_path)
+    assert perceptual is not None
+    patch = _patch(16)
+    rgb = torch.rand(256, 3) * 0.3
+    op = torch.rand(256)
+    cfg = HeadConfig()
+    total, parts = head_loss(rgb, op, patch, torch.ones(2), cfg, perceptual)
+    base, _ = head_loss(rgb, op, patch, torch.ones(2), cfg, None)
+    assert parts["vgg"] > 0
+    assert float(total - base) == pytest.approx(10 * 0.05 * parts["vgg"], rel=1e-4)
+
+
+def test_config_presets_and_json_round_trip() -> None:
+    preview = HeadConfig.from_preset("preview")
+    paper = HeadConfig.from_preset("paper")
+    assert preview.image_size == 128 and paper.image_size == 512 and paper.steps == 100_000
+    assert paper.lr_grid == 5e-3 and paper.lr_mlp == 5e-4
+    assert (paper.lambda_pix, paper.lambda_alpha, paper.lambda_vgg) == (10.0, 5.0, 0.05)
+    assert HeadConfig.from_dict(json.loads(json.dumps(preview.to_dict()))) == preview
+    with pytest.raises(CheckpointError):
+        HeadConfig.from_dict({"encoding": "fourier"})
+    with pytest.raises(ValueError, match="unknown preset"):
+        HeadConfig.from_preset("fast")
+
+
+def test_patches_sample_pixels_at_their_stride(synth_subject: Path) -> None:
+    frames = FrameSet.load(Subject.open(synth_subject), [0, 1], 32)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        p = sample_patch(frames, 1, 8, 0, 0.8, g)
+        cols = (p.uv[:, 0] - 0.5).long()
+        rows = (p.uv[:, 1] - 0.5).long()
+        torch.testing.assert_close(p.target, frames.image(1)[rows, cols])
+        stride = int(cols[1] - cols[0])
+        assert 1 <= stride <= 4 and int(cols.max() - cols.min()) == 7 * stride
+
+
+def test_training_resumes_and_cancel_keeps_progress(synth_subject: Path, tmp_path: Path) -> None:
+    out = tmp_path / "head"
+    cfg = HeadConfig(steps=12, **TINY)  # type: ignore[arg-type]
+    records = []
+    result = run_job(train_head(synth_subject, cfg, "cpu", out_dir=out), records.append)
+    assert result.steps == 12 and (out / "model.safetensors").is_file()
+    assert any(r.preview is not None and r.preview.shape == (32, 64, 3) for r in records)
+    raw = json.loads((out / "config.json").read_text())
+    assert raw["kind"] == "head" and raw["meta"]["step"] == 12
+    first = HeadModel.load(out).state_dict()
+
+    # Continue to 20 steps: starts at 12, and the weights move on.
+    more = HeadConfig(steps=20, **TINY)  # type: ignore[arg-type]
+    steps = [r.step for r in train_head(synth_subject, more, "cpu", out_dir=out) if r.losses]
+    assert steps[0] == 13 and steps[-1] == 20
+    second = HeadModel.load(out).state_dict()
+    assert not torch.equal(first["field.grid.params"], second["field.grid.params"])
+    # Already complete: one record, no training.
+    done = list(train_head(synth_subject, more, "cpu", out_dir=out))
+    assert len(done) == 1 and "already trained" in done[0].message
+
+    # Cancelling between steps saves the step reached.
+    job = train_head(synth_subject, HeadConfig(steps=40, **TINY), "cpu", out_dir=out)  # type: ignore[arg-type]
+    for rec in job:
+        if rec.step == 24 and rec.losses:
+            break
+    job.close()
+    assert json.loads((out / "config.json").read_text())["meta"]["step"] == 24
+
+    # Another architecture refuses to continue this checkpoint.
+    other = HeadConfig(steps=50, **(TINY | {"grid_levels": 5}))  # type: ignore[arg-type]
+    with pytest.raises(CheckpointError, match="grid_levels"):
+        list(train_head(synth_subject, other, "cpu", out_dir=out))
+
+
+def test_training_learns_and_evaluation_scores_it(synth_subject: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    out = tmp_path / "head"
+    cfg = HeadConfig(steps=90, **(TINY | {"patch_size": 16}))  # type: ignore[arg-type]
+    losses = [
+        r.losses["smooth_l1"]
+        for r in train_head(synth_subject, cfg, "cpu", out_dir=out)
+        if "smooth_l1" in r.losses
+    ]
+    assert len(losses) == 90
+    assert np.mean(losses[-15:]) < 0.5 * np.mean(losses[:15])
+    report = evaluate_head(synth_subject, out, strip_frames=2)
+    subject = Subject.open(synth_subject)
+    assert report.frames == list(subject.meta.val_range)
+    # The baseline is the mean training frame, scored with the same metric.
+    from talkstudio.core import metrics
+    from talkstudio.core.nerf.evaluate import mean_training_frame
+
+    data = FrameSet.load(subject, report.frames, 32)
+    mean = mean_training_frame(subject, 32)
+    want = np.mean(
+        [
+            metrics.psnr(mean, data.image(j).numpy(), data.head_mask(j).numpy())
+            for j in range(len(data))
+        ]
+    )
+    s = report.summary()
+    assert s["psnr_head_baseline"] == pytest.approx(want, rel=1e-9)
+    assert 10.0 < s["psnr_head_model"] < 60.0 and 0.0 < s["ssim_model"] <= 1.0
+    assert np.isfinite(s["psnr_mouth_model_mean_landmarks"])
+    assert report.strip is not None and report.strip.shape == (64, 64, 3)
+    model = HeadModel.load(out)
+    assert 0.01 < model.grid.occupancy < 1.0
+    picks = bake_selection(FrameSet.load(subject, range(36), 32), 4)
+    assert len(picks) == 4 and len(set(picks)) == 4
+
+
+def test_cli_trains_and_reports(
+    synth_subject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from talkstudio.app.cli import main
+
+    subject = tmp_path / "subject"
+    shutil.copytree(synth_subject, subject)
+    code = main(["train", "head", str(subject), "--steps", "3", "--device", "cpu"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "validation (4 frames at 128²)" in text
+    folder = subject / "models" / "head"
+    assert (folder / "validation_strip.png").is_file()
+    report = json.loads((folder / "validation.json").read_text())
+    assert np.isfinite(report["summary"]["psnr_head_model"])
