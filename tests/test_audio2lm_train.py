@@ -138,6 +138,8 @@ def test_cli_train_stage1(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "stage1 trained to step 3" in out and "mean-landmark baseline" in out
     assert Subject.open(root).has_model("stage1")
+    assert main(["train", "stage1", str(root), "--steps", "3", "--device", "tpu"]) == 1
+    assert "unknown device 'tpu'" in capsys.readouterr().err
     mute = write_envelope_subject(tmp_path / "mute", seconds=3.0, audio=False)
     assert main(["train", "stage1", str(mute), "--steps", "3"]) == 1
     assert "no audio track" in capsys.readouterr().err

@@ -33,7 +33,7 @@ from ..checkpoint import (
     save_model,
     save_train_state,
 )
-from ..errors import CheckpointError
+from ..errors import CheckpointError, TalkstudioError
 from ..progress import Job, Progress
 from ..subject import Subject
 from .config import Stage1Config
@@ -98,7 +98,13 @@ def _save(
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise TalkstudioError(f"unknown device {name!r}: use auto, cpu or cuda") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TalkstudioError("CUDA is not available on this machine: train with --device cpu")
+    return dev
 
 
 def train_stage1(
