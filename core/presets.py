@@ -38,7 +38,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "lr_mlp": 5e-3,
             "checkpoint_every": 500,
         },
-        "torso": {"image_size": 128, "base_width": 32, "steps": 1500},
+        "torso": {"image_size": 128, "base_width": 32, "steps": 300},
     },
     "paper": {
         "stage1": {"steps": 20000},

@@ -71,18 +71,22 @@ def test_deform_block_plain_switch_starts_from_the_same_function() -> None:
     torch.testing.assert_close(dcn(x), plain(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("deformable", [True, False])
+@pytest.mark.parametrize(("deformable", "output"), [(True, "masked"), (False, "residual")])
 @pytest.mark.parametrize("hw", [(32, 32), (48, 48), (40, 56), (17, 23)])
-def test_unet_output_shape_and_identity_start(deformable: bool, hw: tuple[int, int]) -> None:
+def test_unet_output_shape_and_identity_start(
+    deformable: bool, output: str, hw: tuple[int, int]
+) -> None:
     torch.manual_seed(4)
-    cfg = TorsoConfig(base_width=4, depth=3, dcn_levels=(1, 2), deformable=deformable)
+    cfg = TorsoConfig(
+        base_width=4, depth=3, dcn_levels=(1, 2), deformable=deformable, output=output
+    )
     net = TorsoUNet(cfg)
     h, w = hw
     bg, head = torch.rand(2, 3, h, w), torch.rand(2, 3, h, w)
     alpha = torch.rand(2, 1, h, w)
     out = net(bg, head * alpha, alpha)
     assert out.shape == (2, 3, h, w)
-    # residual net, zero-initialised last layer: it starts as the head pasted on the plate
+    # residual output, zero-initialised last layer: it starts as the head pasted on the plate
     torch.testing.assert_close(out, head * alpha + (1 - alpha) * bg)
     assert out.requires_grad
 
@@ -99,7 +103,7 @@ def test_widths_double_up_to_eight_c_and_plain_net_has_no_dcn() -> None:
 
 def test_non_residual_net_outputs_its_own_frame() -> None:
     torch.manual_seed(5)
-    net = TorsoUNet(TorsoConfig(base_width=4, depth=2, dcn_levels=(1,), residual=False))
+    net = TorsoUNet(TorsoConfig(base_width=4, depth=2, dcn_levels=(1,), output="direct"))
     bg, head, alpha = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
     out = net(bg, head, alpha)
     assert out.shape == (1, 3, 16, 16)
@@ -109,6 +113,8 @@ def test_non_residual_net_outputs_its_own_frame() -> None:
 def test_config_rejects_bad_settings_and_round_trips() -> None:
     with pytest.raises(ValueError, match="dcn_levels"):
         TorsoConfig(depth=2, dcn_levels=(3,)).check()
+    with pytest.raises(ValueError, match="output"):
+        TorsoConfig(output="sum").check()
     with pytest.raises(ValueError, match="crop_scale"):
         TorsoConfig(crop_scale_min=0.0).check()
     cfg = TorsoConfig.from_preset("paper")
@@ -116,3 +122,16 @@ def test_config_rejects_bad_settings_and_round_trips() -> None:
     assert TorsoConfig.from_dict(cfg.to_dict()) == cfg
     preview = TorsoConfig.from_preset("preview", steps=7)
     assert (preview.image_size, preview.base_width, preview.steps) == (128, 32, 7)
+
+
+def test_masked_output_passes_the_opaque_head_through() -> None:
+    torch.manual_seed(6)
+    net = TorsoUNet(TorsoConfig(base_width=4, depth=2, dcn_levels=(1,), output="masked"))
+    torch.nn.init.normal_(net.to_rgb.weight)  # any weights
+    bg, head = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    alpha = torch.zeros(1, 1, 16, 16)
+    alpha[..., 4:10, 5:12] = 1.0
+    out = net(bg, head * alpha, alpha)
+    inside = alpha.expand_as(out) > 0
+    torch.testing.assert_close(out[inside], head[inside])
+    assert (out - bg)[~inside].abs().mean() > 1e-2  # around the head the net paints

@@ -7,7 +7,8 @@ Without it the quality and training measures are skipped (noted) and only speed 
 Quality: the preview preset trained once with deformable blocks and once with plain convs (same
 steps, same pairs), scored on the validation frames; medians over frames. The deformable model
 is kept in ``bench_results/torso_preview_dcn`` for ``build_scripts/torso_strip.py --model``.
-Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 2).
+Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1: on a loaded 2-core machine two OpenMP
+threads wait on each other and run several times slower than one).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def speed(measures: list[Measure], reps: int) -> None:
 def run(reps: int) -> list[Measure]:
     import torch
 
-    torch.set_num_threads(int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "1")))
     measures: list[Measure] = []
     quality(measures)
     speed(measures, reps)

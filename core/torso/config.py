@@ -9,7 +9,8 @@ from ..errors import CheckpointError
 from ..presets import apply_preset
 
 # Fields that change the network's weights; a checkpoint only loads into a net built with the same.
-ARCHITECTURE_FIELDS = ("base_width", "depth", "deformable", "dcn_levels", "residual", "norm_groups")
+OUTPUT_MODES = ("masked", "residual", "direct")
+ARCHITECTURE_FIELDS = ("base_width", "depth", "deformable", "dcn_levels", "output", "norm_groups")
 
 
 @dataclass
@@ -27,9 +28,10 @@ class TorsoConfig:
     builds the same net with plain 3×3 convolutions in their place."""
     dcn_levels: tuple[int, ...] = (2, 3)
     """Encoder levels (1 = the first ↓2 level) followed by a deformable block."""
-    residual: bool = True
-    """Add the input composite (head over the background plate) to the network's RGB output, so
-    the net learns the torso, neck and hair around a head it otherwise passes through."""
+    output: str = "masked"
+    """How the final 1×1 conv's RGB r makes the frame from the input composite K (head over the
+    plate, opacity α): "residual": K + r; "masked": K + (1 − α)·r, the head's opaque pixels
+    pass through unchanged; "direct": r alone (pix2pix)."""
     norm_groups: int = 8
     """Groups of the GroupNorm after each convolution (per-image, so batching changes nothing)."""
     steps: int = 1500
@@ -46,11 +48,11 @@ class TorsoConfig:
     """Transition point of the smooth-L1 loss, in [0, 1] intensity units (small: close to L1)."""
     vgg_weight: float = 1.0
     """Weight of the VGG perceptual term (L = SmoothL1 + VGG); it is off when no VGG weights exist."""
-    crop_scale_min: float = 0.75
+    crop_scale_min: float = 0.9
     """Smallest random crop, as a fraction of the frame side, before resizing to image_size."""
     crop_scale_max: float = 1.0
     """Largest random crop (1: the whole frame)."""
-    full_frame_fraction: float = 0.25
+    full_frame_fraction: float = 0.5
     """Share of training pairs taken as the whole frame, uncropped (the view used at inference)."""
     cache_mb: int = 1024
     """Frames are kept in memory, resized for cropping, while they fit in this many MiB."""
@@ -104,5 +106,7 @@ class TorsoConfig:
             raise ValueError(f"dcn_levels {self.dcn_levels} must lie in 1..depth={self.depth}")
         if not 0 < self.crop_scale_min <= self.crop_scale_max <= 1:
             raise ValueError("need 0 < crop_scale_min <= crop_scale_max <= 1")
+        if self.output not in OUTPUT_MODES:
+            raise ValueError(f"output {self.output!r} must be one of {OUTPUT_MODES}")
         if self.steps < 0 or self.batch_size < 1:
             raise ValueError("steps must be >= 0 and batch_size >= 1")

@@ -70,7 +70,7 @@ class TorsoUNet(nn.Module):
             ConvNormAct(2 * widths[i], widths[i], g) for i in range(config.depth)
         )
         self.to_rgb = nn.Conv2d(widths[0], 3, 1)
-        if config.residual:
+        if config.output != "direct":  # start as the composite
             nn.init.zeros_(self.to_rgb.weight)
             nn.init.zeros_(self.to_rgb.bias)  # type: ignore[arg-type]
 
@@ -103,4 +103,6 @@ class TorsoUNet(nn.Module):
             y = self.up[i](F.interpolate(y, scale_factor=2.0, mode="nearest"))  # level i
             y = self.fuse[i](torch.cat([y, skips[i]], dim=1))
         out = self.to_rgb(y)[..., :h, :w]  # [B, 3, H, W]
-        return composite + out if self.config.residual else out
+        if self.config.output == "masked":
+            return composite + (1.0 - head_opacity) * out
+        return composite + out if self.config.output == "residual" else out
