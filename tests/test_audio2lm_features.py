@@ -211,3 +211,28 @@ def test_missing_wav2vec2_warns_once_and_falls_back(tmp_path: Path, fresh_wav2ve
         assert AudioFrontEnd(cfg).kind == "mel"  # said once, not again
     with pytest.raises(CheckpointError, match="not on this machine"):
         AudioFrontEnd(cfg, allow_fallback=False)
+
+
+def test_stage1_trains_and_predicts_on_wav2vec2_features(tmp_path: Path, fresh_wav2vec2) -> None:
+    import shutil
+
+    from _stage1_helpers import write_envelope_subject
+
+    from talkstudio.core.audio2lm.infer import load_stage1, predict
+    from talkstudio.core.audio2lm.train import train_stage1
+    from talkstudio.core.progress import run_job
+
+    hidden = save_tiny_wav2vec2(tmp_path / "w2v")
+    root = write_envelope_subject(tmp_path / "env", seconds=3.0)
+    cfg = Stage1Config.from_preset(
+        "preview", audio_features="wav2vec2", wav2vec2_path=str(tmp_path / "w2v"), steps=2
+    )
+    result = run_job(train_stage1(root, cfg))
+    model = load_stage1(root)
+    assert model.config.audio_features == "wav2vec2" and model.audio_in_dim == hidden + 6
+    assert result.scores is not None and np.isfinite(result.scores.lmd)
+    assert predict(model, vowel(0.5)).shape == (13, 37, 3)
+    shutil.rmtree(tmp_path / "w2v")  # the weights disappear: the model cannot run, and says why
+    w2v.forget_loaded()
+    with pytest.warns(w2v.FeatureOffWarning), pytest.raises(CheckpointError, match="wav2vec2"):
+        predict(load_stage1(root), vowel(0.5))
