@@ -93,6 +93,13 @@ def test_opacity_of_a_constant_density_ball_is_analytic(stop: float) -> None:
     lam, L = sigma, 2 * radius
     exp_t = t0 + (1 / lam - L * math.exp(-lam * L) / (1 - math.exp(-lam * L)))
     assert out.depth[centre].item() == pytest.approx(exp_t, abs=0.01)
+    # ... and its variance: the exponential distribution truncated to the chord.
+    tt = np.linspace(0.0, L, 200_001)
+    p = lam * np.exp(-lam * tt)
+    p /= np.trapz(p, tt)
+    var = np.trapz(p * tt**2, tt) - np.trapz(p * tt, tt) ** 2
+    assert out.depth_var[centre].item() == pytest.approx(var, rel=0.03)
+    assert float(out.depth_var[out.opacity == 0].abs().max()) == 0.0
 
 
 def test_occupancy_grid_skips_empty_space_without_changing_the_image() -> None:

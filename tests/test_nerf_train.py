@@ -83,6 +83,11 @@ def test_loss_is_equation_9() -> None:
     assert float(total) == pytest.approx(float(10 * pix + 5 * alpha + eye), rel=1e-5)
     assert parts["eye"] == pytest.approx(float(eye), rel=1e-5)
     assert "vgg" not in parts
+    # The optional depth-variance term (outside Eq. 9) adds its weight times the head rays' mean.
+    var = torch.rand(16, generator=g)
+    with_var, parts = head_loss(rgb, op, patch, r, HeadConfig(lambda_depth_var=2.0), None, var)
+    head = patch.head > 0
+    assert float(with_var - total) == pytest.approx(2.0 * float(var[head].mean()), rel=1e-5)
 
 
 def test_vgg_term_switches_on_with_local_weights(tmp_path: Path) -> None:

@@ -135,6 +135,7 @@ class EditRenderer:
             self.result.rgb[rays] = part.rgb[rays]
             self.result.opacity[rays] = part.opacity[rays]
             self.result.depth[rays] = part.depth[rays]
+            self.result.depth_var[rays] = part.depth_var[rays]
             self.last_rays = len(rays)
         else:
             self.last_rays = 0

@@ -62,6 +62,7 @@ class RenderOutput:
     rgb: torch.Tensor  # [R, 3] premultiplied by opacity
     opacity: torch.Tensor  # [R] accumulated weight sum_i T_i alpha_i
     depth: torch.Tensor  # [R] expected distance along the ray, where opacity > 0
+    depth_var: torch.Tensor  # [R] variance of that distance under the ray's weights
     evaluated: int  # samples the field was evaluated at
 
 
@@ -119,7 +120,10 @@ def march(
     alive = torch.arange(num_rays, device=dev) if rays is None else rays
     alive = alive[samples.count[alive] > 0]
     trans = torch.ones(num_rays, device=dev)  # transmittance so far
-    ids, rgbs, ops, depths = [], [], [], []
+    ids, rgbs, ops, depths, depths2 = [], [], [], [], []
+    first_t = (
+        samples.t[samples.start.clamp(max=max(len(samples.t) - 1, 0))] if len(samples.t) else None
+    )
     evaluated = 0
     rank0 = 0
     while len(alive):
@@ -133,7 +137,9 @@ def march(
         tau = tau.index_put((valid.nonzero(as_tuple=True)), sigma * step)  # [A, M]
         color = torch.zeros(*valid.shape, 3, device=dev, dtype=rgb.dtype)
         color = color.index_put((valid.nonzero(as_tuple=True)), rgb)  # [A, M, 3]
-        t = torch.where(valid, samples.t[idx.clamp(max=len(samples.t) - 1)], 0.0)  # [A, M]
+        # Distances from the ray's first sample (keeps the variance below precise in float32).
+        t = samples.t[idx.clamp(max=len(samples.t) - 1)] - first_t[alive, None]  # type: ignore[index]
+        t = torch.where(valid, t, 0.0)  # [A, M]
         t_in = trans[alive]
         excl = torch.cumsum(tau, dim=1) - tau
         w = t_in[:, None] * torch.exp(-excl) * (1.0 - torch.exp(-tau))  # [A, M]
@@ -141,6 +147,7 @@ def march(
         rgbs.append((w[..., None] * color).sum(1))
         ops.append(w.sum(1))
         depths.append((w * t).sum(1))
+        depths2.append((w * t * t).sum(1))
         t_out = t_in * torch.exp(-tau.sum(1))
         trans = trans.index_put((alive,), t_out)
         rank0 += chunk
@@ -150,13 +157,21 @@ def march(
     out_rgb = torch.zeros(num_rays, 3, device=dev)
     out_op = torch.zeros(num_rays, device=dev)
     out_depth = torch.zeros(num_rays, device=dev)
+    out_depth2 = torch.zeros(num_rays, device=dev)
     if ids:
         cat = torch.cat(ids)
         out_rgb = out_rgb.index_add(0, cat, torch.cat(rgbs).float())
         out_op = out_op.index_add(0, cat, torch.cat(ops).float())
         out_depth = out_depth.index_add(0, cat, torch.cat(depths).float())
-    depth = out_depth / out_op.clamp_min(1e-6)
-    return RenderOutput(rgb=out_rgb, opacity=out_op, depth=depth, evaluated=evaluated)
+        out_depth2 = out_depth2.index_add(0, cat, torch.cat(depths2).float())
+    norm = out_op.clamp_min(1e-6)
+    mean_t = out_depth / norm
+    var = (out_depth2 / norm - mean_t * mean_t).clamp_min(0.0)
+    depth = mean_t + (first_t if first_t is not None else 0.0)
+    depth = torch.where(samples.count > 0, depth, torch.zeros_like(depth))
+    return RenderOutput(
+        rgb=out_rgb, opacity=out_op, depth=depth, depth_var=var, evaluated=evaluated
+    )
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
@@ -220,6 +235,7 @@ def render_rays(
         rgb=torch.cat([o.rgb for o in outs]),
         opacity=torch.cat([o.opacity for o in outs]),
         depth=torch.cat([o.depth for o in outs]),
+        depth_var=torch.cat([o.depth_var for o in outs]),
         evaluated=sum(o.evaluated for o in outs),
     )
 

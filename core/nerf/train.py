@@ -60,8 +60,13 @@ def head_loss(
     eye_ratio: torch.Tensor,  # [2] r of the frame (left, right)
     config: HeadConfig,
     perceptual: PerceptualLoss | None,
+    depth_var: torch.Tensor | None = None,  # [R]
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. 9: lambda_1 (SmoothL1 + lambda_3 VGG) + lambda_2 L_alpha + e^(1-r) L_eye."""
+    """Eq. 9: lambda_1 (SmoothL1 + lambda_3 VGG) + lambda_2 L_alpha + e^(1-r) L_eye.
+
+    With ``config.lambda_depth_var`` > 0 and ``depth_var`` given, adds that weight times the mean
+    variance of the termination distance over the patch's head rays (not part of Eq. 9).
+    """
     pred = rgb + (1.0 - opacity[:, None]) * patch.backdrop
     pix = F.smooth_l1_loss(pred, patch.target, beta=config.smooth_l1_beta)
     parts = {"smooth_l1": float(pix.detach())}
@@ -84,6 +89,12 @@ def head_loss(
             )
     parts["eye"] = float(eye.detach())
     total = total + config.eye_weight * eye
+    if depth_var is not None and config.lambda_depth_var > 0:
+        head = patch.head > 0
+        if bool(head.any()):
+            dv = depth_var[head].mean()
+            parts["depth_var"] = float(dv.detach())
+            total = total + config.lambda_depth_var * dv
     parts["loss"] = float(total.detach())
     return total, parts
 
@@ -221,8 +232,9 @@ def train_head(
                 active=active.to(dev) if active is not None else None,
             )  # fmt: skip
             loss, parts = head_loss(
-                out.rgb, out.opacity, _to(patch, dev), frames.eye_ratio[j], config, perceptual
-            )
+                out.rgb, out.opacity, _to(patch, dev), frames.eye_ratio[j], config, perceptual,
+                out.depth_var,
+            )  # fmt: skip
             opt.zero_grad(set_to_none=True)
             if loss.requires_grad:  # False when no ray of the patch met an occupied cell
                 loss.backward()
