@@ -67,7 +67,12 @@ def tcnn_available() -> bool:
 
 
 class TcnnHashGrid(nn.Module):
-    """tiny-cuda-nn's fused HashGrid with the torch reference's parameter layout (CUDA only)."""
+    """tiny-cuda-nn's fused HashGrid with the torch reference's parameter layout (CUDA only).
+
+    The tiny-cuda-nn module is kept outside the module tree; its flat parameter vector is
+    registered here as ``flat`` and saved/loaded as ``params`` [rows, features], the key and
+    shape :class:`~.hashgrid.TorchHashGrid` uses.
+    """
 
     def __init__(self, layout: GridLayout) -> None:
         import tinycudann as tcnn
@@ -75,7 +80,7 @@ class TcnnHashGrid(nn.Module):
         super().__init__()
         self.layout = layout
         self.rows = layout.offsets()[-1]
-        self.encoding = tcnn.Encoding(
+        encoding = tcnn.Encoding(
             3,
             {
                 "otype": "HashGrid",
@@ -87,11 +92,13 @@ class TcnnHashGrid(nn.Module):
                 "interpolation": "Linear",
             },
         )
-        if self.encoding.params.numel() != self.rows * layout.features:
+        if encoding.params.numel() != self.rows * layout.features:
             raise RuntimeError(
-                f"tinycudann allocates {self.encoding.params.numel()} grid parameters, the torch "
+                f"tinycudann allocates {encoding.params.numel()} grid parameters, the torch "
                 f"layout {self.rows * layout.features}; the backends are not interchangeable"
             )
+        object.__setattr__(self, "_encoding", encoding)  # not a submodule: no duplicate keys
+        self.flat = encoding.params
 
     @property
     def out_dim(self) -> int:
@@ -100,14 +107,14 @@ class TcnnHashGrid(nn.Module):
     @property
     def params(self) -> torch.Tensor:
         """The table as [rows, features] (a view of tiny-cuda-nn's flat parameter vector)."""
-        return self.encoding.params.view(self.rows, self.layout.features)
+        return self.flat.view(self.rows, self.layout.features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoding(x.contiguous()).float()
+        encoding: Any = self.__dict__["_encoding"]
+        return encoding(x.contiguous()).float()
 
     def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
-        value = self.params if keep_vars else self.params.detach()
-        destination[prefix + "params"] = value
+        destination[prefix + "params"] = self.params if keep_vars else self.params.detach()
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
@@ -117,7 +124,7 @@ class TcnnHashGrid(nn.Module):
             missing_keys.append(key)
             return
         with torch.no_grad():
-            self.encoding.params.copy_(state_dict[key].reshape(-1))
+            self.flat.copy_(state_dict[key].reshape(-1))
 
 
 def make_hash_grid(config: HashGridConfig, device: torch.device | str = "cpu") -> nn.Module:
