@@ -189,3 +189,21 @@ def test_tiny_field_learns_a_coloured_ball() -> None:
     mse = float(((img.rgb.reshape(-1, 3) - target) ** 2).mean())
     psnr = -10 * math.log10(mse)
     assert psnr > 24.0, psnr
+
+
+def test_chunked_sampling_equals_one_pass() -> None:
+    from talkstudio.core.nerf.renderer import sample_rays_chunked
+
+    K, pose = default_intrinsics(40), _pose(0.1, 0.2)
+    origins, dirs = camera_rays(K, pose, pixel_centers(40))
+    grid = OccupancyGrid(BBOX, resolution=16)
+    grid.update(lambda x: 3.0 * (x.norm(dim=-1) < 0.6).float(), threshold=0.5, jitter=False)
+    whole = sample_rays(origins, dirs, BBOX, 0.02, grid)
+    parts = sample_rays_chunked(origins, dirs, BBOX, 0.02, grid, ray_chunk=333)
+    for a, b in (
+        (whole.t, parts.t),
+        (whole.ray, parts.ray),
+        (whole.start, parts.start),
+        (whole.count, parts.count),
+    ):
+        assert torch.equal(a, b)

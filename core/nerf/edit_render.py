@@ -28,7 +28,7 @@ from .renderer import (
     compose,
     field_evaluator,
     march,
-    sample_rays,
+    sample_rays_chunked,
 )
 
 
@@ -51,7 +51,9 @@ class EditRenderer:
         self.origins, self.dirs = camera_rays(K, pose, pixel_centers(self.size, dev))
         self.rotation = torch.as_tensor(np.asarray(pose)[:3, :3], dtype=torch.float32, device=dev)
         with torch.no_grad():
-            self.samples = sample_rays(self.origins, self.dirs, field.bbox, settings.step, grid)
+            self.samples = sample_rays_chunked(
+                self.origins, self.dirs, field.bbox, settings.step, grid, settings.ray_chunk
+            )
             s = self.samples
             self.points = self.origins[s.ray] + s.t[:, None] * self.dirs[s.ray]  # [S, 3]
         self.slot = torch.full((len(s.t),), -1, dtype=torch.long, device=dev)  # [S] cache row

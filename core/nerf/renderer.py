@@ -100,6 +100,34 @@ def sample_rays(
     return Samples(t=t, ray=ray, start=torch.cumsum(count, 0) - count, count=count)
 
 
+def sample_rays_chunked(
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    bbox: torch.Tensor,
+    step: float,
+    grid: OccupancyGrid | None,
+    ray_chunk: int = 32768,
+) -> Samples:
+    """:func:`sample_rays` (no jitter) for many rays, ``ray_chunk`` at a time, as one Samples."""
+    parts = [
+        sample_rays(o, d, bbox, step, grid)
+        for o, d in zip(origins.split(ray_chunk), dirs.split(ray_chunk))
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    count = torch.cat([p.count for p in parts])
+    offsets = [0]
+    for p in parts[:-1]:
+        offsets.append(offsets[-1] + len(p.count))
+    ray = torch.cat([p.ray + off for p, off in zip(parts, offsets)])
+    return Samples(
+        t=torch.cat([p.t for p in parts]),
+        ray=ray,
+        start=torch.cumsum(count, 0) - count,
+        count=count,
+    )
+
+
 def march(
     evaluate: Evaluate,
     samples: Samples,
