@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -92,14 +91,20 @@ def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
     run_job(train_torso(root, cfg, out_dir=tmp_path / "straight"))
     # interrupted run: cancel (close the job) after step 6, then start it again
     job = train_torso(root, cfg, out_dir=tmp_path / "resumed")
-    seen = [p.step for p in itertools.islice(job, 7)]  # the start record, then steps 1..6
+    loads = []
+    for p in job:
+        if p.stage == "load frames":
+            loads.append(p.step)
+        elif p.step == 6:
+            break
     job.close()
-    assert seen[-1] == 6
+    assert loads[-1] == 10  # the 10 training frames of 12 were read before training
     _, raw = load_model(tmp_path / "resumed", "torso")
     assert raw["meta"]["step"] == 6  # saved on cancel
     steps = []
     result = run_job(
-        train_torso(root, cfg, out_dir=tmp_path / "resumed"), lambda p: steps.append(p.step)
+        train_torso(root, cfg, out_dir=tmp_path / "resumed"),
+        lambda p: steps.append(p.step) if p.stage == "train torso" else None,
     )
     assert steps[0] == 6 and steps[1] == 7 and steps[-1] == 12
     assert result.steps == 12
@@ -127,6 +132,8 @@ def test_checkpoint_of_another_width_is_refused_clearly(tmp_path: Path) -> None:
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="truncated"):
         Compositor.load(folder)
+    with pytest.raises(CheckpointError, match="delete"):  # and training says how to start over
+        run_job(train_torso(root, cfg))
 
 
 def test_cli_trains_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,12 +21,9 @@ def _train_torso(args: argparse.Namespace) -> int:
     every = max(1, config.steps // 20)
 
     def show(p: Progress) -> None:
-        if (
-            p.step == 0
-            or p.step % every == 0
-            or p.step == p.total
-            or "training frames" in p.message
-        ):
+        if p.stage != "train torso" and p.step != p.total:
+            return  # loading frames: only say when done
+        if p.step % every == 0 or p.step == p.total or "training frames" in p.message:
             print(f"[{p.stage}] {p.step}/{p.total} {p.message}", flush=True)
 
     result = run_job(train_torso(args.subject, config, args.device), show)

@@ -53,6 +53,8 @@ def quality(measures: list[Measure]) -> None:
             Measure("quality", "-", [float("nan")], f"skipped: no subject at {subject}")
         )
         return
+    import torch
+
     from talkstudio.core.torso import TorsoConfig
 
     steps = TorsoConfig.from_preset("preview").steps
@@ -61,7 +63,10 @@ def quality(measures: list[Measure]) -> None:
         out = KEEP if deformable else KEEP.with_name("torso_preview_plain")
         seconds, rep = _train_and_score(subject, deformable, out)
         n, pf = len(rep.frames), rep.per_frame
-        note = f"preview, {steps} steps, 1 run" if deformable else "same budget, plain convs"
+        threads = torch.get_num_threads()
+        note = f"preview, {steps} steps, 1 run, CPU {threads} thread(s)"
+        if not deformable:
+            note = f"same budget, plain convs, CPU {threads} thread(s)"
         measures.append(Measure(f"train time preview ({tag})", "s", [seconds], note))
         measures.append(Measure(f"val PSNR UNet ({tag})", "dB", pf["psnr_unet"], f"{n} val frames"))
         if deformable:
@@ -93,7 +98,7 @@ def speed(measures: list[Measure], reps: int) -> None:
             torch.rand(1, size, size),
         )
         samples = time_call(lambda c=comp, b=bg, h=head, a=alpha: c(b, h * a, a), reps)
-        note = f"CPU, base width {width}, batch 1, net at {size}²"
+        note = f"CPU {torch.get_num_threads()} thread(s), C={width}, batch 1, net at {size}²"
         measures.append(Measure(f"compose {size}² C={width}", "ms/frame", samples, note))
     if torch.cuda.is_available():
         for size, width in cases:

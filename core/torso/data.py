@@ -10,7 +10,7 @@ network's ``image_size``; evaluation uses whole frames.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +97,9 @@ class PairSampler:
 
     Frames (and head opacities) are kept in memory at the cache side
     ``ceil(image_size / crop_scale_min)`` (at most the subject's size) while they fit in
-    ``config.cache_mb``; otherwise they are read from disk per pair.
+    ``config.cache_mb``; otherwise they are read from disk per pair. :meth:`preload` fills the
+    cache (a generator, so a job can report and cancel it); pairs drawn before it are read from
+    disk.
     """
 
     def __init__(self, subject: Subject, indices: Sequence[int], config: TorsoConfig) -> None:
@@ -112,8 +114,16 @@ class PairSampler:
         need_mb = len(self.indices) * self.side**2 * 4 / 2**20
         self.cached = need_mb <= config.cache_mb
         self._frames: torch.Tensor | None = None  # [N, 4, side, side] uint8: RGB + opacity
-        if self.cached:
-            self._frames = torch.stack([self._load(i) for i in self.indices])
+
+    def preload(self) -> Iterator[int]:
+        """Read every frame into memory when they fit; yields the count read so far."""
+        if not self.cached or self._frames is not None:
+            return
+        frames = torch.empty(len(self.indices), 4, self.side, self.side, dtype=torch.uint8)
+        for k, i in enumerate(self.indices):
+            frames[k] = self._load(i)
+            yield k + 1
+        self._frames = frames
 
     def _load(self, i: int) -> torch.Tensor:  # [4, side, side] uint8
         frame, alpha = load_frame_pair(self.subject, i, self.side)

@@ -105,7 +105,10 @@ def _resume(folder: Path, config: TorsoConfig, net: TorsoUNet, opt: torch.optim.
             f"{folder} holds a torso model trained with another network: {diff}. Train with "
             f"the same preset to continue it, or delete {folder} to train from scratch."
         )
-    state, raw = load_model(folder, KIND)
+    try:
+        state, raw = load_model(folder, KIND)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc} (to start over, delete {folder})") from exc
     load_into(net, state, str(folder / "model.safetensors"))
     step = int(raw.get("meta", {}).get("step", 0))
     info = _load_train_state(folder, opt)
@@ -144,10 +147,14 @@ def train_torso(
     meta = subject.meta
     sampler = PairSampler(subject, meta.train_range, config)
     perceptual = load_perceptual(dev) if config.vgg_weight > 0 else None
+    n = len(sampler.indices)
+    for k in sampler.preload():
+        if k % 25 == 0 or k == n:
+            yield Progress("load frames", k, n, "reading training frames")
     shown = list(meta.val_range)[:1] or [0]
     preview = load_batch(subject, shown, config.image_size).to(dev)
     note = perceptual_notice() if config.vgg_weight > 0 else "VGG perceptual loss off (weight 0)"
-    yield Progress(STAGE, start, config.steps, f"{len(sampler.indices)} training frames; {note}")
+    yield Progress(STAGE, start, config.steps, f"{n} training frames; {note}")
 
     eta, t0, step = Eta(), time.perf_counter(), start
     recent: list[float] = []
