@@ -36,7 +36,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "bake_frames": 16,
             "lr_grid": 1e-2,
             "lr_mlp": 5e-3,
-            "lambda_depth_var": 10.0,
+            "lambda_depth_var": 1.0,
             "checkpoint_every": 500,
         },
         "torso": {"image_size": 128, "base_width": 32, "steps": 300},
