@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QStyle, QToolBar
+from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QToolButton
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -27,6 +27,7 @@ class Actions:
 
     open_demo: QAction
     new_subject: QAction
+    train_subject: QAction
     open_subject: QAction
     open_project: QAction
     load_audio: QAction
@@ -97,6 +98,14 @@ def build_actions(w: MainWindow) -> Actions:
             "Ctrl+N",
             sp.SP_FileDialogNewFolder,
             "Create and train a subject from a video (the training wizard)",
+        ),
+        train_subject=_action(
+            w,
+            "&Train or resume a subject…",
+            w.choose_subject_to_train,
+            None,
+            sp.SP_BrowserReload,
+            "Train a preprocessed subject, or resume a training that was cancelled",
         ),
         open_subject=_action(
             w,
@@ -169,7 +178,7 @@ def build_actions(w: MainWindow) -> Actions:
 
     bar = w.menuBar()
     file = bar.addMenu("&File")
-    for item in (a.open_demo, a.new_subject, None, a.open_subject, a.open_project):
+    for item in (a.open_demo, a.new_subject, a.train_subject, None, a.open_subject, a.open_project):
         file.addAction(item) if item else file.addSeparator()
     file.addMenu(a.recent_menu)
     for item in (None, a.load_audio, a.replay_audio, None, a.save, a.save_as, a.export, None):
@@ -208,6 +217,10 @@ def build_actions(w: MainWindow) -> Actions:
     tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     for item in (a.open_project, a.save, None, a.undo, a.redo, None, a.play, a.export):
         tools.addAction(item) if item else tools.addSeparator()
+    for act in (a.undo, a.redo):  # their text names the command: too long for a toolbar
+        button = tools.widgetForAction(act)
+        if isinstance(button, QToolButton):
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     w.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
     w.toolbar = tools
     return a

@@ -12,9 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -36,25 +34,9 @@ from talkstudio.core.project import ExportSettings
 from talkstudio.core.timing import FPS
 from talkstudio.widgets.state import EditState
 
+from .images import FitImage, format_eta
 from .jobs import JobRunner
 from .worker import EngineClient
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s left"
-    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s left"
-
-
-def rgb_pixmap(rgb: np.ndarray, side: int) -> QPixmap:
-    """A pixmap of ``rgb`` [H, W, 3] uint8 scaled to ``side`` pixels wide."""
-    data = np.ascontiguousarray(rgb)
-    h, w, _ = data.shape
-    img = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(img).scaledToWidth(side, Qt.TransformationMode.SmoothTransformation)
 
 
 class ExportDialog(QDialog):
@@ -108,9 +90,8 @@ class ExportDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m frames")
         self.eta_label = QLabel(" ")
-        self.thumb = QLabel()
+        self.thumb = FitImage()
         self.thumb.setFixedSize(96, 96)
-        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumb.setObjectName("exportThumb")
         prog = QHBoxLayout()
         col = QVBoxLayout()
@@ -226,7 +207,7 @@ class ExportDialog(QDialog):
         per = elapsed / p.step * 1000 if p.step else 0
         self.eta_label.setText(f"{format_eta(eta)} · {per:.0f} ms/frame")
         if p.preview is not None:
-            self.thumb.setPixmap(rgb_pixmap(p.preview, self.thumb.width()))
+            self.thumb.set_rgb(p.preview)
 
     def _finished(self, path: object) -> None:
         elapsed = time.monotonic() - self._t0

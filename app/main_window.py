@@ -29,7 +29,7 @@ from talkstudio.widgets.timeline import Timeline
 from talkstudio.widgets.transport import Transport
 
 from .actions import build_actions
-from .pyside_fix import guard_none_refcount
+from .platform_fixes import block_triton, guard_none_refcount
 from .render_controller import RenderController
 from .session import SessionMixin
 from .welcome import WelcomePage
@@ -88,6 +88,7 @@ class MainWindow(SessionMixin, QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         guard_none_refcount()
+        block_triton()
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.settings = settings if settings is not None else QSettings()

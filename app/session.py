@@ -297,14 +297,30 @@ class SessionMixin:
         job.start()
         return job
 
-    def new_subject(self: MainWindow) -> None:
+    def _wizard(self: MainWindow) -> Any:
         from .wizard import TrainingWizard
 
         if self.wizard is None:
             self.wizard = TrainingWizard(self)
             self.wizard.subjectReady.connect(self.open_subject)
-        self.wizard.restart()
-        self.wizard.open()
+        return self.wizard
+
+    def new_subject(self: MainWindow) -> None:
+        """The training wizard from its first page (a new video)."""
+        wizard = self._wizard()
+        wizard.restart()
+        wizard.open()
+
+    def train_subject(self: MainWindow, subject: str | Path) -> None:
+        """The training wizard on a preprocessed subject (train it, or resume its training)."""
+        wizard = self._wizard()
+        wizard.continue_subject(subject)
+        wizard.open()
+
+    def choose_subject_to_train(self: MainWindow) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A preprocessed subject to train")
+        if folder:
+            self.train_subject(folder)
 
     def show_export(self: MainWindow) -> None:
         if self.session is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from .pyside_fix import guard_none_refcount
+from .platform_fixes import block_triton, guard_none_refcount
 from .qt_env import clean_qt_environment
 
 ORGANIZATION = "Talkstudio"
@@ -43,6 +43,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
         app = QApplication(argv if argv is not None else sys.argv[:1])
     assert isinstance(app, QApplication)
     guard_none_refcount()
+    block_triton()
     configure_application(app)
     return app
 

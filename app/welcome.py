@@ -93,9 +93,11 @@ class WelcomePage(QWidget):
         self.recent_empty = QLabel("Nothing opened yet.")
         self.recent_empty.setObjectName("welcomeNote")
         recent = QVBoxLayout()
+        recent.setSpacing(8)
         recent.addWidget(recent_title)
         recent.addWidget(self.recent, 1)
         recent.addWidget(self.recent_empty)
+        recent.addStretch(0)  # takes the room while the list is hidden
 
         columns = QHBoxLayout()
         columns.setSpacing(32)
@@ -113,10 +115,15 @@ class WelcomePage(QWidget):
         inner.addSpacing(18)
         inner.addLayout(columns, 1)
 
-        outer = QHBoxLayout(self)
+        self.recent.setMinimumHeight(220)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(panel, 4)
+        row.addStretch(1)
+        outer = QVBoxLayout(self)
         outer.addStretch(1)
-        outer.addWidget(panel, 4)
-        outer.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
 
         self.demo_button.clicked.connect(self.openDemo)
         self.create_button.clicked.connect(self.createSubject)

@@ -33,7 +33,7 @@ class TrainingWizard(QWizard):
         super().__init__(parent)
         self.setObjectName("trainingWizard")
         self.setWindowTitle("New subject")
-        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.setMinimumSize(820, 640)
         self.overrides: dict[str, dict] = dict(overrides or {})

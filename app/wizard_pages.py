@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtCore import QStandardPaths, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from talkstudio.core.presets import PRESETS
 
-from .export_dialog import format_eta, rgb_pixmap
+from .images import FitImage, format_eta
 from .jobs import JobRunner
 
 if TYPE_CHECKING:
@@ -78,11 +78,10 @@ class VideoPage(QWizardPage):
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
         self.status.setObjectName("checkStatus")
-        self.thumbs = [QLabel() for _ in range(4)]
+        self.thumbs = [FitImage() for _ in range(4)]
         grid = QHBoxLayout()
         for t in self.thumbs:
-            t.setFixedSize(160, 120)
-            t.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            t.setFixedSize(168, 128)
             t.setObjectName("thumb")
             grid.addWidget(t)
         grid.addStretch(1)
@@ -145,7 +144,7 @@ class VideoPage(QWizardPage):
         self.check = check
         self.status.setText("✔ " + check.summary)
         for label, rgb in zip(self.thumbs, check.thumbnails):
-            label.setPixmap(rgb_pixmap(rgb, 160))
+            label.set_rgb(rgb)
         self.completeChanged.emit()
         self.checkFinished.emit()
 
@@ -178,8 +177,7 @@ class PreprocessPage(QWizardPage):
         self.stage_label = QLabel(" ")
         self.bar = QProgressBar()
         self.eta_label = QLabel(" ")
-        self.sheet = QLabel()
-        self.sheet.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sheet = FitImage("the contact sheet appears here when preprocessing is done")
         self.sheet.setMinimumHeight(200)
         self.sheet.setObjectName("contactSheet")
         self.cancel_button = QPushButton("Cancel")
@@ -243,7 +241,7 @@ class PreprocessPage(QWizardPage):
         eta = elapsed / p.step * (p.total - p.step) if p.step and p.total else None
         self.eta_label.setText(f"{p.stage}: {format_eta(eta)}" if p.total > 1 else " ")
         if p.preview is not None:
-            self.sheet.setPixmap(rgb_pixmap(p.preview, min(720, p.preview.shape[1])))
+            self.sheet.set_rgb(p.preview)
 
     def _finished(self, path: object) -> None:
         self.done_path = Path(str(path))

@@ -10,10 +10,10 @@ speech skips stage 1 (it can still be edited, replaying its own frames).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from talkstudio.core.progress import Progress
 from talkstudio.widgets.loss_plot import LossHistory, LossPlot
 
-from .export_dialog import format_eta, rgb_pixmap
+from .images import FitImage, format_eta
 from .jobs import JobRunner
 
 if TYPE_CHECKING:
@@ -36,6 +36,13 @@ if TYPE_CHECKING:
 
 PARTS = ("stage1", "head", "torso")
 STAGE_OF_PART = {"stage1": "train stage1", "head": "train head", "torso": "train torso"}
+PLACEHOLDERS = {
+    "stage1": "stage 1 predicts landmarks: no images; its validation LMD is shown on the left",
+    "head": "head renders appear here during training",
+    "torso": "full-frame renders appear here during training",
+}
+NOT_LOSSES = {"samples", "occupancy", "val_lmd", "val_lmd_baseline", "val_corr"}
+"""Values trainers report beside their losses; shown as text, not on the log-scale loss plot."""
 TITLES = {
     "stage1": "Stage 1 — audio → landmarks",
     "head": "Head NeRF — landmarks → head",
@@ -80,8 +87,7 @@ class StageBox(QGroupBox):
         self.history = LossHistory(STAGE_OF_PART[part], self)
         self.plot = LossPlot(self.history)
         self.plot.setMinimumSize(220, 130)
-        self.image = QLabel()
-        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image = FitImage(PLACEHOLDERS[part])
         self.image.setMinimumSize(200, 70)
         self.image.setObjectName("trainPreview")
         layout = QGridLayout(self)
@@ -95,6 +101,7 @@ class StageBox(QGroupBox):
         self._first_step = 0
         self.last_step = 0
         self.total = 0
+        self.validation = ""
 
     def record(self, p: Progress) -> None:
         if not self._t0 or p.step < self._first_step:
@@ -103,18 +110,25 @@ class StageBox(QGroupBox):
         self.last_step = p.step
         self.bar.setRange(0, max(p.total, 1))
         self.bar.setValue(p.step if p.total else 1)
-        self.history.add(p)
+        losses = {k: v for k, v in p.losses.items() if k not in NOT_LOSSES}
+        if losses:
+            self.history.add(replace(p, losses=losses, preview=None))
+        if "val_lmd" in p.losses:
+            self.validation = (
+                f" · val LMD {p.losses['val_lmd']:.2f} px "
+                f"(mean-face baseline {p.losses.get('val_lmd_baseline', float('nan')):.2f})"
+            )
         done = p.step - self._first_step
         left = p.total - p.step
         eta = (time.monotonic() - self._t0) / done * left if done > 0 else None
         if p.total and p.step >= p.total:
-            self.eta.setText(f"done · {p.message}")
+            self.eta.setText(f"done · {p.message}{self.validation}")
         elif p.total == 0:
             self.eta.setText(p.message)
         else:
-            self.eta.setText(f"{format_eta(eta)} · {p.message}")
+            self.eta.setText(f"{format_eta(eta)} · {p.message}{self.validation}")
         if p.preview is not None:
-            self.image.setPixmap(rgb_pixmap(p.preview, min(360, p.preview.shape[1])))
+            self.image.set_rgb(p.preview)
 
     def restart_clock(self) -> None:
         self._t0 = 0.0

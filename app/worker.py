@@ -124,8 +124,11 @@ class EngineWorker(QObject):
             self.status.emit(f"opening {Path(subject).name}…")
             if self.engine is None or self.engine.subject.root != Path(subject):
                 self.engine = None
-                self.engine = Engine.open(subject, device=device)
-            self._drive(audio)
+                self.engine = Engine.open(subject, device=device)  # replays its own speech
+                if audio:
+                    self._drive(audio)
+            else:  # the same subject again: drive it afresh
+                self._drive(audio)
         except Exception as exc:
             self.failed.emit("open", describe_error(exc))
             return
@@ -147,10 +150,11 @@ class EngineWorker(QObject):
         self.opened.emit(self._info(audio, (time.perf_counter() - t0) * 1e3))
 
     def _drive(self, audio: str) -> None:
+        """Stage 1 on ``audio``, or ("") replay the subject's own frames and speech."""
         assert self.engine is not None
         if audio:
             self.engine.drive(audio)
-        elif self.engine.track is None or self.engine.stage1 is not None:
+        else:
             self.engine.replay()
 
     def _info(self, audio: str, ms: float) -> SessionInfo:

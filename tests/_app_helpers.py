@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from talkstudio.app.pyside_fix import guard_none_refcount
+from talkstudio.app.platform_fixes import guard_none_refcount
 
 RENDER_SIZE = 64
 """Preview renders of the app tests: the fixture subject is 64² and briefly trained."""

@@ -87,7 +87,7 @@ def test_real_video_is_accepted_with_thumbnails(qtbot, wizard, tmp_path) -> None
     assert page.isComplete(), page.error
     assert page.check.faces == [1, 1, 1, 1]
     assert "a face on 4 of 4 sampled frames" in page.status.text()
-    assert all(not t.pixmap().isNull() for t in page.thumbs)
+    assert all(t.has_image() for t in page.thumbs)
     assert wizard.button(wizard.WizardButton.NextButton).isEnabled()
 
 
@@ -107,7 +107,7 @@ def test_preprocess_page_with_progress_and_contact_sheet(qtbot, tmp_path) -> Non
         assert wizard.currentId() == PAGE_PREPROCESS
         pre.job.progress.connect(lambda p: stages.add(p.stage))
     assert {"track", "frames"} <= stages
-    assert pre.done_path == tmp_path / "may" and not pre.sheet.pixmap().isNull()
+    assert pre.done_path == tmp_path / "may" and pre.sheet.has_image()
     assert Subject.open(tmp_path / "may").meta.size == 128
     wizard.next()
     assert wizard.currentId() == PAGE_PRESET
@@ -124,10 +124,9 @@ def test_training_page_trains_off_the_gui_thread_and_finish_opens(
 ) -> None:
     window = make_window(qtbot, tmp_path)
     subject = _untrained_copy(trained_subject, tmp_path)
-    window.new_subject()
+    window.train_subject(subject)  # File ▸ Train or resume a subject…
     wizard = window.wizard
     wizard.overrides = TINY
-    wizard.continue_subject(subject)
     assert wizard.currentId() == PAGE_PRESET
     ticks: list[float] = []
     timer = QTimer()
@@ -149,7 +148,7 @@ def test_training_page_trains_off_the_gui_thread_and_finish_opens(
         assert box.history.names(), part  # live loss curves
         assert box.eta.text().startswith("done")
         assert Subject.open(subject).has_model(part)
-    assert not train.boxes["head"].image.pixmap().isNull()  # a preview render
+    assert train.boxes["head"].image.has_image()  # a preview render
     with qtbot.waitSignal(window.sessionOpened, timeout=RENDER_TIMEOUT_MS) as opened:
         wizard.button(wizard.WizardButton.FinishButton).click()
     assert opened.args[0].subject == subject

@@ -1,4 +1,6 @@
-"""A guard against a reference-count defect of the installed PySide6 on Python 3.11.
+"""Process-level guards the studio applies before it shows a window.
+
+1. :func:`guard_none_refcount` — a reference-count defect of the installed PySide6 on Python 3.11.
 
 PySide6 6.12.0 (as installed here, with CPython 3.11) returns ``None`` from every *void* C++
 method without taking a reference to it: each call such as ``widget.update()``,
@@ -9,6 +11,14 @@ the interpreter aborts ("Fatal Python error: none_dealloc"), e.g. after a minute
 playback. :func:`guard_none_refcount` detects the defect with a few probe calls and, only when
 it is present and ``None`` is mortal, raises the reference counts of ``None``, ``True`` and
 ``False`` by 2⁴⁰ — what Python 3.12 does for them by design (immortal objects). Idempotent.
+
+2. :func:`block_triton` — Triton's LLVM next to Mesa's. When an OpenGL context exists (the 3D
+landmark view) on a Mesa driver (llvmpipe under Xvfb, and the LLVM-based hardware drivers), loading
+``triton/_C/libtriton.so`` afterwards crashes the process (segmentation fault). torch imports
+Triton only to probe for ``torch.compile`` support (``torchvision.ops`` → ``torch._dynamo``), which
+the studio never uses; so the studio marks ``triton`` as not importable (``sys.modules["triton"] =
+None``) before torch loads, and torch then reports it absent. Nothing changes when Triton was
+already imported (then it was loaded before the GL context, which is safe).
 """
 
 from __future__ import annotations
@@ -49,4 +59,12 @@ def guard_none_refcount() -> bool:
         # ob_refcnt is the first field of every PyObject (Py_ssize_t) in CPython 3.11
         ctypes.c_ssize_t.from_address(id(obj)).value += BOOST
     _applied = True
+    return True
+
+
+def block_triton() -> bool:
+    """Make ``import triton`` fail in this process unless it is already imported (see above)."""
+    if "triton" in sys.modules:
+        return False
+    sys.modules["triton"] = None  # type: ignore[assignment]
     return True

@@ -1,0 +1,268 @@
+"""Benchmark section ``studio``: the studio's responsiveness through the real GUI path.
+
+Measured in the real main window (offscreen Qt platform, the engine in its own thread, CPU), on
+256² previews:
+
+- **slider release → first updated preview**: the α3 slider is pressed, moved to a new value
+  and released (``setSliderDown``/``setValue``, the signals a mouse drag sends); from the
+  release to the first preview that shows the new value (the fast render, or the full one when
+  it comes first) — milliseconds, median of ``max(reps, 20)``;
+- **slider release → full refined frame**: from the same release to the full frame with the new
+  value on the preview;
+- **longest GUI-thread stall during an export**: a 10 ms QTimer in the GUI thread records its
+  ticks while the export dialog writes the clip at 256²; the longest gap between two ticks, and
+  the 99th percentile (one export; its frames are the samples of the percentile);
+- **first paint after launch**: a fresh ``python`` process that creates the application and the
+  main window exactly as ``talkstudio studio`` does; from ``Popen`` until the window reports its
+  first expose (milliseconds, median of 5 launches).
+
+Subject: ``$TALKSTUDIO_STUDIO_SUBJECT`` when set; else the built-in demo subject when it ships;
+else a synthetic subject (8 s, 256²) trained here with shortened preview runs (head 400 steps at
+128², torso 300 steps, base width 16; no stage 1: the clip replays the subject's own speech),
+kept in ``bench_results/studio_subject``. Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default
+2) in the engine thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import Measure
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH_SUBJECT = REPO / "bench_results" / "studio_subject"
+SIZE = 256
+MIN_REPS = 20
+
+
+def _log(text: str) -> None:
+    print(f"[studio] {text}", file=sys.stderr, flush=True)
+
+
+def studio_subject() -> tuple[Path, str]:
+    """A trained subject to measure on, and a note saying which."""
+    env = os.environ.get("TALKSTUDIO_STUDIO_SUBJECT")
+    if env:
+        return Path(env), f"subject {env}"
+    try:
+        from talkstudio.core.demo import demo_resources, ensure_demo_subject
+
+        if (demo_resources() / "demo.json").is_file():
+            return ensure_demo_subject(), "the built-in demo subject"
+    except ImportError:
+        pass
+    return build_bench_subject(), "synthetic 8 s subject, head 400 / torso 300 steps"
+
+
+def build_bench_subject(root: Path = BENCH_SUBJECT) -> Path:
+    """Make (once) the synthetic subject the section falls back to; returns its folder."""
+    from talkstudio.core.nerf.config import HeadConfig
+    from talkstudio.core.nerf.train import train_head
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.subject import Subject
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+    from talkstudio.core.torso.config import TorsoConfig
+    from talkstudio.core.torso.train import train_torso
+
+    subject = root / "subject"
+    if not (subject / "tracks.npz").is_file():
+        _log(f"writing a synthetic subject into {root}")
+        root.mkdir(parents=True, exist_ok=True)
+        cfg = SynthConfig(seed=7, seconds=8.0, size=256, name="studio-bench")
+        subject = write_synthetic(root, cfg, video=False).subject_dir
+
+    def show(p) -> None:
+        if p.step % 50 == 0 or p.step == p.total:
+            _log(f"{p.stage} {p.step}/{p.total} {p.message}")
+
+    if not Subject.open(subject).has_model("head"):
+        run_job(train_head(subject, HeadConfig.from_preset("preview", steps=400)), show)
+    if not Subject.open(subject).has_model("torso"):
+        torso = TorsoConfig.from_preset("preview", base_width=16, steps=300)
+        run_job(train_torso(subject, torso), show)
+    return subject
+
+
+def _app():
+    from talkstudio.app.studio import create_application
+
+    return create_application(["bench"])
+
+
+def _wait(app, condition, timeout_s: float = 600.0) -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(1)
+    timer.timeout.connect(lambda: condition() and loop.quit())
+    timer.start()
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(loop.quit)
+    deadline.start(int(timeout_s * 1000))
+    if not condition():
+        loop.exec()
+    timer.stop()
+    if not condition():
+        raise TimeoutError("the studio did not answer in time")
+
+
+def _open_window(subject: Path, settings_dir: Path):
+    from PySide6.QtCore import QSettings
+
+    from talkstudio.app.main_window import MainWindow
+
+    settings = QSettings(str(settings_dir / "bench.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, device="cpu", use_gl=False)
+    window.ask_unsaved = lambda: "discard"
+    window.set_preview_size(SIZE)
+    window.show()
+    shown: list = []
+    window.controller.shown.connect(lambda r: shown.append((time.perf_counter(), r)))
+    window.open_target(subject)
+    return window, shown
+
+
+def _slider_release(app, window, shown: list, reps: int) -> tuple[list[float], list[float]]:
+    """ms from the release to the first preview of the new value, and to its full frame."""
+    slider = window.alpha_panel.rows["mouth"].slider
+    first, full = [], []
+    values = [40, 160, 70, 190, 20, 130, 100, 180]
+    for k in range(reps + 1):  # the first one warms up the frame's caches
+        target = values[k % len(values)] / 100 + 0.01 * (k // len(values))
+        slider.setSliderDown(True)
+        slider.setValue(round(target * 100))
+        shown.clear()
+        t0 = time.perf_counter()
+        slider.setSliderDown(False)  # the release
+        value = round(slider.value() / 100, 4)
+
+        def has(kind: str | None, v: float = value) -> bool:
+            return any(r.alphas[2] == v and (kind is None or r.kind == kind) for _, r in shown)
+
+        _wait(app, lambda: has("full"))
+        t_first = next(t for t, r in shown if r.alphas[2] == value)
+        t_full = next(t for t, r in shown if r.alphas[2] == value and r.kind == "full")
+        if k:
+            first.append((t_first - t0) * 1000)
+            full.append((t_full - t0) * 1000)
+    return first, full
+
+
+def _export_stall(app, window, out: Path) -> tuple[list[float], float, int]:
+    """Gaps (ms) between 10 ms GUI-thread timer ticks while exporting the clip at 256²."""
+    from PySide6.QtCore import QTimer
+
+    window.show_export()
+    dialog = window.export_dialog
+    dialog.path_edit.setText(str(out))
+    dialog.size_spin.setValue(SIZE)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    job = dialog.start_export()
+    _wait(app, lambda: dialog.job is None, timeout_s=3600)
+    seconds = time.perf_counter() - t0
+    timer.stop()
+    if job is None or job.outcome != "finished":
+        raise RuntimeError(f"the export did not finish: {dialog.eta_label.text()}")
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
+    return gaps, seconds, dialog.progress.maximum()
+
+
+FIRST_PAINT = """
+import sys, time
+from talkstudio.app.studio import create_application
+app = create_application()
+from PySide6.QtCore import QEvent, QObject, QSettings
+from talkstudio.app.main_window import MainWindow
+class Exposed(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Expose and obj.isExposed():
+            print("exposed", time.time(), "torch" in sys.modules, flush=True)
+            app.quit()
+        return False
+window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
+window.windowHandle() or window.winId()
+window.windowHandle().installEventFilter(Exposed(app))
+window.show()
+app.exec()
+window.shutdown()
+"""
+
+
+def _first_paint(settings_dir: Path, launches: int = 5) -> tuple[list[float], bool]:
+    out, torch_loaded = [], False
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    for _ in range(launches):
+        t0 = time.time()
+        res = subprocess.run(
+            [sys.executable, "-c", FIRST_PAINT, str(settings_dir / "paint.ini")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        line = next((x for x in res.stdout.splitlines() if x.startswith("exposed")), None)
+        if line is None:
+            raise RuntimeError(f"the studio did not paint: {res.stderr[-2000:]}")
+        _, stamp, torch_flag = line.split()
+        out.append((float(stamp) - t0) * 1000)
+        torch_loaded |= torch_flag == "True"
+    return out, torch_loaded
+
+
+def run(reps: int) -> list[Measure]:
+    import tempfile
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "2")))
+    reps = max(reps, MIN_REPS)
+    subject, which = studio_subject()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = _app()
+    measures: list[Measure] = []
+    with tempfile.TemporaryDirectory(prefix="talkstudio-bench-") as tmp:
+        folder = Path(tmp)
+        window, shown = _open_window(subject, folder)
+        _wait(app, lambda: any(r.kind == "full" for _, r in shown))
+        frames = window.state.num_frames
+        window.state.set_frame(frames // 3)
+        _wait(app, lambda: any(r.frame == frames // 3 and r.kind == "full" for _, r in shown))
+        first, full = _slider_release(app, window, shown, reps)
+        note = f"{which}; {SIZE}² previews, engine on CPU"
+        measures += [
+            Measure("slider release -> first updated preview", "ms", first, note),
+            Measure("slider release -> full refined frame", "ms", full, note),
+        ]
+        gaps, seconds, count = _export_stall(app, window, folder / "export.mp4")
+        p99 = statistics.quantiles(gaps, n=100)[98] if len(gaps) > 100 else max(gaps)
+        export_note = f"{count} frames at {SIZE}² in {seconds:.1f} s; 10 ms GUI timer"
+        measures += [
+            Measure("longest GUI stall during export", "ms", [max(gaps)], export_note),
+            Measure("GUI timer gap p99 during export", "ms", [p99], export_note),
+            Measure("export time per frame", "ms", [seconds * 1000 / count], export_note),
+        ]
+        window.shutdown()
+        window.close()
+        paint, torch_loaded = _first_paint(folder)
+        measures.append(
+            Measure(
+                "launch -> first paint of the main window",
+                "ms",
+                paint,
+                f"new process, offscreen; torch imported before the paint: {torch_loaded}",
+            )
+        )
+    return measures

@@ -1,0 +1,72 @@
+"""The welcome page and what the window does before a subject is open (no engine needed)."""
+
+from __future__ import annotations
+
+from _app_helpers import MULTIMEDIA_NOISE, settings_at
+from PySide6.QtCore import Qt
+
+from talkstudio.app.render_controller import merge_modes
+from talkstudio.app.session import RECENT_KEY, demo_status
+from talkstudio.app.wizard import PAGE_PRESET, PAGE_VIDEO
+
+pytestmark = MULTIMEDIA_NOISE
+
+
+def _window(qtbot, tmp_path):
+    from talkstudio.app.main_window import MainWindow
+
+    window = MainWindow(settings=settings_at(tmp_path), device="cpu", use_gl=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_welcome_page_before_anything_is_open(qtbot, tmp_path) -> None:
+    window = _window(qtbot, tmp_path)
+    assert window.stack.currentWidget() is window.welcome
+    assert window.windowTitle() == "Talkstudio"
+    assert not any(d.isVisible() for d in window.docks.values())
+    a = window.actions_
+    assert not a.save.isEnabled() and not a.export.isEnabled() and not a.play.isEnabled()
+    qtbot.waitUntil(lambda: window.welcome.demo_button.isEnabled() == demo_status()[0])
+    assert window.welcome.demo_note.isVisible() != demo_status()[0]  # says why it is off
+    assert window.welcome.recent_empty.isVisible() and not window.welcome.recent.isVisible()
+
+
+def test_recent_entries_open_and_missing_ones_are_disabled(qtbot, tmp_path, trained_subject):
+    settings = settings_at(tmp_path)
+    settings.setValue(RECENT_KEY, [str(trained_subject), str(tmp_path / "gone.talkproj")])
+    settings.sync()
+    window = _window(qtbot, tmp_path)
+    recent = window.welcome.recent
+    assert recent.count() == 2
+    assert recent.item(0).flags() & Qt.ItemFlag.ItemIsEnabled
+    assert not recent.item(1).flags() & Qt.ItemFlag.ItemIsEnabled
+    opened = []
+    window.welcome.openRecent.connect(opened.append)
+    recent.itemActivated.emit(recent.item(1))  # a missing file does nothing
+    recent.itemActivated.emit(recent.item(0))
+    assert opened == [str(trained_subject)]
+    window.close_session()  # nothing open: stays on the welcome page
+
+
+def test_create_subject_opens_the_wizard(qtbot, tmp_path) -> None:
+    window = _window(qtbot, tmp_path)
+    qtbot.mouseClick(window.welcome.create_button, Qt.MouseButton.LeftButton)
+    wizard = window.wizard
+    qtbot.waitExposed(wizard)
+    assert wizard.currentId() == PAGE_VIDEO and not wizard.video_page.isComplete()
+    wizard.reject()
+    window.train_subject(tmp_path)  # the other way in: a preprocessed subject
+    assert wizard.isVisible() and wizard.currentId() == PAGE_PRESET
+    assert wizard.subject_dir() == tmp_path
+    wizard.reject()
+
+
+def test_render_modes_merge() -> None:
+    assert merge_modes("", "fast") == "fast"
+    assert merge_modes("fast", "full") == "fast+full"
+    assert merge_modes("full", "fast") == "fast+full"
+    assert merge_modes("fast+full", "fast") == "fast+full"
+    assert merge_modes("full", "full") == "full"
