@@ -129,3 +129,27 @@ def test_fast_bake_equals_brute_force_maximum() -> None:
     model.grid.bake(fns[:3], thr)
     assert bool((brute >= model.grid.density - 1e-5).all())  # never fewer occupied cells
     assert bool((brute != model.grid.density).any())  # and the conditions do matter here
+
+
+def test_ray_ellipsoid_test_matches_dense_points() -> None:
+    from talkstudio.core.nerf.edit_render import ray_hits_ellipsoids
+    from talkstudio.core.nerf.landmark_encoding import quaternion_to_rotation
+
+    g = torch.Generator().manual_seed(5)
+    origins = torch.tensor([0.0, 0.0, -4.0]).expand(3000, 3)
+    dirs = torch.randn(3000, 3, generator=g) * 0.15 + torch.tensor([0.0, 0.0, 1.0])
+    dirs = dirs / dirs.norm(dim=-1, keepdim=True)
+    centres = torch.randn(4, 3, generator=g) * 0.3
+    rots = quaternion_to_rotation(torch.randn(4, 4, generator=g))
+    axes = torch.rand(4, 3, generator=g) * 0.3 + 0.05
+    t_min = torch.full((3000,), 3.0)
+    t_max = 3.0 + 2.0 * torch.rand(3000, generator=g)
+    hit = ray_hits_ellipsoids(origins, dirs, centres, rots, axes, t_min, t_max)
+    ts = torch.linspace(0, 1, 2001)
+    t = t_min[:, None] + ts * (t_max - t_min)[:, None]  # [R, 2001]
+    pts = origins[:, None] + t[..., None] * dirs[:, None]
+    inside = torch.zeros(3000, dtype=torch.bool)
+    for c, r, a in zip(centres, rots, axes):
+        inside |= ((((pts - c) @ r) / a).norm(dim=-1) < 1).any(dim=1)
+    assert 100 < int(hit.sum()) < 2900
+    assert torch.equal(hit, inside) or int((hit != inside).sum()) <= 3  # grazing rays only

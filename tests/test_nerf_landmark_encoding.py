@@ -30,7 +30,7 @@ def _scene(n: int = 3000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, to
 
 
 def _dense_reference(enc: LandmarkEncoding, x, lms, rot) -> torch.Tensor:
-    """Eq. 8a / 7 for every pair with an explicit Sigma^-1, truncated at the encoding's reach."""
+    """Eq. 8a / 7 for every pair with an explicit Sigma^-1, truncated at the cutoff distance."""
     delta = x[:, None, :] - lms[None]  # [N, K, 3]
     if enc.kind == "keypoint":
         m2 = delta.square().sum(-1) / 0.05**2
@@ -38,8 +38,7 @@ def _dense_reference(enc: LandmarkEncoding, x, lms, rot) -> torch.Tensor:
         inv = torch.linalg.inv(enc.covariance())  # [K, 3, 3]
         m2 = torch.einsum("nki,kij,nkj->nk", delta, inv, delta)
     w = torch.exp(-0.5 * m2)
-    reach = enc.reach()
-    w = torch.where(delta.norm(dim=-1) < reach, w, torch.zeros_like(w))
+    w = torch.where(m2 < enc.cutoff**2, w, torch.zeros_like(w))
     if enc.kind == "gaussian_no_depth":
         return w
     dz = (delta @ rot.T)[..., 2]  # camera-frame depth of the offset
@@ -48,16 +47,20 @@ def _dense_reference(enc: LandmarkEncoding, x, lms, rot) -> torch.Tensor:
     )
 
 
+@pytest.mark.parametrize("form", ["pairs", "rows"])
 @pytest.mark.parametrize("kind", ["gaussian", "gaussian_no_depth", "keypoint"])
-def test_sparse_pairs_equal_dense_equation(kind: str) -> None:
+def test_sparse_pairs_equal_dense_equation(kind: str, form: str) -> None:
     x, lms, rot = _scene()
-    enc = LandmarkEncoding(kind)  # type: ignore[arg-type]
+    enc = LandmarkEncoding(kind, dense_fraction=2.0 if form == "pairs" else 0.0)  # type: ignore[arg-type]
     if kind != "keypoint":
         with torch.no_grad():  # a non-trivial learned state: rotated, anisotropic
             enc.quaternion.copy_(torch.randn(68, 4))
             enc.log_scale.copy_(math.log(0.05) + 0.4 * torch.randn(68, 3))
     code = enc(x, lms, rot)
-    assert code.values is not None and code.values.shape[0] > 500
+    if form == "pairs":
+        assert code.values is not None and code.values.shape[0] > 500 and code.matrix is None
+    else:
+        assert code.matrix is not None and code.values is None
     dense = code.dense(68)
     assert dense.shape == (len(x), enc.out_dim)
     torch.testing.assert_close(dense, _dense_reference(enc, x, lms, rot), rtol=1e-4, atol=1e-6)
@@ -87,11 +90,13 @@ def test_gaussian_starts_isotropic_and_rotates_with_its_quaternion() -> None:
         enc.log_scale[0] = torch.log(torch.tensor([0.2, 0.05, 0.05]))
     lms = torch.zeros(68, 3)
     lms[1:] = 10.0  # keep the other landmarks far away
-    pts = torch.tensor([[0.0, 0.2, 0.0], [0.2, 0.0, 0.0]])  # 1 sigma along y, 4 sigma along x
-    code = enc(pts, lms, torch.eye(3)).dense(68).reshape(2, 68, 5)
+    # 1 sigma along head y (the wide axis, 0.2); 3 and 4 sigma along head x (narrow, 0.05).
+    pts = torch.tensor([[0.0, 0.2, 0.0], [0.15, 0.0, 0.0], [0.2, 0.0, 0.0]])
+    code = enc(pts, lms, torch.eye(3)).dense(68).reshape(3, 68, 5)
     # gamma(d_z) with d_z = 0 is [0, 0, 1, 0, 1]: the weight sits in columns 2 and 4.
     assert code[0, 0, 2].item() == pytest.approx(math.exp(-0.5), rel=1e-5)
-    assert code[1, 0, 2].item() == pytest.approx(math.exp(-0.5 * 16), rel=1e-4)
+    assert code[1, 0, 2].item() == pytest.approx(math.exp(-0.5 * 9), rel=1e-4)
+    assert code[2, 0, 2].item() == 0.0  # 4 sigma: beyond the 3.5 sigma cutoff
     rot = quaternion_to_rotation(enc.quaternion[:1])[0]
     torch.testing.assert_close(rot @ rot.T, torch.eye(3), atol=1e-6, rtol=0)
 
@@ -113,11 +118,18 @@ def test_keypoint_is_fixed_and_depth_term_uses_camera_axis() -> None:
     torch.testing.assert_close(code, want, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("dense_fraction", [0.0, 2.0])
 @pytest.mark.parametrize("kind", list(ENCODING_KINDS))
-def test_sparse_first_layer_equals_dense_matmul_with_gradients(kind: str) -> None:
+def test_sparse_first_layer_equals_dense_matmul_with_gradients(
+    kind: str, dense_fraction: float
+) -> None:
     torch.manual_seed(3)
     x, lms, rot = _scene(800)
-    enc = LandmarkEncoding(kind)  # type: ignore[arg-type]
+    enc = LandmarkEncoding(kind, dense_fraction=dense_fraction)  # type: ignore[arg-type]
+    if kind in ("gaussian", "gaussian_no_depth"):
+        with torch.no_grad():  # anisotropic and rotated, so every parameter gets a gradient
+            enc.quaternion.copy_(torch.randn(68, 4))
+            enc.log_scale.copy_(math.log(0.05) + 0.4 * torch.randn(68, 3))
     layer = ConditionedLinear(32, enc, 64)
     feats = torch.randn(len(x), 32)
     out = layer(feats, enc(x, lms, rot))
@@ -135,12 +147,27 @@ def test_sparse_first_layer_equals_dense_matmul_with_gradients(kind: str) -> Non
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_reach_bounds_the_influence() -> None:
+def test_reach_and_ellipsoids_bound_the_influence() -> None:
     enc = LandmarkEncoding("gaussian", cutoff=3.5)
     reach = enc.reach()
     assert reach is not None
     torch.testing.assert_close(reach, torch.full((68,), 0.175))
-    assert LandmarkEncoding("mlp").reach() is None
+    assert (
+        LandmarkEncoding("mlp").reach() is None and LandmarkEncoding("posenc").ellipsoids() is None
+    )
+    with torch.no_grad():
+        enc.quaternion.copy_(torch.randn(68, 4))
+        enc.log_scale.copy_(math.log(0.05) + 0.5 * torch.randn(68, 3))
+    ell = enc.ellipsoids()
+    assert ell is not None
+    rot, axes = ell
+    lms = torch.randn(68, 3)
+    x = lms[5] + 0.3 * torch.randn(4000, 3)
+    inside = (((x - lms[5]) @ rot[5]) / axes[5]).norm(dim=-1) < 1  # R^T delta for row vectors
+    code = enc(x, lms, torch.eye(3)).dense(68).reshape(len(x), 68, 5)[:, 5]
+    nonzero = code.abs().sum(-1) > 0
+    assert bool(inside.any()) and bool((~inside).any())
+    assert torch.equal(nonzero, inside)  # exactly zero outside the ellipsoid, non-zero inside
 
 
 def test_spherical_harmonics_are_orthonormal() -> None:

@@ -3,10 +3,14 @@ training steps. See ``_head_common`` for the subject/model used and the thread s
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _head_common import bench_model, bench_subject, setup_threads
 from bench import Measure, time_call
 

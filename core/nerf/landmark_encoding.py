@@ -20,11 +20,12 @@ and two per-frame kinds code the flattened landmarks once per frame:
 
 Sigma is kept in the head frame, so each Gaussian stays attached to its landmark when the head
 turns; the Mahalanobis distance is the same in any rotated frame when Sigma is rotated with it,
-and only ``d_z`` needs the camera. The Gaussian weight is truncated at ``cutoff`` standard
-deviations along the Gaussian's widest axis (``exp(-cutoff^2 / 2)``, 0.2 % at 3.5): pairs farther
-apart than that contribute exactly zero and are never formed, so the code is a short list of
-(point, landmark, value) pairs. :meth:`LandmarkEncoding.reach` gives each landmark's radius of
-influence; the edit-aware re-render uses it to find the rays an edit can change.
+and only ``d_z`` needs the camera. The Gaussian weight is truncated at a Mahalanobis distance of
+``cutoff`` (weight ``exp(-cutoff^2 / 2)``, 0.2 % at 3.5): outside that ellipsoid a landmark
+contributes exactly zero. Pairs are only formed inside the ellipsoid's bounding sphere
+(:meth:`LandmarkEncoding.reach`), so the code is a short list of (point, landmark, value) pairs;
+the edit-aware re-render intersects rays with the ellipsoids (:meth:`LandmarkEncoding.ellipsoids`)
+to find the rays an edit can change.
 """
 
 from __future__ import annotations
@@ -49,12 +50,13 @@ ENCODING_KINDS: tuple[EncodingKind, ...] = (
 
 @dataclass
 class LandmarkCode:
-    """The landmark condition of N sample points, in one of two forms.
+    """The landmark condition of N sample points, in one of three forms.
 
     Per-frame kinds fill ``frame`` [C]: one vector shared by every point. Per-point kinds fill
-    the pair list sorted by landmark: ``point_idx`` [P], ``values`` [P, D] and ``counts`` (pairs
-    per landmark, [K] as a list); the dense code of point n would be the [K * D] vector with
-    ``values`` at the rows of its pairs and zeros elsewhere.
+    either the pair list sorted by landmark — ``point_idx`` [P], ``values`` [P, D] and ``counts``
+    (pairs per landmark, [K] as a list) — when few landmarks reach each point, or ``rows`` [n]
+    and ``matrix`` [n, K * D], the full code of the points that any landmark reaches, when many
+    do. Points not listed have an all-zero code.
     """
 
     num_points: int
@@ -62,11 +64,17 @@ class LandmarkCode:
     point_idx: torch.Tensor | None = None
     values: torch.Tensor | None = None
     counts: list[int] | None = None
+    rows: torch.Tensor | None = None
+    matrix: torch.Tensor | None = None
 
     def dense(self, num_landmarks: int) -> torch.Tensor:
         """The code as a dense [N, C] matrix (for tests and small inputs)."""
         if self.frame is not None:
             return self.frame.expand(self.num_points, -1)
+        if self.matrix is not None and self.rows is not None:
+            out = self.matrix.new_zeros(self.num_points, self.matrix.shape[1])
+            out[self.rows] = self.matrix
+            return out
         assert self.values is not None and self.point_idx is not None and self.counts is not None
         d = self.values.shape[1]
         out = self.values.new_zeros(self.num_points, num_landmarks, d)
@@ -80,7 +88,8 @@ class LandmarkCode:
 
 def depth_embedding(dz: torch.Tensor) -> torch.Tensor:
     """gamma(d_z) = [d_z, sin d_z, cos d_z, sin 2d_z, cos 2d_z] of ``dz`` [P] -> [P, 5]."""
-    return torch.stack([dz, dz.sin(), dz.cos(), (2 * dz).sin(), (2 * dz).cos()], dim=-1)
+    sin, cos = dz.sin(), dz.cos()
+    return torch.stack([dz, sin, cos, 2 * sin * cos, 1 - 2 * sin * sin], dim=-1)
 
 
 def quaternion_to_rotation(q: torch.Tensor) -> torch.Tensor:
@@ -104,7 +113,12 @@ def positional_encoding(x: torch.Tensor, frequencies: int) -> torch.Tensor:
 
 
 class LandmarkEncoding(nn.Module):
-    """One of the five landmark encodings of Table III (see the module docstring)."""
+    """One of the five landmark encodings of Table III (see the module docstring).
+
+    ``dense_fraction``: when more than this fraction of (point, landmark) pairs of a batch lie
+    within reach, the code is computed as full rows instead of a pair list (same values, faster
+    once the learnt Gaussians have grown).
+    """
 
     fixed_scale: torch.Tensor
 
@@ -116,6 +130,7 @@ class LandmarkEncoding(nn.Module):
         cutoff: float = 3.5,
         posenc_frequencies: int = 4,
         mlp_width: int = 64,
+        dense_fraction: float = 0.06,
     ) -> None:
         super().__init__()
         if kind not in ENCODING_KINDS:
@@ -123,6 +138,7 @@ class LandmarkEncoding(nn.Module):
         self.kind: EncodingKind = kind
         self.num_landmarks = num_landmarks
         self.cutoff = cutoff
+        self.dense_fraction = dense_fraction
         self.posenc_frequencies = posenc_frequencies
         self.mlp_width = mlp_width
         k = num_landmarks
@@ -169,6 +185,14 @@ class LandmarkEncoding(nn.Module):
             return None
         return self.cutoff * self.scales().detach().amax(dim=1)
 
+    def ellipsoids(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Support of each truncated Gaussian: rotations R [K, 3, 3] and semi-axes [K, 3]
+        (``cutoff`` standard deviations); a point x is inside iff ``|(R^T (x - L_k)) / axes| < 1``.
+        None for the per-frame kinds."""
+        if not self.per_point:
+            return None
+        return self._rotations().detach(), self.cutoff * self.scales().detach()
+
     def covariance(self) -> torch.Tensor:
         """Sigma = R S (R S)^T [K, 3, 3] (Eq. 8b)."""
         rs = self._rotations() * self.scales()[:, None, :]
@@ -193,51 +217,56 @@ class LandmarkEncoding(nn.Module):
         return self._pairs(x.float(), landmarks.float(), cam_rotation.float())
 
     def _pairs(self, x: torch.Tensor, lms: torch.Tensor, rot_cam: torch.Tensor) -> LandmarkCode:
-        """Eq. 7 / 8a over the (point, landmark) pairs inside the cutoff."""
+        """Eq. 7 / 8a for the (point, landmark) pairs inside the truncation ellipsoids.
+
+        The squared Mahalanobis distances of all candidate pairs come from one matrix product:
+        ``delta^T A delta`` with ``A = Sigma^-1`` expands into a quadratic form in x, i.e. 10
+        monomials of x times 10 coefficients per landmark (coordinates centred on the landmarks'
+        mean, in float64, to keep the expansion precise). Only pairs inside the cutoff get values.
+        """
         k = self.num_landmarks
         reach = self.reach()
         assert reach is not None
-        point_idx, lm_idx = _pairs_within(x.detach(), lms.detach(), reach)
-        delta = x[point_idx] - lms[lm_idx]  # [P, 3]
-        scales = self.scales()
-        if self.kind == "keypoint":  # Eq. 7: isotropic, fixed alpha
-            m2 = (delta * delta).sum(-1) / scales[lm_idx, 0].square()
-        else:  # Eq. 8a: delta Sigma^-1 delta^T = |S^-1 R^T delta|^2
-            local = (delta[:, :, None] * self._rotations()[lm_idx]).sum(1)  # [P, 3] = R^T delta
-            m2 = (local / scales[lm_idx]).square().sum(-1)
-        w = torch.exp(-0.5 * m2)  # [P]
-        if self.kind == "gaussian_no_depth":
-            values = w[:, None]
-        else:
-            dz = delta @ rot_cam[2]  # [P] depth component of R_cam delta
-            values = w[:, None] * depth_embedding(dz)
+        xd, ld = x.detach(), lms.detach()
+        lo = (ld - reach[:, None]).amin(0)
+        hi = (ld + reach[:, None]).amax(0)
+        cand = ((xd > lo) & (xd < hi)).all(dim=1).nonzero(as_tuple=True)[0]  # [n]
+        centre = ld.mean(0)
+        coeffs = self._quadratic((lms - centre).double())  # [K, 10], float64: the expansion
+        m2 = (_monomials((x[cand] - centre).double()) @ coeffs.T).float()  # cancels terms [n, K]
+        inside = m2.detach() < self.cutoff**2
+        pt, lm_idx = inside.nonzero(as_tuple=True)  # sorted by point
+        dz = (x[cand] @ rot_cam[2])[pt] - (lms @ rot_cam[2])[lm_idx]  # [P] z of R_cam delta
+        values = self._values(dz, m2[pt, lm_idx])  # [P, D]
+        if len(pt) > self.dense_fraction * inside.numel():
+            flat = values.new_zeros(len(cand) * k, self.pair_dim)
+            matrix = flat.index_copy_(0, pt * k + lm_idx, values).reshape(len(cand), -1)
+            return LandmarkCode(x.shape[0], rows=cand, matrix=matrix)
+        order = torch.argsort(lm_idx, stable=True)
         counts = torch.bincount(lm_idx, minlength=k).tolist()
-        return LandmarkCode(x.shape[0], point_idx=point_idx, values=values, counts=counts)
+        return LandmarkCode(
+            x.shape[0], point_idx=cand[pt[order]], values=values[order], counts=counts
+        )
+
+    def _quadratic(self, lms: torch.Tensor) -> torch.Tensor:
+        """Coefficients [K, 10] of ``(x - L_k)^T Sigma_k^-1 (x - L_k)`` on :func:`_monomials`."""
+        rot = self._rotations().to(lms.dtype)
+        inv = rot * (1.0 / self.scales().to(lms.dtype).square())[:, None, :]  # R S^-2
+        a = inv @ rot.transpose(-1, -2)  # Sigma^-1 [K, 3, 3]
+        b = -2.0 * (a @ lms[:, :, None])[..., 0]  # [K, 3]
+        c = (lms[:, None, :] @ a @ lms[:, :, None])[:, 0, 0]  # [K]
+        cols = [a[:, 0, 0], a[:, 1, 1], a[:, 2, 2], 2 * a[:, 0, 1], 2 * a[:, 0, 2], 2 * a[:, 1, 2]]
+        return torch.stack([*cols, b[:, 0], b[:, 1], b[:, 2], c], dim=-1)
+
+    def _values(self, dz: torch.Tensor, m2: torch.Tensor) -> torch.Tensor:
+        """Truncated Gaussian weight, times gamma(d_z) except for gaussian_no_depth, [P, D]."""
+        w = torch.where(m2 < self.cutoff**2, torch.exp(-0.5 * m2), torch.zeros_like(m2))
+        if self.kind == "gaussian_no_depth":
+            return w[:, None]
+        return w[:, None] * depth_embedding(dz)
 
 
-def _pairs_within(
-    x: torch.Tensor, lms: torch.Tensor, radius: torch.Tensor, chunk: int = 65536
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(point, landmark) index pairs [P], [P] with ``|x_n - L_k| < radius_k``, sorted by landmark.
-
-    Points outside the box around all landmark spheres are dropped first; distances are computed
-    directly (not through a matrix product) so a point's pairs do not depend on its batch.
-    """
-    lo = (lms - radius[:, None]).amin(0)
-    hi = (lms + radius[:, None]).amax(0)
-    cand = ((x > lo) & (x < hi)).all(dim=1).nonzero(as_tuple=True)[0]  # [n]
-    r2 = radius.square()
-    points, marks = [], []
-    for part in cand.split(chunk):
-        d2 = torch.cdist(x[part], lms, compute_mode="donot_use_mm_for_euclid_dist").square()
-        lm, pt = (d2 < r2).T.nonzero(as_tuple=True)  # sorted by landmark
-        points.append(part[pt])
-        marks.append(lm)
-    if not points:
-        empty = torch.zeros(0, dtype=torch.long, device=x.device)
-        return empty, empty
-    pt, lm = torch.cat(points), torch.cat(marks)
-    if len(points) > 1:
-        order = torch.argsort(lm, stable=True)
-        pt, lm = pt[order], lm[order]
-    return pt, lm
+def _monomials(x: torch.Tensor) -> torch.Tensor:
+    """[x^2, y^2, z^2, xy, xz, yz, x, y, z, 1] of points [n, 3] -> [n, 10]."""
+    a, b, c = x.unbind(-1)
+    return torch.stack([a * a, b * b, c * c, a * b, a * c, b * c, a, b, c, torch.ones_like(a)], -1)

@@ -39,8 +39,8 @@ class MarchSettings:
     """A ray stops once its transmittance falls below this; 0 marches every sample."""
     chunk: int = 4
     """Samples per ray in the first round between early-termination checks (then doubling)."""
-    max_chunk: int = 64
-    """Largest number of samples per ray in one round."""
+    max_chunk: int = 16
+    """Largest number of samples per ray in one round (bounds the samples wasted past a stop)."""
     ray_chunk: int = 32768
     """Rays marched together (bounds memory on large images)."""
 
@@ -64,6 +64,7 @@ class RenderOutput:
     depth: torch.Tensor  # [R] expected distance along the ray, where opacity > 0
     depth_var: torch.Tensor  # [R] variance of that distance under the ray's weights
     evaluated: int  # samples the field was evaluated at
+    steps: torch.Tensor  # [R] long: samples evaluated per ray (its first ``steps`` samples)
 
 
 def sample_rays(
@@ -135,7 +136,7 @@ def march(
     stop: float = 1e-4,
     chunk: int = 4,
     rays: torch.Tensor | None = None,
-    max_chunk: int = 64,
+    max_chunk: int = 16,
 ) -> RenderOutput:
     """Volume-render (Eq. 4-5) ``samples`` in rounds with early termination.
 
@@ -148,6 +149,7 @@ def march(
     alive = torch.arange(num_rays, device=dev) if rays is None else rays
     alive = alive[samples.count[alive] > 0]
     trans = torch.ones(num_rays, device=dev)  # transmittance so far
+    steps = torch.zeros(num_rays, dtype=torch.long, device=dev)
     ids, rgbs, ops, depths, depths2 = [], [], [], [], []
     first_t = (
         samples.t[samples.start.clamp(max=max(len(samples.t) - 1, 0))] if len(samples.t) else None
@@ -179,6 +181,7 @@ def march(
         t_out = t_in * torch.exp(-tau.sum(1))
         trans = trans.index_put((alive,), t_out)
         rank0 += chunk
+        steps[alive] = samples.count[alive].clamp(max=rank0)
         chunk = min(chunk * 2, max(max_chunk, chunk))
         more = (samples.count[alive] > rank0) & (t_out.detach() > stop)
         alive = alive[more]
@@ -198,7 +201,7 @@ def march(
     depth = mean_t + (first_t if first_t is not None else 0.0)
     depth = torch.where(samples.count > 0, depth, torch.zeros_like(depth))
     return RenderOutput(
-        rgb=out_rgb, opacity=out_op, depth=depth, depth_var=var, evaluated=evaluated
+        rgb=out_rgb, opacity=out_op, depth=depth, depth_var=var, evaluated=evaluated, steps=steps
     )
 
 
@@ -265,6 +268,7 @@ def render_rays(
         depth=torch.cat([o.depth for o in outs]),
         depth_var=torch.cat([o.depth_var for o in outs]),
         evaluated=sum(o.evaluated for o in outs),
+        steps=torch.cat([o.steps for o in outs]),
     )
 
 
