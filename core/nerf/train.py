@@ -204,6 +204,8 @@ def train_head(
     yield Progress(STAGE, start, config.steps, f"{len(frames)} training frames; {note}")
 
     march = config.march(training=True)
+    # The field runs under float16 autocast on CUDA: scale the loss so small gradients survive.
+    scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
     face_steps = config.face_mask_fraction * config.steps
     eta, t0, step = Eta(), time.perf_counter(), start
     recent: list[float] = []
@@ -237,8 +239,9 @@ def train_head(
             )  # fmt: skip
             opt.zero_grad(set_to_none=True)
             if loss.requires_grad:  # False when no ray of the patch met an occupied cell
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             parts["samples"] = float(out.evaluated)
             recent = [*recent[-19:], parts["loss"]]
             if step % config.occupancy_interval == 0:
