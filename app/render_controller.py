@@ -59,6 +59,7 @@ class RenderController(QObject):
         """Requests are sent only while a session is open."""
         self._mode = ""
         self._last_seq = 0
+        self._last_request: tuple[tuple[int, tuple[float, ...], int], str] | None = None
         self.last_shown: RenderResult | None = None
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -91,12 +92,25 @@ class RenderController(QObject):
             self._flush_timer.start()
 
     def flush(self) -> None:
-        """Send the collected request now."""
+        """Send the collected request now.
+
+        A fast render already asked for the same frame, α and size is not asked for again:
+        a release right after the drag's last tick asks only for the full frame.
+        """
         self._flush_timer.stop()
         mode, self._mode = self._mode, ""
         if not mode or not self.active or self.state.num_frames == 0:
             return
-        self.client.request(self.state.frame, self.state.current_alphas(), mode)
+        alphas = tuple(round(float(a), 4) for a in self.state.current_alphas())
+        key = (self.state.frame, alphas, self.client.size)
+        last = self._last_request
+        if last is not None and last[0] == key and last[1] in ("fast", "fast+full"):
+            if mode == "fast":
+                return
+            if mode == "fast+full":
+                mode = "full"
+        self._last_request = (key, mode)
+        self.client.request(self.state.frame, alphas, mode)
 
     def current(self, result: RenderResult) -> bool:
         """Whether ``result`` may be shown now."""
@@ -119,6 +133,7 @@ class RenderController(QObject):
     def reset(self) -> None:
         """Forget what was shown (a new session)."""
         self._last_seq = 0
+        self._last_request = None
         self.last_shown = None
         self._mode = ""
         self.preview.clear()

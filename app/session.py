@@ -220,8 +220,12 @@ class SessionMixin:
         self.status_progress.setVisible(on)
 
     def _session_opened(self: MainWindow, info: SessionInfo) -> None:
+        pending = self._pending
+        expected = pending.subject if pending is not None else self.subject_path
+        if expected is None or Path(expected).resolve() != Path(info.subject).resolve():
+            return  # an answer to an earlier request, overtaken by a newer open
         self._busy(False)
-        pending, self._pending = self._pending, None
+        self._pending = None
         self.state.set_track(info.lm_world)
         self.state.set_audio(info.audio)
         if pending is not None:  # a new session

@@ -236,6 +236,7 @@ class EngineClient(QObject):
         """Render requests sent so far."""
         self.replaced = 0
         """Requests dropped because a newer one replaced them while they waited."""
+        self.last_request: RenderRequest | None = None
         self.jobs: list[JobRunner] = []
         queued = Qt.ConnectionType.QueuedConnection
         self._open.connect(self.worker.open_session, queued)
@@ -261,6 +262,7 @@ class EngineClient(QObject):
         self._seq += 1
         req = RenderRequest(self._seq, int(frame), _alphas(alphas), self.size, mode)
         self.requests += 1
+        self.last_request = req
         if self.worker.post(req):
             self.replaced += 1  # the wake-up posted for the old request will take this one
         else:

@@ -91,8 +91,11 @@ def test_slider_drag_renders_fast_then_full(qtbot, window, reference) -> None:
     expected_fast = reference.render_fast(0, (1, 1, 1.95), 64)
     assert expected_fast.kind == "fast" and _same(during, expected_fast.rgb)
     assert np.any(during != before) == np.any(expected_fast.rgb != base)
+    sent = window.client.requests
     with _wait_shown(qtbot, window, "full", alphas=(1.0, 1.0, 1.95)):
         slider.setSliderDown(False)  # the release asks for the full frame
+    # the fast render of 1.95 was already asked for by the drag: the release adds the full only
+    assert window.client.requests == sent + 1 and window.client.last_request.mode == "full"
     after = _pixels(window.preview.image())
     assert window.preview.kind == "full"
     expected_full = reference.render(0, (1, 1, 1.95), 64).rgb
