@@ -170,3 +170,12 @@ def trained_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torso = TorsoConfig.from_preset("preview", image_size=64, base_width=8, steps=3)
     run_job(train_torso(subj, torso))
     return Path(subj)
+
+
+@pytest.fixture(scope="session")
+def demo_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in demo subject (shipped weights, media regenerated from its seed), made once
+    per test run in a temporary cache. Tests must not write into it."""
+    from talkstudio.core.demo import ensure_demo_subject
+
+    return ensure_demo_subject(tmp_path_factory.mktemp("demo_cache"))
