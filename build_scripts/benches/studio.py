@@ -12,6 +12,8 @@ Measured in the real main window (offscreen Qt platform, the engine in its own t
 - **longest GUI-thread stall during an export**: a 10 ms QTimer in the GUI thread records its
   ticks while the export dialog writes the first second (25 frames) of the clip at 256²; the
   longest gap between two ticks, and the 99th percentile of the gaps (one export);
+- **longest GUI-thread stall during training**: the same timer while the training wizard trains
+  a copy of the subject (frames only) with the preview preset, 30 steps per part;
 - **first paint after launch**: a fresh ``python`` process that creates the application and the
   main window exactly as ``talkstudio studio`` does; from ``Popen`` until the window reports its
   first expose (milliseconds, median of 5 launches).
@@ -188,6 +190,41 @@ def _export_stall(app, window, out: Path) -> tuple[list[float], float, int]:
     return gaps, seconds, dialog.progress.maximum()
 
 
+TRAIN_STEPS = {"stage1": {"steps": 30}, "head": {"steps": 30}, "torso": {"steps": 30}}
+"""The training whose GUI stalls are measured: the preview preset, 30 steps per part."""
+
+
+def _training_stall(app, subject: Path, folder: Path) -> tuple[list[float], float]:
+    """Gaps (ms) between 10 ms GUI-thread timer ticks while the wizard trains a copy of
+    ``subject`` (its frames, no models) with the preview preset for a few steps per part."""
+    import shutil
+
+    from PySide6.QtCore import QTimer
+
+    from talkstudio.app.wizard import TrainingWizard
+
+    copy = folder / "training"
+    shutil.copytree(subject, copy, ignore=shutil.ignore_patterns("models"))
+    wizard = TrainingWizard(overrides=TRAIN_STEPS)
+    wizard.show()
+    wizard.continue_subject(copy)
+    train = wizard.train_page
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    wizard.next()  # starts training
+    _wait(app, lambda: train.job is None, timeout_s=3600)
+    seconds = time.perf_counter() - t0
+    timer.stop()
+    if not train.isComplete():
+        raise RuntimeError(f"the training did not finish: {train.status.text()}")
+    wizard.reject()
+    return [(b - a) * 1000 for a, b in itertools.pairwise(ticks)], seconds
+
+
 FIRST_PAINT = """
 import sys, time
 from talkstudio.app.studio import create_application
@@ -267,6 +304,13 @@ def run(reps: int) -> list[Measure]:
         ]
         window.shutdown()
         window.close()
+        gaps, seconds = _training_stall(app, subject, folder)
+        p99 = statistics.quantiles(gaps, n=100)[98]
+        train_note = f"preview preset, 30 steps per part, {seconds:.0f} s; 10 ms GUI timer"
+        measures += [
+            Measure("longest GUI stall during training", "ms", [max(gaps)], train_note),
+            Measure("GUI timer gap p99 during training", "ms", [p99], train_note),
+        ]
         paint, torch_loaded = _first_paint(folder)
         measures.append(
             Measure(
