@@ -211,8 +211,6 @@ class Engine:
         self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1), size: int = 256
     ) -> RenderedFrame:
         """The full frame ``frame`` with edits ``alphas`` at ``size`` x ``size``."""
-        import torch
-
         t0 = time.perf_counter()
         alphas = _check_alphas(alphas)
         key = (frame, alphas, size)
@@ -221,12 +219,25 @@ class Engine:
             return RenderedFrame(
                 self._frames[key], (time.perf_counter() - t0) * 1e3, "cached", frame
             )
-        lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32)
-        with torch.no_grad():
-            head = self._editor(frame, size).render(lms.to(self.device))
-            rgb = self._finish(head.head, head.opacity, size)
+        rgb = self._full_frame(frame, alphas, size, keep=True)
         self._remember(key, rgb)
         return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
+
+    def _full_frame(
+        self, frame: int, alphas: tuple[float, float, float], size: int, keep: bool
+    ) -> np.ndarray:
+        """Head NeRF + torso of ``frame``; ``keep`` builds and keeps the frame's edit cache (for
+        later fast edits), else the head is rendered straight (an export's one-off frames)."""
+        import torch
+
+        lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32).to(self.device)
+        with torch.no_grad():
+            if keep:
+                head = self._editor(frame, size).render(lms)
+            else:
+                pose = self._check_frame(frame).pose[frame]
+                head = self.head.render(self._K(size), pose, lms, self._background(size))
+            return self._finish(head.head, head.opacity, size)
 
     def render_fast(
         self, frame: int, alphas: tuple[float, float, float], size: int = 256
@@ -293,9 +304,10 @@ class Engine:
         t0 = time.perf_counter()
         with Mp4Writer(out, size, size, audio=audio) as writer:
             for i in range(start, end):
-                a = alphas[i]
-                frame = self.render(i, (a[0], a[1], a[2]), size)
-                writer.write(frame.rgb)
+                a = _check_alphas(alphas[i])
+                cached = self._frames.get((i, a, size))
+                rgb = cached if cached is not None else self._full_frame(i, a, size, keep=False)
+                writer.write(rgb)
                 done = i - start + 1
                 elapsed = time.perf_counter() - t0
                 yield Progress(
@@ -303,7 +315,7 @@ class Engine:
                     done,
                     end - start,
                     f"frame {done}/{end - start}, {elapsed / done * 1e3:.0f} ms/frame",
-                    preview=frame.rgb if done % 25 == 1 else None,
+                    preview=rgb if done % 25 == 1 else None,
                 )
         return Path(out)
 

@@ -1,0 +1,159 @@
+"""The engine on a real subject driven by other speech: export times, the mouth edit re-tracked
+by MediaPipe, and the exported file's A/V offset.
+
+Subject: ``$TALKSTUDIO_ENGINE_SUBJECT``, else ``../subjects/German_20s`` beside the repository,
+with all three parts trained (``talkstudio preprocess ../shared/data/German_20s.mp4 --out
+../subjects/German_20s`` then ``talkstudio train stage1|head|torso ... --preset preview``).
+Speech: ``../shared/data/Obama_5s.wav``. Without them only a note is printed.
+
+- **export 5 s** at 128² and 256²: the whole ``Engine.export`` job (stage 1 ran before), wall
+  seconds; 128² is repeated, 256² runs once (its per-frame median is given beside it);
+- **512²**: ms per frame while exporting the first second (25 frames);
+- **α3 = 2 vs α3 = 1**: 25 frames spread over the clip rendered at 256² both ways, re-tracked
+  with MediaPipe Face Mesh (static mode); ratio of the median inner-lip gap / mouth width, and
+  the relative change of the eye openings;
+- **A/V offset**: the first video frame's time minus the first audio sample's time in the
+  exported 128² file (from the container's stream start times);
+- a strip of exported 256² frames (α3 = 1 above, α3 = 2 below) in
+  ``bench_results/engine_strip.png``.
+
+Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from bench import Measure
+
+REPO = Path(__file__).resolve().parents[2]
+AUDIO = REPO.parent / "shared" / "data" / "Obama_5s.wav"
+
+
+def subject_dir() -> Path:
+    env = os.environ.get("TALKSTUDIO_ENGINE_SUBJECT")
+    return Path(env) if env else REPO.parent / "subjects" / "German_20s"
+
+
+def _export(engine, out: Path, size: int, end: int | None = None, edits=None) -> list[float]:
+    """Run one export; the ms each frame took."""
+    from talkstudio.core.progress import run_job
+
+    stamps = [time.perf_counter()]
+    run_job(
+        engine.export(out, edits, size=size, end=end), lambda p: stamps.append(time.perf_counter())
+    )
+    return [(b - a) * 1e3 for a, b in itertools.pairwise(stamps)]
+
+
+def av_offset_ms(path: Path) -> float:
+    """First video frame time minus first audio sample time (ms), from the decoded frames."""
+    import av
+
+    with av.open(str(path)) as c:
+        v = next(f for f in c.decode(video=0))
+        video_t = float(v.pts * v.time_base)
+    with av.open(str(path)) as c:
+        a = next(f for f in c.decode(audio=0))
+        audio_t = float(a.pts * a.time_base)
+    return (video_t - audio_t) * 1e3
+
+
+def _retrack(frames: list[np.ndarray]) -> np.ndarray:
+    """iBUG-68 image points [N, 68, 2] of each frame (NaN where no face was found)."""
+    from talkstudio.core.preprocess.ibug68 import mesh_to_ibug68
+    from talkstudio.core.preprocess.tracking import FaceMeshTracker
+
+    out = np.full((len(frames), 68, 2), np.nan)
+    with FaceMeshTracker(max_faces=1, static=True) as tracker:
+        for i, rgb in enumerate(frames):
+            faces = tracker(rgb)
+            if faces:
+                out[i] = mesh_to_ibug68(faces[0])[:, :2]
+    return out
+
+
+def _mouth_edit(engine, measures: list[Measure], note: str) -> None:
+    import cv2
+
+    from talkstudio.core.landmarks import eye_opening, mouth_opening
+
+    picks = np.linspace(0, engine.num_frames - 1, 25).round().astype(int)
+    one = [engine.render(int(i), (1, 1, 1), 256).rgb for i in picks]
+    two = [engine.render(int(i), (1, 1, 2), 256).rgb for i in picks]
+    p1, p2 = _retrack(one), _retrack(two)
+    ok = ~np.isnan(p1[:, 0, 0]) & ~np.isnan(p2[:, 0, 0])
+    m1, m2 = mouth_opening(p1[ok]), mouth_opening(p2[ok])
+    open1 = m1 > 0.02  # frames with the mouth visibly open at α3 = 1
+    ratio = float(np.median(m2[open1] / m1[open1])) if open1.any() else float("nan")
+    eyes = []
+    for left in (True, False):
+        e1, e2 = eye_opening(p1[ok], left), eye_opening(p2[ok], left)
+        eyes.append(float(np.median(np.abs(e2 - e1) / np.maximum(e1, 1e-6))))
+    found = f"{int(ok.sum())}/{len(picks)} frames re-tracked, {int(open1.sum())} with an open mouth"
+    measures += [
+        Measure("α3=2 / α3=1 mouth opening (re-tracked)", "ratio", [ratio], f"{note}; {found}"),
+        Measure("left eye opening change (α3=2)", "rel", [eyes[0]], "median |Δ| / opening"),
+        Measure("right eye opening change (α3=2)", "rel", [eyes[1]], "median |Δ| / opening"),
+        Measure(
+            "mouth opening at α3=1 / α3=2 (median)",
+            "ratio",
+            [float(np.median(m1[open1])) if open1.any() else float("nan")],
+            f"α3=2: {float(np.median(m2[open1])) if open1.any() else float('nan'):.3f}",
+        ),
+    ]
+    strip = np.concatenate(
+        [np.concatenate(one[::5], axis=1), np.concatenate(two[::5], axis=1)], axis=0
+    )
+    cv2.imwrite(str(REPO / "bench_results" / "engine_strip.png"), strip[..., ::-1])
+
+
+def run(reps: int) -> list[Measure]:
+    import torch
+
+    from talkstudio.core.engine import Engine
+
+    threads = int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "1"))
+    torch.set_num_threads(threads)
+    subject = subject_dir()
+    if not (subject / "models" / "torso" / "config.json").is_file() or not AUDIO.is_file():
+        return [Measure("engine", "-", [float("nan")], f"skipped: no trained {subject} or audio")]
+    note = f"{subject.name} driven by {AUDIO.name}, CPU, {threads} thread(s)"
+    engine = Engine.open(subject, device="cpu")
+    t0 = time.perf_counter()
+    engine.drive(AUDIO)
+    drive_s = time.perf_counter() - t0
+    measures = [Measure("stage 1 + driving track, 5 s", "s", [drive_s], note)]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        runs = [_export(engine, out / f"e128_{r}.mp4", 128) for r in range(max(1, min(reps, 3)))]
+        measures.append(
+            Measure(
+                f"export {engine.num_frames} frames at 128²",
+                "s",
+                [sum(r) / 1e3 for r in runs],
+                f"{note}; {statistics.median(runs[0]):.0f} ms/frame",
+            )
+        )
+        measures.append(
+            Measure("A/V offset of the export", "ms", [av_offset_ms(out / "e128_0.mp4")])
+        )
+        ms256 = _export(engine, out / "e256.mp4", 256)
+        measures.append(
+            Measure(
+                f"export {engine.num_frames} frames at 256²",
+                "s",
+                [sum(ms256) / 1e3],
+                f"one export; {statistics.median(ms256):.0f} ms/frame median",
+            )
+        )
+        ms512 = _export(engine, out / "e512.mp4", 512, end=25)
+        measures.append(Measure("export at 512², first second", "ms/frame", ms512, note))
+    _mouth_edit(engine, measures, note)
+    return measures
