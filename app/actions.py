@@ -3,7 +3,8 @@
 Shortcuts: Space play/pause, ← / → one frame, Ctrl+Z undo, Ctrl+Shift+Z (and Ctrl+Y) redo,
 Ctrl+S save, Ctrl+Shift+S save as, Ctrl+O open a project, Ctrl+E export, Ctrl+N new subject.
 Space and the arrows are window-wide: they work whatever has the focus, except in text fields
-and spin boxes, which keep their own editing keys.
+and spin boxes, which keep their own editing keys. Help → Keyboard shortcuts (F1) lists them all,
+read from the actions themselves.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QToolButton
+from PySide6.QtWidgets import QMenu, QMessageBox, QStyle, QToolBar, QToolButton
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -46,6 +47,7 @@ class Actions:
     loop: QAction
     reset_layout: QAction
     about: QAction
+    shortcuts: QAction
     recent_menu: QMenu
     size_actions: dict[int, QAction]
 
@@ -169,6 +171,9 @@ def build_actions(w: MainWindow) -> Actions:
         loop=_action(w, "&Loop", w.playback.set_loop, None),
         reset_layout=_action(w, "&Reset layout", w.reset_layout, None),
         about=_action(w, "&About Talkstudio", w.show_about, None),
+        shortcuts=_action(
+            w, "&Keyboard shortcuts", lambda: show_shortcuts(w), QKeySequence(key.HelpContents)
+        ),
         recent_menu=QMenu("Open &recent", w),
         size_actions={},
     )
@@ -209,7 +214,9 @@ def build_actions(w: MainWindow) -> Actions:
     view.addSeparator()
     view.addAction(a.reset_layout)
 
-    bar.addMenu("&Help").addAction(a.about)
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction(a.shortcuts)
+    help_menu.addAction(a.about)
 
     tools = QToolBar("Main toolbar", w)
     tools.setObjectName("mainToolbar")
@@ -224,3 +231,36 @@ def build_actions(w: MainWindow) -> Actions:
     w.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
     w.toolbar = tools
     return a
+
+
+def shortcut_rows(w: MainWindow) -> list[tuple[str, str]]:
+    """(what, keys) for every action of ``w`` that has a shortcut, in menu order."""
+    rows = []
+    for action in w.actions():
+        keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+        if keys:
+            what = action.text().replace("&", "").rstrip("…")
+            if action is w.actions_.undo:
+                what = "Undo"
+            elif action is w.actions_.redo:
+                what = "Redo"
+            rows.append((what, " or ".join(keys)))
+    return rows
+
+
+def show_shortcuts(w: MainWindow) -> QMessageBox:
+    """A (non-modal) box listing the keyboard shortcuts."""
+    lines = "".join(
+        f"<tr><td style='padding-right:18px'>{what}</td><td><b>{keys}</b></td></tr>"
+        for what, keys in shortcut_rows(w)
+    )
+    box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", "", parent=w)
+    box.setObjectName("shortcutsBox")
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setText(
+        f"<table>{lines}</table><p>Space and the arrows work wherever the focus is, "
+        "except in text and number fields.</p>"
+    )
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

@@ -36,8 +36,8 @@ def make_window(qtbot, folder: Path, use_gl: bool = False):
     window.ask_unsaved = lambda: "discard"  # type: ignore[method-assign]
     qtbot.addWidget(window)
     window.set_preview_size(RENDER_SIZE)
-    window.show()
-    qtbot.waitExposed(window)
+    with qtbot.waitExposed(window):
+        window.show()
     return window
 
 

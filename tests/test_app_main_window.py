@@ -157,8 +157,8 @@ def test_latest_request_wins_and_stale_results_are_dropped(qtbot, window) -> Non
 
 
 def test_keyframes_add_move_delete_with_undo_redo_through_the_window(qtbot, window) -> None:
-    window.activateWindow()
-    qtbot.waitActive(window)
+    with qtbot.waitActive(window):
+        window.activateWindow()
     state, panel, timeline = window.state, window.alpha_panel, window.timeline
     state.set_frame(10)
     panel.rows["left_eye"].spin.setValue(0.2)  # a keyframe at frame 10
@@ -191,8 +191,8 @@ def test_keyframes_add_move_delete_with_undo_redo_through_the_window(qtbot, wind
 
 
 def test_space_plays_and_arrows_step(qtbot, window) -> None:
-    window.activateWindow()
-    qtbot.waitActive(window)
+    with qtbot.waitActive(window):
+        window.activateWindow()
     window.state.set_frame(5)
     qtbot.keyClick(window, Qt.Key.Key_Right)
     assert window.state.frame == 6
@@ -204,6 +204,23 @@ def test_space_plays_and_arrows_step(qtbot, window) -> None:
     qtbot.waitUntil(lambda: window.state.frame >= 8, timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert not window.playback.playing
+
+
+def test_ctrl_s_saves_and_ctrl_e_opens_the_export_dialog(qtbot, window, tmp_path) -> None:
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    assert window.save_project_to(tmp_path / "keys")
+    window.state.set_keyframe("mouth", 5, 1.5)
+    assert window.isWindowModified()
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isWindowModified()
+    assert Project.load(tmp_path / "keys.talkproj").edits.track("mouth").keys == {5: 1.5}
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.export_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.path_edit.text() == str(tmp_path / "keys.mp4")
+    dialog.reject()
+    assert not dialog.isVisible()
 
 
 def test_project_save_load_and_the_unsaved_prompt(qtbot, window, tmp_path, trained_subject):

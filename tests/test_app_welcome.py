@@ -17,8 +17,8 @@ def _window(qtbot, tmp_path):
 
     window = MainWindow(settings=settings_at(tmp_path), device="cpu", use_gl=False)
     qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+    with qtbot.waitExposed(window):
+        window.show()
     return window
 
 
@@ -55,7 +55,7 @@ def test_create_subject_opens_the_wizard(qtbot, tmp_path) -> None:
     window = _window(qtbot, tmp_path)
     qtbot.mouseClick(window.welcome.create_button, Qt.MouseButton.LeftButton)
     wizard = window.wizard
-    qtbot.waitExposed(wizard)
+    assert wizard.isVisible()
     assert wizard.currentId() == PAGE_VIDEO and not wizard.video_page.isComplete()
     wizard.reject()
     window.train_subject(tmp_path)  # the other way in: a preprocessed subject
@@ -70,3 +70,31 @@ def test_render_modes_merge() -> None:
     assert merge_modes("full", "fast") == "fast+full"
     assert merge_modes("fast+full", "fast") == "fast+full"
     assert merge_modes("full", "full") == "full"
+
+
+def test_f1_lists_every_shortcut_the_window_has(qtbot, tmp_path) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from talkstudio.app.actions import shortcut_rows
+
+    window = _window(qtbot, tmp_path)
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    rows = dict(shortcut_rows(window))
+    for what, keys in (
+        ("Play / pause", "Space"),
+        ("Previous frame", "Left"),
+        ("Next frame", "Right"),
+        ("Undo", "Ctrl+Z"),
+        ("Save project", "Ctrl+S"),
+        ("Export video", "Ctrl+E"),
+        ("Keyboard shortcuts", "F1"),
+    ):
+        assert rows[what] == keys, (what, rows)
+    assert rows["Redo"].split(" or ")[0] == "Ctrl+Shift+Z"
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    box = window.findChild(QMessageBox, "shortcutsBox")
+    assert box is not None and box.isVisible()
+    for keys in ("Space", "Ctrl+Shift+Z", "Ctrl+E"):
+        assert f"<b>{keys}" in box.text()
+    box.close()

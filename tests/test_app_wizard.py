@@ -53,8 +53,8 @@ def wizard(qtbot, tmp_path):
     settings_at(tmp_path)  # the PySide6 refcount guard
     w = TrainingWizard(overrides=TINY)
     qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    with qtbot.waitExposed(w):
+        w.show()
     return w
 
 

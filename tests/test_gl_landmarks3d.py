@@ -48,8 +48,8 @@ def setup(qtbot, gl_ok):
     view = Landmarks3D(state)
     qtbot.addWidget(view)
     view.resize(320, 320)
-    view.show()
-    qtbot.waitExposed(view)
+    with qtbot.waitExposed(view):
+        view.show()
     return state, view
 
 

@@ -18,8 +18,8 @@ def setup(qtbot) -> tuple[EditState, AlphaPanel]:
     panel = AlphaPanel(state)
     qtbot.addWidget(panel)
     panel.resize(760, 130)
-    panel.show()
-    qtbot.waitExposed(panel)
+    with qtbot.waitExposed(panel):
+        panel.show()
     return state, panel
 
 

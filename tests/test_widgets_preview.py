@@ -22,8 +22,8 @@ def test_preview_shows_the_image_letterboxed(qtbot) -> None:
     preview = Preview()
     qtbot.addWidget(preview)
     preview.resize(300, 300)
-    preview.show()
-    qtbot.waitExposed(preview)
+    with qtbot.waitExposed(preview):
+        preview.show()
     rgb = np.zeros((40, 80, 3), np.uint8)  # 2:1, left half red, right half blue
     rgb[:, :40] = (220, 30, 30)
     rgb[:, 40:] = (30, 40, 210)

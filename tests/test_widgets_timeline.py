@@ -25,8 +25,8 @@ def setup(qtbot) -> tuple[EditState, Timeline]:
     timeline = Timeline(state)
     qtbot.addWidget(timeline)
     timeline.resize(900, 240)
-    timeline.show()
-    qtbot.waitExposed(timeline)
+    with qtbot.waitExposed(timeline):
+        timeline.show()
     return state, timeline
 
 
@@ -192,8 +192,8 @@ def test_waveform_drawn_with_at_most_two_points_per_pixel(qtbot) -> None:
     timeline = Timeline(state)
     qtbot.addWidget(timeline)
     timeline.resize(800, 200)
-    timeline.show()
-    qtbot.waitExposed(timeline)
+    with qtbot.waitExposed(timeline):
+        timeline.show()
     with qtbot.waitSignal(timeline.waveformReady, timeout=20000):  # built off the GUI thread
         state.set_audio(audio)
         assert timeline.wave.getData()[0] is None or len(timeline.wave.getData()[0]) == 0

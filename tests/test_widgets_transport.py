@@ -26,8 +26,8 @@ def setup(qtbot) -> tuple[EditState, PlaybackState, Transport]:
     playback = PlaybackState(state)
     transport = Transport(state, playback)
     qtbot.addWidget(transport)
-    transport.show()
-    qtbot.waitExposed(transport)
+    with qtbot.waitExposed(transport):
+        transport.show()
     return state, playback, transport
 
 
