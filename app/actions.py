@@ -16,6 +16,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMessageBox, QStyle, QToolBar, QToolButton
 
+from talkstudio.widgets.icons import themed_icon
+
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
@@ -62,7 +64,7 @@ def _action(
 ) -> QAction:
     action = QAction(text, window)
     if icon is not None:
-        action.setIcon(window.style().standardIcon(icon))
+        action.setIcon(themed_icon(window.style(), icon))
     if isinstance(shortcut, list):
         action.setShortcuts(shortcut)
     elif shortcut is not None:
@@ -83,10 +85,10 @@ def build_actions(w: MainWindow) -> Actions:
     stack = w.state.undo_stack
     undo = stack.createUndoAction(w, "&Undo")
     undo.setShortcut(QKeySequence(key.Undo))
-    undo.setIcon(w.style().standardIcon(sp.SP_ArrowBack))
+    undo.setIcon(themed_icon(w.style(), sp.SP_ArrowBack))
     redo = stack.createRedoAction(w, "&Redo")
     redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-    redo.setIcon(w.style().standardIcon(sp.SP_ArrowForward))
+    redo.setIcon(themed_icon(w.style(), sp.SP_ArrowForward))
     for a in (undo, redo):
         a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         w.addAction(a)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from talkstudio.widgets.alpha_panel import AlphaPanel
+from talkstudio.widgets.icons import themed_icon
 from talkstudio.widgets.preview import Preview
 from talkstudio.widgets.state import EditState, PlaybackState
 from talkstudio.widgets.timeline import Timeline
@@ -244,7 +245,7 @@ class MainWindow(SessionMixin, QMainWindow):
         icon = (
             QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         )
-        self.actions_.play.setIcon(self.style().standardIcon(icon))
+        self.actions_.play.setIcon(themed_icon(self.style(), icon))
 
     def _engine_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 5000)

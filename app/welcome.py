@@ -22,11 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from talkstudio.widgets.icons import themed_icon
+
 
 def _big_button(text: str, detail: str, icon: QStyle.StandardPixmap, style: QStyle) -> QPushButton:
     button = QPushButton(f"{text}\n{detail}")
     button.setObjectName("welcomeButton")
-    button.setIcon(style.standardIcon(icon))
+    button.setIcon(themed_icon(style, icon))
     button.setIconSize(QSize(28, 28))
     button.setMinimumHeight(58)
     button.setCursor(Qt.CursorShape.PointingHandCursor)

@@ -19,6 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
+from .icons import themed_icon
 from .state import EditState, PlaybackState
 
 SILENT_TEXT = "no audio device: playing silently"
@@ -142,13 +143,13 @@ class Transport(QWidget):
         self.playback = playback
         style = self.style()
         self.back_button = _button("Previous frame (←)")
-        self.back_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward))
+        self.back_button.setIcon(themed_icon(style, QStyle.StandardPixmap.SP_MediaSeekBackward))
         self.play_button = _button("Play")
         self.forward_button = _button("Next frame (→)")
-        self.forward_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward))
+        self.forward_button.setIcon(themed_icon(style, QStyle.StandardPixmap.SP_MediaSeekForward))
         self.loop_button = _button("Play in a loop", "Loop")
         self.loop_button.setCheckable(True)
-        self.loop_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.loop_button.setIcon(themed_icon(style, QStyle.StandardPixmap.SP_BrowserReload))
         self.loop_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.time_label = QLabel()
         self.time_label.setStyleSheet("font-family: monospace")
@@ -182,7 +183,7 @@ class Transport(QWidget):
         icon = (
             QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         )
-        self.play_button.setIcon(self.style().standardIcon(icon))
+        self.play_button.setIcon(themed_icon(self.style(), icon))
         silent = f" ({SILENT_TEXT})" if self.audio.status == SILENT_TEXT else ""
         self.play_button.setToolTip(("Pause" if playing else "Play") + silent)
 
