@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings
 from talkstudio.app.platform_fixes import guard_none_refcount
 
 RENDER_SIZE = 64
-"""Preview renders of the app tests: the fixture subject is 64² and briefly trained."""
+"""Preview renders of the app tests (the built-in demo subject, rendered at 64²)."""
 OPEN_TIMEOUT_MS = 240_000
 """Opening imports torch and renders the first frame on a busy two-core machine."""
 RENDER_TIMEOUT_MS = 120_000

@@ -1,4 +1,5 @@
-"""The export dialog on the real engine: a probed MP4 with sound, off the GUI thread; cancel."""
+"""The export dialog on the real engine (the built-in demo subject): a probed 64² MP4 with sound,
+written off the GUI thread; cancel."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ pytestmark = MULTIMEDIA_NOISE
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, trained_subject):
-    return open_and_render(qtbot, make_window(qtbot, tmp_path), trained_subject)
+def window(qtbot, tmp_path, demo_subject):
+    return open_and_render(qtbot, make_window(qtbot, tmp_path), demo_subject)
 
 
 class TickCounter:
@@ -52,7 +53,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     assert dialog.end_spin.value() == window.state.num_frames - 1  # the whole clip by default
     out = tmp_path / "take.mp4"
     dialog.path_edit.setText(str(out))
-    dialog.size_spin.setValue(32)
+    dialog.size_spin.setValue(64)
     dialog.start_spin.setValue(2)
     dialog.end_spin.setValue(12)  # frames 2..12: 11 frames
     assert dialog.range_label.text().startswith("11 frames, 0.44 s")
@@ -71,7 +72,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     assert during >= max(5, 0.2 * expected), (during, expected)
 
     info = media.probe(out)
-    assert info.has_video and info.has_audio and (info.width, info.height) == (32, 32)
+    assert info.has_video and info.has_audio and (info.width, info.height) == (64, 64)
     frames = media.read_video_frames(out)
     samples = 11 * SAMPLES_PER_FRAME  # the driving audio of frames 2..12
     assert len(frames) == num_frames(samples) == 11
@@ -82,7 +83,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     assert dialog.eta_label.text().startswith(f"wrote {out}")
     assert dialog.close_button.isEnabled()
     s = window.export_settings
-    assert (s.size, s.start_frame, s.end_frame, s.path) == (32, 2, 13, str(out))
+    assert (s.size, s.start_frame, s.end_frame, s.path) == (64, 2, 13, str(out))
 
 
 def test_cancelled_export_leaves_no_file(qtbot, window, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""The main window on the real engine (a briefly trained 64² synthetic subject, CPU, offscreen):
+"""The main window on the real engine (the built-in demo subject at 64², CPU, offscreen):
 opening, the slider → render → preview path, scrubbing, latest-wins, keyframes with undo/redo
 through the window, shortcuts, projects with the unsaved-changes prompt, remembered layout."""
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from _app_helpers import (
     MULTIMEDIA_NOISE,
+    OPEN_TIMEOUT_MS,
     RENDER_TIMEOUT_MS,
     click,
     make_window,
@@ -18,6 +19,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
+from talkstudio.core.landmarks import mouth_opening
 from talkstudio.core.project import Project
 from talkstudio.core.subject import Subject
 
@@ -25,9 +27,9 @@ pytestmark = MULTIMEDIA_NOISE
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, trained_subject):
+def window(qtbot, tmp_path, demo_subject):
     w = make_window(qtbot, tmp_path)
-    return open_and_render(qtbot, w, trained_subject)
+    return open_and_render(qtbot, w, demo_subject)
 
 
 def _pixels(image: QImage) -> np.ndarray:
@@ -48,8 +50,8 @@ def _wait_shown(qtbot, window, kind: str, **match):
     return qtbot.waitSignal(window.controller.shown, timeout=RENDER_TIMEOUT_MS, check_params_cb=ok)
 
 
-def test_open_subject_shows_the_first_full_frame(window, trained_subject) -> None:
-    meta = Subject.open(trained_subject).meta
+def test_open_subject_shows_the_first_full_frame(window, demo_subject) -> None:
+    meta = Subject.open(demo_subject).meta
     assert window.stack.currentWidget() is window.editor_page
     assert window.state.num_frames == meta.train_frames
     assert window.state.track.shape == (meta.train_frames, 68, 3)
@@ -57,16 +59,16 @@ def test_open_subject_shows_the_first_full_frame(window, trained_subject) -> Non
     assert window.status_device.text() == "device: CPU"
     assert "full render" in window.status_render.text()
     assert meta.name in window.windowTitle()
-    assert window.recent_files()[0] == str(trained_subject.resolve())
+    assert window.recent_files()[0] == str(demo_subject.resolve())
     assert all(d.isVisible() for d in window.docks.values())
 
 
 @pytest.fixture(scope="module")
-def reference(trained_subject):
+def reference(demo_subject):
     """A second engine on the same subject, driven directly (what the preview must show)."""
     from talkstudio.core.engine import Engine
 
-    return Engine.open(trained_subject, device="cpu")
+    return Engine.open(demo_subject, device="cpu")
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -74,9 +76,30 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and int(np.abs(a.astype(int) - b).max()) <= 1
 
 
-def test_slider_drag_renders_fast_then_full(qtbot, window, reference) -> None:
-    before = _pixels(window.preview.image())
-    base = reference.render(0, (1, 1, 1), 64).rgb
+def _changed(a: np.ndarray, b: np.ndarray) -> int:
+    """Pixels that differ by more than 8 levels in some channel."""
+    return int(np.count_nonzero(np.abs(a.astype(int) - b).max(axis=2) > 8))
+
+
+@pytest.fixture(scope="module")
+def half_open(reference) -> int:
+    """A frame whose mouth is open about half way: α3 visibly changes it (at frame 0 the
+    demo's mouth is closed, and scaling a closed mouth changes nothing)."""
+    opening = mouth_opening(reference.track.lm_world.astype(np.float64))  # [T]
+    return int(np.argsort(opening)[len(opening) // 2])
+
+
+def _go_to(qtbot, window, frame: int) -> np.ndarray:
+    """Move the playhead to ``frame``; the pixels of its full render once shown."""
+    with _wait_shown(qtbot, window, "full", frame=frame):
+        window.state.set_frame(frame)
+    return _pixels(window.preview.image())
+
+
+def test_slider_drag_renders_fast_then_full(qtbot, window, reference, half_open) -> None:
+    f = half_open
+    before = _go_to(qtbot, window, f)
+    base = reference.render(f, (1, 1, 1), 64).rgb
     assert _same(before, base)
     sent = window.client.requests
     slider = window.alpha_panel.rows["mouth"].slider
@@ -88,9 +111,9 @@ def test_slider_drag_renders_fast_then_full(qtbot, window, reference) -> None:
     during = _pixels(window.preview.image())
     assert window.preview.kind == "fast"
     # the preview shows the engine's fast edit: the re-rendered head region over the cached frame
-    expected_fast = reference.render_fast(0, (1, 1, 1.95), 64)
+    expected_fast = reference.render_fast(f, (1, 1, 1.95), 64)
     assert expected_fast.kind == "fast" and _same(during, expected_fast.rgb)
-    assert np.any(during != before) == np.any(expected_fast.rgb != base)
+    assert _changed(during, before) >= 10  # the mouth opened on the preview
     sent = window.client.requests
     with _wait_shown(qtbot, window, "full", alphas=(1.0, 1.0, 1.95)):
         slider.setSliderDown(False)  # the release asks for the full frame
@@ -98,14 +121,18 @@ def test_slider_drag_renders_fast_then_full(qtbot, window, reference) -> None:
     assert window.client.requests == sent + 1 and window.client.last_request.mode == "full"
     after = _pixels(window.preview.image())
     assert window.preview.kind == "full"
-    expected_full = reference.render(0, (1, 1, 1.95), 64).rgb
-    assert _same(after, expected_full)
-    assert np.any(after != before) == np.any(expected_full != base)
+    assert _same(after, reference.render(f, (1, 1, 1.95), 64).rgb)
+    assert _changed(after, before) >= 10
+    rows = np.flatnonzero(np.abs(after.astype(int) - before).max(axis=(1, 2)) > 8)
+    assert rows.min() > 64 // 3  # below the eyes: the mouth changed, nothing above it
     assert window.state.undo_stack.count() == 1  # the whole drag is one undo step
 
 
-def test_real_mouse_drag_of_a_slider_updates_the_preview(qtbot, window, reference) -> None:
-    before = _pixels(window.preview.image())
+def test_real_mouse_drag_of_a_slider_updates_the_preview(
+    qtbot, window, reference, half_open
+) -> None:
+    f = half_open
+    before = _go_to(qtbot, window, f)
     slider = window.alpha_panel.rows["mouth"].slider
     opt = QStyleOptionSlider()
     slider.initStyleOption(opt)
@@ -122,10 +149,10 @@ def test_real_mouse_drag_of_a_slider_updates_the_preview(qtbot, window, referenc
     mouth = window.state.value("mouth")
     assert 1.3 < mouth <= 2.0
     assert window.controller.last_shown.alphas == (1.0, 1.0, round(mouth, 4))
-    reference.render(0, (1, 1, 1), 64)
-    expected = reference.render(0, (1, 1, mouth), 64).rgb
-    assert _same(_pixels(window.preview.image()), expected)
-    assert np.any(_pixels(window.preview.image()) != before) == np.any(expected != before)
+    expected = reference.render(f, (1, 1, mouth), 64).rgb
+    shown = _pixels(window.preview.image())
+    assert _same(shown, expected)
+    assert _changed(shown, before) >= 5
 
 
 def test_scrub_changes_the_frame_and_the_preview(qtbot, window, reference) -> None:
@@ -223,7 +250,7 @@ def test_ctrl_s_saves_and_ctrl_e_opens_the_export_dialog(qtbot, window, tmp_path
     assert not dialog.isVisible()
 
 
-def test_project_save_load_and_the_unsaved_prompt(qtbot, window, tmp_path, trained_subject):
+def test_project_save_load_and_the_unsaved_prompt(qtbot, window, tmp_path, demo_subject):
     window.state.set_keyframe("mouth", 12, 1.6)
     window.state.set_keyframe("right_eye", 3, 0.0)
     assert window.is_dirty() and window.isWindowModified()
@@ -232,7 +259,7 @@ def test_project_save_load_and_the_unsaved_prompt(qtbot, window, tmp_path, train
     saved = tmp_path / "take1.talkproj"
     assert window.project_path == saved and not window.isWindowModified()
     project = Project.load(saved)
-    assert project.subject == trained_subject.resolve()
+    assert project.subject == demo_subject.resolve()
     assert project.edits.track("mouth").keys == {12: 1.6}
     assert project.audio is None  # the subject's own speech
 
@@ -282,3 +309,25 @@ def test_close_session_and_bad_subject(qtbot, window, tmp_path) -> None:
     assert "empty" in err.args[0]
     assert window.stack.currentWidget() is window.welcome
     assert not window.status_progress.isVisible()
+
+
+def test_start_without_a_target_opens_the_demo_subject(
+    qtbot, tmp_path, demo_subject, monkeypatch
+) -> None:
+    """What ``talkstudio studio`` (and ``talkstudio`` alone) does after the first paint."""
+    from talkstudio.app.studio import open_initial
+
+    monkeypatch.setenv("TALKSTUDIO_CACHE", str(demo_subject.parent))  # made once per run
+    window = make_window(qtbot, tmp_path)
+    assert window.welcome.isVisible()
+    with qtbot.waitSignal(
+        window.controller.shown,
+        timeout=OPEN_TIMEOUT_MS,
+        check_params_cb=lambda r: r.kind == "full",
+    ):
+        open_initial(window, None)
+    assert window.session is not None
+    assert window.session.subject.resolve() == demo_subject.resolve()
+    assert window.stack.currentWidget() is window.editor_page
+    assert window.alpha_panel.rows["mouth"].slider.isEnabled()
+    assert window.windowTitle().startswith(Subject.open(demo_subject).meta.name)

@@ -34,9 +34,10 @@ def test_welcome_page_before_anything_is_open(qtbot, tmp_path) -> None:
     assert window.welcome.recent_empty.isVisible() and not window.welcome.recent.isVisible()
 
 
-def test_recent_entries_open_and_missing_ones_are_disabled(qtbot, tmp_path, trained_subject):
+def test_recent_entries_open_and_missing_ones_are_disabled(qtbot, tmp_path, demo_subject):
+    subject = demo_subject
     settings = settings_at(tmp_path)
-    settings.setValue(RECENT_KEY, [str(trained_subject), str(tmp_path / "gone.talkproj")])
+    settings.setValue(RECENT_KEY, [str(subject), str(tmp_path / "gone.talkproj")])
     settings.sync()
     window = _window(qtbot, tmp_path)
     recent = window.welcome.recent
@@ -47,7 +48,7 @@ def test_recent_entries_open_and_missing_ones_are_disabled(qtbot, tmp_path, trai
     window.welcome.openRecent.connect(opened.append)
     recent.itemActivated.emit(recent.item(1))  # a missing file does nothing
     recent.itemActivated.emit(recent.item(0))
-    assert opened == [str(trained_subject)]
+    assert opened == [str(subject)]
     window.close_session()  # nothing open: stays on the welcome page
 
 

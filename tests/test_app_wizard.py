@@ -113,17 +113,28 @@ def test_preprocess_page_with_progress_and_contact_sheet(qtbot, tmp_path) -> Non
     assert wizard.currentId() == PAGE_PRESET
 
 
-def _untrained_copy(trained: Path, folder: Path) -> Path:
+@pytest.fixture(scope="module")
+def synthetic_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2 s 64² synthetic subject with speech: preprocessed, nothing trained (the wizard's
+    input; tests train copies of it)."""
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+    out = tmp_path_factory.mktemp("wizard_subject")
+    cfg = SynthConfig(seed=3, seconds=2.0, size=64)
+    return Path(write_synthetic(out, cfg, video=False).subject_dir)
+
+
+def _untrained_copy(source: Path, folder: Path) -> Path:
     subject = folder / "subject"
-    shutil.copytree(trained, subject, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(source, subject, ignore=shutil.ignore_patterns("models"))
     return subject
 
 
 def test_training_page_trains_off_the_gui_thread_and_finish_opens(
-    qtbot, tmp_path, trained_subject
+    qtbot, tmp_path, synthetic_subject
 ) -> None:
     window = make_window(qtbot, tmp_path)
-    subject = _untrained_copy(trained_subject, tmp_path)
+    subject = _untrained_copy(synthetic_subject, tmp_path)
     window.train_subject(subject)  # File ▸ Train or resume a subject…
     wizard = window.wizard
     wizard.overrides = TINY
@@ -155,9 +166,9 @@ def test_training_page_trains_off_the_gui_thread_and_finish_opens(
     assert window.stack.currentWidget() is window.editor_page
 
 
-def test_training_cancel_and_resume(qtbot, tmp_path, trained_subject) -> None:
+def test_training_cancel_and_resume(qtbot, tmp_path, synthetic_subject) -> None:
     settings_at(tmp_path)
-    subject = _untrained_copy(trained_subject, tmp_path)
+    subject = _untrained_copy(synthetic_subject, tmp_path)
     head = dict(TINY["head"], steps=8, checkpoint_every=1000)
     wizard = TrainingWizard(overrides={**TINY, "head": head})
     qtbot.addWidget(wizard)

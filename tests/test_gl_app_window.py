@@ -1,4 +1,5 @@
-"""The main window with its OpenGL 3D landmark view, on the real engine (run under Xvfb):
+"""The main window with its OpenGL 3D landmark view, on the real engine and the built-in demo
+subject at 64² (run under Xvfb):
 scrubbing moves the frame, the preview and the 3D landmarks; an α drag moves the 3D mouth.
 
     QT_QPA_PLATFORM=xcb xvfb-run -a python -m pytest tests/test_gl_app_window.py
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.gl, MULTIMEDIA_NOISE]
 
 
 @pytest.fixture
-def window(qtbot, qapp, tmp_path, trained_subject):
+def window(qtbot, qapp, tmp_path, demo_subject):
     from talkstudio.app.main_window import gl_available
 
     if not gl_available():
@@ -36,7 +37,7 @@ def window(qtbot, qapp, tmp_path, trained_subject):
             "QT_QPA_PLATFORM=xcb xvfb-run -a python -m pytest tests/test_gl_app_window.py"
         )
     w = make_window(qtbot, tmp_path, use_gl=True)
-    return open_and_render(qtbot, w, trained_subject)
+    return open_and_render(qtbot, w, demo_subject)
 
 
 def _display_to_head(points: np.ndarray) -> np.ndarray:
