@@ -1,5 +1,5 @@
-"""The engine's mechanics on a small synthetic subject with briefly trained models: driving,
-rendering, fast edits, export (frame count, sound, cancel, bad audio) and the CLI."""
+"""The engine's mechanics on the built-in demo subject, rendered at 64²: driving, rendering, fast
+edits, export (frame count, sound, cancel, bad audio) and the CLI."""
 
 from __future__ import annotations
 
@@ -17,46 +17,11 @@ from talkstudio.core.progress import run_job
 from talkstudio.core.timing import num_frames
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 64² synthetic subject with all three parts trained for a handful of steps."""
-    from talkstudio.core.audio2lm.config import Stage1Config
-    from talkstudio.core.audio2lm.train import train_stage1
-    from talkstudio.core.nerf.config import HeadConfig
-    from talkstudio.core.nerf.train import train_head
-    from talkstudio.core.synthetic import SynthConfig, write_synthetic
-    from talkstudio.core.torso.config import TorsoConfig
-    from talkstudio.core.torso.train import train_torso
-
-    out = tmp_path_factory.mktemp("engine")
-    subj = write_synthetic(out, SynthConfig(seed=3, seconds=2.0, size=64)).subject_dir
-    run_job(train_stage1(subj, Stage1Config.from_preset("preview", steps=3)))
-    run_job(
-        train_head(
-            subj,
-            HeadConfig.from_preset(
-                "preview",
-                image_size=64,
-                patch_size=16,
-                steps=3,
-                grid_levels=4,
-                grid_max_resolution=64,
-                occupancy_resolution=32,
-            ),
-        )
-    )
-    run_job(
-        train_torso(subj, TorsoConfig.from_preset("preview", image_size=64, base_width=8, steps=3))
-    )
-    return Path(subj)
-
-
 @pytest.fixture
-def engine(trained: Path):
+def engine(demo_subject: Path):
     from talkstudio.core.engine import Engine
 
-    eng = Engine.open(trained, device="cpu")
-    return eng
+    return Engine.open(demo_subject, device="cpu")
 
 
 def _speech(path: Path, seconds: float, rate: int = 22050) -> Path:
@@ -137,7 +102,7 @@ def test_corrupt_audio_message_and_no_file(engine, tmp_path: Path) -> None:
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_cli_render_with_edit(trained: Path, tmp_path: Path) -> None:
+def test_cli_render_with_edit(demo_subject: Path, tmp_path: Path) -> None:
     audio = _speech(tmp_path / "d.wav", 0.6)
     out = tmp_path / "cli.mp4"
     res = subprocess.run(
@@ -147,7 +112,7 @@ def test_cli_render_with_edit(trained: Path, tmp_path: Path) -> None:
             "talkstudio.app.cli",
             "render",
             "--subject",
-            str(trained),
+            str(demo_subject),
             "--audio",
             str(audio),
             "--alpha-mouth",
