@@ -135,3 +135,34 @@ def test_masked_output_passes_the_opaque_head_through() -> None:
     inside = alpha.expand_as(out) > 0
     torch.testing.assert_close(out[inside], head[inside])
     assert (out - bg)[~inside].abs().mean() > 1e-2  # around the head the net paints
+
+
+def test_compositor_at_another_size_keeps_the_plate_and_head_detail() -> None:
+    """At twice the network's size the correction is resized, not the frame: a sharp plate and
+    head come through sharp, and the correction matches the network's own at its size."""
+    from talkstudio.core.torso import Compositor
+
+    torch.manual_seed(3)
+    net = TorsoUNet(TorsoConfig(image_size=32, base_width=8, depth=3, dcn_levels=(2,)))
+    comp = Compositor(net)
+    big = 64
+    yy, xx = torch.meshgrid(torch.arange(big), torch.arange(big), indexing="ij")
+    plate = ((yy + xx) % 2).float().expand(3, big, big).clone()  # 1-px checkerboard
+    opacity = torch.zeros(big, big)
+    opacity[20:40, 24:44] = 1.0
+    head = torch.rand(3, big, big) * opacity
+    out = comp(plate, head, opacity)  # [3, 64, 64]
+    # Zero-initialised output layer: the frame is exactly the full-size composite.
+    torch.testing.assert_close(out, (head + (1 - opacity) * plate).clamp(0, 1))
+    # A trained-looking network: outside the head, frame − plate is the resized correction.
+    torch.nn.init.normal_(net.to_rgb.weight, std=0.05)
+    out = comp(plate, head, opacity)
+    small = [
+        F.interpolate(t[None], size=(32, 32), mode="bilinear", antialias=True)
+        for t in (plate, head, opacity[None])
+    ]
+    corr = F.interpolate(net.correction(*small), size=(big, big), mode="bilinear", antialias=True)
+    want = (plate + corr[0]).clamp(0, 1)
+    outside = opacity == 0
+    torch.testing.assert_close(out[:, outside], want[:, outside], atol=1e-5, rtol=1e-5)
+    assert torch.equal(out[:, 30, 30], head[:, 30, 30].clamp(0, 1))  # opaque head untouched

@@ -6,7 +6,9 @@
 Inputs are float tensors in [0, 1], batched ``[B, C, H, W]`` or single ``[C, H, W]``; the
 background may be one plate ``[3, H, W]`` for the whole batch. ``head_rgb`` is premultiplied by
 ``head_opacity`` (the head over black, as the NeRF renders it). The network runs at its
-``image_size``; other sizes are resized to it and the network's output is resized back.
+``image_size``; at other sizes its inputs are resized to it and its output (a correction of the
+head-over-plate composite) is resized back and applied at full size, so the rendered head and
+the background plate keep their detail.
 """
 
 from __future__ import annotations
@@ -73,11 +75,14 @@ class Compositor:
         out_device = head.device
         size = self.config.image_size
         x = [t.to(self.device, torch.float32) for t in (bg, head, alpha)]
-        if (h, w) != (size, size):
-            x = [_resize(t, (size, size)) for t in x]
-        out = self.net(*x)  # [B, 3, size, size]
-        if (h, w) != (size, size):
-            out = _resize(out, (h, w))
+        if (h, w) == (size, size):
+            out = self.net(*x)  # [B, 3, H, W]
+        else:
+            # The network runs at its own size; its correction is resized and applied to the
+            # full-size head and plate, so both keep their own detail.
+            small = [_resize(t, (size, size)) for t in x]
+            correction = _resize(self.net.correction(*small), (h, w))  # [B, 3, H, W]
+            out = self.net.finish(correction, *x)
         out = out.clamp(0.0, 1.0).to(out_device)
         return out[0] if single else out
 

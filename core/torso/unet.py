@@ -85,8 +85,33 @@ class TorsoUNet(nn.Module):
         head_rgb: torch.Tensor,  # [B, 3, H, W] premultiplied
         head_opacity: torch.Tensor,  # [B, 1, H, W] in [0, 1]
     ) -> torch.Tensor:  # [B, 3, H, W], the frame (not clamped)
-        h, w = background.shape[-2:]
+        out = self.correction(background, head_rgb, head_opacity)
+        return self.finish(out, background, head_rgb, head_opacity)
+
+    def finish(
+        self,
+        out: torch.Tensor,  # [B, 3, H, W] the network's output (:meth:`correction`)
+        background: torch.Tensor,  # [B, 3, H, W]
+        head_rgb: torch.Tensor,  # [B, 3, H, W] premultiplied
+        head_opacity: torch.Tensor,  # [B, 1, H, W]
+    ) -> torch.Tensor:  # [B, 3, H, W]
+        """The frame from the network's output, per ``config.output``: ``masked`` adds it where
+        the head is not opaque, ``residual`` adds it everywhere, ``direct`` takes it as is."""
+        if self.config.output == "direct":
+            return out
         composite = head_rgb + (1.0 - head_opacity) * background  # [B, 3, H, W]
+        if self.config.output == "masked":
+            return composite + (1.0 - head_opacity) * out
+        return composite + out
+
+    def correction(
+        self,
+        background: torch.Tensor,  # [B, 3, H, W] in [0, 1]
+        head_rgb: torch.Tensor,  # [B, 3, H, W] premultiplied
+        head_opacity: torch.Tensor,  # [B, 1, H, W] in [0, 1]
+    ) -> torch.Tensor:  # [B, 3, H, W]
+        """The network's raw output (a correction of the composite, or the frame when direct)."""
+        h, w = background.shape[-2:]
         x = torch.cat([background, head_rgb, head_opacity], dim=1) * 2.0 - 1.0  # [B, 7, H, W]
         m = self.multiple
         pad_h, pad_w = (-h) % m, (-w) % m
@@ -102,7 +127,4 @@ class TorsoUNet(nn.Module):
         for i in reversed(range(self.config.depth)):
             y = self.up[i](F.interpolate(y, scale_factor=2.0, mode="nearest"))  # level i
             y = self.fuse[i](torch.cat([y, skips[i]], dim=1))
-        out = self.to_rgb(y)[..., :h, :w]  # [B, 3, H, W]
-        if self.config.output == "masked":
-            return composite + (1.0 - head_opacity) * out
-        return composite + out if self.config.output == "residual" else out
+        return self.to_rgb(y)[..., :h, :w]  # [B, 3, H, W]
