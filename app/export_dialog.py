@@ -57,11 +57,11 @@ class ExportDialog(QDialog):
 
         self.path_edit = QLineEdit()
         self.path_edit.setMinimumWidth(360)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row.addWidget(self.browse_button)
         self.size_spin = QSpinBox()
         self.size_spin.setRange(32, 2048)
         self.size_spin.setSingleStep(64)
@@ -69,14 +69,14 @@ class ExportDialog(QDialog):
         self.size_spin.setToolTip("Side of the square video (even, for H.264)")
         self.start_spin = QSpinBox()
         self.end_spin = QSpinBox()
-        whole = QPushButton("Whole clip")
-        whole.clicked.connect(self._whole_clip)
+        self.whole_button = QPushButton("Whole clip")
+        self.whole_button.clicked.connect(self._whole_clip)
         range_row = QHBoxLayout()
         range_row.addWidget(QLabel("from frame"))
         range_row.addWidget(self.start_spin)
         range_row.addWidget(QLabel("to frame"))
         range_row.addWidget(self.end_spin)
-        range_row.addWidget(whole)
+        range_row.addWidget(self.whole_button)
         range_row.addStretch(1)
         self.range_label = QLabel()
         self.range_label.setObjectName("hint")
@@ -239,7 +239,8 @@ class ExportDialog(QDialog):
             self.job.wait()
 
     def _set_running(self, running: bool) -> None:
-        for w in (self.path_edit, self.size_spin, self.start_spin, self.end_spin):
+        fields = (self.path_edit, self.browse_button, self.size_spin, self.start_spin)
+        for w in (*fields, self.end_spin, self.whole_button):
             w.setEnabled(not running)
         self.export_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)

@@ -2,7 +2,8 @@
 
 :func:`create_application` drops OpenCV's Qt variables (``clean_qt_environment``), shares OpenGL
 contexts (the 3D view's shaders are cached per process), names the organisation and application
-for QSettings, and applies the Fusion style with ``resources/style.qss``. :func:`run` opens the
+for QSettings, and applies the Fusion style with a dark palette (what Fusion draws itself — spin
+box arrows, list views, scroll bars, check marks — follows it) and ``resources/style.qss``. :func:`run` opens the
 window on a target (a subject folder or ``.talkproj``), or on the built-in demo subject when it
 ships, else on the welcome page. Torch is imported only once a subject opens, in the engine
 thread, after the window has painted (CONVENTIONS 12).
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from .platform_fixes import block_triton, guard_none_refcount
@@ -24,14 +26,49 @@ APPLICATION = "Talkstudio"
 
 
 def style_sheet() -> str:
-    """The studio's style sheet (``talkstudio.resources/style.qss``), or "" when absent."""
+    """The studio's style sheet (``talkstudio.resources/style.qss``, its ``@RESOURCES@`` made the
+    folder of its images), or "" when absent."""
     from importlib import resources
 
-    path = resources.files("talkstudio.resources").joinpath("style.qss")
+    folder = resources.files("talkstudio.resources")
     try:
-        return path.read_text("utf-8")
+        text = folder.joinpath("style.qss").read_text("utf-8")
     except (FileNotFoundError, OSError):
         return ""
+    return text.replace("@RESOURCES@", Path(str(folder)).as_posix())
+
+
+def dark_palette() -> QPalette:
+    """The palette of the dark theme (the same colours as ``style.qss``)."""
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    palette = QPalette()
+    colors = {
+        role.Window: "#1d1f23",
+        role.WindowText: "#dcdfe4",
+        role.Base: "#2b2f35",
+        role.AlternateBase: "#1d1f23",
+        role.Text: "#dcdfe4",
+        role.PlaceholderText: "#6b7078",
+        role.Button: "#2b2f35",
+        role.ButtonText: "#dcdfe4",
+        role.BrightText: "#ffffff",
+        role.Highlight: "#3d6fb6",
+        role.HighlightedText: "#ffffff",
+        role.ToolTipBase: "#25282d",
+        role.ToolTipText: "#dcdfe4",
+        role.Link: "#7fb0f0",
+        role.Light: "#3c4148",
+        role.Midlight: "#33373d",
+        role.Mid: "#2b2f35",
+        role.Dark: "#15171a",
+        role.Shadow: "#0c0d0f",
+    }
+    for r, c in colors.items():
+        palette.setColor(r, QColor(c))
+    for r in (role.WindowText, role.Text, role.ButtonText, role.HighlightedText):
+        palette.setColor(group.Disabled, r, QColor("#6b7078"))
+    palette.setColor(group.Disabled, role.Highlight, QColor("#3c4148"))
+    return palette
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
@@ -54,6 +91,7 @@ def configure_application(app: QApplication) -> None:
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("Talkstudio")
     app.setStyle("Fusion")
+    app.setPalette(dark_palette())
     app.setStyleSheet(style_sheet())
 
 

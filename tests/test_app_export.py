@@ -64,6 +64,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
             stamps["started"] = time.perf_counter()
             assert dialog.job is not None and dialog.job.running
             assert not dialog.export_button.isEnabled() and dialog.cancel_button.isEnabled()
+            assert not dialog.browse_button.isEnabled() and not dialog.whole_button.isEnabled()
         stamps["finished"] = time.perf_counter()
     assert done.args[0] == out and out.is_file()
     # the GUI thread kept running its timer while the engine thread rendered and encoded
@@ -81,7 +82,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     qtbot.waitUntil(lambda: dialog.job is None)
     assert dialog.progress.value() == dialog.progress.maximum() == 11
     assert dialog.eta_label.text().startswith(f"wrote {out}")
-    assert dialog.close_button.isEnabled()
+    assert dialog.close_button.isEnabled() and dialog.whole_button.isEnabled()
     s = window.export_settings
     assert (s.size, s.start_frame, s.end_frame, s.path) == (64, 2, 13, str(out))
 

@@ -160,6 +160,11 @@ def test_training_page_trains_off_the_gui_thread_and_finish_opens(
         assert box.eta.text().startswith("done")
         assert Subject.open(subject).has_model(part)
     assert train.boxes["head"].image.has_image()  # a preview render
+    wizard.resize(900, 720)  # three stages fit: every loss plot gets its full height
+    qtbot.waitUntil(lambda: wizard.height() == 720)
+    for box in train.boxes.values():
+        assert box.plot.height() >= box.plot.minimumHeight() >= 140
+        assert box.geometry().bottom() < train.status.geometry().top()
     with qtbot.waitSignal(window.sessionOpened, timeout=RENDER_TIMEOUT_MS) as opened:
         wizard.button(wizard.WizardButton.FinishButton).click()
     assert opened.args[0].subject == subject

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from talkstudio.core.progress import Progress
-from talkstudio.widgets.loss_plot import LOG_FLOOR, LossHistory, LossPlot
+from talkstudio.widgets.loss_plot import TOTAL_COLOR, LossHistory, LossPlot
 
 
 def test_history_collects_losses_per_name_and_stage(qapp) -> None:
@@ -35,13 +34,25 @@ def test_plot_draws_every_series_and_coalesces_redraws(qtbot) -> None:
     plot.resize(400, 250)
     plot.show()
     for step in range(50):
-        history.add(Progress("s", step, 50, losses={"a": 0.5 + step, "b": 0.0}))
+        losses = {"a": 0.5 + step, "b": 0.0, "eye": 0.1 if step % 3 == 0 else 0.0, "loss": 2.0}
+        history.add(Progress("s", step, 50, losses=losses))
     assert plot.curves == {}  # nothing drawn yet: the redraw waits for the timer
-    qtbot.waitUntil(lambda: set(plot.curves) == {"a", "b"}, timeout=2000)
+    qtbot.waitUntil(lambda: set(plot.curves) == {"a", "b", "eye", "loss"}, timeout=2000)
     x, y = plot.curves["a"].getOriginalDataset()
     np.testing.assert_array_equal(x, np.arange(50))
     np.testing.assert_allclose(y, 0.5 + np.arange(50))
-    _, yb = plot.curves["b"].getOriginalDataset()
-    assert np.all(yb == pytest.approx(LOG_FLOOR))  # zeros are lifted for the log axis
+    # zeros cannot sit on the log axis: those steps are left out of the curve
+    xe, ye = plot.curves["eye"].getOriginalDataset()
+    np.testing.assert_array_equal(xe, np.arange(0, 50, 3))
+    np.testing.assert_allclose(ye, 0.1)
+    assert plot.curves["b"].getOriginalDataset()[0] is None  # all zero: nothing to draw
+    # one legend row above the plot, the total drawn in its own colour
+    labels = [label.text for _, label in plot.legend.items]
+    assert labels == ["a", "b", "eye", "loss"]
+    assert plot.legend.columnCount == 4
+    assert plot.curves["loss"].opts["pen"].color().getRgb()[:3] == TOTAL_COLOR
+    colors = {plot.curves[n].opts["pen"].color().getRgb() for n in ("a", "b", "eye")}
+    assert len(colors) == 3
     history.clear()
     assert plot.curves == {}
+    assert plot.legend.items == []

@@ -4,7 +4,9 @@
 :attr:`talkstudio.core.progress.Progress.losses` against the record's step, and says when it grew.
 :class:`LossPlot` is its view (pyqtgraph): one curve per name, log y by default, redrawn at most
 every :data:`REDRAW_MS` however fast the records come, with peak-preserving downsampling so a run
-of a hundred thousand steps stays quick to draw.
+of a hundred thousand steps stays quick to draw. On the log axis the steps where a term was 0 (it
+had nothing to act on in that step) are left out of its curve instead of plunging to a floor.
+The legend is one row above the plot, so it never hides a curve.
 """
 
 from __future__ import annotations
@@ -18,8 +20,19 @@ from talkstudio.core.progress import Progress
 
 REDRAW_MS = 100
 """Shortest interval between two redraws of the plot."""
-LOG_FLOOR = 1e-12
-"""Values are clipped up to this before a log axis (a loss of exactly 0)."""
+CURVE_COLORS = (
+    (240, 90, 90),
+    (245, 185, 60),
+    (90, 170, 255),
+    (110, 215, 120),
+    (200, 130, 255),
+    (70, 215, 215),
+    (255, 140, 200),
+    (170, 170, 90),
+)
+"""Colours of the terms, in the order they first appear (distinct on the dark background)."""
+TOTAL_COLOR = (235, 235, 235)
+"""Colour of the series named "loss" (the total), drawn a little wider."""
 
 
 class LossAxis(pg.AxisItem):
@@ -87,7 +100,11 @@ class LossPlot(QWidget):
     """A plot of every series of a :class:`LossHistory`."""
 
     def __init__(
-        self, history: LossHistory, log_y: bool = True, parent: QWidget | None = None
+        self,
+        history: LossHistory,
+        log_y: bool = True,
+        step_label: bool = True,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.history = history
@@ -96,14 +113,18 @@ class LossPlot(QWidget):
         item = self.plot.getPlotItem()
         item.hideButtons()
         item.showGrid(x=True, y=True, alpha=0.2)
-        item.setLabel("bottom", "step")
+        if step_label:
+            item.setLabel("bottom", "step")
         item.setLabel("left", "loss")
         item.setLogMode(x=False, y=log_y)
         for axis in ("left", "bottom"):
             item.getAxis(axis).enableAutoSIPrefix(False)
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
-        self.legend = item.addLegend(offset=(-10, 10))
+        item.setTitle(" ", size="8pt")  # a row above the view box for the legend
+        self.legend = pg.LegendItem(offset=None, labelTextSize="8pt", horSpacing=12, verSpacing=-6)
+        self.legend.setParentItem(item)
+        self.legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-6, -4))
         self.curves: dict[str, pg.PlotDataItem] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -124,12 +145,19 @@ class LossPlot(QWidget):
         for name in self.history.names():
             steps, values = self.history.series(name)
             if self.log_y:
-                values = np.maximum(values, LOG_FLOOR)
+                keep = values > 0  # 0 cannot be drawn on a log axis
+                steps, values = steps[keep], values[keep]
             curve = self.curves.get(name)
             if curve is None:
-                color = pg.intColor(len(self.curves), hues=8, values=1, maxValue=255, sat=200)
-                curve = self.plot.plot(name=name, pen=pg.mkPen(color, width=1.5))
+                if name == "loss":
+                    pen = pg.mkPen(TOTAL_COLOR, width=2.0)
+                else:
+                    others = sum(1 for n in self.curves if n != "loss")
+                    pen = pg.mkPen(CURVE_COLORS[others % len(CURVE_COLORS)], width=1.5)
+                curve = self.plot.plot(pen=pen)
                 self.curves[name] = curve
+                self.legend.addItem(curve, name)
+                self.legend.setColumnCount(len(self.curves))
             curve.setData(steps, values)
 
     def _cleared(self) -> None:
