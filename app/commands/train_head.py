@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
 from ..cli import register_train_part
+from ._training import train_part
+
+if TYPE_CHECKING:
+    from talkstudio.core.progress import Progress
+
+
+def _shown(p: Progress, every: int) -> bool:
+    return p.step % every == 0 or p.step == p.total or not p.losses
 
 
 def _train_head(args: argparse.Namespace) -> int:
     from talkstudio.core import atomic
     from talkstudio.core.nerf import HeadConfig, evaluate_head, train_head
-    from talkstudio.core.progress import Progress, run_job
 
-    overrides = {"steps": args.steps} if args.steps is not None else {}
-    try:
-        config = HeadConfig.from_preset(args.preset, **overrides)
-    except ValueError as exc:
-        print(f"talkstudio train head: {exc}", file=sys.stderr)
+    result = train_part(args, "head", HeadConfig.from_preset, train_head, _shown)
+    if result is None:
         return 2
-    every = max(1, config.steps // 20)
-
-    def show(p: Progress) -> None:
-        if p.step % every == 0 or p.step == p.total or not p.losses:
-            print(f"[{p.stage}] {p.step}/{p.total} {p.message}", flush=True)
-
-    result = run_job(train_head(args.subject, config, args.device), show)
-    print(f"saved {result.model_dir} ({result.steps} steps, {result.seconds:.1f} s this run)")
     report = evaluate_head(args.subject, result.model_dir, args.device)
     s = report.summary()
     print(

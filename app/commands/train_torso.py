@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
 from ..cli import register_train_part
+from ._training import train_part
+
+if TYPE_CHECKING:
+    from talkstudio.core.progress import Progress
+
+
+def _shown(p: Progress, every: int) -> bool:
+    if p.stage != "train torso" and p.step != p.total:
+        return False  # loading frames: only say when done
+    return p.step % every == 0 or p.step == p.total or "training frames" in p.message
 
 
 def _train_torso(args: argparse.Namespace) -> int:
-    from talkstudio.core.progress import Progress, run_job
     from talkstudio.core.torso import TorsoConfig, evaluate_torso, train_torso
 
-    overrides = {"steps": args.steps} if args.steps is not None else {}
-    try:
-        config = TorsoConfig.from_preset(args.preset, **overrides)
-    except ValueError as exc:
-        print(f"talkstudio train torso: {exc}", file=sys.stderr)
+    result = train_part(args, "torso", TorsoConfig.from_preset, train_torso, _shown)
+    if result is None:
         return 2
-    every = max(1, config.steps // 20)
-
-    def show(p: Progress) -> None:
-        if p.stage != "train torso" and p.step != p.total:
-            return  # loading frames: only say when done
-        if p.step % every == 0 or p.step == p.total or "training frames" in p.message:
-            print(f"[{p.stage}] {p.step}/{p.total} {p.message}", flush=True)
-
-    result = run_job(train_torso(args.subject, config, args.device), show)
-    print(f"saved {result.model_dir} ({result.steps} steps, {result.seconds:.1f} s this run)")
     report = evaluate_torso(args.subject, result.model_dir, "val", args.device)
     s = report.summary()
     print(

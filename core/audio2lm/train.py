@@ -20,22 +20,16 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..checkpoint import (
-    load_config,
-    load_into,
-    load_model,
-    load_train_state,
-    save_model,
-    save_train_state,
-)
 from ..errors import CheckpointError, TalkstudioError
 from ..progress import Job, Progress
 from ..subject import Subject
+from ..training import restore, save_checkpoint
 from .config import Stage1Config
 from .data import Stage1Data
 from .features import AudioFrontEnd, log_mel_with_gain
@@ -71,28 +65,24 @@ def _lr_factor(step: int, cfg: Stage1Config) -> float:
 
 def _resume(model: Stage1Model, cfg: Stage1Config, folder: Path, opt: torch.optim.Optimizer) -> int:
     """Load the checkpoint in ``folder`` into ``model``/``opt``; the step it had reached."""
-    raw = load_config(folder, CHECKPOINT_KIND)
-    saved = Stage1Config.from_dict(raw.get("config", {}))
-    diff = cfg.architecture_mismatch(saved)
-    if diff:
-        raise CheckpointError(
-            f"{folder} holds a stage-1 model trained with another configuration "
-            f"({'; '.join(diff)}). Delete that folder to train afresh with these settings."
-        )
-    state, raw = load_model(folder, CHECKPOINT_KIND)
-    load_into(model, state, str(folder))
-    info = load_train_state(folder, opt)
-    if info is not None:
-        return int(info.get("step", 0))
-    return int(raw.get("meta", {}).get("step", 0))
+
+    def check(saved: dict[str, Any]) -> None:
+        diff = cfg.architecture_mismatch(Stage1Config.from_dict(saved))
+        if diff:
+            raise CheckpointError(
+                f"{folder} holds a stage-1 model trained with another configuration "
+                f"({'; '.join(diff)}). Delete that folder to train afresh with these settings."
+            )
+
+    return restore(folder, CHECKPOINT_KIND, model, opt, check)
 
 
 def _save(
     model: Stage1Model, opt: torch.optim.Optimizer, folder: Path, step: int, extra: dict
 ) -> None:
-    meta = {"audio_in_dim": model.audio_in_dim, "step": step, **extra}
-    save_model(folder, CHECKPOINT_KIND, model.state_dict(), model.config.to_dict(), meta)
-    save_train_state(folder, opt, {"step": step})
+    meta = {"audio_in_dim": model.audio_in_dim, **extra}
+    config = model.config.to_dict()
+    save_checkpoint(folder, CHECKPOINT_KIND, model, config, opt, step, meta, {})
 
 
 def _device(name: str) -> torch.device:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_into, load_model, save_model
+from ..training import resolve_device
 from .config import HeadConfig
 from .edit_render import EditRenderer
 from .field import HeadField
@@ -24,13 +25,6 @@ from .occupancy import DensityFn, OccupancyGrid
 from .renderer import HeadImage, render_image
 
 KIND = "head"
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class HeadModel(nn.Module):

@@ -15,42 +15,28 @@ every ``checkpoint_every`` steps, at the end and when the job is closed; a later
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_config, load_into, load_model, save_train_state
-from ..checkpoint import load_train_state as _load_train_state
-from ..errors import CheckpointError
 from ..landmarks import mouth_opening
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
-from ..progress import Eta, Job, Progress
-from ..subject import Subject
+from ..progress import Job, Progress
+from ..training import TrainLoop, TrainResult, network_check, open_run, restore, save_checkpoint
 from .config import HeadConfig
 from .data import FrameSet, Patch, sample_patch
-from .model import KIND, HeadModel, resolve_device
+from .model import KIND, HeadModel
 from .rays import camera_rays
 from .renderer import render_rays
 
 STAGE = "train head"
 
 
-@dataclass
-class HeadTrainResult:
-    """What a finished (or already complete) training run left behind."""
-
-    model_dir: Path
-    """Folder of model.safetensors + config.json."""
-    steps: int
-    """Optimizer steps the saved model has had."""
-    seconds: float
-    """Wall-clock seconds of this call's training steps."""
-    final_loss: float
-    """Mean loss over the last steps of this call (nan when no step ran)."""
+class HeadTrainResult(TrainResult):
+    """What a finished (or already complete) head training run left behind."""
 
 
 def head_loss(
@@ -136,32 +122,10 @@ def carve_hull(model: HeadModel, frames: FrameSet, views: int = 48) -> None:
     model.grid.carve(masks, frames.K, [frames.pose[int(j)] for j in pick])
 
 
-def _resume(folder: Path, config: HeadConfig, model: HeadModel, opt: torch.optim.Optimizer) -> int:
-    if not (folder / "config.json").is_file():
-        return 0
-    saved = HeadConfig.from_dict(load_config(folder, KIND).get("config", {}))
-    if saved.architecture() != config.architecture():
-        diff = ", ".join(
-            f"{k} {saved.architecture()[k]!r} (now {v!r})"
-            for k, v in config.architecture().items()
-            if saved.architecture().get(k) != v
-        )
-        raise CheckpointError(
-            f"{folder} holds a head model trained with another network: {diff}. Train with "
-            f"the same preset to continue it, or delete {folder} to train from scratch."
-        )
-    state, raw = load_model(folder, KIND)
-    load_into(model, state, str(folder / "model.safetensors"))
-    step = int(raw.get("meta", {}).get("step", 0))
-    info = _load_train_state(folder, opt)
-    if info is None or int(info.get("step", -1)) != step:
-        opt.state.clear()
-    return step
-
-
-def _save(folder: Path, model: HeadModel, opt: torch.optim.Optimizer, step: int, name: str) -> None:
-    model.save(folder, {"step": step, "subject": name})
-    save_train_state(folder, opt, {"step": step, "seed": model.config.seed})
+def _save(folder: Path, model: HeadModel, opt: torch.optim.Optimizer, name: str, step: int) -> None:
+    meta = {"bbox": model.field.bbox.tolist(), "subject": name}  # as HeadModel.save writes it
+    config = model.config.to_dict()
+    save_checkpoint(folder, KIND, model, config, opt, step, meta, {"seed": model.config.seed})
 
 
 @torch.no_grad()
@@ -181,14 +145,11 @@ def train_head(
 ) -> Job[HeadTrainResult]:
     """Train (or continue training) the head NeRF of a subject; yields Progress per step."""
     config = config or HeadConfig()
-    config.check()
-    dev = resolve_device(device)
-    subject = Subject.open(subject_dir)
-    folder = Path(out_dir) if out_dir is not None else subject.model_dir(KIND)
-    torch.manual_seed(config.seed)
+    subject, folder, dev = open_run(subject_dir, KIND, config, device, out_dir)
     model = HeadModel(config, np.asarray(subject.meta.head_bbox, np.float32), dev)
     opt = make_optimizer(model, config)
-    start = _resume(folder, config, model, opt) if resume else 0
+    check = network_check(folder, "head", config, HeadConfig.from_dict)
+    start = restore(folder, KIND, model, opt, check) if resume else 0
     if start >= config.steps:
         yield Progress(STAGE, config.steps, config.steps, f"already trained for {start} steps")
         return HeadTrainResult(folder, start, 0.0, float("nan"))
@@ -207,11 +168,11 @@ def train_head(
     # The field runs under float16 autocast on CUDA: scale the loss so small gradients survive.
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
     face_steps = config.face_mask_fraction * config.steps
-    eta, t0, step = Eta(), time.perf_counter(), start
-    recent: list[float] = []
+    save = partial(_save, folder, model, opt, meta.name)
+    loop = TrainLoop(start, config.steps, config.checkpoint_every, save)
     model.train()
-    try:
-        for step in range(start + 1, config.steps + 1):
+    with loop:  # a cancel (closing the job) saves the step reached
+        for step in loop:
             decay = config.lr_final_fraction ** ((step - 1) / max(config.steps, 1))
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * decay
@@ -243,7 +204,6 @@ def train_head(
                 scaler.step(opt)
                 scaler.update()
             parts["samples"] = float(out.evaluated)
-            recent = [*recent[-19:], parts["loss"]]
             if step % config.occupancy_interval == 0:
                 k = int(torch.randint(0, len(frames), (1,), generator=gen))
                 fn = model.density_fn(frames.landmarks[k], frames.rotation(k))
@@ -254,20 +214,12 @@ def train_head(
                 pick = bake_selection(frames, config.bake_frames)
                 rots = torch.stack([frames.rotation(k) for k in pick])
                 model.bake_grid(frames.landmarks[pick], rots, config.occupancy_threshold)
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                _save(folder, model, opt, step, meta.name)
-            left = eta.remaining(step - start, config.steps - start)
-            msg = f"loss {parts['loss']:.4f}" + (f", {left:.0f} s left" if left else "")
+            msg = loop.done(step, parts["loss"])  # saves every checkpoint_every and at the end
             image = None
             if step % config.preview_every == 0 or step == config.steps:
                 image = preview_strip(model, shown, 0)
             yield Progress(STAGE, step, config.steps, msg, parts, image)
-    except GeneratorExit:
-        if step > start and step % config.checkpoint_every and step != config.steps:
-            _save(folder, model, opt, step, meta.name)  # cancelled: keep what was learnt
-        raise
-    seconds = time.perf_counter() - t0
-    return HeadTrainResult(folder, config.steps, seconds, float(np.mean(recent)))
+    return HeadTrainResult(folder, config.steps, loop.seconds, loop.final_loss)
 
 
 def _to(patch: Patch, dev: torch.device) -> Patch:

@@ -10,20 +10,17 @@ the job is cancelled (closed); a later call with the same architecture continues
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_config, load_into, load_model, save_model, save_train_state
-from ..checkpoint import load_train_state as _load_train_state
-from ..errors import CheckpointError
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
-from ..progress import Eta, Job, Progress
-from ..subject import Subject
+from ..progress import Job, Progress
+from ..training import TrainLoop, TrainResult, network_check, open_run, restore, save_checkpoint
+from ..training import resolve_device as resolve_device  # used by compose.py
 from .config import TorsoConfig
 from .data import Batch, PairSampler, load_batch
 from .unet import TorsoUNet
@@ -32,25 +29,8 @@ KIND = "torso"
 STAGE = "train torso"
 
 
-@dataclass
-class TorsoTrainResult:
-    """What a finished (or already complete) training run left behind."""
-
-    model_dir: Path
-    """Folder of model.safetensors + config.json."""
-    steps: int
-    """Optimizer steps the saved model has had."""
-    seconds: float
-    """Wall-clock seconds of this call's training steps."""
-    final_loss: float
-    """Mean loss over the last steps of this call (nan when no step ran)."""
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """ "auto" → CUDA when available, else CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+class TorsoTrainResult(TrainResult):
+    """What a finished (or already complete) torso training run left behind."""
 
 
 def torso_loss(
@@ -89,38 +69,11 @@ def preview_strip(net: TorsoUNet, batch: Batch) -> np.ndarray:
     return (strip.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
 
 
-def _resume(folder: Path, config: TorsoConfig, net: TorsoUNet, opt: torch.optim.Optimizer) -> int:
-    """Load a previous run's weights and optimizer from ``folder``; return its step (0: none)."""
-    if not (folder / "config.json").is_file():
-        return 0
-    raw = load_config(folder, KIND)
-    saved = TorsoConfig.from_dict(raw.get("config", {}))
-    if saved.architecture() != config.architecture():
-        diff = ", ".join(
-            f"{k} {saved.architecture()[k]!r} (now {v!r})"
-            for k, v in config.architecture().items()
-            if saved.architecture().get(k) != v
-        )
-        raise CheckpointError(
-            f"{folder} holds a torso model trained with another network: {diff}. Train with "
-            f"the same preset to continue it, or delete {folder} to train from scratch."
-        )
-    try:
-        state, raw = load_model(folder, KIND)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{exc} (to start over, delete {folder})") from exc
-    load_into(net, state, str(folder / "model.safetensors"))
-    step = int(raw.get("meta", {}).get("step", 0))
-    info = _load_train_state(folder, opt)
-    if info is None or int(info.get("step", -1)) != step:
-        opt.state.clear()  # weights and optimizer disagree: keep the weights, restart moments
-    return step
-
-
-def _save(folder: Path, net: TorsoUNet, opt: torch.optim.Optimizer, step: int, name: str) -> None:
-    meta = {"step": step, "subject": name}
-    save_model(folder, KIND, net.state_dict(), net.config.to_dict(), meta)
-    save_train_state(folder, opt, {"step": step, "seed": net.config.seed})
+def _save(folder: Path, net: TorsoUNet, opt: torch.optim.Optimizer, name: str, step: int) -> None:
+    config = net.config.to_dict()
+    save_checkpoint(
+        folder, KIND, net, config, opt, step, {"subject": name}, {"seed": net.config.seed}
+    )
 
 
 def train_torso(
@@ -132,14 +85,11 @@ def train_torso(
 ) -> Job[TorsoTrainResult]:
     """Train (or continue training) the torso UNet of a subject; yields Progress per step."""
     config = config or TorsoConfig()
-    config.check()
-    dev = resolve_device(device)
-    subject = Subject.open(subject_dir)
-    folder = Path(out_dir) if out_dir is not None else subject.model_dir(KIND)
-    torch.manual_seed(config.seed)
+    subject, folder, dev = open_run(subject_dir, KIND, config, device, out_dir)
     net = TorsoUNet(config).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    start = _resume(folder, config, net, opt) if resume else 0
+    check = network_check(folder, "torso", config, TorsoConfig.from_dict)
+    start = restore(folder, KIND, net, opt, check) if resume else 0
     if start >= config.steps:
         yield Progress(STAGE, config.steps, config.steps, f"already trained for {start} steps")
         return TorsoTrainResult(folder, start, 0.0, float("nan"))
@@ -156,11 +106,11 @@ def train_torso(
     note = perceptual_notice() if config.vgg_weight > 0 else "VGG perceptual loss off (weight 0)"
     yield Progress(STAGE, start, config.steps, f"{n} training frames; {note}")
 
-    eta, t0, step = Eta(), time.perf_counter(), start
-    recent: list[float] = []
+    save = partial(_save, folder, net, opt, meta.name)
+    loop = TrainLoop(start, config.steps, config.checkpoint_every, save)
     net.train()
-    try:
-        for step in range(start + 1, config.steps + 1):
+    with loop:  # a cancel (closing the job) saves the step reached
+        for step in loop:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(config, step - 1)
             gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
@@ -170,16 +120,7 @@ def train_torso(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            recent = [*recent[-19:], parts["loss"]]
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                _save(folder, net, opt, step, meta.name)
-            left = eta.remaining(step - start, config.steps - start)
-            msg = f"loss {parts['loss']:.4f}" + (f", {left:.0f} s left" if left else "")
+            msg = loop.done(step, parts["loss"])  # saves every checkpoint_every and at the end
             image = preview_strip(net, preview) if step % config.preview_every == 0 else None
             yield Progress(STAGE, step, config.steps, msg, parts, image)
-    except GeneratorExit:
-        if step > start and step % config.checkpoint_every and step != config.steps:
-            _save(folder, net, opt, step, meta.name)  # cancelled: keep what was learnt
-        raise
-    seconds = time.perf_counter() - t0
-    return TorsoTrainResult(folder, config.steps, seconds, float(np.mean(recent)))
+    return TorsoTrainResult(folder, config.steps, loop.seconds, loop.final_loss)

@@ -1,0 +1,56 @@
+"""What ``talkstudio train head`` and ``talkstudio train torso`` share.
+
+The part's config from ``--preset``/``--steps`` (a bad setting is said on stderr), the training
+job with a progress line about every twentieth step, and the ``saved ...`` line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from talkstudio.core.progress import Job, Progress
+    from talkstudio.core.training import TrainResult
+
+
+class _Config(Protocol):
+    @property
+    def steps(self) -> int: ...
+
+
+C = TypeVar("C", bound=_Config)
+R = TypeVar("R", bound="TrainResult")
+
+
+def train_part(
+    args: argparse.Namespace,
+    part: str,
+    from_preset: Callable[..., C],
+    train: Callable[[Any, C, Any], Job[R]],
+    shown: Callable[[Progress, int], bool],
+) -> R | None:
+    """Train ``part`` of ``args.subject``; None (after saying why) when the settings are bad.
+
+    ``shown(record, every)`` says whether a progress record gets its ``[stage] step/total
+    message`` line; ``every`` is the step interval giving about twenty lines.
+    """
+    from talkstudio.core.progress import run_job
+
+    overrides = {"steps": args.steps} if args.steps is not None else {}
+    try:
+        config = from_preset(args.preset, **overrides)
+    except ValueError as exc:
+        print(f"talkstudio train {part}: {exc}", file=sys.stderr)
+        return None
+    every = max(1, config.steps // 20)
+
+    def show(p: Progress) -> None:
+        if shown(p, every):
+            print(f"[{p.stage}] {p.step}/{p.total} {p.message}", flush=True)
+
+    result = run_job(train(args.subject, config, args.device), show)
+    print(f"saved {result.model_dir} ({result.steps} steps, {result.seconds:.1f} s this run)")
+    return result
