@@ -124,8 +124,12 @@ class HeadModel(nn.Module):
         )
 
     # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What :meth:`load` needs besides the weights and config (the head's box)."""
+        return {"bbox": self.field.bbox.tolist()}
+
     def save(self, folder: str | Path, meta: dict[str, Any] | None = None) -> None:
-        data = {"bbox": self.field.bbox.tolist()} | dict(meta or {})
+        data = self.checkpoint_meta() | dict(meta or {})
         save_model(folder, KIND, self.state_dict(), self.config.to_dict(), data)
 
     @classmethod

@@ -123,7 +123,7 @@ def carve_hull(model: HeadModel, frames: FrameSet, views: int = 48) -> None:
 
 
 def _save(folder: Path, model: HeadModel, opt: torch.optim.Optimizer, name: str, step: int) -> None:
-    meta = {"bbox": model.field.bbox.tolist(), "subject": name}  # as HeadModel.save writes it
+    meta = model.checkpoint_meta() | {"subject": name}
     config = model.config.to_dict()
     save_checkpoint(folder, KIND, model, config, opt, step, meta, {"seed": model.config.seed})
 
