@@ -9,13 +9,15 @@ Speech: ``../shared/data/Obama_5s.wav``. Without them only a note is printed.
 - **export 5 s** at 128² and 256²: the whole ``Engine.export`` job (stage 1 ran before), wall
   seconds; 128² is repeated, 256² runs once (its per-frame median is given beside it);
 - **512²**: ms per frame while exporting the first second (25 frames);
-- **α3 = 2 vs α3 = 1**: 25 frames spread over the clip rendered at 256² both ways, re-tracked
-  with MediaPipe Face Mesh (static mode); ratio of the median inner-lip gap / mouth width, and
-  the relative change of the eye openings;
+- **α3 = 2 vs α3 = 1**: 25 frames rendered at 256² both ways and re-tracked with MediaPipe Face
+  Mesh (static mode): the median ratio of inner-lip gap / mouth width over the frames whose mouth
+  is open at α3 = 1, and the relative change of the eye openings. Once on frames spread over the
+  driven clip ("driven"), once on the subject's own replayed frames whose tracked mouth is at
+  least half open ("own"); ``ENGINE_BENCH_ONLY=mouth`` runs only these;
 - **A/V offset**: the first video frame's time minus the first audio sample's time in the
   exported 128² file (from the container's stream start times);
-- a strip of exported 256² frames (α3 = 1 above, α3 = 2 below) in
-  ``bench_results/engine_strip.png``.
+- strips of those 256² renders (α3 = 1 above, α3 = 2 below) in
+  ``bench_results/engine_strip.png`` and ``engine_strip_own.png``.
 
 Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1).
 """
@@ -79,12 +81,11 @@ def _retrack(frames: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _mouth_edit(engine, measures: list[Measure], note: str) -> None:
+def _mouth_edit(engine, measures: list[Measure], note: str, picks: np.ndarray, label: str) -> None:
     import cv2
 
     from talkstudio.core.landmarks import eye_opening, mouth_opening
 
-    picks = np.linspace(0, engine.num_frames - 1, 25).round().astype(int)
     one = [engine.render(int(i), (1, 1, 1), 256).rgb for i in picks]
     two = [engine.render(int(i), (1, 1, 2), 256).rgb for i in picks]
     p1, p2 = _retrack(one), _retrack(two)
@@ -98,11 +99,11 @@ def _mouth_edit(engine, measures: list[Measure], note: str) -> None:
         eyes.append(float(np.median(np.abs(e2 - e1) / np.maximum(e1, 1e-6))))
     found = f"{int(ok.sum())}/{len(picks)} frames re-tracked, {int(open1.sum())} with an open mouth"
     measures += [
-        Measure("α3=2 / α3=1 mouth opening (re-tracked)", "ratio", [ratio], f"{note}; {found}"),
-        Measure("left eye opening change (α3=2)", "rel", [eyes[0]], "median |Δ| / opening"),
-        Measure("right eye opening change (α3=2)", "rel", [eyes[1]], "median |Δ| / opening"),
+        Measure(f"{label}: α3=2 / α3=1 mouth opening", "ratio", [ratio], f"{note}; {found}"),
+        Measure(f"{label}: left eye opening change", "rel", [eyes[0]], "median |Δ| / opening"),
+        Measure(f"{label}: right eye opening change", "rel", [eyes[1]], "median |Δ| / opening"),
         Measure(
-            "mouth opening at α3=1 / α3=2 (median)",
+            f"{label}: mouth opening at α3=1 (median)",
             "ratio",
             [float(np.median(m1[open1])) if open1.any() else float("nan")],
             f"α3=2: {float(np.median(m2[open1])) if open1.any() else float('nan'):.3f}",
@@ -111,7 +112,19 @@ def _mouth_edit(engine, measures: list[Measure], note: str) -> None:
     strip = np.concatenate(
         [np.concatenate(one[::5], axis=1), np.concatenate(two[::5], axis=1)], axis=0
     )
-    cv2.imwrite(str(REPO / "bench_results" / "engine_strip.png"), strip[..., ::-1])
+    name = "engine_strip.png" if label == "driven" else f"engine_strip_{label}.png"
+    cv2.imwrite(str(REPO / "bench_results" / name), strip[..., ::-1])
+
+
+def _own_frames(engine) -> np.ndarray:
+    """25 of the subject's own (replayed) frames whose tracked mouth is open: spread over the
+    upper half of the openings, where doubling is a visible change."""
+    from talkstudio.core.landmarks import mouth_opening
+
+    engine.replay()
+    opening = mouth_opening(engine.track.lm_world.astype(np.float64))  # [T]
+    open_frames = np.flatnonzero(opening >= np.median(opening))
+    return open_frames[np.linspace(0, len(open_frames) - 1, 25).round().astype(int)]
 
 
 def run(reps: int) -> list[Measure]:
@@ -126,6 +139,8 @@ def run(reps: int) -> list[Measure]:
         return [Measure("engine", "-", [float("nan")], f"skipped: no trained {subject} or audio")]
     note = f"{subject.name} driven by {AUDIO.name}, CPU, {threads} thread(s)"
     engine = Engine.open(subject, device="cpu")
+    if os.environ.get("ENGINE_BENCH_ONLY") == "mouth":
+        return _mouth_measures(engine, note)
     t0 = time.perf_counter()
     engine.drive(AUDIO)
     drive_s = time.perf_counter() - t0
@@ -155,5 +170,15 @@ def run(reps: int) -> list[Measure]:
         )
         ms512 = _export(engine, out / "e512.mp4", 512, end=25)
         measures.append(Measure("export at 512², first second", "ms/frame", ms512, note))
-    _mouth_edit(engine, measures, note)
+    return measures + _mouth_measures(engine, note)
+
+
+def _mouth_measures(engine, note: str) -> list[Measure]:
+    """The α3 edit re-tracked on the driven clip and on the subject's own open-mouth frames."""
+    measures: list[Measure] = []
+    engine.drive(AUDIO)
+    driven = np.linspace(0, engine.num_frames - 1, 25).round().astype(int)
+    _mouth_edit(engine, measures, note, driven, "driven")
+    own = _own_frames(engine)
+    _mouth_edit(engine, measures, f"{engine.subject.meta.name}'s own frames", own, "own")
     return measures
