@@ -124,3 +124,19 @@ def test_nothing_is_unpickled(tiny_subject: Path) -> None:
     np.savez(path, **arrays)
     problems = subject.validate_subject(tiny_subject)
     assert any("tracks.npz" in p for p in problems), problems
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path: Path) -> None:
+    """New files get 0666 less the umask (not mkstemp's private 0600); a replaced file keeps
+    its own mode."""
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    new = tmp_path / "new.json"
+    atomic.write_json(new, {"a": 1})
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(new, 0o640)
+    atomic.write_json(new, {"a": 2})
+    assert new.stat().st_mode & 0o777 == 0o640
+    assert json.loads(new.read_text())["a"] == 2
