@@ -139,40 +139,6 @@ def face_track(frames: int = 50, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def trained_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 64² synthetic subject (2 s) with stage 1, head and torso trained a few steps each.
-
-    Session-scoped: built once per test run for the studio's tests (the real engine, no mocks).
-    Tests must not write into it; copy it when they train or change it.
-    """
-    from talkstudio.core.audio2lm.config import Stage1Config
-    from talkstudio.core.audio2lm.train import train_stage1
-    from talkstudio.core.nerf.config import HeadConfig
-    from talkstudio.core.nerf.train import train_head
-    from talkstudio.core.progress import run_job
-    from talkstudio.core.synthetic import SynthConfig, write_synthetic
-    from talkstudio.core.torso.config import TorsoConfig
-    from talkstudio.core.torso.train import train_torso
-
-    out = tmp_path_factory.mktemp("trained_subject")
-    subj = write_synthetic(out, SynthConfig(seed=3, seconds=2.0, size=64), video=False).subject_dir
-    run_job(train_stage1(subj, Stage1Config.from_preset("preview", steps=3)))
-    head = HeadConfig.from_preset(
-        "preview",
-        image_size=64,
-        patch_size=16,
-        steps=3,
-        grid_levels=4,
-        grid_max_resolution=64,
-        occupancy_resolution=32,
-    )
-    run_job(train_head(subj, head))
-    torso = TorsoConfig.from_preset("preview", image_size=64, base_width=8, steps=3)
-    run_job(train_torso(subj, torso))
-    return Path(subj)
-
-
-@pytest.fixture(scope="session")
 def demo_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in demo subject (shipped weights, media regenerated from its seed), made once
     per test run in a temporary cache. Tests must not write into it."""
