@@ -172,7 +172,6 @@ def _slider_release(
 
 def _export_stall(app, window, out: Path) -> tuple[list[float], float, int]:
     """Gaps (ms) between 10 ms GUI-thread timer ticks while exporting the clip at 256²."""
-    from PySide6.QtCore import QTimer
 
     window.show_export()
     dialog = window.export_dialog
@@ -180,20 +179,32 @@ def _export_stall(app, window, out: Path) -> tuple[list[float], float, int]:
     dialog.size_spin.setValue(SIZE)
     dialog.start_spin.setValue(0)
     dialog.end_spin.setValue(min(EXPORT_FRAMES, window.state.num_frames) - 1)
+    started = []
+    gaps, seconds = _timer_gaps(
+        app, lambda: started.append(dialog.start_export()), lambda: dialog.job is None
+    )
+    job = started[0]
+    if job is None or job.outcome != "finished":
+        raise RuntimeError(f"the export did not finish: {dialog.eta_label.text()}")
+    return gaps, seconds, dialog.progress.maximum()
+
+
+def _timer_gaps(app, start, done) -> tuple[list[float], float]:
+    """Call ``start()``, then run the event loop until ``done()`` with a 10 ms QTimer in the
+    GUI thread; the gaps (ms) between its ticks and the seconds it took."""
+    from PySide6.QtCore import QTimer
+
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     t0 = time.perf_counter()
-    job = dialog.start_export()
-    _wait(app, lambda: dialog.job is None, timeout_s=3600)
+    start()
+    _wait(app, done, timeout_s=3600)
     seconds = time.perf_counter() - t0
     timer.stop()
-    if job is None or job.outcome != "finished":
-        raise RuntimeError(f"the export did not finish: {dialog.eta_label.text()}")
-    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
-    return gaps, seconds, dialog.progress.maximum()
+    return [(b - a) * 1000 for a, b in itertools.pairwise(ticks)], seconds
 
 
 TRAIN_STEPS = {"stage1": {"steps": 30}, "head": {"steps": 30}, "torso": {"steps": 30}}
@@ -205,8 +216,6 @@ def _training_stall(app, subject: Path, folder: Path) -> tuple[list[float], floa
     ``subject`` (its frames, no models) with the preview preset for a few steps per part."""
     import shutil
 
-    from PySide6.QtCore import QTimer
-
     from talkstudio.app.wizard import TrainingWizard
 
     copy = folder / "training"
@@ -215,20 +224,11 @@ def _training_stall(app, subject: Path, folder: Path) -> tuple[list[float], floa
     wizard.show()
     wizard.continue_subject(copy)
     train = wizard.train_page
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    t0 = time.perf_counter()
-    wizard.next()  # starts training
-    _wait(app, lambda: train.job is None, timeout_s=3600)
-    seconds = time.perf_counter() - t0
-    timer.stop()
+    gaps, seconds = _timer_gaps(app, wizard.next, lambda: train.job is None)  # next() trains
     if not train.isComplete():
         raise RuntimeError(f"the training did not finish: {train.status.text()}")
     wizard.reject()
-    return [(b - a) * 1000 for a, b in itertools.pairwise(ticks)], seconds
+    return gaps, seconds
 
 
 FIRST_PAINT = """
