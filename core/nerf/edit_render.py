@@ -122,6 +122,9 @@ class EditRenderer:
         self.result: RenderOutput | None = None
         self.last_rays = 0
         """Rays marched by the latest :meth:`render` call."""
+        self._memo: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        """The latest :meth:`affected_rays` answer (old, new, rays), valid until ``result``
+        changes: a preview asks for the same pair right before :meth:`render` does."""
 
     def _points(self, ids: torch.Tensor) -> torch.Tensor:
         ray = self.samples.ray[ids]
@@ -140,6 +143,17 @@ class EditRenderer:
         ell = self.field.encoding.ellipsoids()
         if ell is None or self.result is None:
             return None
+        memo = self._memo
+        if memo is not None and torch.equal(memo[0], old) and torch.equal(memo[1], new):
+            return memo[2]
+        rays = self._affected(old, new, ell)
+        self._memo = (old.clone(), new.clone(), rays)
+        return rays
+
+    def _affected(
+        self, old: torch.Tensor, new: torch.Tensor, ell: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        assert self.result is not None
         changed = (old != new).any(dim=1).nonzero(as_tuple=True)[0]
         rays = self.head_rays
         if len(changed) == 0 or len(rays) == 0:
@@ -177,6 +191,7 @@ class EditRenderer:
             feats=self._features,
         )
         s = self.settings
+        self._memo = None  # the cached march changes below
         if rays is None or self.result is None:
             self.result = march(
                 evaluate, self.samples, s.step, s.stop, s.chunk, max_chunk=s.max_chunk
