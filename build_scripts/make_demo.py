@@ -1,10 +1,11 @@
 """Build the built-in demo subject's shipped files in ``resources/demo/``.
 
-    python build_scripts/make_demo.py [--seconds 12] [--size 256] [--work DIR]
+    python build_scripts/make_demo.py [--seconds 12] [--size 256] [--work DIR] [--parts head ...]
 
 Makes a synthetic subject, trains stage 1, the head NeRF and the torso UNet with the preview
 preset (narrow enough that the fp16 weights total at most 20 MB), and writes only the weights
-(fp16 safetensors) and configs plus the generator's config. Frames and audio are regenerated
+(fp16 safetensors) and configs plus the generator's config. ``--parts`` retrains only those parts
+and keeps the shipped files of the others (the three parts train independently). Frames and audio are regenerated
 from the seed on first use (``talkstudio.core.demo``).
 """
 
@@ -54,7 +55,13 @@ def main() -> int:
     ap.add_argument("--torso-steps", type=int, default=None)
     ap.add_argument("--stage1-steps", type=int, default=None)
     ap.add_argument("--work", type=Path, help="keep the training subject here")
+    ap.add_argument(
+        "--parts", nargs="+", choices=MODEL_PARTS, default=list(MODEL_PARTS),
+        help="train only these parts; the others keep their shipped files",
+    )  # fmt: skip
     args = ap.parse_args()
+    if set(args.parts) != set(MODEL_PARTS) and not (OUT / "demo.json").is_file():
+        ap.error(f"--parts needs the shipped demo in {OUT} for the parts it does not train")
     synth = SynthConfig(seed=args.seed, seconds=args.seconds, size=args.size, name="demo")
     work = args.work or Path(tempfile.mkdtemp(prefix="talkstudio-demo-"))
     t0 = time.perf_counter()
@@ -64,6 +71,8 @@ def main() -> int:
     print(f"synthetic subject {subject} ({time.perf_counter() - t0:.0f} s)", flush=True)
     over = lambda steps: {} if steps is None else {"steps": steps}  # noqa: E731
     timings = {}
+    if (OUT / "demo.json").is_file() and set(args.parts) != set(MODEL_PARTS):
+        timings = json.loads((OUT / "demo.json").read_text())["train_seconds"]
     for part, job in (
         (
             "stage1",
@@ -82,15 +91,20 @@ def main() -> int:
             ),
         ),
     ):
+        if part not in args.parts:
+            continue
         t = time.perf_counter()
         run_job(job(), _log(100))
         timings[part] = round(time.perf_counter() - t, 1)
         print(f"trained {part} in {timings[part]} s", flush=True)
-    if OUT.exists():
-        shutil.rmtree(OUT)
     total = 0
     for part in MODEL_PARTS:
         src, dst = subject / "models" / part, OUT / part
+        if part not in args.parts:
+            total += (dst / "model.safetensors").stat().st_size
+            continue
+        if dst.exists():
+            shutil.rmtree(dst)
         dst.mkdir(parents=True)
         state = load_file(str(src / "model.safetensors"))
         half = {

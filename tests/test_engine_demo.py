@@ -15,7 +15,7 @@ import pytest
 
 from talkstudio.core.geometry import project_head_points, scale_intrinsics
 from talkstudio.core.landmarks import mouth_opening
-from talkstudio.core.subject import MASK_FACE, MASK_MOUTH, Subject
+from talkstudio.core.subject import MASK_FACE, MASK_LEFT_EYE, MASK_MOUTH, Subject
 
 SIZE = 128
 """The demo head was trained at 128²."""
@@ -101,6 +101,28 @@ def test_eye_edit_closes_one_eye_only(engine, mouth_frame: int) -> None:
     pts = project_head_points(K, engine.track.pose[mouth_frame], lms[[27, 42, 45]])  # [3, 2]
     side = np.sign(pts[1:, 0].mean() - pts[0, 0])
     assert np.mean(np.sign(xs + 0.5 - pts[0, 0]) == side) > 0.95, "the right eye changed too"
+
+
+def test_eye_edit_moves_towards_the_generators_shut_eye(engine, mouth_frame: int) -> None:
+    """α1 = 0 renders the left eye shut: closer to the generator's own frame with that eye
+    closed than the α1 = 1 render is (the head learnt shut eyes from the demo's blinks)."""
+    from talkstudio.core.synthetic.sequence import config_from_source, synthesize
+
+    ref = int(engine.track.ref_index[mouth_frame])
+    seq = synthesize(config_from_source(engine.subject.meta.source))
+    _, lab = seq.render(ref, size=SIZE, noise=False)
+    shut, _ = seq.render(ref, params=seq.params[ref] * (1, 0, 1), size=SIZE, noise=False)
+    eye = ((lab & MASK_LEFT_EYE) > 0).astype(np.uint8)
+    assert eye.sum() > 8, "the generator's left eye is too small to measure"
+    region = cv2.dilate(eye, np.ones((3, 3), np.uint8)) > 0
+    base = engine.render(mouth_frame, (1, 1, 1), SIZE).rgb.astype(np.float64)
+    closed = engine.render(mouth_frame, (0, 1, 1), SIZE).rgb.astype(np.float64)
+    err_closed = np.abs(closed - shut).mean(axis=2)[region].mean()
+    err_base = np.abs(base - shut).mean(axis=2)[region].mean()
+    assert err_closed < 0.5 * err_base, (
+        f"α1 = 0 render is not clearly closer to the generator's shut left eye: "
+        f"{err_closed:.2f} vs {err_base:.2f} (α1 = 1)"
+    )
 
 
 def test_export_renders_the_same_frame_as_the_preview(

@@ -13,7 +13,14 @@ import torch.nn.functional as F
 
 from talkstudio.core.errors import CheckpointError
 from talkstudio.core.nerf import HeadConfig, HeadModel, evaluate_head, train_head
-from talkstudio.core.nerf.data import FrameSet, Patch, sample_patch
+from talkstudio.core.nerf.data import (
+    EYES,
+    FrameSet,
+    Patch,
+    pick_eye_frame,
+    sample_eye_patch,
+    sample_patch,
+)
 from talkstudio.core.nerf.train import bake_selection, head_loss
 from talkstudio.core.progress import run_job
 from talkstudio.core.subject import Subject
@@ -120,6 +127,8 @@ def test_config_presets_and_json_round_trip() -> None:
     assert HeadConfig.from_dict(json.loads(json.dumps(preview.to_dict()))) == preview
     with pytest.raises(CheckpointError):
         HeadConfig.from_dict({"encoding": "fourier"})
+    with pytest.raises(CheckpointError, match="eye_closed_share"):
+        HeadConfig.from_dict({"eye_closed_share": 1.5})
     with pytest.raises(ValueError, match="unknown preset"):
         HeadConfig.from_preset("fast")
 
@@ -134,6 +143,32 @@ def test_patches_sample_pixels_at_their_stride(synth_subject: Path) -> None:
         torch.testing.assert_close(p.target, frames.image(1)[rows, cols])
         stride = int(cols[1] - cols[0])
         assert 1 <= stride <= 4 and int(cols.max() - cols.min()) == 7 * stride
+
+
+def test_eye_patches_sit_on_the_eye_and_draw_closed_eyes_by_share(synth_subject: Path) -> None:
+    frames = FrameSet.load(Subject.open(synth_subject), range(20), 64)
+    # One closed left eye in twenty frames (a blink is a few per cent of a video).
+    frames.eye_ratio[:, 0] = 1.0
+    frames.eye_ratio[7, 0] = 0.05
+    g = torch.Generator().manual_seed(0)
+    picks = [pick_eye_frame(frames, 0, 0.5, 0.5, g) for _ in range(400)]
+    share = np.mean(np.array(picks) == 7)
+    assert 0.4 < share < 0.6, f"closed-eye frames drew {share:.2f} of the eye patches, want 0.5"
+    assert len(set(picks)) > 10, "open-eye frames should all be drawn"
+    # No closed right eye anywhere: every frame is fair game for that side.
+    frames.eye_ratio[:, 1] = 1.0
+    assert len({pick_eye_frame(frames, 1, 1.0, 0.5, g) for _ in range(200)}) > 10
+
+    for side in (0, 1):
+        p = sample_eye_patch(frames, 3, side, 16, g)
+        cols = (p.uv[:, 0] - 0.5).long()
+        rows = (p.uv[:, 1] - 0.5).long()
+        assert int(cols[1] - cols[0]) == 1 and int(cols.max() - cols.min()) == 15  # stride 1
+        torch.testing.assert_close(p.target, frames.image(3)[rows, cols])
+        centre = frames.lm2d[3][list(EYES[side])].mean(axis=0)
+        assert np.abs(p.uv.numpy().mean(axis=0) - centre).max() <= 16 // 8 + 1.0
+    eyes_apart = frames.lm2d[3][list(EYES[0])].mean(0) - frames.lm2d[3][list(EYES[1])].mean(0)
+    assert abs(eyes_apart[0]) > 4, "the two eye patches should be centred on different eyes"
 
 
 def test_training_resumes_and_cancel_keeps_progress(synth_subject: Path, tmp_path: Path) -> None:

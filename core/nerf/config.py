@@ -98,6 +98,15 @@ class HeadConfig:
     """lambda_3 of Eq. 9: weight of the VGG term inside the pixel loss (off without weights)."""
     eye_weight: float = 1.0
     """Scale of Eq. 9's e^(1-r)-weighted eye-region pixel loss (1: as in the paper)."""
+    eye_patch_fraction: float = 0.25
+    """Share of patches centred on an eye at stride 1 (the eye fine-tuning of the paper's
+    training, spread over the run). Their frames are drawn by ``eye_closed_share``."""
+    eye_closed_share: float = 0.5
+    """Share of the eye patches taken from frames where that eye is closed (r below
+    ``eye_closed_ratio``). Blinks are a few per cent of the frames; drawn uniformly they are
+    too rare to learn, and the head renders open eyes whatever the eye landmarks say."""
+    eye_closed_ratio: float = 0.5
+    """Eye-closure ratio r below which an eye counts as closed for ``eye_closed_share``."""
     lambda_depth_var: float = 0.0
     """Weight of a term outside Eq. 9: the variance of each head ray's termination distance.
     It makes surfaces compact, so rays stop after fewer samples (faster training and rendering
@@ -173,3 +182,7 @@ class HeadConfig:
             raise ValueError(f"grid_implementation {self.grid_implementation!r}: tcnn or torch")
         if not 0 <= self.face_mask_fraction <= 1 or not 0 <= self.head_patch_fraction <= 1:
             raise ValueError("face_mask_fraction and head_patch_fraction must lie in [0, 1]")
+        shares = ("eye_patch_fraction", "eye_closed_share", "eye_closed_ratio")
+        for name in shares:
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")

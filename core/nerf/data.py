@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..geometry import scale_intrinsics
+from ..landmarks import LEFT_EYE, RIGHT_EYE
 from ..subject import MASK_FACE, MASK_HEAD, MASK_LEFT_EYE, MASK_RIGHT_EYE, Subject
 
 
@@ -126,8 +127,14 @@ def sample_patch(
     else:
         x0 = int(torch.randint(0, size - extent + 1, (1,), generator=gen))
         y0 = int(torch.randint(0, size - extent + 1, (1,), generator=gen))
-    x0 = min(max(x0, 0), size - extent)
-    y0 = min(max(y0, 0), size - extent)
+    return _patch_at(frames, j, x0, y0, p, s)
+
+
+def _patch_at(frames: FrameSet, j: int, x0: int, y0: int, p: int, s: int) -> Patch:
+    """The p x p patch of frame j at stride s whose top-left pixel is (x0, y0), moved inside."""
+    extent = s * p
+    x0 = min(max(x0, 0), frames.size - extent)
+    y0 = min(max(y0, 0), frames.size - extent)
     offs = torch.arange(p) * s + s // 2
     rows, cols = torch.meshgrid(y0 + offs, x0 + offs, indexing="ij")
     rows, cols = rows.reshape(-1), cols.reshape(-1)
@@ -143,3 +150,39 @@ def sample_patch(
         eyes=torch.stack([(labels & MASK_LEFT_EYE) > 0, (labels & MASK_RIGHT_EYE) > 0], dim=-1),
         size=p,
     )
+
+
+EYES = (LEFT_EYE, RIGHT_EYE)
+"""Landmark groups of the eyes, in the order of ``eye_ratio``'s columns (left, right)."""
+
+
+def pick_eye_frame(
+    frames: FrameSet, side: int, closed_share: float, closed_ratio: float, gen: torch.Generator
+) -> int:
+    """A frame for an eye patch of eye ``side`` (0 left, 1 right).
+
+    With probability ``closed_share`` it is one of the frames whose eye-closure ratio r of that
+    eye is below ``closed_ratio``, otherwise one of the others (either group alone when the
+    other is empty). Blinks are a few per cent of a video's frames: drawn uniformly, they are
+    too rare for the NeRF to learn the shut eye under the smooth-L1 loss, which fits the
+    median, i.e. the open eye.
+    """
+    closed = frames.eye_ratio[:, side] < closed_ratio
+    want_closed = float(torch.rand(1, generator=gen)) < closed_share
+    pool = closed if want_closed else ~closed
+    if not bool(pool.any()):
+        pool = ~pool
+    ids = pool.nonzero(as_tuple=True)[0]
+    return int(ids[int(torch.randint(0, len(ids), (1,), generator=gen))])
+
+
+def sample_eye_patch(
+    frames: FrameSet, j: int, side: int, patch: int, gen: torch.Generator
+) -> Patch:
+    """A ``patch`` x ``patch`` patch of frame j at stride 1 around eye ``side`` (0 left, 1
+    right): centred on the mean of the eye's six landmarks, shifted by up to patch/8 pixels."""
+    p = min(patch, frames.size)
+    cx, cy = np.rint(frames.lm2d[j][list(EYES[side])].mean(axis=0)).astype(int)
+    jitter = max(1, p // 8)
+    dx, dy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=gen))
+    return _patch_at(frames, j, int(cx) - p // 2 + dx, int(cy) - p // 2 + dy, p, 1)

@@ -27,7 +27,7 @@ from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
 from ..progress import Job, Progress
 from ..training import TrainLoop, TrainResult, network_check, open_run, restore, save_checkpoint
 from .config import HeadConfig
-from .data import FrameSet, Patch, sample_patch
+from .data import FrameSet, Patch, pick_eye_frame, sample_eye_patch, sample_patch
 from .model import KIND, HeadModel
 from .rays import camera_rays
 from .renderer import render_rays
@@ -178,10 +178,20 @@ def train_head(
                 group["lr"] = group["base_lr"] * decay
             gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
             j = int(torch.randint(0, len(frames), (1,), generator=gen))
-            patch = sample_patch(
-                frames, j, config.patch_size, config.patch_scale_max,
-                config.head_patch_fraction, gen,
-            )  # fmt: skip
+            eye = config.eye_patch_fraction > 0 and (
+                float(torch.rand(1, generator=gen)) < config.eye_patch_fraction
+            )
+            if eye:
+                side = int(torch.randint(0, 2, (1,), generator=gen))
+                j = pick_eye_frame(
+                    frames, side, config.eye_closed_share, config.eye_closed_ratio, gen
+                )
+                patch = sample_eye_patch(frames, j, side, config.patch_size, gen)
+            else:
+                patch = sample_patch(
+                    frames, j, config.patch_size, config.patch_scale_max,
+                    config.head_patch_fraction, gen,
+                )  # fmt: skip
             active = None
             if step <= face_steps:
                 fade = step / max(face_steps, 1.0)
