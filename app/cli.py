@@ -13,17 +13,6 @@ Handler = Callable[[argparse.Namespace], int]
 _HANDLERS: dict[str, Handler] = {}
 
 
-def _not_built(name: str, issue: str) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        print(
-            f"talkstudio {name}: not built yet in this version ({issue}). Nothing was done.",
-            file=sys.stderr,
-        )
-        return 2
-
-    return handler
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkstudio",
@@ -34,14 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("studio", help="open the desktop studio (the default)")
     p.add_argument("target", nargs="?", help="a subject folder or .talkproj project to open")
-    _HANDLERS.setdefault("studio", _not_built("studio", "the studio issue"))
 
     p = sub.add_parser("preprocess", help="turn a video of one speaker into a subject folder")
     p.add_argument("video")
     p.add_argument("--out", required=True, help="subject folder to create")
     p.add_argument("--size", type=int, default=512, help="side of the square crop in pixels")
     p.add_argument("--focal", type=float, help="focal length in pixels at --size (else estimated)")
-    _HANDLERS.setdefault("preprocess", _not_built("preprocess", "the preprocessing issue"))
 
     p = sub.add_parser("train", help="train a part of a subject: stage1, head or torso")
     p.add_argument("part", choices=["stage1", "head", "torso"])
@@ -49,7 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["preview", "paper"], default="preview")
     p.add_argument("--steps", type=int, help="override the preset's number of steps")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    _HANDLERS.setdefault("train", _train)
 
     p = sub.add_parser("render", help="drive a subject with speech and export an MP4")
     p.add_argument("--subject", required=True)
@@ -60,23 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha-mouth", type=float)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--out", required=True)
-    _HANDLERS.setdefault("render", _not_built("render", "the engine issue"))
 
     p = sub.add_parser("eval", help="evaluate a trained subject on its validation frames")
     p.add_argument("subject")
     p.add_argument("--json", help="also write the report as JSON")
-    _HANDLERS.setdefault("eval", _not_built("eval", "the engine issue"))
 
     p = sub.add_parser("demo", help="open or render the built-in demo subject")
     p.add_argument("--render", metavar="OUT.mp4", help="render the demo to an MP4 instead")
-    _HANDLERS.setdefault("demo", _not_built("demo", "the engine issue"))
 
     p = sub.add_parser("synth", help="write a synthetic subject (video + ground-truth folder)")
     p.add_argument("--out", required=True, help="folder to create")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--size", type=int, default=256)
-    _HANDLERS.setdefault("synth", _not_built("synth", "the foundation issue"))
     return parser
 
 
@@ -84,7 +66,7 @@ _TRAIN_PARTS: dict[str, Handler] = {}
 
 
 def register(name: str, handler: Handler) -> None:
-    """Install the real handler of subcommand ``name``."""
+    """Install the handler of subcommand ``name``."""
     _HANDLERS[name] = handler
 
 
@@ -94,10 +76,10 @@ def register_train_part(part: str, handler: Handler) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    handler = _TRAIN_PARTS.get(args.part)
-    if handler is None:
-        return _not_built(f"train {args.part}", f"the {args.part} issue")(args)
-    return handler(args)
+    return _TRAIN_PARTS[args.part](args)
+
+
+_HANDLERS["train"] = _train
 
 
 def main(argv: Sequence[str] | None = None) -> int:

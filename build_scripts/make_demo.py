@@ -60,7 +60,8 @@ def main() -> int:
         help="train only these parts; the others keep their shipped files",
     )  # fmt: skip
     args = ap.parse_args()
-    if set(args.parts) != set(MODEL_PARTS) and not (OUT / "demo.json").is_file():
+    partial = set(args.parts) != set(MODEL_PARTS)
+    if partial and not (OUT / "demo.json").is_file():
         ap.error(f"--parts needs the shipped demo in {OUT} for the parts it does not train")
     synth = SynthConfig(seed=args.seed, seconds=args.seconds, size=args.size, name="demo")
     work = args.work or Path(tempfile.mkdtemp(prefix="talkstudio-demo-"))
@@ -71,7 +72,7 @@ def main() -> int:
     print(f"synthetic subject {subject} ({time.perf_counter() - t0:.0f} s)", flush=True)
     over = lambda steps: {} if steps is None else {"steps": steps}  # noqa: E731
     timings = {}
-    if (OUT / "demo.json").is_file() and set(args.parts) != set(MODEL_PARTS):
+    if partial:
         timings = json.loads((OUT / "demo.json").read_text())["train_seconds"]
     for part, job in (
         (
