@@ -13,6 +13,16 @@ Handler = Callable[[argparse.Namespace], int]
 _HANDLERS: dict[str, Handler] = {}
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of threads (1 or more)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkstudio",
@@ -20,24 +30,36 @@ def build_parser() -> argparse.ArgumentParser:
         "edit eyes and mouth, export MP4. Without a subcommand the studio opens.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--threads", type=_positive_int, metavar="N",
+        help="CPU threads for torch (default: torch's choice, one per core). Use 1 when other "
+        "jobs share the cores: oversubscribed, two threads run many times slower than one",
+    )  # fmt: skip
 
-    p = sub.add_parser("studio", help="open the desktop studio (the default)")
+    p = sub.add_parser("studio", parents=[common], help="open the desktop studio (the default)")
     p.add_argument("target", nargs="?", help="a subject folder or .talkproj project to open")
 
-    p = sub.add_parser("preprocess", help="turn a video of one speaker into a subject folder")
+    p = sub.add_parser(
+        "preprocess", parents=[common], help="turn a video of one speaker into a subject folder"
+    )
     p.add_argument("video")
     p.add_argument("--out", required=True, help="subject folder to create")
     p.add_argument("--size", type=int, default=512, help="side of the square crop in pixels")
     p.add_argument("--focal", type=float, help="focal length in pixels at --size (else estimated)")
 
-    p = sub.add_parser("train", help="train a part of a subject: stage1, head or torso")
+    p = sub.add_parser(
+        "train", parents=[common], help="train a part of a subject: stage1, head or torso"
+    )
     p.add_argument("part", choices=["stage1", "head", "torso"])
     p.add_argument("subject")
     p.add_argument("--preset", choices=["preview", "paper"], default="preview")
     p.add_argument("--steps", type=int, help="override the preset's number of steps")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
-    p = sub.add_parser("render", help="drive a subject with speech and export an MP4")
+    p = sub.add_parser(
+        "render", parents=[common], help="drive a subject with speech and export an MP4"
+    )
     p.add_argument("--subject", required=True)
     p.add_argument("--audio", required=True)
     p.add_argument("--project", help="a .talkproj with keyframed edits")
@@ -47,14 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("eval", help="evaluate a trained subject on its validation frames")
+    p = sub.add_parser(
+        "eval", parents=[common], help="evaluate a trained subject on its validation frames"
+    )
     p.add_argument("subject")
     p.add_argument("--json", help="also write the report as JSON")
 
-    p = sub.add_parser("demo", help="open or render the built-in demo subject")
+    p = sub.add_parser("demo", parents=[common], help="open or render the built-in demo subject")
     p.add_argument("--render", metavar="OUT.mp4", help="render the demo to an MP4 instead")
 
-    p = sub.add_parser("synth", help="write a synthetic subject (video + ground-truth folder)")
+    p = sub.add_parser(
+        "synth", parents=[common], help="write a synthetic subject (video + ground-truth folder)"
+    )
     p.add_argument("--out", required=True, help="folder to create")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seconds", type=float, default=8.0)
@@ -92,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["studio", *(argv or [])])
     from talkstudio.core.errors import TalkstudioError
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return _HANDLERS[command](args)
     except TalkstudioError as exc:

@@ -6,6 +6,8 @@ import argparse
 import subprocess
 import sys
 
+import pytest
+
 from talkstudio.app import cli
 
 SUBCOMMANDS = ("studio", "preprocess", "train", "render", "eval", "demo")
@@ -52,3 +54,24 @@ def test_user_errors_print_a_message_not_a_traceback(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "talkstudio eval: the subject folder is damaged" in err
     assert "Traceback" not in err
+
+
+def test_threads_option_sets_torch_threads_before_the_command(tmp_path, capsys) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    try:
+        # the subject is missing, so the command fails at once, after the option took effect
+        assert cli.main(["eval", str(tmp_path / "missing"), "--threads", str(wanted)]) == 1
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
+    assert "talkstudio eval:" in capsys.readouterr().err
+
+
+def test_threads_option_refuses_zero_with_a_message(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["render", "--subject", "s", "--audio", "a", "--out", "o.mp4", "--threads", "0"])
+    assert exc.value.code == 2
+    assert "not a whole number of threads" in capsys.readouterr().err
