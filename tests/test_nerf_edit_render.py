@@ -153,3 +153,36 @@ def test_ray_ellipsoid_test_matches_dense_points() -> None:
         inside |= ((((pts - c) @ r) / a).norm(dim=-1) < 1).any(dim=1)
     assert 100 < int(hit.sum()) < 2900
     assert torch.equal(hit, inside) or int((hit != inside).sum()) <= 3  # grazing rays only
+
+
+def test_a_sequence_of_edits_stays_equal_to_full_renders() -> None:
+    """Field values cached across edits must be refreshed wherever any edit moved a landmark,
+    also on rays an earlier edit did not re-march."""
+    field, grid, lms, pose = _setup()
+    size = 48
+    K = default_intrinsics(size)
+    bg = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(3))
+    settings = MarchSettings(step=0.02, stop=1e-4, chunk=8)
+    editor = EditRenderer(field, grid, K, pose, bg, settings)
+    editor.render(lms)
+    full_samples = editor.last_evaluated
+    moves = [
+        (MOUTH, (0.0, 0.06, 0.0)),
+        (LEFT_EYE, (0.0, -0.04, 0.0)),
+        (MOUTH, (0.03, -0.08, 0.02)),
+        (LEFT_EYE, (0.0, 0.04, 0.0)),
+        (MOUTH, (-0.03, 0.02, -0.02)),
+    ]
+    current = lms.clone()
+    for group, delta in moves:
+        current = current.clone()
+        current[list(group)] += torch.tensor(delta)
+        fast = editor.render(current)
+        full = render_image(field, grid, K, pose, current, bg, settings)
+        torch.testing.assert_close(fast.rgb, full.rgb, atol=1e-5, rtol=0)
+        torch.testing.assert_close(fast.opacity, full.opacity, atol=1e-5, rtol=0)
+        # Only samples near the moved landmarks go through the field again.
+        assert 0 < editor.last_evaluated < 0.5 * full_samples
+    back = editor.render(lms)
+    full_before = render_image(field, grid, K, pose, lms, bg, settings)
+    torch.testing.assert_close(back.rgb, full_before.rgb, atol=1e-5, rtol=0)

@@ -186,3 +186,24 @@ def test_trunc_exp_gradient_is_clamped() -> None:
     assert x.grad is not None
     assert x.grad[0].item() == pytest.approx(1.0)
     assert x.grad[1].item() == pytest.approx(math.exp(15.0), rel=1e-5)
+
+
+def test_row_form_keeps_only_the_landmarks_that_reach_the_points() -> None:
+    """Points near a few landmarks (an edit re-renders such points): the row form lists those
+    landmarks' column blocks only, and the first layer and the dense code stay exact."""
+    _, lms, rot = _scene()
+    g = torch.Generator().manual_seed(5)
+    few = torch.tensor([3, 17, 40])
+    x = lms[few[torch.randint(0, 3, (300,), generator=g)]] + 0.02 * torch.randn(300, 3, generator=g)
+    enc = LandmarkEncoding("gaussian", dense_fraction=0.0)
+    code = enc(x, lms, rot)
+    assert code.matrix is not None and code.columns is not None
+    assert set(few.tolist()) <= set(code.columns.tolist()) and len(code.columns) < 20
+    assert code.matrix.shape[1] == len(code.columns) * enc.pair_dim
+    torch.testing.assert_close(
+        code.dense(68), _dense_reference(enc, x, lms, rot), rtol=1e-4, atol=1e-6
+    )
+    layer = ConditionedLinear(8, enc, 16)
+    feats = torch.randn(len(x), 8, generator=g)
+    ref = layer.linear(feats) + code.dense(68) @ layer.code_weight.reshape(-1, 16)
+    torch.testing.assert_close(layer(feats, code), ref, rtol=1e-5, atol=1e-5)

@@ -39,33 +39,84 @@ from .renderer import (
 
 
 class FeatureCache:
-    """Hash features of packed samples, filled on demand (amortised O(1) appends)."""
+    """Per-sample rows (hash features; field values) of packed samples, filled on demand
+    (amortised O(1) appends). Rows marked stale by :meth:`invalidate` are recomputed in place."""
 
     def __init__(self, num_samples: int, device: torch.device) -> None:
         self.slot = torch.full((num_samples,), -1, dtype=torch.long, device=device)  # [S]
+        self.stale = torch.zeros(num_samples, dtype=torch.bool, device=device)  # [S]
         self.table: torch.Tensor | None = None  # [capacity, F]
         self.size = 0
+
+    def invalidate(self, ids: torch.Tensor | None = None) -> None:
+        """Mark the rows of samples ``ids`` (all when None) for recomputation."""
+        if ids is None:
+            self.stale.copy_(self.slot >= 0)
+        elif len(ids):
+            self.stale[ids] = self.slot[ids] >= 0
 
     def get(
         self, ids: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]
     ) -> torch.Tensor:
-        """Features [n, F] of samples ``ids``; ``compute(missing_ids)`` supplies new ones."""
-        missing = ids[self.slot[ids] < 0]
-        if len(missing):
-            missing = torch.unique(missing)
-            feats = compute(missing).float()  # [m, F]
+        """Rows [n, F] of samples ``ids``; ``compute(ids)`` supplies missing and stale ones.
+
+        ``ids`` should not repeat (a march round's samples do not): a repeated missing sample
+        would get two rows, both right, one of them never read again."""
+        slot = self.slot[ids]
+        todo = ids[(slot < 0) | self.stale[ids]]
+        if len(todo):
+            rows = compute(todo).float()  # [m, F]
+            fresh = self.slot[todo] < 0
+            missing = todo[fresh]
             need = self.size + len(missing)
             if self.table is None or need > len(self.table):
                 cap = max(need, 2 * (0 if self.table is None else len(self.table)), 4096)
-                grown = feats.new_empty(cap, feats.shape[1])
+                grown = rows.new_empty(cap, rows.shape[1])
                 if self.table is not None:
                     grown[: self.size] = self.table[: self.size]
                 self.table = grown
-            self.table[self.size : need] = feats
             self.slot[missing] = torch.arange(self.size, need, device=ids.device)
             self.size = need
+            self.table[self.slot[todo]] = rows
+            self.stale[todo] = False
+            slot = self.slot[ids]
         assert self.table is not None
-        return self.table[self.slot[ids]]
+        return self.table[slot]
+
+
+def ray_ellipsoid_spans(
+    origins: torch.Tensor,  # [R, 3]
+    dirs: torch.Tensor,  # [R, 3]
+    centres: torch.Tensor,  # [E, 3]
+    rotations: torch.Tensor,  # [E, 3, 3]
+    axes: torch.Tensor,  # [E, 3]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where rays cross the ellipsoids ``|R^T (x - c) / axes| < 1``: (ray ids [C], enter [C, E],
+    leave [C, E]) for the rays that meet the box around the ellipsoids' bounding spheres (a slab
+    test answers the others); enter = +inf and leave = -inf where a ray misses an ellipsoid."""
+    dev = origins.device
+    if len(centres) == 0 or len(origins) == 0:
+        empty = torch.zeros(0, len(centres), device=dev)
+        return torch.zeros(0, dtype=torch.long, device=dev), empty, empty
+    radius = axes.amax(dim=1, keepdim=True)  # [E, 1]
+    lo, hi = (centres - radius).amin(0), (centres + radius).amax(0)  # [3]
+    a, b = (lo - origins) / dirs, (hi - origins) / dirs  # [R, 3], ±inf where dirs is 0
+    near = torch.minimum(a, b).amax(dim=1).nan_to_num(float("-inf"))
+    far = torch.maximum(a, b).amin(dim=1).nan_to_num(float("inf"))
+    cand = (near <= far).nonzero(as_tuple=True)[0]
+    c_rot = torch.einsum("ed,edf->ef", centres, rotations)  # R^T c
+    enters, leaves = [], []
+    for part in cand.split(8192):
+        o = (torch.einsum("rd,edf->ref", origins[part], rotations) - c_rot[None]) / axes[None]
+        d = torch.einsum("rd,edf->ref", dirs[part], rotations) / axes[None]  # [r, E, 3]
+        qa = (d * d).sum(-1)
+        qb = (o * d).sum(-1)
+        disc = qb * qb - qa * ((o * o).sum(-1) - 1.0)  # [r, E]
+        root = disc.clamp_min(0).sqrt()
+        meets = disc > 0
+        enters.append(torch.where(meets, (-qb - root) / qa, float("inf")))
+        leaves.append(torch.where(meets, (-qb + root) / qa, float("-inf")))
+    return cand, torch.cat(enters), torch.cat(leaves)
 
 
 def ray_hits_ellipsoids(
@@ -78,18 +129,21 @@ def ray_hits_ellipsoids(
     t_max: torch.Tensor,  # [R]
 ) -> torch.Tensor:
     """Whether each ray's segment [t_min, t_max] meets any ellipsoid ``|R^T (x - c) / axes| < 1``."""
-    hit = torch.zeros(len(origins), dtype=torch.bool, device=origins.device)
-    for part in torch.arange(len(origins), device=origins.device).split(8192):
-        o = torch.einsum("rd,edf->ref", origins[part], rotations)  # [r, E, 3] R^T o
-        o = (o - torch.einsum("ed,edf->ef", centres, rotations)[None]) / axes[None]
-        d = torch.einsum("rd,edf->ref", dirs[part], rotations) / axes[None]
-        a = (d * d).sum(-1)
-        b = (o * d).sum(-1)
-        disc = b * b - a * ((o * o).sum(-1) - 1.0)  # [r, E]
-        root = disc.clamp_min(0).sqrt()
-        enter, leave = (-b - root) / a, (-b + root) / a
-        inside = (disc > 0) & (enter <= t_max[part, None]) & (leave >= t_min[part, None])
-        hit[part] = inside.any(dim=1)
+    cand, enter, leave = ray_ellipsoid_spans(origins, dirs, centres, rotations, axes)
+    return _segment_hits(cand, enter, leave, t_min, t_max, len(origins))
+
+
+def _segment_hits(
+    cand: torch.Tensor,
+    enter: torch.Tensor,
+    leave: torch.Tensor,
+    t_min: torch.Tensor,
+    t_max: torch.Tensor,
+    num_rays: int,
+) -> torch.Tensor:
+    hit = torch.zeros(num_rays, dtype=torch.bool, device=t_min.device)
+    inside = (enter <= t_max[cand, None]) & (leave >= t_min[cand, None])
+    hit[cand] = inside.any(dim=1)
     return hit
 
 
@@ -118,13 +172,19 @@ class EditRenderer:
         s = self.samples
         self.head_rays = (s.count > 0).nonzero(as_tuple=True)[0]  # [H] rays with samples
         self.cache = FeatureCache(len(s.t), dev)
+        self.values = FeatureCache(len(s.t), dev)
+        """(sigma, r, g, b) of the samples evaluated so far, valid under ``landmarks``: an edit
+        marks stale only the samples inside the changed landmarks' ellipsoids."""
         self.landmarks: torch.Tensor | None = None
         self.result: RenderOutput | None = None
         self.last_rays = 0
         """Rays marched by the latest :meth:`render` call."""
-        self._memo: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        """The latest :meth:`affected_rays` answer (old, new, rays), valid until ``result``
-        changes: a preview asks for the same pair right before :meth:`render` does."""
+        self.last_evaluated = 0
+        """Samples the field evaluated in the latest :meth:`render` call (the others marched
+        were answered from ``values``)."""
+        self._memo: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        """The latest :meth:`affected_rays` answer (old, new, rays, stale samples), valid until
+        ``result`` changes: a preview asks for the same pair right before :meth:`render` does."""
 
     def _points(self, ids: torch.Tensor) -> torch.Tensor:
         ray = self.samples.ray[ids]
@@ -140,39 +200,63 @@ class EditRenderer:
 
     def affected_rays(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor | None:
         """Rays [A] that changing ``old`` [K, 3] into ``new`` can change; None: all rays."""
+        found = self._changes(old, new)
+        return None if found is None else found[0]
+
+    def _changes(
+        self, old: torch.Tensor, new: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(affected rays, samples whose field values change) for ``old`` -> ``new``."""
         ell = self.field.encoding.ellipsoids()
         if ell is None or self.result is None:
             return None
         memo = self._memo
         if memo is not None and torch.equal(memo[0], old) and torch.equal(memo[1], new):
-            return memo[2]
-        rays = self._affected(old, new, ell)
-        self._memo = (old.clone(), new.clone(), rays)
-        return rays
+            return memo[2], memo[3]
+        rays, stale = self._affected(old, new, ell)
+        self._memo = (old.clone(), new.clone(), rays, stale)
+        return rays, stale
 
     def _affected(
         self, old: torch.Tensor, new: torch.Tensor, ell: tuple[torch.Tensor, torch.Tensor]
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A ray changes if it meets a changed landmark's ellipsoid (old or new position) before
+        its cached march stopped; a sample's value changes only if it lies inside one."""
         assert self.result is not None
         changed = (old != new).any(dim=1).nonzero(as_tuple=True)[0]
         rays = self.head_rays
+        none = rays[:0]
         if len(changed) == 0 or len(rays) == 0:
-            return rays[:0]
+            return none, none
         rot, axes = ell
         s = self.samples
-        first = s.t[s.start[rays]]
-        # Where each ray's cached march stopped (its last evaluated sample).
-        last = s.t[s.start[rays] + self.result.steps[rays].clamp_min(1) - 1]
-        hit = ray_hits_ellipsoids(
+        cand, enter, leave = ray_ellipsoid_spans(
             self.origins[rays],
             self.dirs[rays],
             torch.cat([old[changed], new[changed]]),
             rot[changed].repeat(2, 1, 1),
             axes[changed].repeat(2, 1),
-            first - self.settings.step,
-            last + self.settings.step,
         )
-        return rays[hit]
+        if len(cand) == 0:
+            return none, none
+        step = self.settings.step
+        first = s.t[s.start[rays]]
+        # Where each ray's cached march stopped (its last evaluated sample).
+        last = s.t[s.start[rays] + self.result.steps[rays].clamp_min(1) - 1]
+        hit = _segment_hits(cand, enter, leave, first - step, last + step, len(rays))
+        # Samples of the crossing rays between the first entry and the last exit (one step of
+        # margin for rounding): every sample inside an ellipsoid lies there.
+        lo, hi = enter.amin(dim=1) - step, leave.amax(dim=1) + step  # [C]
+        crossing = lo < hi
+        cray, lo, hi = rays[cand[crossing]], lo[crossing], hi[crossing]
+        count = s.count[cray]
+        owner = torch.repeat_interleave(torch.arange(len(cray), device=count.device), count)
+        rank = (
+            torch.arange(len(owner), device=count.device) - (torch.cumsum(count, 0) - count)[owner]
+        )
+        ids = s.start[cray][owner] + rank
+        t = s.t[ids]
+        return rays[hit], ids[(t >= lo[owner]) & (t <= hi[owner])]
 
     @torch.no_grad()
     def render(self, landmarks: torch.Tensor) -> HeadImage:
@@ -180,8 +264,13 @@ class EditRenderer:
         landmarks = landmarks.to(self.origins.device, torch.float32)
         rays = None
         if self.landmarks is not None:
-            rays = self.affected_rays(self.landmarks, landmarks)
-        evaluate = field_evaluator(
+            found = self._changes(self.landmarks, landmarks)
+            if found is None:
+                self.values.invalidate()
+            else:
+                rays = found[0]
+                self.values.invalidate(found[1])
+        field_values = field_evaluator(
             self.field,
             self.origins,
             self.dirs,
@@ -190,6 +279,18 @@ class EditRenderer:
             self.rotation,
             feats=self._features,
         )
+
+        self.last_evaluated = 0
+
+        def compute(todo: torch.Tensor) -> torch.Tensor:
+            self.last_evaluated += len(todo)
+            sigma, rgb = field_values(todo)
+            return torch.cat([sigma[:, None], rgb], dim=1)
+
+        def evaluate(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            v = self.values.get(ids, compute)
+            return v[:, 0], v[:, 1:]
+
         s = self.settings
         self._memo = None  # the cached march changes below
         if rays is None or self.result is None:

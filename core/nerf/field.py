@@ -92,8 +92,9 @@ class ConditionedLinear(nn.Module):
         out = self.linear(feats)  # [N, H]
         if code.frame is not None:
             return out + (code.frame.to(out.dtype) @ self.code_weight.to(out.dtype))
-        if code.matrix is not None and code.rows is not None:
-            w = self.code_weight.reshape(-1, self.code_weight.shape[-1]).to(out.dtype)
+        if code.matrix is not None and code.rows is not None and code.columns is not None:
+            w = self.code_weight[code.columns]  # [U, D, H]
+            w = w.reshape(-1, w.shape[-1]).to(out.dtype)
             return out.index_add(0, code.rows, (code.matrix.to(out.dtype) @ w).to(out.dtype))
         assert code.values is not None and code.point_idx is not None and code.counts is not None
         if code.values.shape[0] == 0:

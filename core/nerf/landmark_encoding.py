@@ -55,8 +55,9 @@ class LandmarkCode:
     Per-frame kinds fill ``frame`` [C]: one vector shared by every point. Per-point kinds fill
     either the pair list sorted by landmark — ``point_idx`` [P], ``values`` [P, D] and ``counts``
     (pairs per landmark, [K] as a list) — when few landmarks reach each point, or ``rows`` [n]
-    and ``matrix`` [n, K * D], the full code of the points that any landmark reaches, when many
-    do. Points not listed have an all-zero code.
+    and ``matrix`` [n, U * D], the code of the points that any landmark reaches restricted to the
+    U landmarks ``columns`` [U] that reach any of them, when many do. Points and landmarks not
+    listed have an all-zero code.
     """
 
     num_points: int
@@ -66,15 +67,19 @@ class LandmarkCode:
     counts: list[int] | None = None
     rows: torch.Tensor | None = None
     matrix: torch.Tensor | None = None
+    columns: torch.Tensor | None = None
 
     def dense(self, num_landmarks: int) -> torch.Tensor:
         """The code as a dense [N, C] matrix (for tests and small inputs)."""
         if self.frame is not None:
             return self.frame.expand(self.num_points, -1)
-        if self.matrix is not None and self.rows is not None:
-            out = self.matrix.new_zeros(self.num_points, self.matrix.shape[1])
-            out[self.rows] = self.matrix
-            return out
+        if self.matrix is not None and self.rows is not None and self.columns is not None:
+            u = len(self.columns)
+            out = self.matrix.new_zeros(self.num_points, num_landmarks, self.matrix.shape[1] // u)
+            out[self.rows[:, None], self.columns[None, :]] = self.matrix.reshape(
+                len(self.rows), u, -1
+            )
+            return out.reshape(self.num_points, -1)
         assert self.values is not None and self.point_idx is not None and self.counts is not None
         d = self.values.shape[1]
         out = self.values.new_zeros(self.num_points, num_landmarks, d)
@@ -239,9 +244,18 @@ class LandmarkEncoding(nn.Module):
         dz = (x[cand] @ rot_cam[2])[pt] - (lms @ rot_cam[2])[lm_idx]  # [P] z of R_cam delta
         values = self._values(dz, m2[pt, lm_idx])  # [P, D]
         if len(pt) > self.dense_fraction * inside.numel():
-            flat = values.new_zeros(len(cand) * k, self.pair_dim)
-            matrix = flat.index_copy_(0, pt * k + lm_idx, values).reshape(len(cand), -1)
-            return LandmarkCode(x.shape[0], rows=cand, matrix=matrix)
+            # Rows of the points and column blocks of the landmarks that have pairs only: an
+            # edit re-renders points near a few landmarks, and zero rows cost time to fill.
+            hit_rows = torch.unique_consecutive(pt)  # pt is sorted
+            columns = torch.unique(lm_idx)
+            row_of = torch.full((len(cand),), -1, dtype=torch.long, device=pt.device)
+            row_of[hit_rows] = torch.arange(len(hit_rows), device=pt.device)
+            col_of = torch.full((k,), -1, dtype=torch.long, device=pt.device)
+            col_of[columns] = torch.arange(len(columns), device=pt.device)
+            flat = values.new_zeros(len(hit_rows) * len(columns), self.pair_dim)
+            at = row_of[pt] * len(columns) + col_of[lm_idx]
+            matrix = flat.index_copy(0, at, values).reshape(len(hit_rows), -1)
+            return LandmarkCode(x.shape[0], rows=cand[hit_rows], matrix=matrix, columns=columns)
         order = torch.argsort(lm_idx, stable=True)
         counts = torch.bincount(lm_idx, minlength=k).tolist()
         return LandmarkCode(
