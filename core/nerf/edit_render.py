@@ -11,8 +11,10 @@ ellipsoid at the old and at the new position. A ray can only change if it enters
 ellipsoids before the point where its cached march stopped: before that point all its samples
 keep their values, so it stops at the same sample with the same colour.
 :meth:`EditRenderer.render` intersects the rays with the ellipsoids, marches just the rays that
-pass the test (reusing cached hash features, computing and caching missing ones) and writes them
-into the cached head image. The result equals a full re-render up to float rounding.
+pass the test and writes them into the cached head image. Along those rays the field values (σ,
+colour) of the current landmarks are cached too: only the samples between a ray's first entry
+into and last exit from the moved ellipsoids go through the field again (with cached hash
+features). The result equals a full re-render up to float rounding.
 Per-frame encodings (``posenc``, ``mlp``) change every point, and any landmark change then
 re-renders the whole frame.
 """
