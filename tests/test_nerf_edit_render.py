@@ -50,16 +50,27 @@ def _setup(kind: str = "gaussian"):
     return field, grid, lms, pose
 
 
-@pytest.mark.parametrize("group", [MOUTH, LEFT_EYE])
-def test_edit_render_equals_full_render(group: tuple[int, ...]) -> None:
+SETTINGS = MarchSettings(step=0.02, stop=1e-4, chunk=8)
+
+
+def _renderers(bg_seed: int):
+    """(a full render of given landmarks, an edit renderer, the landmarks): the test scene at 48²."""
     field, grid, lms, pose = _setup()
     size = 48
     K = default_intrinsics(size)
-    bg = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(2))
-    settings = MarchSettings(step=0.02, stop=1e-4, chunk=8)
-    editor = EditRenderer(field, grid, K, pose, bg, settings)
+    bg = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(bg_seed))
+
+    def full(landmarks: torch.Tensor):
+        return render_image(field, grid, K, pose, landmarks, bg, SETTINGS)
+
+    return full, EditRenderer(field, grid, K, pose, bg, SETTINGS), lms
+
+
+@pytest.mark.parametrize("group", [MOUTH, LEFT_EYE])
+def test_edit_render_equals_full_render(group: tuple[int, ...]) -> None:
+    full, editor, lms = _renderers(2)
     first = editor.render(lms)
-    full_before = render_image(field, grid, K, pose, lms, bg, settings)
+    full_before = full(lms)
     torch.testing.assert_close(first.rgb, full_before.rgb, atol=1e-5, rtol=0)
     total_rays = editor.last_rays
 
@@ -67,12 +78,12 @@ def test_edit_render_equals_full_render(group: tuple[int, ...]) -> None:
     idx = list(group)
     edited[idx] += torch.tensor([0.0, 0.06, 0.0])
     fast = editor.render(edited)
-    full = render_image(field, grid, K, pose, edited, bg, settings)
-    torch.testing.assert_close(fast.rgb, full.rgb, atol=1e-5, rtol=0)
-    torch.testing.assert_close(fast.opacity, full.opacity, atol=1e-5, rtol=0)
-    torch.testing.assert_close(fast.depth, full.depth, atol=1e-4, rtol=0)
+    full_after = full(edited)
+    torch.testing.assert_close(fast.rgb, full_after.rgb, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast.opacity, full_after.opacity, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast.depth, full_after.depth, atol=1e-4, rtol=0)
     # The edit changed the picture, and only a part of the rays was marched again.
-    assert float((full.rgb - full_before.rgb).abs().max()) > 0.03
+    assert float((full_after.rgb - full_before.rgb).abs().max()) > 0.03
     assert 0 < editor.last_rays < 0.5 * total_rays
     # Going back to the original landmarks gives the original image again.
     back = editor.render(lms)
@@ -158,12 +169,7 @@ def test_ray_ellipsoid_test_matches_dense_points() -> None:
 def test_a_sequence_of_edits_stays_equal_to_full_renders() -> None:
     """Field values cached across edits must be refreshed wherever any edit moved a landmark,
     also on rays an earlier edit did not re-march."""
-    field, grid, lms, pose = _setup()
-    size = 48
-    K = default_intrinsics(size)
-    bg = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(3))
-    settings = MarchSettings(step=0.02, stop=1e-4, chunk=8)
-    editor = EditRenderer(field, grid, K, pose, bg, settings)
+    full, editor, lms = _renderers(3)
     editor.render(lms)
     full_samples = editor.last_evaluated
     moves = [
@@ -178,11 +184,11 @@ def test_a_sequence_of_edits_stays_equal_to_full_renders() -> None:
         current = current.clone()
         current[list(group)] += torch.tensor(delta)
         fast = editor.render(current)
-        full = render_image(field, grid, K, pose, current, bg, settings)
-        torch.testing.assert_close(fast.rgb, full.rgb, atol=1e-5, rtol=0)
-        torch.testing.assert_close(fast.opacity, full.opacity, atol=1e-5, rtol=0)
+        full_now = full(current)
+        torch.testing.assert_close(fast.rgb, full_now.rgb, atol=1e-5, rtol=0)
+        torch.testing.assert_close(fast.opacity, full_now.opacity, atol=1e-5, rtol=0)
         # Only samples near the moved landmarks go through the field again.
         assert 0 < editor.last_evaluated < 0.5 * full_samples
     back = editor.render(lms)
-    full_before = render_image(field, grid, K, pose, lms, bg, settings)
+    full_before = full(lms)
     torch.testing.assert_close(back.rgb, full_before.rgb, atol=1e-5, rtol=0)
