@@ -143,7 +143,7 @@ def test_fast_bake_equals_brute_force_maximum() -> None:
 
 
 def test_ray_ellipsoid_test_matches_dense_points() -> None:
-    from talkstudio.core.nerf.edit_render import ray_hits_ellipsoids
+    from talkstudio.core.nerf.edit_render import ray_ellipsoid_spans, segment_hits
     from talkstudio.core.nerf.landmark_encoding import quaternion_to_rotation
 
     g = torch.Generator().manual_seed(5)
@@ -155,7 +155,8 @@ def test_ray_ellipsoid_test_matches_dense_points() -> None:
     axes = torch.rand(4, 3, generator=g) * 0.3 + 0.05
     t_min = torch.full((3000,), 3.0)
     t_max = 3.0 + 2.0 * torch.rand(3000, generator=g)
-    hit = ray_hits_ellipsoids(origins, dirs, centres, rots, axes, t_min, t_max)
+    cand, enter, leave = ray_ellipsoid_spans(origins, dirs, centres, rots, axes)
+    hit = segment_hits(cand, enter, leave, t_min, t_max, len(origins))
     ts = torch.linspace(0, 1, 2001)
     t = t_min[:, None] + ts * (t_max - t_min)[:, None]  # [R, 2001]
     pts = origins[:, None] + t[..., None] * dirs[:, None]

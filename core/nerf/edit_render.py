@@ -28,7 +28,7 @@ import torch
 
 from .field import HeadField
 from .occupancy import OccupancyGrid
-from .rays import camera_rays, pixel_centers
+from .rays import camera_rays, pixel_centers, ray_box
 from .renderer import (
     HeadImage,
     MarchSettings,
@@ -102,10 +102,8 @@ def ray_ellipsoid_spans(
         return torch.zeros(0, dtype=torch.long, device=dev), empty, empty
     radius = axes.amax(dim=1, keepdim=True)  # [E, 1]
     lo, hi = (centres - radius).amin(0), (centres + radius).amax(0)  # [3]
-    a, b = (lo - origins) / dirs, (hi - origins) / dirs  # [R, 3], ±inf where dirs is 0
-    near = torch.minimum(a, b).amax(dim=1).nan_to_num(float("-inf"))
-    far = torch.maximum(a, b).amin(dim=1).nan_to_num(float("inf"))
-    cand = (near <= far).nonzero(as_tuple=True)[0]
+    near, far = ray_box(origins, dirs, torch.stack([lo, hi]))
+    cand = (near < far).nonzero(as_tuple=True)[0]
     c_rot = torch.einsum("ed,edf->ef", centres, rotations)  # R^T c
     enters, leaves = [], []
     for part in cand.split(8192):
@@ -121,21 +119,7 @@ def ray_ellipsoid_spans(
     return cand, torch.cat(enters), torch.cat(leaves)
 
 
-def ray_hits_ellipsoids(
-    origins: torch.Tensor,  # [R, 3]
-    dirs: torch.Tensor,  # [R, 3]
-    centres: torch.Tensor,  # [E, 3]
-    rotations: torch.Tensor,  # [E, 3, 3]
-    axes: torch.Tensor,  # [E, 3]
-    t_min: torch.Tensor,  # [R]
-    t_max: torch.Tensor,  # [R]
-) -> torch.Tensor:
-    """Whether each ray's segment [t_min, t_max] meets any ellipsoid ``|R^T (x - c) / axes| < 1``."""
-    cand, enter, leave = ray_ellipsoid_spans(origins, dirs, centres, rotations, axes)
-    return _segment_hits(cand, enter, leave, t_min, t_max, len(origins))
-
-
-def _segment_hits(
+def segment_hits(
     cand: torch.Tensor,
     enter: torch.Tensor,
     leave: torch.Tensor,
@@ -143,6 +127,8 @@ def _segment_hits(
     t_max: torch.Tensor,
     num_rays: int,
 ) -> torch.Tensor:
+    """[num_rays] bool: whether ray i's segment [t_min[i], t_max[i]] meets any ellipsoid, from
+    the :func:`ray_ellipsoid_spans` answer (cand, enter, leave) for those rays."""
     hit = torch.zeros(num_rays, dtype=torch.bool, device=t_min.device)
     inside = (enter <= t_max[cand, None]) & (leave >= t_min[cand, None])
     hit[cand] = inside.any(dim=1)
@@ -245,7 +231,7 @@ class EditRenderer:
         first = s.t[s.start[rays]]
         # Where each ray's cached march stopped (its last evaluated sample).
         last = s.t[s.start[rays] + self.result.steps[rays].clamp_min(1) - 1]
-        hit = _segment_hits(cand, enter, leave, first - step, last + step, len(rays))
+        hit = segment_hits(cand, enter, leave, first - step, last + step, len(rays))
         # Samples of the crossing rays between the first entry and the last exit (one step of
         # margin for rounding): every sample inside an ellipsoid lies there.
         lo, hi = enter.amin(dim=1) - step, leave.amax(dim=1) + step  # [C]
