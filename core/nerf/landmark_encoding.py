@@ -247,11 +247,11 @@ class LandmarkEncoding(nn.Module):
             # Rows of the points and column blocks of the landmarks that have pairs only: an
             # edit re-renders points near a few landmarks, and zero rows cost time to fill.
             hit_rows = torch.unique_consecutive(pt)  # pt is sorted
-            columns = torch.unique(lm_idx)
+            present = torch.bincount(lm_idx, minlength=k) > 0  # O(P), no sort
+            columns = present.nonzero(as_tuple=True)[0]
+            col_of = torch.cumsum(present, 0) - 1  # column block of each present landmark
             row_of = torch.full((len(cand),), -1, dtype=torch.long, device=pt.device)
             row_of[hit_rows] = torch.arange(len(hit_rows), device=pt.device)
-            col_of = torch.full((k,), -1, dtype=torch.long, device=pt.device)
-            col_of[columns] = torch.arange(len(columns), device=pt.device)
             flat = values.new_zeros(len(hit_rows) * len(columns), self.pair_dim)
             at = row_of[pt] * len(columns) + col_of[lm_idx]
             matrix = flat.index_copy(0, at, values).reshape(len(hit_rows), -1)
