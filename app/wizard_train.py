@@ -52,10 +52,10 @@ TITLES = {
 
 def training_job(subject: Path, preset: str, device: str, overrides: dict[str, dict]) -> Any:
     """Train stage 1 (when the subject has speech), the head and the torso; returns ``subject``."""
-    from talkstudio.core.audio2lm.config import Stage1Config
-    from talkstudio.core.audio2lm.train import train_stage1
-    from talkstudio.core.nerf.config import HeadConfig
-    from talkstudio.core.nerf.train import train_head
+    from talkstudio.core.head.config import HeadConfig
+    from talkstudio.core.head.train import train_head
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.train import train_stage1
     from talkstudio.core.subject import Subject
     from talkstudio.core.torso.config import TorsoConfig
     from talkstudio.core.torso.train import train_torso

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from talkstudio.core.audio2lm.config import Stage1Config
-from talkstudio.core.audio2lm.train import train_stage1
-from talkstudio.core.nerf.config import HeadConfig
-from talkstudio.core.nerf.train import train_head
+from talkstudio.core.head.config import HeadConfig
+from talkstudio.core.head.train import train_head
 from talkstudio.core.progress import Progress, run_job
+from talkstudio.core.stage1.config import Stage1Config
+from talkstudio.core.stage1.train import train_stage1
 from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.core.synthetic import SynthConfig, write_synthetic
 from talkstudio.core.torso.config import TorsoConfig

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from _head_common import RESULTS, bench_subject, setup_threads, train_model
     from bench import device_description
 
-    from talkstudio.core.nerf import evaluate_head
+    from talkstudio.core.head import evaluate_head
 
     threads = setup_threads()
     subject = bench_subject()

@@ -7,7 +7,7 @@
     run_job(engine.export("out.mp4", edits, size=256))   # MP4 with the driving audio
 
 Caching: per (frame, size) the landmark-free work of the head render (sample positions, hash
-features) lives in an :class:`~talkstudio.core.nerf.edit_render.EditRenderer`; the full frames
+features) lives in an :class:`~talkstudio.core.head.edit_render.EditRenderer`; the full frames
 of recent (frame, α, size) requests are kept, so the torso of an unchanged frame is never run
 twice, and a fast edit composites only the re-rendered head region over the cached frame.
 """
@@ -34,9 +34,9 @@ from .timing import SAMPLES_PER_FRAME, num_frames
 if TYPE_CHECKING:
     import torch
 
-    from .audio2lm.model import Stage1Model
-    from .nerf.edit_render import EditRenderer
-    from .nerf.model import HeadModel
+    from .head.edit_render import EditRenderer
+    from .head.model import HeadModel
+    from .stage1.model import Stage1Model
     from .torso.compose import Compositor
 
 FRAME_CACHE = 48
@@ -83,8 +83,8 @@ class Engine:
     @classmethod
     def open(cls, subject_dir: str | os.PathLike[str], device: str = "auto") -> Engine:
         """Open a subject with trained head and torso (and stage 1 when trained)."""
-        from .audio2lm.infer import load_stage1
-        from .nerf.model import HeadModel, resolve_device
+        from .head.model import HeadModel, resolve_device
+        from .stage1.infer import load_stage1
         from .torso.compose import Compositor
 
         subject = Subject.open(Path(subject_dir))
@@ -114,8 +114,8 @@ class Engine:
         seed: int = 0,
     ) -> DrivingTrack:
         """Predict the mouth from ``audio`` (a file, or mono 16 kHz samples) and build the track."""
-        from .audio2lm.features import load_driving_audio, prepare_audio
-        from .audio2lm.infer import predict
+        from .stage1.features import load_driving_audio, prepare_audio
+        from .stage1.infer import predict
 
         if self.stage1 is None:
             raise CheckpointError(

@@ -81,10 +81,10 @@ def evaluate_subject(
     """Evaluate a trained subject; yields progress, returns the report (JSON-ready dict)."""
     import torch
 
-    from .audio2lm.infer import predict
-    from .audio2lm.metrics import score, validation_audio
     from .engine import Engine
     from .preprocess.tracking import FaceMeshTracker
+    from .stage1.infer import predict
+    from .stage1.metrics import score, validation_audio
 
     t0 = time.perf_counter()
     engine = Engine.open(subject_dir, device=device)

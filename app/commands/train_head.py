@@ -18,7 +18,7 @@ def _shown(p: Progress, every: int) -> bool:
 
 def _train_head(args: argparse.Namespace) -> int:
     from talkstudio.core import atomic
-    from talkstudio.core.nerf import HeadConfig, evaluate_head, train_head
+    from talkstudio.core.head import HeadConfig, evaluate_head, train_head
 
     result = train_part(args, "head", HeadConfig.from_preset, train_head, _shown)
     if result is None:

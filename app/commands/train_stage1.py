@@ -9,9 +9,9 @@ from ..cli import register_train_part
 
 
 def _train_stage1(args: argparse.Namespace) -> int:
-    from talkstudio.core.audio2lm.config import Stage1Config
-    from talkstudio.core.audio2lm.train import train_stage1
     from talkstudio.core.progress import Eta, Progress, run_job
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.train import train_stage1
 
     overrides = {"steps": args.steps} if args.steps else {}
     config = Stage1Config.from_preset(args.preset, **overrides)

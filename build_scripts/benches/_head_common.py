@@ -48,7 +48,7 @@ def train_model(subject: Path, out: Path, steps: int, **overrides: object) -> tu
     """Train the preview preset for ``steps`` into ``out`` (fresh); return (folder, CPU seconds)."""
     import shutil
 
-    from talkstudio.core.nerf import HeadConfig, train_head
+    from talkstudio.core.head import HeadConfig, train_head
     from talkstudio.core.progress import run_job
 
     if out.exists():

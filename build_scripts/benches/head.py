@@ -17,12 +17,12 @@ from bench import Measure, time_call
 
 from talkstudio.core.edit import apply_alphas
 from talkstudio.core.geometry import scale_intrinsics
+from talkstudio.core.head import HeadModel
+from talkstudio.core.head.data import FrameSet, sample_patch
+from talkstudio.core.head.rays import camera_rays
+from talkstudio.core.head.renderer import MarchSettings, render_image, render_rays
+from talkstudio.core.head.train import head_loss, make_optimizer
 from talkstudio.core.metrics import psnr
-from talkstudio.core.nerf import HeadModel
-from talkstudio.core.nerf.data import FrameSet, sample_patch
-from talkstudio.core.nerf.rays import camera_rays
-from talkstudio.core.nerf.renderer import MarchSettings, render_image, render_rays
-from talkstudio.core.nerf.train import head_loss, make_optimizer
 from talkstudio.core.subject import Subject
 
 

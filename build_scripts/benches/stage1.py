@@ -47,9 +47,9 @@ def _real_subject(name: str, scratch: Path) -> tuple[Path | None, str]:
 
 def _train(subject: Path, seed: int, **overrides: object) -> tuple[float, float, object]:
     """(wall s, cpu s, result) of one preview training run from scratch."""
-    from talkstudio.core.audio2lm.config import Stage1Config
-    from talkstudio.core.audio2lm.train import train_stage1
     from talkstudio.core.progress import run_job
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.train import train_stage1
 
     shutil.rmtree(subject / "models" / "stage1", ignore_errors=True)
     cfg = Stage1Config.from_preset("preview", seed=seed, cpu_threads=_threads(), **overrides)
@@ -59,8 +59,8 @@ def _train(subject: Path, seed: int, **overrides: object) -> tuple[float, float,
 
 
 def _quality(measures: list[Measure], tag: str, subject: Path, seeds: int, note: str) -> None:
-    from talkstudio.core.audio2lm.infer import load_stage1
-    from talkstudio.core.audio2lm.metrics import evaluate
+    from talkstudio.core.stage1.infer import load_stage1
+    from talkstudio.core.stage1.metrics import evaluate
     from talkstudio.core.subject import Subject
 
     walls, cpus, lmd, base, ratio, corr, lively, own = [], [], [], [], [], [], [], []
@@ -94,10 +94,10 @@ def _quality(measures: list[Measure], tag: str, subject: Path, seeds: int, note:
 def _inference(measures: list[Measure], subject: Path | None, reps: int) -> None:
     import torch
 
-    from talkstudio.core.audio2lm.config import Stage1Config
-    from talkstudio.core.audio2lm.features import AudioFrontEnd, load_driving_audio
-    from talkstudio.core.audio2lm.infer import generate, generate_uncached, load_stage1, predict
-    from talkstudio.core.audio2lm.model import Stage1Model
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.features import AudioFrontEnd, load_driving_audio
+    from talkstudio.core.stage1.infer import generate, generate_uncached, load_stage1, predict
+    from talkstudio.core.stage1.model import Stage1Model
 
     if subject is not None and (subject / "models" / "stage1" / "config.json").is_file():
         model, where = load_stage1(subject), "trained German_20s model"
@@ -138,9 +138,9 @@ def _fusion_step_time(measures: list[Measure], reps: int) -> None:
     both fusions in one run, interleaved so both see the same machine load."""
     import torch
 
-    from talkstudio.core.audio2lm.config import Stage1Config
-    from talkstudio.core.audio2lm.model import Stage1Model
-    from talkstudio.core.audio2lm.train import smooth_l1
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.model import Stage1Model
+    from talkstudio.core.stage1.train import smooth_l1
 
     runs = {}
     for fusion in ("linear", "biased_cross_attention"):

@@ -66,8 +66,8 @@ def studio_subject() -> tuple[Path, str]:
 
 def build_bench_subject(root: Path = BENCH_SUBJECT) -> Path:
     """Make (once) the synthetic subject the section falls back to; returns its folder."""
-    from talkstudio.core.nerf.config import HeadConfig
-    from talkstudio.core.nerf.train import train_head
+    from talkstudio.core.head.config import HeadConfig
+    from talkstudio.core.head.train import train_head
     from talkstudio.core.progress import run_job
     from talkstudio.core.subject import Subject
     from talkstudio.core.synthetic import SynthConfig, write_synthetic

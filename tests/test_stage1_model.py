@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from talkstudio.core.audio2lm.config import Stage1Config
-from talkstudio.core.audio2lm.decoder import (
+from talkstudio.core.checkpoint import load_into, save_model
+from talkstudio.core.errors import CheckpointError
+from talkstudio.core.stage1.config import Stage1Config
+from talkstudio.core.stage1.decoder import (
     BiasedCrossAttention,
     PeriodicPositionalEncoding,
     distance_bias_table,
 )
-from talkstudio.core.audio2lm.features import AudioFrontEnd
-from talkstudio.core.audio2lm.infer import generate, generate_uncached, load_stage1, predict
-from talkstudio.core.audio2lm.model import Stage1Model
-from talkstudio.core.checkpoint import load_into, save_model
-from talkstudio.core.errors import CheckpointError
+from talkstudio.core.stage1.features import AudioFrontEnd
+from talkstudio.core.stage1.infer import generate, generate_uncached, load_stage1, predict
+from talkstudio.core.stage1.model import Stage1Model
 
 IN_DIM = 4 * 80 + 6
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from talkstudio.core.errors import CheckpointError
-from talkstudio.core.nerf import HeadConfig, HeadModel, evaluate_head, train_head
-from talkstudio.core.nerf.data import (
+from talkstudio.core.head import HeadConfig, HeadModel, evaluate_head, train_head
+from talkstudio.core.head.data import (
     EYES,
     FrameSet,
     Patch,
@@ -21,7 +21,7 @@ from talkstudio.core.nerf.data import (
     sample_eye_patch,
     sample_patch,
 )
-from talkstudio.core.nerf.train import bake_selection, head_loss
+from talkstudio.core.head.train import bake_selection, head_loss
 from talkstudio.core.progress import run_job
 from talkstudio.core.subject import Subject
 
@@ -222,7 +222,7 @@ def test_training_learns_and_evaluation_scores_it(synth_subject: Path, tmp_path:
     assert report.frames == list(subject.meta.val_range)
     # The baseline is the mean training frame, scored with the same metric.
     from talkstudio.core import metrics
-    from talkstudio.core.nerf.evaluate import mean_training_frame
+    from talkstudio.core.head.evaluate import mean_training_frame
 
     data = FrameSet.load(subject, report.frames, 32)
     mean = mean_training_frame(subject, 32)

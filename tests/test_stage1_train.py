@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 from _stage1_helpers import write_envelope_subject
 
-from talkstudio.core.audio2lm.config import Stage1Config
-from talkstudio.core.audio2lm.infer import load_stage1, predict
-from talkstudio.core.audio2lm.metrics import opening_correlation
-from talkstudio.core.audio2lm.train import train_stage1
 from talkstudio.core.errors import CheckpointError, SubjectError
 from talkstudio.core.progress import Progress, run_job
+from talkstudio.core.stage1.config import Stage1Config
+from talkstudio.core.stage1.infer import load_stage1, predict
+from talkstudio.core.stage1.metrics import opening_correlation
+from talkstudio.core.stage1.train import train_stage1
 from talkstudio.core.subject import Subject
 
 QUICK = {"window": 60, "batch": 2, "lr": 3e-3, "warmup": 5, "rollout_passes": 1, "cpu_threads": 1}
@@ -71,8 +71,8 @@ def test_driving_with_a_48k_stereo_file(trained, tmp_path: Path) -> None:
 
 
 def test_silence_and_a_sub_frame_clip_drive_a_still_closed_mouth(trained) -> None:
-    from talkstudio.core.audio2lm.metrics import to68
     from talkstudio.core.landmarks import mouth_opening
+    from talkstudio.core.stage1.metrics import to68
 
     root, _, _ = trained
     subject = Subject.open(root)
@@ -146,10 +146,10 @@ def test_cli_train_stage1(tmp_path: Path, capsys) -> None:
 
 
 def test_untrained_model_scores_exactly_the_baseline(tmp_path: Path) -> None:
-    from talkstudio.core.audio2lm.data import Stage1Data
-    from talkstudio.core.audio2lm.features import AudioFrontEnd
-    from talkstudio.core.audio2lm.metrics import evaluate
-    from talkstudio.core.audio2lm.model import Stage1Model
+    from talkstudio.core.stage1.data import Stage1Data
+    from talkstudio.core.stage1.features import AudioFrontEnd
+    from talkstudio.core.stage1.metrics import evaluate
+    from talkstudio.core.stage1.model import Stage1Model
 
     root = write_envelope_subject(tmp_path / "env", seconds=4.0)
     subject = Subject.open(root)

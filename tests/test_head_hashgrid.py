@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 
-from talkstudio.core.nerf.encoding import (
+from talkstudio.core.head.encoding import (
     HashGridConfig,
     TcnnHashGrid,
     make_hash_grid,
     tcnn_available,
 )
-from talkstudio.core.nerf.hashgrid import GridLayout, TorchHashGrid
+from talkstudio.core.head.hashgrid import GridLayout, TorchHashGrid
 
 SMALL = GridLayout(levels=4, features=2, log2_table_size=10, base_resolution=4, max_resolution=64)
 
@@ -88,7 +88,7 @@ def test_interpolation_reproduces_a_linear_field_exactly() -> None:
 def test_table_gradient_is_exact() -> None:
     grid = TorchHashGrid(SMALL).double()
     x = torch.rand(7, 3, dtype=torch.float64)
-    from talkstudio.core.nerf.hashgrid import _Interpolate, grid_indices_and_weights
+    from talkstudio.core.head.hashgrid import _Interpolate, grid_indices_and_weights
 
     rows, weights = grid_indices_and_weights(x, SMALL)
     table = torch.randn_like(grid.params, requires_grad=True)
@@ -106,7 +106,7 @@ def test_chunked_forward_equals_one_pass() -> None:
 
 
 def test_tcnn_request_falls_back_with_one_notice_on_cpu(caplog: pytest.LogCaptureFixture) -> None:
-    from talkstudio.core.nerf import encoding
+    from talkstudio.core.head import encoding
 
     encoding._NOTICES.clear()
     cfg = HashGridConfig(levels=2, log2_table_size=8, max_resolution=32, implementation="tcnn")

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from talkstudio.core.geometry import default_intrinsics, rotation_from_euler
+from talkstudio.core.head.edit_render import EditRenderer
+from talkstudio.core.head.encoding import HashGridConfig
+from talkstudio.core.head.field import HeadField
+from talkstudio.core.head.landmark_encoding import LandmarkEncoding
+from talkstudio.core.head.occupancy import OccupancyGrid
+from talkstudio.core.head.renderer import MarchSettings, render_image
 from talkstudio.core.landmarks import LEFT_EYE, MOUTH
-from talkstudio.core.nerf.edit_render import EditRenderer
-from talkstudio.core.nerf.encoding import HashGridConfig
-from talkstudio.core.nerf.field import HeadField
-from talkstudio.core.nerf.landmark_encoding import LandmarkEncoding
-from talkstudio.core.nerf.occupancy import OccupancyGrid
-from talkstudio.core.nerf.renderer import MarchSettings, render_image
 
 BBOX = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
 
@@ -109,7 +109,7 @@ def test_per_frame_encoding_re_renders_everything() -> None:
 
 
 def test_fast_bake_equals_brute_force_maximum() -> None:
-    from talkstudio.core.nerf import HeadConfig, HeadModel
+    from talkstudio.core.head import HeadConfig, HeadModel
 
     torch.manual_seed(4)
     cfg = HeadConfig(
@@ -143,8 +143,8 @@ def test_fast_bake_equals_brute_force_maximum() -> None:
 
 
 def test_ray_ellipsoid_test_matches_dense_points() -> None:
-    from talkstudio.core.nerf.edit_render import ray_ellipsoid_spans, segment_hits
-    from talkstudio.core.nerf.landmark_encoding import quaternion_to_rotation
+    from talkstudio.core.head.edit_render import ray_ellipsoid_spans, segment_hits
+    from talkstudio.core.head.landmark_encoding import quaternion_to_rotation
 
     g = torch.Generator().manual_seed(5)
     origins = torch.tensor([0.0, 0.0, -4.0]).expand(3000, 3)

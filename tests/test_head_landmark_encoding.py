@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from talkstudio.core.geometry import rotation_from_euler
-from talkstudio.core.nerf.field import ConditionedLinear, spherical_harmonics, trunc_exp
-from talkstudio.core.nerf.landmark_encoding import (
+from talkstudio.core.head.field import ConditionedLinear, spherical_harmonics, trunc_exp
+from talkstudio.core.head.landmark_encoding import (
     ENCODING_KINDS,
     LandmarkEncoding,
     depth_embedding,

@@ -10,17 +10,17 @@ import pytest
 import soundfile as sf
 from scipy.signal import lfilter
 
-from talkstudio.core.audio2lm import wav2vec2 as w2v
-from talkstudio.core.audio2lm.config import Stage1Config
-from talkstudio.core.audio2lm.features import (
+from talkstudio.core.errors import CheckpointError, MediaError
+from talkstudio.core.stage1 import wav2vec2 as w2v
+from talkstudio.core.stage1.config import Stage1Config
+from talkstudio.core.stage1.features import (
     MEL_FLOOR,
     AudioFrontEnd,
     load_driving_audio,
     log_mel,
     prepare_audio,
 )
-from talkstudio.core.audio2lm.formants import NEUTRAL_FREQS, formant_features
-from talkstudio.core.errors import CheckpointError, MediaError
+from talkstudio.core.stage1.formants import NEUTRAL_FREQS, formant_features
 
 FS = 16000
 
@@ -96,7 +96,7 @@ def test_gain_does_not_change_the_features() -> None:
 def test_gain_jitter_in_the_log_mel_domain_is_exact() -> None:
     import torch
 
-    from talkstudio.core.audio2lm.features import log_mel_with_gain
+    from talkstudio.core.stage1.features import log_mel_with_gain
 
     x = 0.2 * vowel(1.0)
     fe = AudioFrontEnd(Stage1Config(normalize_loudness=False))
@@ -190,7 +190,7 @@ def test_wav2vec2_loads_from_a_local_folder(tmp_path: Path, fresh_wav2vec2) -> N
     assert feats.shape == (25, hidden + 6)
     # Row i reads the 50 Hz states at n = 2 i + 0.375 (frame centre 640 i + 320).
     model = w2v.load_wav2vec2(str(tmp_path / "w2v"))
-    from talkstudio.core.audio2lm.features import normalize_loudness
+    from talkstudio.core.stage1.features import normalize_loudness
 
     y = normalize_loudness(x)
     y = (y - y.mean()) / np.sqrt(y.var() + 1e-7)
@@ -218,9 +218,9 @@ def test_stage1_trains_and_predicts_on_wav2vec2_features(tmp_path: Path, fresh_w
 
     from _stage1_helpers import write_envelope_subject
 
-    from talkstudio.core.audio2lm.infer import load_stage1, predict
-    from talkstudio.core.audio2lm.train import train_stage1
     from talkstudio.core.progress import run_job
+    from talkstudio.core.stage1.infer import load_stage1, predict
+    from talkstudio.core.stage1.train import train_stage1
 
     hidden = save_tiny_wav2vec2(tmp_path / "w2v")
     root = write_envelope_subject(tmp_path / "env", seconds=3.0)

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from talkstudio.core.geometry import default_intrinsics, project_head_points, rotation_from_euler
-from talkstudio.core.nerf.encoding import HashGridConfig
-from talkstudio.core.nerf.field import HeadField
-from talkstudio.core.nerf.landmark_encoding import LandmarkEncoding
-from talkstudio.core.nerf.occupancy import OccupancyGrid
-from talkstudio.core.nerf.rays import camera_rays, pixel_centers, ray_box
-from talkstudio.core.nerf.renderer import MarchSettings, march, render_image, sample_rays
+from talkstudio.core.head.encoding import HashGridConfig
+from talkstudio.core.head.field import HeadField
+from talkstudio.core.head.landmark_encoding import LandmarkEncoding
+from talkstudio.core.head.occupancy import OccupancyGrid
+from talkstudio.core.head.rays import camera_rays, pixel_centers, ray_box
+from talkstudio.core.head.renderer import MarchSettings, march, render_image, sample_rays
 
 BBOX = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
 
@@ -172,7 +172,7 @@ def test_tiny_field_learns_a_coloured_ball() -> None:
         eps=1e-15,
     )
     settings = MarchSettings(step=0.04, stop=1e-3, chunk=16)
-    from talkstudio.core.nerf.renderer import render_rays
+    from talkstudio.core.head.renderer import render_rays
 
     for it in range(100):
         origins, dirs, target = data[it % len(data)]
@@ -192,7 +192,7 @@ def test_tiny_field_learns_a_coloured_ball() -> None:
 
 
 def test_chunked_sampling_equals_one_pass() -> None:
-    from talkstudio.core.nerf.renderer import sample_rays_chunked
+    from talkstudio.core.head.renderer import sample_rays_chunked
 
     K, pose = default_intrinsics(40), _pose(0.1, 0.2)
     origins, dirs = camera_rays(K, pose, pixel_centers(40))

@@ -12,6 +12,6 @@
 - :mod:`.infer` — ``predict(subject_or_model, audio)`` (KV-cached), ``load_stage1``.
 - :mod:`.metrics` — LMD in track space, mouth-opening correlation, ``evaluate``.
 
-The package imports nothing heavy itself: ``from talkstudio.core.audio2lm.config import
+The package imports nothing heavy itself: ``from talkstudio.core.stage1.config import
 Stage1Config`` stays light (no torch).
 """
