@@ -91,6 +91,18 @@ def test_live_values_merge_into_one_undo_step_per_drag(state: EditState) -> None
     assert state.keyframes("mouth") == []
 
 
+def test_undo_steps_are_named_by_the_model_commands(state: EditState) -> None:
+    state.set_value_live("mouth", 1.2)
+    state.set_value_live("mouth", 1.6)  # merged: the step's text follows the last value
+    state.move_keyframe("mouth", 0, 12)
+    stack = state.undo_stack
+    assert [stack.text(i) for i in range(stack.count())] == [
+        "Set α3 mouth to 1.60 at frame 0",
+        "Move α3 mouth keyframe from frame 0 to 12",
+    ]
+    assert stack.undoText() == "Move α3 mouth keyframe from frame 0 to 12"
+
+
 def test_alphas_changed_only_when_values_at_the_frame_change(state: EditState) -> None:
     state.set_keyframe("right_eye", 0, 0.0)
     state.set_keyframe("right_eye", 50, 2.0)

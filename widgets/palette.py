@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-ALPHA_LABELS = {
-    "left_eye": "α1 left eye",
-    "right_eye": "α2 right eye",
-    "mouth": "α3 mouth",
-}
-"""Short human label of each factor, in the order of :data:`ALPHA_NAMES`."""
+from talkstudio.core.edit_state import ALPHA_LABELS as ALPHA_LABELS  # the factors' short labels
 
 ALPHA_COLORS = {
     "left_eye": (64, 156, 255),

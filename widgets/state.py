@@ -1,11 +1,12 @@
-"""The edit and playback state that every studio view watches (CONVENTIONS 3).
+"""The edit and playback state that every studio view watches (see ``docs/design.md``).
 
-:class:`EditState` owns the keyframed edits (:class:`~talkstudio.core.edit.Edits`), the current
-frame, the frame count, the base landmark track ``[T, 68, 3]`` (head frame, before edits), the
-driving audio ``[S]`` (mono float32, 16 kHz) and a :class:`QUndoStack`. Views read it and
-listen to its signals; they keep no copy. Every change of the keyframes goes through an undoable
-command (:mod:`.commands`). :class:`PlaybackState` plays the frames at 25 fps. Both work without
-any widget attached.
+:class:`EditState` is the Qt face of :class:`~talkstudio.core.edit_state.EditModel`, which owns
+the keyframed edits, the current frame, the frame count, the base landmark track ``[T, 68, 3]``
+(head frame, before edits) and the driving audio ``[S]`` (mono float32, 16 kHz). The model's
+events become Qt signals here, and its undo history is a :class:`QUndoStack`
+(:class:`~.commands.UndoStackHistory`). Views read the state and listen to its signals; they
+keep no copy. :class:`PlaybackState` plays the frames at 25 fps. Both work without any widget
+attached.
 """
 
 from __future__ import annotations
@@ -14,20 +15,18 @@ import numpy as np
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from talkstudio.core.edit import ALPHA_NAMES, EditError, Edits, apply_alphas, check_alpha
-from talkstudio.core.landmarks import NUM_LANDMARKS
-from talkstudio.core.timing import FPS, SAMPLE_RATE, num_frames
+from talkstudio.core.edit import Edits
+from talkstudio.core.edit_state import EditModel
+from talkstudio.core.timing import FPS
 
-from .commands import (
-    ClearKeyframesCommand,
-    DeleteKeyframeCommand,
-    MoveKeyframeCommand,
-    SetValueCommand,
-)
+from .commands import UndoStackHistory
 
 
 class EditState(QObject):
-    """Keyframed α edits, the playhead and the driving track of one editing session."""
+    """Keyframed α edits, the playhead and the driving track of one editing session.
+
+    Reads and edits go to :attr:`model`; its events arrive here as signals.
+    """
 
     frameChanged = Signal(int)  # noqa: N815 (Qt signal naming)
     """The current frame changed (new frame)."""
@@ -42,18 +41,19 @@ class EditState(QObject):
 
     def __init__(self, edits: Edits | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._edits = edits if edits is not None else Edits()
-        self._frame = 0
-        self._track: np.ndarray | None = None  # [T, 68, 3] head frame
-        self._audio: np.ndarray | None = None  # [S] mono float32 at 16 kHz
         self._undo = QUndoStack(self)
-        self._live_session = 0
-        self._shown_alphas = self.alphas_at(0)  # [3] last values announced by alphasChanged
+        self.model = EditModel(edits, UndoStackHistory(self._undo))
+        events = self.model.events
+        events.frame_changed.connect(self.frameChanged.emit)
+        events.keyframes_changed.connect(self.keyframesChanged.emit)
+        events.alphas_changed.connect(self.alphasChanged.emit)
+        events.track_changed.connect(self.trackChanged.emit)
+        events.audio_changed.connect(self.audioChanged.emit)
 
     # --- reading -------------------------------------------------------------------------
     @property
     def edits(self) -> Edits:
-        return self._edits
+        return self.model.edits
 
     @property
     def undo_stack(self) -> QUndoStack:
@@ -61,173 +61,96 @@ class EditState(QObject):
 
     @property
     def frame(self) -> int:
-        return self._frame
+        return self.model.frame
 
     @property
     def num_frames(self) -> int:
         """Frames of the clip: the track's length, else ceil(samples / 640) of the audio, else 0."""
-        if self._track is not None:
-            return len(self._track)
-        if self._audio is not None:
-            return num_frames(len(self._audio))
-        return 0
+        return self.model.num_frames
 
     @property
     def track(self) -> np.ndarray | None:
         """The base landmark track [T, 68, 3] (head frame, before edits), or None."""
-        return self._track
+        return self.model.track
 
     @property
     def audio(self) -> np.ndarray | None:
         """The driving audio [S] (mono float32 at 16 kHz), or None."""
-        return self._audio
+        return self.model.audio
 
     @property
     def sample_rate(self) -> int:
-        return SAMPLE_RATE
+        return self.model.sample_rate
 
     def alphas_at(self, frame: float) -> np.ndarray:
         """(α1, α2, α3) at ``frame`` [3], interpolated between keyframes."""
-        return self._edits.alphas_at(frame)
+        return self.model.alphas_at(frame)
 
     def current_alphas(self) -> np.ndarray:
         """(α1, α2, α3) at the current frame [3]."""
-        return self.alphas_at(self._frame)
+        return self.model.current_alphas()
 
     def value(self, name: str, frame: float | None = None) -> float:
         """Value of factor ``name`` at ``frame`` (default: the current frame)."""
-        return self._edits.track(name).value_at(self._frame if frame is None else frame)
+        return self.model.value(name, frame)
 
     def keyframes(self, name: str) -> list[tuple[int, float]]:
         """Keyframes of ``name`` as sorted (frame, value) pairs."""
-        return sorted(self._edits.track(name).keys.items())
+        return self.model.keyframes(name)
 
     def has_keyframe(self, name: str, frame: int | None = None) -> bool:
-        return (self._frame if frame is None else frame) in self._edits.track(name).keys
+        return self.model.has_keyframe(name, frame)
 
     def edited_landmarks(self, frame: int | None = None) -> np.ndarray | None:
         """Landmarks [68, 3] of ``frame`` (default current) with its α applied; None without track."""
-        if self._track is None or len(self._track) == 0:
-            return None
-        f = int(np.clip(self._frame if frame is None else frame, 0, len(self._track) - 1))
-        return apply_alphas(self._track[f], self.alphas_at(f))
+        return self.model.edited_landmarks(frame)
 
     # --- loading (not undoable: these replace the session's inputs) -------------------------
     def set_track(self, track: np.ndarray | None) -> None:
         """Set the base landmark track [T, 68, 3] in the head frame (None to clear)."""
-        if track is not None:
-            track = np.asarray(track)
-            if track.ndim != 3 or track.shape[1:] != (NUM_LANDMARKS, 3):
-                raise EditError(
-                    f"a landmark track must have shape [frames, {NUM_LANDMARKS}, 3]; "
-                    f"got {track.shape}"
-                )
-        self._track = track
-        self.trackChanged.emit()
-        self._clamp_frame()
+        self.model.set_track(track)
 
     def set_audio(self, samples: np.ndarray | None) -> None:
         """Set the driving audio [S] (mono, 16 kHz; None to clear)."""
-        if samples is not None:
-            samples = np.asarray(samples, dtype=np.float32)
-            if samples.ndim != 1:
-                raise EditError(f"driving audio must be mono [samples]; got shape {samples.shape}")
-        self._audio = samples
-        self.audioChanged.emit()
-        self._clamp_frame()
+        self.model.set_audio(samples)
 
     def set_edits(self, edits: Edits) -> None:
         """Replace all keyframes (a loaded project); clears the undo history."""
-        self._edits = edits
-        self._undo.clear()
-        for name in ALPHA_NAMES:
-            self.keyframesChanged.emit(name)
-        self._announce_alphas(force=True)
+        self.model.set_edits(edits)
 
     # --- the playhead ------------------------------------------------------------------------
     def set_frame(self, frame: int) -> None:
         """Move the playhead to ``frame`` (clamped to the clip)."""
-        f = int(np.clip(int(frame), 0, max(self.num_frames - 1, 0)))
-        if f == self._frame:
-            return
-        self._frame = f
-        self.frameChanged.emit(f)
-        self._announce_alphas()
+        self.model.set_frame(frame)
 
     # --- edits (all undoable) ----------------------------------------------------------------
     def set_keyframe(self, name: str, frame: int, value: float) -> None:
         """Put a keyframe (one undo step)."""
-        self._check(name, frame, value)
-        self._undo.push(SetValueCommand(self, name, int(frame), float(value)))
+        self.model.set_keyframe(name, frame, value)
 
     def set_value(self, name: str, value: float) -> None:
         """Set ``name`` to ``value`` at the current frame (a keyframe there; one undo step)."""
-        self.set_keyframe(name, self._frame, value)
+        self.model.set_value(name, value)
 
     def set_value_live(self, name: str, value: float) -> None:
         """Like :meth:`set_value`, for each tick of a drag: merged until :meth:`end_live_edit`."""
-        self._check(name, self._frame, value)
-        cmd = SetValueCommand(self, name, self._frame, float(value), self._live_session)
-        self._undo.push(cmd)
+        self.model.set_value_live(name, value)
 
     def end_live_edit(self) -> None:
         """Close the current drag: the next live change starts a new undo step."""
-        self._live_session += 1
+        self.model.end_live_edit()
 
     def move_keyframe(self, name: str, old: int, new: int) -> None:
         """Move a keyframe to another frame (one undo step; a keyframe at ``new`` is replaced)."""
-        new = int(np.clip(int(new), 0, max(self.num_frames - 1, 0)))
-        if old not in self._edits.track(name).keys:
-            raise EditError(f"no {name.replace('_', ' ')} keyframe at frame {old}")
-        if new != old:
-            self._undo.push(MoveKeyframeCommand(self, name, int(old), new))
+        self.model.move_keyframe(name, old, new)
 
     def delete_keyframe(self, name: str, frame: int) -> None:
         """Remove a keyframe (one undo step)."""
-        if frame not in self._edits.track(name).keys:
-            raise EditError(f"no {name.replace('_', ' ')} keyframe at frame {frame}")
-        self._undo.push(DeleteKeyframeCommand(self, name, int(frame)))
+        self.model.delete_keyframe(name, frame)
 
     def reset(self, name: str) -> None:
         """Remove every keyframe of ``name`` (back to 1 everywhere; one undo step)."""
-        if self._edits.track(name).keys:
-            self._undo.push(ClearKeyframesCommand(self, name))
-
-    # --- used by the commands only -------------------------------------------------------------
-    def _put_key(self, name: str, frame: int, value: float, notify: bool = True) -> None:
-        self._edits.track(name).set(frame, value)
-        if notify:
-            self._keys_changed(name)
-
-    def _drop_key(self, name: str, frame: int, notify: bool = True) -> None:
-        self._edits.track(name).keys.pop(frame, None)
-        if notify:
-            self._keys_changed(name)
-
-    def _replace_keys(self, name: str, keys: dict[int, float]) -> None:
-        self._edits.track(name).keys = dict(keys)
-        self._keys_changed(name)
-
-    def _keys_changed(self, name: str) -> None:
-        self.keyframesChanged.emit(name)
-        self._announce_alphas()
-
-    def _check(self, name: str, frame: int, value: float) -> None:
-        self._edits.track(name)  # unknown names raise EditError
-        check_alpha(name, value)
-        if frame < 0:
-            raise EditError(f"keyframe frame must be >= 0, got {frame}")
-
-    def _announce_alphas(self, force: bool = False) -> None:
-        now = self.current_alphas()
-        if force or not np.array_equal(now, self._shown_alphas):
-            self._shown_alphas = now
-            self.alphasChanged.emit()
-
-    def _clamp_frame(self) -> None:
-        last = max(self.num_frames - 1, 0)
-        if self._frame > last:
-            self.set_frame(last)
+        self.model.reset(name)
 
 
 class PlaybackState(QObject):

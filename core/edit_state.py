@@ -1,0 +1,462 @@
+"""The editing session's model without Qt: keyframed α edits, the playhead, the driving track.
+
+:class:`EditModel` owns the keyframed edits (:class:`~talkstudio.core.edit.Edits`), the current
+frame, the frame count, the base landmark track ``[T, 68, 3]`` (head frame, before edits) and
+the driving audio ``[S]`` (mono float32, 16 kHz). It is *evented*: every change fires one of
+the small callback lists in :attr:`EditModel.events`, so any front end (the studio's Qt views,
+a script, a test) can follow it without polling and without Qt.
+
+Every change of the keyframes is an :class:`EditCommand` handed to a :class:`History`, which
+applies it (``redo``) and may take it back (``undo``). :class:`UndoHistory` is the plain Python
+history; the studio hands the model an adapter over Qt's ``QUndoStack`` instead
+(``talkstudio.widgets.commands``), so undo/redo menus and the clean state come from Qt while the
+commands stay here. Loading a track, audio or a whole set of edits is not undoable: it replaces
+the session's inputs and clears the history.
+
+A live change while a slider is dragged is one :class:`SetValue` per tick; ticks of one drag
+(same factor, frame and drag number) merge into one undo step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVarTuple
+
+import numpy as np
+
+from .edit import ALPHA_NAMES, EditError, Edits, apply_alphas, check_alpha
+from .landmarks import NUM_LANDMARKS
+from .timing import SAMPLE_RATE, num_frames
+
+Args = TypeVarTuple("Args")
+
+ALPHA_LABELS = {"left_eye": "α1 left eye", "right_eye": "α2 right eye", "mouth": "α3 mouth"}
+"""Short human label of each factor (undo steps, sliders, timeline lanes), in ALPHA_NAMES order."""
+
+
+class Event(Generic[*Args]):
+    """A list of callbacks, called in order of connection with the event's arguments."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[*Args], object]] = []
+
+    def connect(self, callback: Callable[[*Args], object]) -> None:
+        self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[[*Args], object]) -> None:
+        """Remove ``callback`` (a ValueError when it is not connected)."""
+        self._callbacks.remove(callback)
+
+    def emit(self, *args: *Args) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+class EditEvents:
+    """The events of an :class:`EditModel`."""
+
+    def __init__(self) -> None:
+        self.frame_changed: Event[int] = Event()
+        """The current frame changed (the new frame)."""
+        self.keyframes_changed: Event[str] = Event()
+        """The keyframes of one factor (its name in ALPHA_NAMES) changed."""
+        self.alphas_changed: Event[()] = Event()
+        """The (α1, α2, α3) values at the current frame changed."""
+        self.track_changed: Event[()] = Event()
+        """The base landmark track (and with it possibly the frame count) changed."""
+        self.audio_changed: Event[()] = Event()
+        """The driving audio (and with it possibly the frame count) changed."""
+
+
+class EditCommand:
+    """One undoable change of the keyframes. ``redo`` applies it, ``undo`` takes it back."""
+
+    text = ""
+    """What the step does, for the Undo/Redo menu entries."""
+
+    def redo(self) -> None:
+        raise NotImplementedError
+
+    def undo(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def mergeable(self) -> bool:
+        """Whether a following command may be merged into this one (:meth:`merge`)."""
+        return False
+
+    def merge(self, other: EditCommand) -> bool:
+        """Take ``other`` (already applied) into this step; False when they stay two steps."""
+        return False
+
+
+class History(Protocol):
+    """Where an :class:`EditModel` sends its commands."""
+
+    def push(self, command: EditCommand) -> None:
+        """Apply ``command`` and keep it for undo (merged into the last step where it may)."""
+
+    def clear(self) -> None:
+        """Forget every step."""
+
+
+class UndoHistory:
+    """A plain undo/redo list of :class:`EditCommand` (the same rules as Qt's QUndoStack).
+
+    A pushed command is applied, drops the steps that were undone, and merges into the last
+    step when both are mergeable, the last step agrees, and the last step is not the clean one
+    (a saved state stays reachable by undo).
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[EditCommand] = []
+        self._index = 0  # steps [0, index) are applied
+        self._clean: int | None = 0
+
+    def push(self, command: EditCommand) -> None:
+        command.redo()
+        del self._steps[self._index :]
+        if self._clean is not None and self._clean > self._index:
+            self._clean = None  # the saved state was undone and is now unreachable
+        last = self._steps[-1] if self._steps else None
+        if (
+            last is not None
+            and last.mergeable
+            and command.mergeable
+            and self._index != self._clean
+            and last.merge(command)
+        ):
+            return
+        self._steps.append(command)
+        self._index += 1
+
+    def undo(self) -> None:
+        if self._index > 0:
+            self._index -= 1
+            self._steps[self._index].undo()
+
+    def redo(self) -> None:
+        if self._index < len(self._steps):
+            self._steps[self._index].redo()
+            self._index += 1
+
+    def clear(self) -> None:
+        self._steps.clear()
+        self._index = 0
+        self._clean = 0
+
+    def set_clean(self) -> None:
+        self._clean = self._index
+
+    def is_clean(self) -> bool:
+        return self._index == self._clean
+
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    def can_redo(self) -> bool:
+        return self._index < len(self._steps)
+
+    def count(self) -> int:
+        return len(self._steps)
+
+    def texts(self) -> list[str]:
+        """What each step does, oldest first."""
+        return [step.text for step in self._steps]
+
+
+class EditModel:
+    """Keyframed α edits, the playhead and the driving track of one editing session."""
+
+    def __init__(self, edits: Edits | None = None, history: History | None = None) -> None:
+        self.events = EditEvents()
+        self.history: History = history if history is not None else UndoHistory()
+        self._edits = edits if edits is not None else Edits()
+        self._frame = 0
+        self._track: np.ndarray | None = None  # [T, 68, 3] head frame
+        self._audio: np.ndarray | None = None  # [S] mono float32 at 16 kHz
+        self._live_session = 0
+        self._shown_alphas = self.alphas_at(0)  # [3] last values announced by alphas_changed
+
+    # --- reading -------------------------------------------------------------------------
+    @property
+    def edits(self) -> Edits:
+        return self._edits
+
+    @property
+    def frame(self) -> int:
+        return self._frame
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of the clip: the track's length, else ceil(samples / 640) of the audio, else 0."""
+        if self._track is not None:
+            return len(self._track)
+        if self._audio is not None:
+            return num_frames(len(self._audio))
+        return 0
+
+    @property
+    def track(self) -> np.ndarray | None:
+        """The base landmark track [T, 68, 3] (head frame, before edits), or None."""
+        return self._track
+
+    @property
+    def audio(self) -> np.ndarray | None:
+        """The driving audio [S] (mono float32 at 16 kHz), or None."""
+        return self._audio
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    def alphas_at(self, frame: float) -> np.ndarray:
+        """(α1, α2, α3) at ``frame`` [3], interpolated between keyframes."""
+        return self._edits.alphas_at(frame)
+
+    def current_alphas(self) -> np.ndarray:
+        """(α1, α2, α3) at the current frame [3]."""
+        return self.alphas_at(self._frame)
+
+    def value(self, name: str, frame: float | None = None) -> float:
+        """Value of factor ``name`` at ``frame`` (default: the current frame)."""
+        return self._edits.track(name).value_at(self._frame if frame is None else frame)
+
+    def keyframes(self, name: str) -> list[tuple[int, float]]:
+        """Keyframes of ``name`` as sorted (frame, value) pairs."""
+        return sorted(self._edits.track(name).keys.items())
+
+    def has_keyframe(self, name: str, frame: int | None = None) -> bool:
+        return (self._frame if frame is None else frame) in self._edits.track(name).keys
+
+    def edited_landmarks(self, frame: int | None = None) -> np.ndarray | None:
+        """Landmarks [68, 3] of ``frame`` (default current) with its α applied; None without track."""
+        if self._track is None or len(self._track) == 0:
+            return None
+        f = int(np.clip(self._frame if frame is None else frame, 0, len(self._track) - 1))
+        return apply_alphas(self._track[f], self.alphas_at(f))
+
+    # --- loading (not undoable: these replace the session's inputs) -------------------------
+    def set_track(self, track: np.ndarray | None) -> None:
+        """Set the base landmark track [T, 68, 3] in the head frame (None to clear)."""
+        if track is not None:
+            track = np.asarray(track)
+            if track.ndim != 3 or track.shape[1:] != (NUM_LANDMARKS, 3):
+                raise EditError(
+                    f"a landmark track must have shape [frames, {NUM_LANDMARKS}, 3]; "
+                    f"got {track.shape}"
+                )
+        self._track = track
+        self.events.track_changed.emit()
+        self._clamp_frame()
+
+    def set_audio(self, samples: np.ndarray | None) -> None:
+        """Set the driving audio [S] (mono, 16 kHz; None to clear)."""
+        if samples is not None:
+            samples = np.asarray(samples, dtype=np.float32)
+            if samples.ndim != 1:
+                raise EditError(f"driving audio must be mono [samples]; got shape {samples.shape}")
+        self._audio = samples
+        self.events.audio_changed.emit()
+        self._clamp_frame()
+
+    def set_edits(self, edits: Edits) -> None:
+        """Replace all keyframes (a loaded project); clears the undo history."""
+        self._edits = edits
+        self.history.clear()
+        for name in ALPHA_NAMES:
+            self.events.keyframes_changed.emit(name)
+        self._announce_alphas(force=True)
+
+    # --- the playhead ------------------------------------------------------------------------
+    def set_frame(self, frame: int) -> None:
+        """Move the playhead to ``frame`` (clamped to the clip)."""
+        f = int(np.clip(int(frame), 0, max(self.num_frames - 1, 0)))
+        if f == self._frame:
+            return
+        self._frame = f
+        self.events.frame_changed.emit(f)
+        self._announce_alphas()
+
+    # --- edits (all undoable) ----------------------------------------------------------------
+    def set_keyframe(self, name: str, frame: int, value: float) -> None:
+        """Put a keyframe (one undo step)."""
+        self._check(name, frame, value)
+        self.history.push(SetValue(self, name, int(frame), float(value)))
+
+    def set_value(self, name: str, value: float) -> None:
+        """Set ``name`` to ``value`` at the current frame (a keyframe there; one undo step)."""
+        self.set_keyframe(name, self._frame, value)
+
+    def set_value_live(self, name: str, value: float) -> None:
+        """Like :meth:`set_value`, for each tick of a drag: merged until :meth:`end_live_edit`."""
+        self._check(name, self._frame, value)
+        self.history.push(SetValue(self, name, self._frame, float(value), self._live_session))
+
+    def end_live_edit(self) -> None:
+        """Close the current drag: the next live change starts a new undo step."""
+        self._live_session += 1
+
+    def move_keyframe(self, name: str, old: int, new: int) -> None:
+        """Move a keyframe to another frame (one undo step; a keyframe at ``new`` is replaced)."""
+        new = int(np.clip(int(new), 0, max(self.num_frames - 1, 0)))
+        if old not in self._edits.track(name).keys:
+            raise EditError(f"no {name.replace('_', ' ')} keyframe at frame {old}")
+        if new != old:
+            self.history.push(MoveKeyframe(self, name, int(old), new))
+
+    def delete_keyframe(self, name: str, frame: int) -> None:
+        """Remove a keyframe (one undo step)."""
+        if frame not in self._edits.track(name).keys:
+            raise EditError(f"no {name.replace('_', ' ')} keyframe at frame {frame}")
+        self.history.push(DeleteKeyframe(self, name, int(frame)))
+
+    def reset(self, name: str) -> None:
+        """Remove every keyframe of ``name`` (back to 1 everywhere; one undo step)."""
+        if self._edits.track(name).keys:
+            self.history.push(ClearKeyframes(self, name))
+
+    # --- used by the commands only -------------------------------------------------------------
+    def _put_key(self, name: str, frame: int, value: float, notify: bool = True) -> None:
+        self._edits.track(name).set(frame, value)
+        if notify:
+            self._keys_changed(name)
+
+    def _drop_key(self, name: str, frame: int, notify: bool = True) -> None:
+        self._edits.track(name).keys.pop(frame, None)
+        if notify:
+            self._keys_changed(name)
+
+    def _replace_keys(self, name: str, keys: dict[int, float]) -> None:
+        self._edits.track(name).keys = dict(keys)
+        self._keys_changed(name)
+
+    def _keys_changed(self, name: str) -> None:
+        self.events.keyframes_changed.emit(name)
+        self._announce_alphas()
+
+    def _check(self, name: str, frame: int, value: float) -> None:
+        self._edits.track(name)  # unknown names raise EditError
+        check_alpha(name, value)
+        if frame < 0:
+            raise EditError(f"keyframe frame must be >= 0, got {frame}")
+
+    def _announce_alphas(self, force: bool = False) -> None:
+        now = self.current_alphas()
+        if force or not np.array_equal(now, self._shown_alphas):
+            self._shown_alphas = now
+            self.events.alphas_changed.emit()
+
+    def _clamp_frame(self) -> None:
+        last = max(self.num_frames - 1, 0)
+        if self._frame > last:
+            self.set_frame(last)
+
+
+def _label(name: str) -> str:
+    return ALPHA_LABELS.get(name, name)
+
+
+class SetValue(EditCommand):
+    """Put a keyframe of ``name`` at ``frame`` with ``value`` (replacing one that is there).
+
+    ``session`` >= 0 marks a live change: consecutive commands of the same session, factor and
+    frame merge into one undo step. ``session`` < 0 never merges.
+    """
+
+    def __init__(
+        self, model: EditModel, name: str, frame: int, value: float, session: int = -1
+    ) -> None:
+        self._model = model
+        self.name = name
+        self.frame = frame
+        self.value = value
+        self.session = session
+        self._old = model.edits.track(name).keys.get(frame)  # None: no keyframe was there
+        self.text = self._text()
+
+    def _text(self) -> str:
+        return f"Set {_label(self.name)} to {self.value:.2f} at frame {self.frame}"
+
+    @property
+    def mergeable(self) -> bool:
+        return self.session >= 0
+
+    def merge(self, other: EditCommand) -> bool:
+        if not (
+            isinstance(other, SetValue)
+            and other.session == self.session
+            and other.name == self.name
+            and other.frame == self.frame
+        ):
+            return False
+        self.value = other.value
+        self.text = self._text()
+        return True
+
+    def redo(self) -> None:
+        self._model._put_key(self.name, self.frame, self.value)
+
+    def undo(self) -> None:
+        if self._old is None:
+            self._model._drop_key(self.name, self.frame)
+        else:
+            self._model._put_key(self.name, self.frame, self._old)
+
+
+class MoveKeyframe(EditCommand):
+    """Move the keyframe of ``name`` from frame ``old`` to ``new`` (overwriting one at ``new``)."""
+
+    def __init__(self, model: EditModel, name: str, old: int, new: int) -> None:
+        self._model = model
+        self.name = name
+        self.old = old
+        self.new = new
+        keys = model.edits.track(name).keys
+        self._value = keys[old]
+        self._replaced = keys.get(new)  # a keyframe that the move overwrites, restored on undo
+        self.text = f"Move {_label(name)} keyframe from frame {old} to {new}"
+
+    def redo(self) -> None:
+        self._model._drop_key(self.name, self.old, notify=False)
+        self._model._put_key(self.name, self.new, self._value)
+
+    def undo(self) -> None:
+        if self._replaced is None:
+            self._model._drop_key(self.name, self.new, notify=False)
+        else:
+            self._model._put_key(self.name, self.new, self._replaced, notify=False)
+        self._model._put_key(self.name, self.old, self._value)
+
+
+class DeleteKeyframe(EditCommand):
+    """Remove the keyframe of ``name`` at ``frame``."""
+
+    def __init__(self, model: EditModel, name: str, frame: int) -> None:
+        self._model = model
+        self.name = name
+        self.frame = frame
+        self._value = model.edits.track(name).keys[frame]
+        self.text = f"Delete {_label(name)} keyframe at frame {frame}"
+
+    def redo(self) -> None:
+        self._model._drop_key(self.name, self.frame)
+
+    def undo(self) -> None:
+        self._model._put_key(self.name, self.frame, self._value)
+
+
+class ClearKeyframes(EditCommand):
+    """Remove every keyframe of ``name``: the factor is back to 1 over the whole clip."""
+
+    def __init__(self, model: EditModel, name: str) -> None:
+        self._model = model
+        self.name = name
+        self._keys = dict(model.edits.track(name).keys)
+        self.text = f"Reset {_label(name)}"
+
+    def redo(self) -> None:
+        self._model._replace_keys(self.name, {})
+
+    def undo(self) -> None:
+        self._model._replace_keys(self.name, self._keys)
