@@ -1,4 +1,4 @@
-"""Long jobs off the GUI thread: a core job generator stepped in a worker thread (CONVENTIONS 2).
+"""Long jobs off the GUI thread: a core job generator stepped in a worker thread (docs/design.md "Long jobs are generators").
 
 A core job is a generator that yields :class:`~talkstudio.core.progress.Progress` records and
 returns its result. :class:`JobRunner` makes the generator *in* a worker thread (so the heavy

@@ -1,6 +1,6 @@
 """The studio's main window: preview in the middle, timeline, α panel and 3D view in docks.
 
-Every view watches one :class:`~talkstudio.widgets.state.EditState` (CONVENTIONS 3); the engine
+Every view watches one :class:`~talkstudio.widgets.state.EditState` (docs/design.md "Widgets are views"); the engine
 lives in its own thread behind :class:`~.worker.EngineClient`; :class:`~.render_controller.
 RenderController` keeps the preview in step. Opening, saving and the unsaved-changes prompt are in
 :class:`~.session.SessionMixin`; menus and shortcuts in :mod:`.actions`.

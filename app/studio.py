@@ -6,7 +6,7 @@ for QSettings, and applies the Fusion style with a dark palette (what Fusion dra
 box arrows, list views, scroll bars, check marks — follows it) and ``resources/style.qss``. :func:`run` opens the
 window on a target (a subject folder or ``.talkproj``), or on the built-in demo subject when it
 ships, else on the welcome page. Torch is imported only once a subject opens, in the engine
-thread, after the window has painted (CONVENTIONS 12).
+thread, after the window has painted (docs/design.md "The GUI starts fast").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The full driving track: stage 1's mouth and jaw joined with the subject's own motion.
 
-DESIGN "Who owns the driving track": stage 1 predicts the 37 jaw and lip points only. The head
+docs/design.md "Driving track": stage 1 predicts the 37 jaw and lip points only. The head
 pose, the other 31 points (brows, nose, eyes) and the eye ratios come from the subject's
 *reference track* — its training frames — played back and forth so the head keeps moving
 naturally. When the reference blinks too rarely, blinks are synthesised with a 9-frame lid

@@ -1,4 +1,4 @@
-"""``talkstudio eval``: both render passes of DESIGN "Evaluation" on the validation frames.
+"""``talkstudio eval``: both render passes of docs/design.md "Evaluation" on the validation frames.
 
 - "stage 2 alone": the validation frames rendered from their tracked landmarks and poses;
 - "whole pipeline": the same frames rendered from stage 1's free-running prediction on the

@@ -37,7 +37,7 @@ INNER_LIP_PAIR = (62, 66)
 
 
 def eye_opening(points: np.ndarray, left: bool) -> np.ndarray:
-    """Mean lid gap / eye width for ``points`` [..., 68, 2 or 3] (DESIGN "Editing")."""
+    """Mean lid gap / eye width for ``points`` [..., 68, 2 or 3] (docs/design.md "Editing")."""
     lids = LEFT_EYE_LIDS if left else RIGHT_EYE_LIDS
     a, b = LEFT_EYE_CORNERS if left else RIGHT_EYE_CORNERS
     gap = np.mean(

@@ -1,4 +1,4 @@
-"""Image and landmark metrics shared by every stage and by ``eval`` (DESIGN "Evaluation").
+"""Image and landmark metrics shared by every stage and by ``eval`` (docs/design.md "Evaluation").
 
 Images are float arrays in [0, 1] of shape [H, W, 3] (or [N, H, W, 3]); masks are boolean
 [H, W] (or [N, H, W]). PSNR is in dB; LMD in pixels.
@@ -62,7 +62,7 @@ def box_mask(shape: tuple[int, int], points: np.ndarray, margin: float) -> np.nd
 
 def landmark_distance(pred: np.ndarray, target: np.ndarray, centre: bool = True) -> float:
     """Mean 2D distance [px] between ``pred`` and ``target`` [T, N, 2], each centred on its own
-    per-frame mean when ``centre`` (DESIGN "Evaluation": LMD)."""
+    per-frame mean when ``centre`` (docs/design.md "Evaluation": LMD)."""
     p = np.asarray(pred, np.float64)
     t = np.asarray(target, np.float64)
     if centre:

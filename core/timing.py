@@ -1,4 +1,4 @@
-"""The one mapping between video frames and audio samples (DESIGN "Time").
+"""The one mapping between video frames and audio samples (docs/design.md "Time").
 
 Frame ``i`` covers the audio samples ``[i * 640, (i + 1) * 640)`` at 16 kHz and 25 fps. A clip
 of ``S`` samples has ``ceil(S / 640)`` frames; the last one is padded with silence.

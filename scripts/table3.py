@@ -4,7 +4,7 @@
 
 Each encoding trains the ``preview`` preset from scratch for the same number of steps on the same
 subject (default: the synthetic benchmark subject, see ``benches/_head_common.py``) and is scored
-on the validation frames (DESIGN "Evaluation"). Prints a table and writes
+on the validation frames (docs/design.md "Evaluation"). Prints a table and writes
 ``bench_results/table3.json``. Torch runs on one thread (``HEAD_BENCH_THREADS``).
 """
 

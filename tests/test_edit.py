@@ -1,4 +1,4 @@
-"""α edits on landmark tracks and keyframe interpolation (DESIGN "Editing")."""
+"""α edits on landmark tracks and keyframe interpolation (docs/design.md "Editing")."""
 
 from __future__ import annotations
 

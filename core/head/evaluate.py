@@ -1,4 +1,4 @@
-"""Image metrics of a trained head on a subject's validation frames (DESIGN "Evaluation").
+"""Image metrics of a trained head on a subject's validation frames (docs/design.md "Evaluation").
 
 Each frame is rendered from its tracked landmarks and pose at the model's ``image_size`` and
 composited over that frame's own non-head pixels (the background plate under the head), so

@@ -5,7 +5,7 @@ any sample rate and channel count.
 
 Time 0 and the sample mapping: sample ``k`` of the result is at time ``k / sample_rate`` from the
 start of the presentation. The start is the video stream's ``start_time`` when the file also has
-video (so audio and video share one clock, DESIGN "Time"), else the audio stream's
+video (so audio and video share one clock, docs/design.md "Time"), else the audio stream's
 ``start_time``, else the first decoded frame's pts. Every decoded frame is placed by its own pts:
 samples before the start (codec priming/pre-roll that the demuxer did not already remove) are
 dropped, and gaps are filled with silence, so a tone that starts at ``t`` seconds in the source

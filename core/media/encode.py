@@ -3,7 +3,7 @@
 :class:`Mp4Writer` writes H.264 (libx264, yuv420p, constant rate factor ``crf``) at a constant
 ``fps`` and, when given, AAC audio, into an MP4. Frame ``i`` has pts ``i`` in a ``1/fps`` time
 base, so it is shown at ``i / fps``; audio sample ``k`` has pts ``k`` in ``1/sample_rate``, so
-both streams start at time 0 (DESIGN "Time": frame ``i`` covers samples ``[i·640, (i+1)·640)``
+both streams start at time 0 (docs/design.md "Time": frame ``i`` covers samples ``[i·640, (i+1)·640)``
 at 25 fps and 16 kHz). The audio is muxed interleaved with the video — after each frame, the
 audio up to that frame's end — and what remains is written at the end. The MP4 muxer records
 AAC's encoder priming in an edit list, so decoders present the first sample at time 0.

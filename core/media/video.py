@@ -1,6 +1,6 @@
 """Decoding video into RGB frames at a fixed frame rate, by timestamps.
 
-The timestamp rule (DESIGN "Time"): the source's first decoded frame is time 0 (its pts, in the
+The timestamp rule (docs/design.md "Time"): the source's first decoded frame is time 0 (its pts, in the
 stream's time base, is the start offset subtracted from every pts). Output frame ``i`` has time
 ``t_i = i / fps`` and shows the source frame being displayed at ``t_i``: the last source frame
 whose time is ``<= t_i``. So 30, 60 or 24 fps sources and variable-frame-rate sources all come

@@ -1,6 +1,6 @@
 """``preprocess``: a video of one speaker → a subject folder, as a cancellable generator.
 
-Steps (DESIGN "Preprocess", paper Sec. IV-A):
+Steps (docs/design.md "Preprocess", paper Sec. IV-A):
 
 1. probe the file; decode at 25 fps by timestamps and track the face (MediaPipe Face Mesh) on
    every frame, choosing the one subject and filling short gaps (``tracking``);

@@ -1,10 +1,10 @@
 """Stage-1 training data from a subject: audio features and normalised landmark windows.
 
-Normalisation (DESIGN "Facts from the authors' public code", paper "landmark shifting"): the 37
+Normalisation (docs/design.md "Stage 1", paper "landmark shifting"): the 37
 points (iBUG 0–16, 48–67) of ``L_world`` (head frame) become displacements from the subject's
 mean landmarks, divided per axis by the extent of the mean 68-point shape's bounding box, so the
 face spans [-0.5, 0.5] on every axis: ``disp = (L[:, STAGE1_POINTS] - mean) / scale``. The mean
-is over the training split (DESIGN "Splits": the last 10 % validate and are never trained on).
+is over the training split (docs/design.md "Splits": the last 10 % validate and are never trained on).
 """
 
 from __future__ import annotations

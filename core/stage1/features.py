@@ -1,4 +1,4 @@
-"""E_aud's fixed part: driving audio → per-frame features aligned to 25 fps (DESIGN "Time").
+"""E_aud's fixed part: driving audio → per-frame features aligned to 25 fps (docs/design.md "Time").
 
 Every feature row ``i`` describes audio frame ``i`` = samples ``[640 i, 640 (i + 1))``; a clip of
 ``S`` samples gives ``ceil(S / 640)`` rows, the last frame padded with silence.

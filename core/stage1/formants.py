@@ -1,6 +1,6 @@
 """Formant features per video frame from linear prediction (LPC), as the authors' code uses.
 
-For frame ``i`` (samples ``[640 i, 640 (i + 1))``, DESIGN "Time") the pre-emphasised, Hamming-
+For frame ``i`` (samples ``[640 i, 640 (i + 1))``, docs/design.md "Time") the pre-emphasised, Hamming-
 windowed samples give an LPC polynomial by the autocorrelation method (Levinson–Durbin); its
 complex roots ``r`` give resonances at ``angle(r) * fs / 2π`` Hz with bandwidth
 ``-ln|r| * fs / π`` Hz. The three lowest plausible resonances are the formants F1–F3. Frames

@@ -1,4 +1,4 @@
-"""Stage-1 evaluation exactly as DESIGN "Evaluation" defines it.
+"""Stage-1 evaluation exactly as docs/design.md "Evaluation" defines it.
 
 - LMD in track space: mean 2-D distance in pixels at 512² between predicted and tracked mouth
   points (iBUG 48–67), both projected with the frame's pose and K (scaled to 512²), each frame's

@@ -8,7 +8,7 @@ Expression parameters ``params`` [..., 3] are, per frame:
 * ``params[..., 1]`` left eye (the subject's left, iBUG 42-47) opening in [0, 1]: 1 open, 0 shut.
 * ``params[..., 2]`` right eye (iBUG 36-41) opening in [0, 1].
 
-The eye opening equals the eye-closure ratio of DESIGN exactly: the lids move vertically, so the
+The eye opening equals the eye-closure ratio of docs/design.md "Preprocess" exactly: the lids move vertically, so the
 eye polygon's area (x, y of the head frame) is linear in it and vanishes when shut.
 
 Head units (core.geometry): the design frame of :mod:`.shape` shifted to the centroid of the rest

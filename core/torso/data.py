@@ -66,7 +66,7 @@ class Batch:
         return (self.background, self.head_rgb, self.head_opacity, self.target)
 
     def baseline(self, mean_frame: torch.Tensor) -> torch.Tensor:
-        """The head pasted onto ``mean_frame`` [3, S, S]: the torso baseline of DESIGN."""
+        """The head pasted onto ``mean_frame`` [3, S, S]: the torso baseline of docs/design.md "Evaluation"."""
         return self.head_rgb + (1.0 - self.head_opacity) * mean_frame
 
 
@@ -84,8 +84,8 @@ def load_batch(subject: Subject, indices: Sequence[int], size: int) -> Batch:
 
 
 def mean_frame(subject: Subject, indices: Sequence[int], size: int) -> torch.Tensor:
-    """Per-pixel mean [3, size, size] of the frames ``indices`` (the training split's, for DESIGN's
-    baseline)."""
+    """Per-pixel mean [3, size, size] of the frames ``indices`` (the training split's, for the
+    baselines of docs/design.md "Evaluation")."""
     acc = np.zeros((size, size, 3), np.float64)
     for i in indices:
         acc += resize_rgb(subject.load_frame(i).astype(np.float32) / 255.0, size)

@@ -1,4 +1,4 @@
-"""Evaluation of the torso UNet against DESIGN's baseline, on whole frames at the model's size.
+"""Evaluation of the torso UNet against the baseline of docs/design.md "Evaluation", on whole frames at the model's size.
 
 Baseline: the ground-truth head pasted onto the per-pixel mean of the training frames. Both are
 scored by full-frame PSNR and in the neck seam: a band ``seam_px`` wide (pixels at the subject's
