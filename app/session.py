@@ -47,7 +47,7 @@ def demo_status() -> tuple[bool, str]:
     if not (demo_resources() / "demo.json").is_file():
         return False, (
             "The demo subject is missing from this installation "
-            "(build it with `python build_scripts/make_demo.py`)."
+            "(build it with `python -m scripts.make_demo`)."
         )
     return True, ""
 

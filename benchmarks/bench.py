@@ -1,32 +1,40 @@
 """Talkstudio's one benchmark runner.
 
-    python build_scripts/bench.py                # every section
-    python build_scripts/bench.py media stage1   # some sections
-    python build_scripts/bench.py --list
+    python -m benchmarks                     # every section (or: python build_scripts/bench.py)
+    python -m benchmarks media stage1        # some sections
+    python -m benchmarks --list
+    python -m benchmarks --quick --out DIR   # every section once, on tiny inputs
 
-Each section is a module ``build_scripts/benches/<name>.py`` with a function
-``run(reps: int) -> list[Measure]``. A measure carries several samples; the runner prints their
-median (and min/max) in a table, and writes all of it to ``bench_results/<section>.json`` with
-the device it ran on. Benchmarks measure; tests never time anything.
+Each section is a module ``benchmarks/sections/<name>.py`` with a function
+``run(ctx: Context) -> list[Measure]``. A measure carries several samples; the runner prints
+their median (and min/max) in a table, and writes all of it to ``bench_results/<section>.json``
+with the device it ran on. Benchmarks measure; tests never time anything.
+
+``--quick`` runs each section's real code paths once on tiny inputs (short clips, small images,
+a few training steps) and writes into ``--out`` (a scratch folder by default): its figures mean
+nothing, it only shows that every section still runs (``tests/test_benchmarks.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-HERE = Path(__file__).resolve().parent
-SECTIONS = HERE / "benches"
-RESULTS = HERE.parent / "bench_results"
+from benchmarks.common import RESULTS
+
+SECTIONS = Path(__file__).resolve().parent / "sections"
+T = TypeVar("T")
 
 
 @dataclass
@@ -42,6 +50,20 @@ class Measure:
     @property
     def median(self) -> float:
         return float(statistics.median(self.samples))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a section is asked to do: ``reps`` repetitions per measure; ``quick``: tiny inputs
+    and one pass (see the module docstring); ``results``: the folder for what it keeps."""
+
+    reps: int = 5
+    quick: bool = False
+    results: Path = RESULTS
+
+    def pick(self, full: T, quick: T) -> T:
+        """``quick`` in a quick run, else ``full``."""
+        return quick if self.quick else full
 
 
 def time_call(fn: Callable[[], object], reps: int, warmup: int = 1) -> list[float]:
@@ -83,15 +105,9 @@ def available_sections() -> list[str]:
 
 
 def load_section(name: str):
-    path = SECTIONS / f"{name}.py"
-    if not path.is_file():
+    if name not in available_sections():
         raise SystemExit(f"no benchmark section {name!r}; have: {', '.join(available_sections())}")
-    spec = importlib.util.spec_from_file_location(f"talkstudio_bench_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"benchmarks.sections.{name}")
 
 
 def print_table(section: str, measures: list[Measure]) -> None:
@@ -118,28 +134,47 @@ def print_table(section: str, measures: list[Measure]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("sections", nargs="*", help="sections to run (default: all)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per measure")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
+    parser.add_argument(
+        "--quick", action="store_true", help="one repetition on tiny inputs (a smoke run)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the results (default: bench_results/, or a scratch folder with --quick)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(available_sections()))
         return 0
+    if args.reps < 1:
+        parser.error(f"--reps must be at least 1, got {args.reps}")
+    names = args.sections or available_sections()
+    modules = [load_section(name) for name in names]
+    out = args.out
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="talkstudio-bench-quick-")) if args.quick else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(reps=1 if args.quick else args.reps, quick=args.quick, results=out)
     device = device_description()
-    print(f"device: {device}")
-    RESULTS.mkdir(exist_ok=True)
-    for name in args.sections or available_sections():
-        measures = load_section(name).run(args.reps)
+    print(f"device: {device}" + (f"; quick run into {out}" if args.quick else ""))
+    for name, module in zip(names, modules):
+        measures = module.run(ctx)
         print_table(name, measures)
         payload = {
             "section": name,
             "device": device,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "quick": ctx.quick,
             "measures": [asdict(m) | {"median": m.median} for m in measures],
         }
-        (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
+        (out / f"{name}.json").write_text(json.dumps(payload, indent=2))
     return 0
 
 

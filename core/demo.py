@@ -4,7 +4,7 @@
 part (``stage1``, ``head``, ``torso``) with fp16 safetensors weights and their JSON configs. No
 media ship: on first use the frames, masks, background and speech are regenerated from the seed
 into the user's cache folder, the weights are copied beside them, and the result is an ordinary
-subject folder. ``build_scripts/make_demo.py`` makes the shipped files.
+subject folder. ``scripts/make_demo.py`` makes the shipped files.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def demo_config() -> dict[str, Any]:
     if not path.is_file():
         raise TalkstudioError(
             f"the built-in demo subject is missing from this installation ({path}); "
-            "reinstall Talkstudio or build it with `python build_scripts/make_demo.py`"
+            "reinstall Talkstudio or build it with `python -m scripts.make_demo`"
         )
     raw: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return raw

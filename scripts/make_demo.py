@@ -1,6 +1,6 @@
 """Build the built-in demo subject's shipped files in ``resources/demo/``.
 
-    python build_scripts/make_demo.py [--seconds 12] [--size 256] [--work DIR] [--parts head ...]
+    python -m scripts.make_demo [--seconds 12] [--size 256] [--work DIR] [--parts head ...]
 
 Makes a synthetic subject, trains stage 1, the head NeRF and the torso UNet with the preview
 preset (narrow enough that the fp16 weights total at most 20 MB), and writes only the weights

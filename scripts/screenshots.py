@@ -3,7 +3,7 @@
 Run under an X server so that the 3D landmark view (OpenGL) is drawn::
 
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \\
-        python build_scripts/screenshots.py OUTDIR [--subject SUBJECT] [--video VIDEO]
+        python -m scripts.screenshots OUTDIR [--subject SUBJECT] [--video VIDEO]
 
 Writes ``welcome.png``, ``main_window.png``, ``wizard_video.png``, ``wizard_preprocess.png``,
 ``wizard_training.png`` and ``export_dialog.png``. The main window shows a trained subject
@@ -23,12 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path[:0] = [str(HERE), str(HERE / "benches")]
+from benchmarks.common import REPO, studio_subject
+from benchmarks.qt import wait_until
 
 TINY_TRAINING = {
-    "stage1": {"steps": 40, "val_every": 20, "save_every": 40},
+    "stage1": {"steps": 40, "val_every": 20, "checkpoint_every": 40},
     "head": {
         "image_size": 64,
         "patch_size": 16,
@@ -42,22 +41,7 @@ TINY_TRAINING = {
 
 def wait(condition, timeout_s: float = 900.0) -> None:
     """Run the event loop until ``condition()`` holds."""
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    loop = QEventLoop()
-    poll = QTimer()
-    poll.setInterval(20)
-    poll.timeout.connect(lambda: condition() and loop.quit())
-    poll.start()
-    limit = QTimer()
-    limit.setSingleShot(True)
-    limit.timeout.connect(loop.quit)
-    limit.start(int(timeout_s * 1000))
-    if not condition():
-        loop.exec()
-    poll.stop()
-    if not condition():
-        raise TimeoutError("timed out waiting for the studio")
+    wait_until(condition, timeout_s, "timed out waiting for the studio")
 
 
 def wait_window(window, condition, timeout_s: float = 900.0) -> None:
@@ -169,12 +153,7 @@ def main() -> int:
 
     from talkstudio.app.main_window import MainWindow
 
-    if args.subject is not None:
-        subject = args.subject
-    else:
-        from studio import studio_subject
-
-        subject, _ = studio_subject()
+    subject = args.subject if args.subject is not None else studio_subject()[0]
     with tempfile.TemporaryDirectory(prefix="talkstudio-shots-") as tmp:
         folder = Path(tmp)
         settings = QSettings(str(folder / "shots.ini"), QSettings.Format.IniFormat)

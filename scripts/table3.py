@@ -1,9 +1,9 @@
 """The paper's Table III at a small budget: the five landmark encodings of the head NeRF.
 
-    python build_scripts/table3.py [--steps 600] [--subject PATH] [--kinds posenc mlp ...]
+    python -m scripts.table3 [--steps 600] [--subject PATH] [--kinds posenc mlp ...]
 
 Each encoding trains the ``preview`` preset from scratch for the same number of steps on the same
-subject (default: the synthetic benchmark subject, see ``benches/_head_common.py``) and is scored
+subject (default: the synthetic benchmark subject, see ``benchmarks/common.py``) and is scored
 on the validation frames (docs/design.md "Evaluation"). Prints a table and writes
 ``bench_results/table3.json``. Torch runs on one thread (``HEAD_BENCH_THREADS``).
 """
@@ -15,11 +15,9 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE / "benches"))
-sys.path.insert(0, str(HERE))
+from benchmarks.bench import device_description
+from benchmarks.common import RESULTS, bench_subject, setup_threads, train_model
 
 ROWS = {
     "posenc": "γ(·)",
@@ -40,9 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.subject:
         os.environ["HEAD_BENCH_SUBJECT"] = args.subject
-
-    from _head_common import RESULTS, bench_subject, setup_threads, train_model
-    from bench import device_description
 
     from talkstudio.core.head import evaluate_head
 

@@ -1,6 +1,6 @@
 """Write a PNG strip of a trained torso model on a subject's validation frames.
 
-    python build_scripts/torso_strip.py SUBJECT [--model DIR] [--frames 6] [--out strip.png]
+    python -m scripts.torso_strip SUBJECT [--model DIR] [--frames 6] [--out strip.png]
 
 One row per validation frame (evenly spaced): the input head (as the network gets it, over
 black), the UNet's output, the ground truth, and the baseline (ground-truth head pasted on the

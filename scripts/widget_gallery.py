@@ -2,11 +2,11 @@
 
 Run under an X server for the OpenGL viewport, e.g.::
 
-    QT_QPA_PLATFORM=xcb xvfb-run -a python build_scripts/widget_gallery.py build/widget_gallery
+    QT_QPA_PLATFORM=xcb xvfb-run -a python -m scripts.widget_gallery build/widget_gallery
 
 Without one (``QT_QPA_PLATFORM=offscreen``) the 3D viewport is left out. The widgets are shown
-with a 20 s speech-like waveform, a talking landmark track whose mouth follows the waveform's
-loudness (the schematic face of ``tests/conftest.py``), keyframes on all three lanes, a frame of
+with 20 s of a synthetic subject's speech and its talking, blinking landmark track
+(``core.synthetic``, seed 0; nothing is rendered), keyframes on all three lanes, a frame of
 ``../shared/data/May_5s.mp4`` in the preview when it exists, and made-up loss curves.
 """
 
@@ -14,56 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_RATE = 16_000
 
 
-def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
-    """Syllables of voiced harmonics (f0 100–160 Hz) at ~4 Hz in phrases separated by pauses [S]."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(int(seconds * SAMPLE_RATE), np.float32)
-    t = 0.3
-    while t < seconds - 0.5:
-        phrase_end = t + rng.uniform(1.5, 3.5)
-        while t < min(phrase_end, seconds - 0.3):
-            dur = rng.uniform(0.12, 0.26)
-            n = int(dur * SAMPLE_RATE)
-            tt = np.arange(n) / SAMPLE_RATE
-            f0 = rng.uniform(100, 160) * (1 + 0.1 * tt / dur)
-            phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
-            formant = rng.uniform(500, 900)
-            voiced = sum(
-                np.sin(k * phase) * np.exp(-(((k * f0 - formant) / 400) ** 2)) / k
-                for k in range(1, 12)
-            )
-            env = np.sin(np.pi * tt / dur) ** 1.5 * rng.uniform(0.3, 0.8)
-            s0 = int(t * SAMPLE_RATE)
-            out[s0 : s0 + n] += (voiced * env).astype(np.float32)[: len(out) - s0]
-            t += dur + rng.uniform(0.02, 0.1)
-        t += rng.uniform(0.3, 0.7)
-    out += rng.normal(0, 0.004, len(out)).astype(np.float32)
-    return out / max(1e-6, float(np.abs(out).max())) * 0.8
+def talking_clip(seconds: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic subject's speech [S] at 16 kHz and its landmark track [T, 68, 3]."""
+    from talkstudio.core.synthetic import SynthConfig, synthesize
 
-
-def talking_track(audio: np.ndarray) -> np.ndarray:
-    """Landmarks [T, 68, 3] whose inner-lip gap follows the loudness of each 640-sample frame."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import schematic_face
-
-    from talkstudio.core.timing import SAMPLES_PER_FRAME, num_frames, pad_to_frames
-
-    frames = num_frames(len(audio))
-    rms = np.sqrt((pad_to_frames(audio).reshape(frames, SAMPLES_PER_FRAME) ** 2).mean(axis=1))
-    gap = 0.01 + 0.14 * np.convolve(rms / rms.max(), np.ones(3) / 3, mode="same")
-    eyes = np.full(frames, 0.1)
-    for start in range(30, frames - 9, 85):  # a blink every 3.4 s
-        eyes[start : start + 9] = 0.1 * np.array([0.6, 0.4, 0.3, 0.1, 0.02, 0.1, 0.3, 0.4, 0.6])
-    return np.stack([schematic_face(g, e) for g, e in zip(gap, eyes)]).astype(np.float32)
+    seq = synthesize(SynthConfig(seed=0, seconds=seconds, size=64))
+    return seq.audio, seq.landmarks().astype(np.float32)
 
 
 def preview_image(size: int = 256) -> np.ndarray:
@@ -83,10 +46,10 @@ def preview_image(size: int = 256) -> np.ndarray:
     return (np.stack([xx, yy, 0.5 + 0.5 * np.sin(8 * xx)], -1) * 255).astype(np.uint8)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for the PNGs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
     from talkstudio.app.qt_env import clean_qt_environment
@@ -109,10 +72,10 @@ def main() -> int:
     from talkstudio.widgets.timeline import Timeline
     from talkstudio.widgets.transport import Transport
 
-    audio = speech_like(20.0)
+    audio, track = talking_clip()
     state = EditState()
     state.set_audio(audio)
-    state.set_track(talking_track(audio))
+    state.set_track(track)
     playback = PlaybackState(state)
     for name, keys in {
         "left_eye": [(40, 1.0), (60, 0.0), (80, 1.0)],

@@ -19,7 +19,8 @@ Speech: ``../shared/data/Obama_5s.wav``. Without them only a note is printed.
 - strips of those 256² renders (α3 = 1 above, α3 = 2 below) in
   ``bench_results/engine_strip.png`` and ``engine_strip_own.png``.
 
-Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1).
+Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1). A quick run drives the built-in demo
+subject with 2 s of its own speech, exports 4 frames at 64² and re-tracks 3 frames at 128².
 """
 
 from __future__ import annotations
@@ -29,18 +30,30 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bench import Measure
 
-REPO = Path(__file__).resolve().parents[2]
-AUDIO = REPO.parent / "shared" / "data" / "Obama_5s.wav"
+from benchmarks.bench import Context, Measure
+from benchmarks.common import SHARED_DATA, set_threads, subject_from_env
+
+AUDIO = SHARED_DATA / "Obama_5s.wav"
 
 
-def subject_dir() -> Path:
-    env = os.environ.get("TALKSTUDIO_ENGINE_SUBJECT")
-    return Path(env) if env else REPO.parent / "subjects" / "German_20s"
+@dataclass(frozen=True)
+class Plan:
+    """What one run drives with and at which sizes it measures."""
+
+    audio: Path | np.ndarray
+    export_sizes: tuple[int, int, int]  # the "128²", "256²" and "512²" exports
+    export_end: int | None  # last frame of the 128² and 256² exports (None: the whole clip)
+    edit_size: int
+    edit_frames: int
+    results: Path
+
+
+FULL_EXPORTS = (128, 256, 512)
 
 
 def _export(engine, out: Path, size: int, end: int | None = None, edits=None) -> list[float]:
@@ -81,13 +94,16 @@ def _retrack(frames: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _mouth_edit(engine, measures: list[Measure], note: str, picks: np.ndarray, label: str) -> None:
+def _mouth_edit(
+    engine, measures: list[Measure], note: str, picks: np.ndarray, label: str, plan: Plan
+) -> None:
     import cv2
 
     from talkstudio.core.landmarks import eye_opening, mouth_opening
 
-    one = [engine.render(int(i), (1, 1, 1), 256).rgb for i in picks]
-    two = [engine.render(int(i), (1, 1, 2), 256).rgb for i in picks]
+    size = plan.edit_size
+    one = [engine.render(int(i), (1, 1, 1), size).rgb for i in picks]
+    two = [engine.render(int(i), (1, 1, 2), size).rgb for i in picks]
     p1, p2 = _retrack(one), _retrack(two)
     ok = ~np.isnan(p1[:, 0, 0]) & ~np.isnan(p2[:, 0, 0])
     m1, m2 = mouth_opening(p1[ok]), mouth_opening(p2[ok])
@@ -113,44 +129,61 @@ def _mouth_edit(engine, measures: list[Measure], note: str, picks: np.ndarray, l
         [np.concatenate(one[::5], axis=1), np.concatenate(two[::5], axis=1)], axis=0
     )
     name = "engine_strip.png" if label == "driven" else f"engine_strip_{label}.png"
-    cv2.imwrite(str(REPO / "bench_results" / name), strip[..., ::-1])
+    cv2.imwrite(str(plan.results / name), strip[..., ::-1])
 
 
-def _own_frames(engine) -> np.ndarray:
-    """25 of the subject's own (replayed) frames whose tracked mouth is open: spread over the
-    upper half of the openings, where doubling is a visible change."""
+def _own_frames(engine, count: int) -> np.ndarray:
+    """``count`` of the subject's own (replayed) frames whose tracked mouth is open: spread over
+    the upper half of the openings, where doubling is a visible change."""
     from talkstudio.core.landmarks import mouth_opening
 
     engine.replay()
     opening = mouth_opening(engine.track.lm_world.astype(np.float64))  # [T]
     open_frames = np.flatnonzero(opening >= np.median(opening))
-    return open_frames[np.linspace(0, len(open_frames) - 1, 25).round().astype(int)]
+    return open_frames[np.linspace(0, len(open_frames) - 1, count).round().astype(int)]
 
 
-def run(reps: int) -> list[Measure]:
-    import torch
+def _quick_plan(results: Path) -> tuple[Path, Plan, str]:
+    from talkstudio.core.demo import ensure_demo_subject
+    from talkstudio.core.subject import Subject
 
+    subject = ensure_demo_subject()
+    speech = Subject.open(subject).load_audio()[: 2 * 16000]
+    return subject, Plan(speech, (64, 64, 64), 3, 128, 3, results), "2 s of its own speech"
+
+
+def run(ctx: Context) -> list[Measure]:
     from talkstudio.core.engine import Engine
 
-    threads = int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "1"))
-    torch.set_num_threads(threads)
-    subject = subject_dir()
-    if not (subject / "models" / "torso" / "config.json").is_file() or not AUDIO.is_file():
-        return [Measure("engine", "-", [float("nan")], f"skipped: no trained {subject} or audio")]
-    note = f"{subject.name} driven by {AUDIO.name}, CPU, {threads} thread(s)"
+    threads = set_threads(1)
+    if ctx.quick:
+        subject, plan, driver = _quick_plan(ctx.results)
+    else:
+        subject, driver = subject_from_env("TALKSTUDIO_ENGINE_SUBJECT"), AUDIO.name
+        plan = Plan(AUDIO, FULL_EXPORTS, None, 256, 25, ctx.results)
+        if not (subject / "models" / "torso" / "config.json").is_file() or not AUDIO.is_file():
+            note = f"skipped: no trained {subject} or audio"
+            return [Measure("engine", "-", [float("nan")], note)]
+    note = f"{subject.name} driven by {driver}, CPU, {threads} thread(s)"
     engine = Engine.open(subject, device="cpu")
     if os.environ.get("ENGINE_BENCH_ONLY") == "mouth":
-        return _mouth_measures(engine, note)
+        return _mouth_measures(engine, note, plan)
     t0 = time.perf_counter()
-    engine.drive(AUDIO)
+    engine.drive(plan.audio)
     drive_s = time.perf_counter() - t0
-    measures = [Measure("stage 1 + driving track, 5 s", "s", [drive_s], note)]
+    seconds = ctx.pick(5, 2)
+    measures = [Measure(f"stage 1 + driving track, {seconds} s", "s", [drive_s], note)]
+    small, mid, large = plan.export_sizes
+    reps, end = ctx.reps, plan.export_end
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        runs = [_export(engine, out / f"e128_{r}.mp4", 128) for r in range(max(1, min(reps, 3)))]
+        runs = [
+            _export(engine, out / f"e128_{r}.mp4", small, end) for r in range(max(1, min(reps, 3)))
+        ]
+        frames = engine.num_frames if end is None else end
         measures.append(
             Measure(
-                f"export {engine.num_frames} frames at 128²",
+                f"export {frames} frames at {small}²",
                 "s",
                 [sum(r) / 1e3 for r in runs],
                 f"{note}; {statistics.median(runs[0]):.0f} ms/frame",
@@ -159,26 +192,27 @@ def run(reps: int) -> list[Measure]:
         measures.append(
             Measure("A/V offset of the export", "ms", [av_offset_ms(out / "e128_0.mp4")])
         )
-        ms256 = _export(engine, out / "e256.mp4", 256)
+        ms256 = _export(engine, out / "e256.mp4", mid, end)
         measures.append(
             Measure(
-                f"export {engine.num_frames} frames at 256²",
+                f"export {frames} frames at {mid}²",
                 "s",
                 [sum(ms256) / 1e3],
                 f"one export; {statistics.median(ms256):.0f} ms/frame median",
             )
         )
-        ms512 = _export(engine, out / "e512.mp4", 512, end=25)
-        measures.append(Measure("export at 512², first second", "ms/frame", ms512, note))
-    return measures + _mouth_measures(engine, note)
+        ms512 = _export(engine, out / "e512.mp4", large, end=25 if end is None else end)
+        measures.append(Measure(f"export at {large}², first second", "ms/frame", ms512, note))
+    return measures + _mouth_measures(engine, note, plan)
 
 
-def _mouth_measures(engine, note: str) -> list[Measure]:
+def _mouth_measures(engine, note: str, plan: Plan) -> list[Measure]:
     """The α3 edit re-tracked on the driven clip and on the subject's own open-mouth frames."""
     measures: list[Measure] = []
-    engine.drive(AUDIO)
-    driven = np.linspace(0, engine.num_frames - 1, 25).round().astype(int)
-    _mouth_edit(engine, measures, note, driven, "driven")
-    own = _own_frames(engine)
-    _mouth_edit(engine, measures, f"{engine.subject.meta.name}'s own frames", own, "own")
+    engine.drive(plan.audio)
+    count = plan.edit_frames
+    driven = np.linspace(0, engine.num_frames - 1, count).round().astype(int)
+    _mouth_edit(engine, measures, note, driven, "driven", plan)
+    own = _own_frames(engine, count)
+    _mouth_edit(engine, measures, f"{engine.subject.meta.name}'s own frames", own, "own", plan)
     return measures

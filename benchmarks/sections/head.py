@@ -1,20 +1,18 @@
 """Head NeRF benchmarks (CPU): full renders, α-edit re-renders, occupancy grid vs dense sampling,
-training steps. See ``_head_common`` for the subject/model used and the thread setting."""
+training steps. See ``benchmarks.common`` for the subject/model used and the thread setting.
+A quick run trains a throw-away model (a few steps at 64²) on a 2 s synthetic subject and
+renders at 64²."""
 
 from __future__ import annotations
 
 import copy
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _head_common import bench_model, bench_subject, setup_threads
-from bench import Measure, time_call
-
+from benchmarks.bench import Context, Measure, time_call
+from benchmarks.common import bench_model, bench_subject, setup_threads
 from talkstudio.core.edit import apply_alphas
 from talkstudio.core.geometry import scale_intrinsics
 from talkstudio.core.head import HeadModel
@@ -25,11 +23,19 @@ from talkstudio.core.head.train import head_loss, make_optimizer
 from talkstudio.core.metrics import psnr
 from talkstudio.core.subject import Subject
 
+QUICK_MODEL = {"steps": 4, "image_size": 64, "patch_size": 16, "bake_frames": 4}
+"""The throw-away model of a quick run."""
 
-def run(reps: int) -> list[Measure]:
+
+def run(ctx: Context) -> list[Measure]:
+    reps = ctx.reps
     threads = setup_threads()
-    subject_dir = bench_subject()
-    model = HeadModel.load(bench_model(subject_dir))
+    if ctx.quick:
+        subject_dir = bench_subject(ctx.results, seconds=2.0, size=64)
+        model = HeadModel.load(bench_model(subject_dir, ctx.results, **QUICK_MODEL))
+    else:
+        subject_dir = bench_subject(ctx.results)
+        model = HeadModel.load(bench_model(subject_dir, ctx.results))
     subject = Subject.open(subject_dir)
     frame = subject.meta.train_frames  # first validation frame
     pose = subject.tracks.pose[frame]
@@ -37,7 +43,7 @@ def run(reps: int) -> list[Measure]:
     note = f"{threads} thread(s), {subject.meta.name}, val frame {frame}"
     out: list[Measure] = []
 
-    for size in (128, 256, 512):
+    for size in ctx.pick((128, 256, 512), (64,)):
         K = scale_intrinsics(subject.meta.K, subject.meta.size, size)
         bg = torch.zeros(size, size, 3)
 
@@ -48,7 +54,7 @@ def run(reps: int) -> list[Measure]:
         out.append(Measure(f"full head render {size}²", "ms", ms, note))
 
     # α edits at 256²: the mouth alternates between α3 = 0.4 and 1.6, one edit per call.
-    size = 256
+    size = ctx.pick(256, 64)
     K = scale_intrinsics(subject.meta.K, subject.meta.size, size)
     editor = model.editor(K, pose, torch.zeros(size, size, 3))
     editor.render(lms)
@@ -65,7 +71,7 @@ def run(reps: int) -> list[Measure]:
     total = int((editor.samples.count > 0).sum())
     out.append(
         Measure(
-            "α3 mouth edit re-render 256²",
+            f"α3 mouth edit re-render {size}²",
             "ms",
             ms,
             f"{note}; {np.median(marched):.0f} of {total} head rays re-marched",
@@ -77,7 +83,7 @@ def run(reps: int) -> list[Measure]:
     fresh.render(torch.from_numpy(apply_alphas(base, (1.0, 1.0, 1.6))))
     out.append(
         Measure(
-            "first render of a new frame (edit cache build) 256²",
+            f"first render of a new frame (edit cache build) {size}²",
             "ms",
             [1000 * (time.perf_counter() - t0)],
             note,
@@ -85,7 +91,7 @@ def run(reps: int) -> list[Measure]:
     )
 
     # Occupancy grid + early termination vs dense uniform sampling, same model, 128².
-    size = 128
+    size = ctx.pick(128, 64)
     data = FrameSet.load(subject, [frame], size)
     truth = data.image(0).numpy()
     bg = data.backdrop(0)
@@ -114,7 +120,7 @@ def run(reps: int) -> list[Measure]:
     ms_grid = time_call(grid_render, reps)
     p_grid = psnr(imgs["grid"].rgb.clamp(0, 1).numpy(), truth)
     extra: dict[str, object] = {"psnr_grid": p_grid}
-    out.append(Measure("render 128², occupancy grid + early stop", "ms", ms_grid, note, extra))
+    out.append(Measure(f"render {size}², occupancy grid + early stop", "ms", ms_grid, note, extra))
     for key, fn, label in (
         ("dense", dense_render, "dense uniform samples in the head box"),
         ("hull", hull_render, "dense uniform samples in the visual hull"),
@@ -124,7 +130,7 @@ def run(reps: int) -> list[Measure]:
         p_between = psnr(imgs["grid"].rgb.clamp(0, 1).numpy(), imgs[key].rgb.clamp(0, 1).numpy())
         out.append(
             Measure(
-                f"render 128², {label}",
+                f"render {size}², {label}",
                 "ms",
                 ms,
                 f"{note}; grid {np.median(ms) / np.median(ms_grid):.1f}x faster; PSNR vs truth "
@@ -156,7 +162,7 @@ def run(reps: int) -> list[Measure]:
         counts.append(r.evaluated)
 
     model.train()
-    ms = time_call(step, max(reps, 10))
+    ms = time_call(step, ctx.pick(max(reps, 10), 1))
     p = model.config.patch_size
     out.append(
         Measure(

@@ -8,7 +8,7 @@
 
 The encoded frames are smooth moving gradients (cheaper than camera noise, dearer than flat
 colour). The real clip is skipped, with a note, when ``../shared/data`` is absent. FFmpeg picks
-its own thread count (all cores); torch is not used.
+its own thread count (all cores); torch is not used. A quick run encodes 10 frames at 64².
 """
 
 from __future__ import annotations
@@ -17,28 +17,30 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench import Measure, time_call
 
+from benchmarks.bench import Context, Measure, time_call
+from benchmarks.common import SHARED_DATA
 from talkstudio.core.media import encode_mp4, load_audio, read_video_frames
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 FRAMES = 125
+"""Frames of the real clip, and of each encode."""
 
 
-def _frames(size: int) -> list[np.ndarray]:
-    """FRAMES moving colour gradients, uint8 [size, size, 3] each."""
+def _frames(size: int, count: int) -> list[np.ndarray]:
+    """``count`` moving colour gradients, uint8 [size, size, 3] each."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
     out = []
-    for i in range(FRAMES):
-        p = i / FRAMES
+    for i in range(count):
+        p = i / count
         rgb = np.stack([x + p, y + 0.5 * p, 0.5 * (x + y) - p], axis=-1) % 1.0
         out.append((rgb * 255).astype(np.uint8))
     return out
 
 
-def run(reps: int) -> list[Measure]:
+def run(ctx: Context) -> list[Measure]:
+    reps = ctx.reps
     measures: list[Measure] = []
-    clip = DATA / "May_5s.mp4"
+    clip = SHARED_DATA / "May_5s.mp4"
     if clip.is_file():
         ms = time_call(lambda: read_video_frames(clip), reps)
         measures.append(
@@ -55,19 +57,20 @@ def run(reps: int) -> list[Measure]:
         )
     else:
         print(f"media: {clip} is absent; real-clip decode measures skipped")
-    t = np.arange(FRAMES * 640) / 16000
+    count = ctx.pick(FRAMES, 10)
+    t = np.arange(count * 640) / 16000
     audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        for size in (256, 512):
-            frames = _frames(size)
+        for size in ctx.pick((256, 512), (64,)):
+            frames = _frames(size, count)
             out = Path(tmp) / f"enc{size}.mp4"
             ms = time_call(lambda f=frames, o=out: encode_mp4(o, f, audio=audio), reps)
             measures.append(
                 Measure(
                     f"encode_mp4 {size}² + audio",
                     "fps",
-                    [FRAMES / (m / 1000) for m in ms],
-                    note=f"{FRAMES} frames, crf 20, preset medium, {out.stat().st_size // 1024} KiB",
+                    [count / (m / 1000) for m in ms],
+                    note=f"{count} frames, crf 20, preset medium, {out.stat().st_size // 1024} KiB",
                 )
             )
     return measures

@@ -10,7 +10,8 @@ On ``../shared/data/May_5s.mp4`` (512², 125 frames at 25 fps), in frames per se
   time.
 
 MediaPipe (XNNPACK) and OpenCV use their default thread pools, i.e. all cores of the machine;
-torch is not used. Skipped with a note when ``../shared/data`` is absent.
+torch is not used. Skipped with a note when ``../shared/data`` is absent. A quick run uses a
+2.5 s synthetic clip at 256² instead (``core.synthetic``, with its MP4).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench import Measure, time_call
 
+from benchmarks.bench import Context, Measure, time_call
+from benchmarks.common import SHARED_DATA
 from talkstudio.core.media import read_video_frames
 from talkstudio.core.preprocess import preprocess
 from talkstudio.core.preprocess.config import PreprocessConfig
@@ -30,8 +32,6 @@ from talkstudio.core.preprocess.segment import PersonSegmenter
 from talkstudio.core.preprocess.solve import solve_tracks
 from talkstudio.core.preprocess.tracking import FaceMeshTracker, choose_face
 from talkstudio.core.progress import run_job
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _track_and_segment(frames: np.ndarray) -> list[list[np.ndarray]]:
@@ -43,36 +43,48 @@ def _track_and_segment(frames: np.ndarray) -> list[list[np.ndarray]]:
     return found
 
 
-def run(reps: int) -> list[Measure]:
-    clip = DATA / "May_5s.mp4"
+def _quick_clip(folder: Path) -> Path:
+    """A 2.5 s synthetic talking head at 256² as an MP4."""
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+    video = write_synthetic(folder, SynthConfig(seed=0, seconds=2.5, size=256)).video_path
+    assert video is not None
+    return video
+
+
+def run(ctx: Context) -> list[Measure]:
+    reps = ctx.reps
+    clip = _quick_clip(ctx.results / "preprocess_clip") if ctx.quick else SHARED_DATA / "May_5s.mp4"
     if not clip.is_file():
         print(f"preprocess: {clip} is absent; nothing measured")
         return []
-    frames = read_video_frames(clip)  # [125, 512, 512, 3]
-    n = len(frames)
+    frames = read_video_frames(clip)  # [125, 512, 512, 3] for May_5s
+    n, size = len(frames), frames.shape[1]
     measures = []
     ms = time_call(lambda: _track_and_segment(frames), reps)
     measures.append(
-        Measure("track + segment 512²", "fps", [n / (t / 1000) for t in ms], note=f"{n} frames")
+        Measure(f"track + segment {size}²", "fps", [n / (t / 1000) for t in ms], note=f"{n} frames")
     )
     cands = _track_and_segment(frames)
     mesh = choose_face(cands, 25).mesh
 
     def pose() -> None:
-        search = estimate_focal(mesh, 512, 614.4)
-        solve_tracks(mesh, intrinsics(512, search.focal), 112, np.ones(n, bool), PreprocessConfig())
+        search = estimate_focal(mesh, size, 1.2 * size)
+        solve_tracks(
+            mesh, intrinsics(size, search.focal), 112, np.ones(n, bool), PreprocessConfig()
+        )
 
     measures.append(Measure("pose: focal search + solve", "ms", time_call(pose, reps)))
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(reps + 1):
             t0 = time.perf_counter()
-            run_job(preprocess(clip, Path(tmp) / f"s{k}"))
+            run_job(preprocess(clip, Path(tmp) / f"s{k}", size=size))
             if k:  # the first run warms caches and imports
                 walls.append(time.perf_counter() - t0)
     measures.append(
         Measure(
-            "whole command 512²",
+            f"whole command {size}²",
             "fps",
             [n / w for w in walls],
             note=f"{n} frames, median {np.median(walls):.1f} s",

@@ -8,7 +8,9 @@ are absent and ``../shared/data`` has the videos, they are preprocessed there fi
 per seed (``min(reps, 3)`` seeds); LMD is pixels at 512² on the validation split (last 10 %),
 free-running. Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1: on a shared machine one
 thread is much faster for this small model; the note says so). Times are wall clock; the
-``cpu`` measures are the process's CPU time, which a busy machine inflates less.
+``cpu`` measures are the process's CPU time, which a busy machine inflates less. A quick run
+trains 4 steps on a 4 s synthetic subject (no real subjects), runs inference on 2 s of audio
+and times 50-frame windows.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench import Measure
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
+from benchmarks.bench import Context, Measure
+from benchmarks.common import SHARED_DATA, SUBJECTS
+
+QUICK_TRAINING = {"steps": 4, "val_every": 2}
+"""Stage 1 preset overrides of a quick run."""
 
 
 def _threads() -> int:
@@ -31,11 +35,11 @@ def _threads() -> int:
 
 
 def _real_subject(name: str, scratch: Path) -> tuple[Path | None, str]:
-    base = Path(os.environ.get("TALKSTUDIO_SUBJECTS", REPO.parent / "subjects"))
+    base = SUBJECTS
     if (base / name / "subject.json").is_file():  # copied: its own models stay untouched
         shutil.copytree(base / name, scratch / name, ignore=shutil.ignore_patterns("models"))
         return scratch / name, f"{base / name}"
-    video = SHARED / f"{name}.mp4"
+    video = SHARED_DATA / f"{name}.mp4"
     if not video.is_file():
         return None, f"skipped: no {base / name} and no {video}"
     from talkstudio.core.preprocess import preprocess
@@ -58,14 +62,21 @@ def _train(subject: Path, seed: int, **overrides: object) -> tuple[float, float,
     return time.perf_counter() - t0, time.process_time() - c0, result
 
 
-def _quality(measures: list[Measure], tag: str, subject: Path, seeds: int, note: str) -> None:
+def _quality(
+    measures: list[Measure],
+    tag: str,
+    subject: Path,
+    seeds: int,
+    note: str,
+    overrides: dict[str, object],
+) -> None:
     from talkstudio.core.stage1.infer import load_stage1
     from talkstudio.core.stage1.metrics import evaluate
     from talkstudio.core.subject import Subject
 
     walls, cpus, lmd, base, ratio, corr, lively, own = [], [], [], [], [], [], [], []
     for seed in range(seeds):
-        wall, cpu, result = _train(subject, seed)
+        wall, cpu, result = _train(subject, seed, **overrides)
         s = result.scores  # type: ignore[attr-defined]
         subj = Subject.open(subject)
         own.append(evaluate(load_stage1(subj), subj, own_level=True).lmd_ratio)
@@ -91,7 +102,10 @@ def _quality(measures: list[Measure], tag: str, subject: Path, seeds: int, note:
     ]
 
 
-def _inference(measures: list[Measure], subject: Path | None, reps: int) -> None:
+def _inference(
+    measures: list[Measure], subject: Path | None, reps: int, tiles: int, decode_s: int
+) -> None:
+    """Free-running inference on ``tiles`` copies of 5 s of speech; decoding ``decode_s`` s."""
     import torch
 
     from talkstudio.core.stage1.config import Stage1Config
@@ -103,12 +117,12 @@ def _inference(measures: list[Measure], subject: Path | None, reps: int) -> None
         model, where = load_stage1(subject), "trained German_20s model"
     else:
         model, where = Stage1Model(Stage1Config(), 4 * 80 + 6), "untrained model"
-    wav = SHARED / "Obama_5s.wav"
+    wav = SHARED_DATA / "Obama_5s.wav"
     if wav.is_file():
         audio, src = load_driving_audio(wav), "Obama_5s.wav (16 kHz stereo)"
     else:
         audio, src = 0.1 * np.random.default_rng(0).standard_normal(5 * 16000), "noise"
-    audio = np.tile(audio, 4).astype(np.float32)  # about 20 s
+    audio = np.tile(audio, tiles).astype(np.float32)  # about 20 s in a full run
     seconds = len(audio) / 16000
     predict(model, audio[:16000])
     wall, cpu = [], []
@@ -120,21 +134,23 @@ def _inference(measures: list[Measure], subject: Path | None, reps: int) -> None
     note = f"{seconds:.0f} s of {src}, {where}, features + KV-cached decoding"
     measures.append(Measure("inference speed (wall)", "x realtime", wall, note))
     measures.append(Measure("inference speed (cpu)", "x realtime", cpu, "process CPU time"))
-    feats = torch.from_numpy(AudioFrontEnd(model.config)(audio[: 5 * 16000]))[None]
+    feats = torch.from_numpy(AudioFrontEnd(model.config)(audio[: decode_s * 16000]))[None]
     cached, plain = [], []
     for _ in range(max(1, min(reps, 3))):
         t0 = time.perf_counter()
         generate(model, feats)
-        cached.append(5 / (time.perf_counter() - t0))
+        cached.append(decode_s / (time.perf_counter() - t0))
         t0 = time.perf_counter()
         generate_uncached(model, feats)
-        plain.append(5 / (time.perf_counter() - t0))
-    measures.append(Measure("decode 5 s, KV cache", "x realtime", cached, "decoder only"))
-    measures.append(Measure("decode 5 s, no cache", "x realtime", plain, "O(T²) reference"))
+        plain.append(decode_s / (time.perf_counter() - t0))
+    measures.append(Measure(f"decode {decode_s} s, KV cache", "x realtime", cached, "decoder only"))
+    measures.append(
+        Measure(f"decode {decode_s} s, no cache", "x realtime", plain, "O(T²) reference")
+    )
 
 
-def _fusion_step_time(measures: list[Measure], reps: int) -> None:
-    """Seconds per training iteration (batch 1, a 200-frame window, forward + backward + AdamW),
+def _fusion_step_time(measures: list[Measure], reps: int, frames: int) -> None:
+    """Seconds per training iteration (batch 1, a ``frames`` window, forward + backward + AdamW),
     both fusions in one run, interleaved so both see the same machine load."""
     import torch
 
@@ -147,8 +163,8 @@ def _fusion_step_time(measures: list[Measure], reps: int) -> None:
         torch.manual_seed(0)
         model = Stage1Model(Stage1Config(fusion=fusion), 4 * 80 + 6)
         runs[fusion] = (model, torch.optim.AdamW(model.parameters(), lr=1e-4))
-    feats = torch.randn(1, 200, 4 * 80 + 6)
-    prev, target = 0.01 * torch.randn(1, 200, 37, 3), 0.01 * torch.randn(1, 200, 37, 3)
+    feats = torch.randn(1, frames, 4 * 80 + 6)
+    prev, target = 0.01 * torch.randn(1, frames, 37, 3), 0.01 * torch.randn(1, frames, 37, 3)
     times: dict[str, list[float]] = {k: [] for k in runs}
     for rep in range(reps * 4 + 2):
         for fusion, (model, opt) in runs.items():
@@ -160,8 +176,8 @@ def _fusion_step_time(measures: list[Measure], reps: int) -> None:
             if rep >= 2:
                 times[fusion].append((time.perf_counter() - t0) * 1000)
     dec: dict[str, list[float]] = {k: [] for k in runs}
-    lm_feats = torch.randn(1, 200, 64, requires_grad=True)
-    audio = torch.randn(1, 200, 64, requires_grad=True)
+    lm_feats = torch.randn(1, frames, 64, requires_grad=True)
+    audio = torch.randn(1, frames, 64, requires_grad=True)
     for rep in range(reps * 4 + 2):
         for fusion, (model, _) in runs.items():
             t0 = time.perf_counter()
@@ -169,45 +185,49 @@ def _fusion_step_time(measures: list[Measure], reps: int) -> None:
             if rep >= 2:
                 dec[fusion].append((time.perf_counter() - t0) * 1000)
     lin, ca = times["linear"], times["biased_cross_attention"]
-    note = "batch 1 × 200 frames, fwd+bwd+AdamW"
+    note = f"batch 1 × {frames} frames, fwd+bwd+AdamW"
     measures.append(Measure("train iteration, linear fusion", "ms", lin, note))
     measures.append(Measure("train iteration, biased cross-attention", "ms", ca, note))
     ratio = [a / b for a, b in zip(lin, ca)]
     measures.append(Measure("linear / cross-attention", "ratio", ratio, "paper: 66.69/85.19=0.78"))
     dl, dc = dec["linear"], dec["biased_cross_attention"]
-    measures.append(Measure("decoder alone, linear fusion", "ms", dl, "fwd+bwd, 200 frames"))
-    measures.append(Measure("decoder alone, cross-attention", "ms", dc, "fwd+bwd, 200 frames"))
+    measures.append(Measure("decoder alone, linear fusion", "ms", dl, f"fwd+bwd, {frames} frames"))
+    measures.append(
+        Measure("decoder alone, cross-attention", "ms", dc, f"fwd+bwd, {frames} frames")
+    )
     measures.append(
         Measure("decoder alone linear / cross", "ratio", [a / b for a, b in zip(dl, dc)])
     )
 
 
-def run(reps: int) -> list[Measure]:
+def run(ctx: Context) -> list[Measure]:
     import torch
 
     torch.set_num_threads(_threads())
+    reps = ctx.reps
+    overrides: dict[str, object] = ctx.pick({}, QUICK_TRAINING)
     measures: list[Measure] = []
     seeds = max(1, min(reps, 3))
     scratch = Path(tempfile.mkdtemp(prefix="talkstudio_stage1_bench_"))
     try:
         from talkstudio.core.synthetic import SynthConfig, write_synthetic
 
+        seconds = ctx.pick(20.0, 4.0)
         synth = write_synthetic(
-            scratch / "synth", SynthConfig(seed=0, seconds=20.0, size=64), False
+            scratch / "synth", SynthConfig(seed=0, seconds=seconds, size=64), False
         )
-        _quality(measures, "synthetic 20 s", synth.subject_dir, seeds, "core.synthetic seed 0")
-        german, note = _real_subject("German_20s", scratch)
-        if german is not None:
-            _quality(measures, "German_20s", german, seeds, note)
-        else:
-            measures.append(Measure("German_20s", "-", [float("nan")], note))
-        may, note = _real_subject("May_5s", scratch)
-        if may is not None:
-            _quality(measures, "May_5s", may, 1, note)
-        else:
-            measures.append(Measure("May_5s", "-", [float("nan")], note))
-        _inference(measures, german, reps)
-        _fusion_step_time(measures, reps)
+        tag, note = f"synthetic {seconds:g} s", "core.synthetic seed 0"
+        _quality(measures, tag, synth.subject_dir, seeds, note, overrides)
+        german: Path | None = None
+        for name, runs in ctx.pick((("German_20s", seeds), ("May_5s", 1)), ()):
+            found, note = _real_subject(name, scratch)
+            if found is not None:
+                _quality(measures, name, found, runs, note, overrides)
+            else:
+                measures.append(Measure(name, "-", [float("nan")], note))
+            german = found if name == "German_20s" else german
+        _inference(measures, german, reps, ctx.pick(4, 1), ctx.pick(5, 2))
+        _fusion_step_time(measures, reps, ctx.pick(200, 50))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return measures

@@ -22,7 +22,8 @@ Subject: ``$TALKSTUDIO_STUDIO_SUBJECT`` when set; else the built-in demo subject
 else a synthetic subject (8 s, 256²) trained here with shortened preview runs (head 400 steps at
 128², torso 300 steps, base width 16; no stage 1: the clip replays the subject's own speech),
 kept in ``bench_results/studio_subject``. Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default
-2) in the engine thread.
+2) in the engine thread. A quick run uses 64² previews, 2 slider releases, a 3-frame export,
+2 training steps per part at 64² and one launch.
 """
 
 from __future__ import annotations
@@ -35,62 +36,14 @@ import sys
 import time
 from pathlib import Path
 
-from bench import Measure
+from benchmarks.bench import Context, Measure
+from benchmarks.common import set_threads, studio_subject
+from benchmarks.qt import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH_SUBJECT = REPO / "bench_results" / "studio_subject"
 SIZE = 256
 MIN_REPS = 20
 EXPORT_FRAMES = 25
 """Frames exported while the GUI thread's timer is watched (1 s of video)."""
-
-
-def _log(text: str) -> None:
-    print(f"[studio] {text}", file=sys.stderr, flush=True)
-
-
-def studio_subject() -> tuple[Path, str]:
-    """A trained subject to measure on, and a note saying which."""
-    env = os.environ.get("TALKSTUDIO_STUDIO_SUBJECT")
-    if env:
-        return Path(env), f"subject {env}"
-    try:
-        from talkstudio.core.demo import demo_resources, ensure_demo_subject
-
-        if (demo_resources() / "demo.json").is_file():
-            return ensure_demo_subject(), "the built-in demo subject"
-    except ImportError:
-        pass
-    return build_bench_subject(), "synthetic 8 s subject, head 400 / torso 300 steps"
-
-
-def build_bench_subject(root: Path = BENCH_SUBJECT) -> Path:
-    """Make (once) the synthetic subject the section falls back to; returns its folder."""
-    from talkstudio.core.head.config import HeadConfig
-    from talkstudio.core.head.train import train_head
-    from talkstudio.core.progress import run_job
-    from talkstudio.core.subject import Subject
-    from talkstudio.core.synthetic import SynthConfig, write_synthetic
-    from talkstudio.core.torso.config import TorsoConfig
-    from talkstudio.core.torso.train import train_torso
-
-    subject = root / "subject"
-    if not (subject / "tracks.npz").is_file():
-        _log(f"writing a synthetic subject into {root}")
-        root.mkdir(parents=True, exist_ok=True)
-        cfg = SynthConfig(seed=7, seconds=8.0, size=256, name="studio-bench")
-        subject = write_synthetic(root, cfg, video=False).subject_dir
-
-    def show(p) -> None:
-        if p.step % 50 == 0 or p.step == p.total:
-            _log(f"{p.stage} {p.step}/{p.total} {p.message}")
-
-    if not Subject.open(subject).has_model("head"):
-        run_job(train_head(subject, HeadConfig.from_preset("preview", steps=400)), show)
-    if not Subject.open(subject).has_model("torso"):
-        torso = TorsoConfig.from_preset("preview", base_width=16, steps=300)
-        run_job(train_torso(subject, torso), show)
-    return subject
 
 
 def _app():
@@ -99,32 +52,11 @@ def _app():
     return create_application(["bench"])
 
 
-POLL_MS = 20
-"""How often :func:`_wait` looks at its condition. The times measured come from the signals'
-handlers, not from this poll; a 1 ms poll would itself slow the engine thread (the GUI thread
-would take the GIL a thousand times a second: the fast render took ~1.5 s instead of ~0.35 s)."""
-
-
 def _wait(app, condition, timeout_s: float = 600.0) -> None:
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    loop = QEventLoop()
-    timer = QTimer()
-    timer.setInterval(POLL_MS)
-    timer.timeout.connect(lambda: condition() and loop.quit())
-    timer.start()
-    deadline = QTimer()
-    deadline.setSingleShot(True)
-    deadline.timeout.connect(loop.quit)
-    deadline.start(int(timeout_s * 1000))
-    if not condition():
-        loop.exec()
-    timer.stop()
-    if not condition():
-        raise TimeoutError("the studio did not answer in time")
+    wait_until(condition, timeout_s, "the studio did not answer in time")
 
 
-def _open_window(subject: Path, settings_dir: Path):
+def _open_window(subject: Path, settings_dir: Path, size: int):
     from PySide6.QtCore import QSettings
 
     from talkstudio.app.main_window import MainWindow
@@ -132,7 +64,7 @@ def _open_window(subject: Path, settings_dir: Path):
     settings = QSettings(str(settings_dir / "bench.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings, device="cpu", use_gl=False)
     window.ask_unsaved = lambda: "discard"
-    window.set_preview_size(SIZE)
+    window.set_preview_size(size)
     window.show()
     shown: list = []
     window.controller.shown.connect(lambda r: shown.append((time.perf_counter(), r)))
@@ -170,15 +102,15 @@ def _slider_release(
     return first, full, overhead
 
 
-def _export_stall(app, window, out: Path) -> tuple[list[float], float, int]:
-    """Gaps (ms) between 10 ms GUI-thread timer ticks while exporting the clip at 256²."""
+def _export_stall(app, window, out: Path, size: int, frames: int) -> tuple[list[float], float, int]:
+    """Gaps (ms) between 10 ms GUI-thread timer ticks while exporting ``frames`` at ``size``²."""
 
     window.show_export()
     dialog = window.export_dialog
     dialog.path_edit.setText(str(out))
-    dialog.size_spin.setValue(SIZE)
+    dialog.size_spin.setValue(size)
     dialog.start_spin.setValue(0)
-    dialog.end_spin.setValue(min(EXPORT_FRAMES, window.state.num_frames) - 1)
+    dialog.end_spin.setValue(min(frames, window.state.num_frames) - 1)
     started = []
     gaps, seconds = _timer_gaps(
         app, lambda: started.append(dialog.start_export()), lambda: dialog.job is None
@@ -209,9 +141,17 @@ def _timer_gaps(app, start, done) -> tuple[list[float], float]:
 
 TRAIN_STEPS = {"stage1": {"steps": 30}, "head": {"steps": 30}, "torso": {"steps": 30}}
 """The training whose GUI stalls are measured: the preview preset, 30 steps per part."""
+QUICK_TRAIN_STEPS = {
+    "stage1": {"steps": 2, "val_every": 1},
+    "head": {"steps": 2, "image_size": 64, "patch_size": 16, "bake_frames": 2},
+    "torso": {"steps": 2, "image_size": 64, "base_width": 8},
+}
+"""A quick run's training: 2 steps per part, small images."""
 
 
-def _training_stall(app, subject: Path, folder: Path) -> tuple[list[float], float]:
+def _training_stall(
+    app, subject: Path, folder: Path, overrides: dict[str, dict[str, object]]
+) -> tuple[list[float], float]:
     """Gaps (ms) between 10 ms GUI-thread timer ticks while the wizard trains a copy of
     ``subject`` (its frames, no models) with the preview preset for a few steps per part."""
     import shutil
@@ -220,7 +160,7 @@ def _training_stall(app, subject: Path, folder: Path) -> tuple[list[float], floa
 
     copy = folder / "training"
     shutil.copytree(subject, copy, ignore=shutil.ignore_patterns("models"))
-    wizard = TrainingWizard(overrides=TRAIN_STEPS)
+    wizard = TrainingWizard(overrides=overrides)
     wizard.show()
     wizard.continue_subject(copy)
     train = wizard.train_page
@@ -273,26 +213,30 @@ def _first_paint(settings_dir: Path, launches: int = 5) -> tuple[list[float], bo
     return out, torch_loaded
 
 
-def run(reps: int) -> list[Measure]:
+def _gap_p99(gaps: list[float]) -> float:
+    return statistics.quantiles(gaps, n=100)[98] if len(gaps) > 100 else max(gaps)
+
+
+def run(ctx: Context) -> list[Measure]:
     import tempfile
 
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "2")))
-    reps = max(reps, MIN_REPS)
-    subject, which = studio_subject()
+    set_threads(2)
+    reps = ctx.pick(max(ctx.reps, MIN_REPS), 2)
+    size, export_frames = ctx.pick(SIZE, 64), ctx.pick(EXPORT_FRAMES, 3)
+    training = ctx.pick(TRAIN_STEPS, QUICK_TRAIN_STEPS)
+    subject, which = studio_subject(ctx.results)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = _app()
     measures: list[Measure] = []
     with tempfile.TemporaryDirectory(prefix="talkstudio-bench-") as tmp:
         folder = Path(tmp)
-        window, shown = _open_window(subject, folder)
+        window, shown = _open_window(subject, folder, size)
         _wait(app, lambda: any(r.kind == "full" for _, r in shown))
         frames = window.state.num_frames
         window.state.set_frame(frames // 3)
         _wait(app, lambda: any(r.frame == frames // 3 and r.kind == "full" for _, r in shown))
         first, full, overhead = _slider_release(app, window, shown, reps)
-        note = f"{which}; {SIZE}² previews, engine on CPU"
+        note = f"{which}; {size}² previews, engine on CPU"
         measures += [
             Measure("slider release -> first updated preview", "ms", first, note),
             Measure("slider release -> full refined frame", "ms", full, note),
@@ -300,9 +244,11 @@ def run(reps: int) -> list[Measure]:
                 "  of which not engine render time", "ms", overhead, "signals, queues, painting"
             ),
         ]
-        gaps, seconds, count = _export_stall(app, window, folder / "export.mp4")
-        p99 = statistics.quantiles(gaps, n=100)[98] if len(gaps) > 100 else max(gaps)
-        export_note = f"{count} frames at {SIZE}² in {seconds:.1f} s; 10 ms GUI timer"
+        gaps, seconds, count = _export_stall(
+            app, window, folder / "export.mp4", size, export_frames
+        )
+        p99 = _gap_p99(gaps)
+        export_note = f"{count} frames at {size}² in {seconds:.1f} s; 10 ms GUI timer"
         measures += [
             Measure("longest GUI stall during export", "ms", [max(gaps)], export_note),
             Measure("GUI timer gap p99 during export", "ms", [p99], export_note),
@@ -310,14 +256,15 @@ def run(reps: int) -> list[Measure]:
         ]
         window.shutdown()
         window.close()
-        gaps, seconds = _training_stall(app, subject, folder)
-        p99 = statistics.quantiles(gaps, n=100)[98]
-        train_note = f"preview preset, 30 steps per part, {seconds:.0f} s; 10 ms GUI timer"
+        gaps, seconds = _training_stall(app, subject, folder, training)
+        p99 = _gap_p99(gaps)
+        steps = training["head"]["steps"]
+        train_note = f"preview preset, {steps} steps per part, {seconds:.0f} s; 10 ms GUI timer"
         measures += [
             Measure("longest GUI stall during training", "ms", [max(gaps)], train_note),
             Measure("GUI timer gap p99 during training", "ms", [p99], train_note),
         ]
-        paint, torch_loaded = _first_paint(folder)
+        paint, torch_loaded = _first_paint(folder, ctx.pick(5, 1))
         measures.append(
             Measure(
                 "launch -> first paint of the main window",

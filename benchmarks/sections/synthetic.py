@@ -13,7 +13,7 @@
   opening (inner-lip gap / mouth width) between the two.
 
 Single process; NumPy/OpenCV as configured (OpenCV may use its own threads for resizing);
-torch is not used. Seed 0.
+torch is not used. Seed 0. A quick run makes a 1 s clip at 128².
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench import Measure
 
+from benchmarks.bench import Context, Measure
 from talkstudio.core.subject import Subject
 from talkstudio.core.synthetic import SynthConfig, synthesize, write_synthetic
 
 SECONDS = 8.0
 
 
-def _render_ms(size: int, reps: int) -> tuple[list[float], list[float]]:
+def _render_ms(size: int, reps: int, seconds: float) -> tuple[list[float], list[float]]:
     """Wall-clock and CPU milliseconds of ``reps`` frame renders."""
-    seq = synthesize(SynthConfig(seed=0, seconds=SECONDS, size=size))
+    seq = synthesize(SynthConfig(seed=0, seconds=seconds, size=size))
     seq.render(0)  # warm-up: backgrounds, caches
     wall, cpu = [], []
     for i in range(1, reps + 1):
@@ -74,23 +74,24 @@ def _mediapipe(video: Path, truth: np.ndarray) -> tuple[float, int, float, float
     return found / len(frames), len(frames), err, corr
 
 
-def run(reps: int) -> list[Measure]:
+def run(ctx: Context) -> list[Measure]:
+    seconds, sizes = ctx.pick(SECONDS, 1.0), ctx.pick((256, 512), (128,))
     measures: list[Measure] = []
-    for size in (256, 512):
-        wall, cpu = _render_ms(size, reps)
+    for size in sizes:
+        wall, cpu = _render_ms(size, ctx.reps, seconds)
         measures.append(Measure(f"render one frame {size}²", "ms", wall, note="supersample 2"))
         measures.append(Measure(f"render one frame {size}², CPU time", "ms", cpu))
     with tempfile.TemporaryDirectory() as tmp:
-        for size in (256, 512):
+        for size in sizes:
             t0 = time.perf_counter()
             cpu0 = time.process_time()
             result = write_synthetic(
-                Path(tmp) / f"s{size}", SynthConfig(seed=0, seconds=SECONDS, size=size)
+                Path(tmp) / f"s{size}", SynthConfig(seed=0, seconds=seconds, size=size)
             )
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             measures.append(
                 Measure(
-                    f"write_synthetic {SECONDS:g} s clip {size}²",
+                    f"write_synthetic {seconds:g} s clip {size}²",
                     "s",
                     [wall],
                     note=f"{result.num_frames} frames, CPU {cpu:.1f} s, MP4 + PNG subject",
@@ -101,7 +102,7 @@ def run(reps: int) -> list[Measure]:
             rate, n, err, corr = _mediapipe(result.video_path, truth)
             measures.append(
                 Measure(
-                    f"MediaPipe detection {SECONDS:g} s clip {size}²",
+                    f"MediaPipe detection {seconds:g} s clip {size}²",
                     "%",
                     [100.0 * rate],
                     note=f"{round(rate * n)}/{n} frames, decoded from the MP4",

@@ -6,38 +6,36 @@ Without it the quality and training measures are skipped (noted) and only speed 
 
 Quality: the preview preset trained once with deformable blocks and once with plain convs (same
 steps, same pairs), scored on the validation frames; medians over frames. The deformable model
-is kept in ``bench_results/torso_preview_dcn`` for ``build_scripts/torso_strip.py --model``.
+is kept in ``bench_results/torso_preview_dcn`` for ``scripts/torso_strip.py --model``.
 Torch threads: ``$TALKSTUDIO_BENCH_THREADS`` (default 1: on a loaded 2-core machine two OpenMP
-threads wait on each other and run several times slower than one).
+threads wait on each other and run several times slower than one). A quick run trains 4 steps at
+64² on a 2 s synthetic subject and composes at 64².
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import Measure, time_call
+from benchmarks.bench import Context, Measure, time_call
+from benchmarks.common import set_threads, subject_from_env
 
 if TYPE_CHECKING:
     from talkstudio.core.torso import TorsoReport
 
-REPO = Path(__file__).resolve().parents[2]
-KEEP = REPO / "bench_results" / "torso_preview_dcn"
+QUICK = {"image_size": 64, "base_width": 8, "steps": 4}
+"""The preset overrides of a quick run."""
 
 
-def subject_dir() -> Path:
-    env = os.environ.get("TALKSTUDIO_TORSO_SUBJECT")
-    return Path(env) if env else REPO.parent / "subjects" / "German_20s"
-
-
-def _train_and_score(subject: Path, deformable: bool, out: Path) -> tuple[float, TorsoReport]:
+def _train_and_score(
+    subject: Path, deformable: bool, out: Path, overrides: dict[str, int]
+) -> tuple[float, TorsoReport]:
     from talkstudio.core.progress import run_job
     from talkstudio.core.torso import TorsoConfig, evaluate_torso, train_torso
 
-    cfg = TorsoConfig.from_preset("preview", deformable=deformable)
+    cfg = TorsoConfig.from_preset("preview", deformable=deformable, **overrides)  # type: ignore[arg-type]
     if out.exists():
         shutil.rmtree(out)
     t0 = time.perf_counter()
@@ -46,8 +44,15 @@ def _train_and_score(subject: Path, deformable: bool, out: Path) -> tuple[float,
     return seconds, evaluate_torso(subject, out, "val", "cpu")
 
 
-def quality(measures: list[Measure]) -> None:
-    subject = subject_dir()
+def quality(measures: list[Measure], ctx: Context) -> None:
+    overrides: dict[str, int] = ctx.pick({}, QUICK)
+    if ctx.quick:
+        from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+        cfg = SynthConfig(seed=0, seconds=2.0, size=64)
+        subject = write_synthetic(ctx.results / "torso_subject", cfg, video=False).subject_dir
+    else:
+        subject = subject_from_env("TALKSTUDIO_TORSO_SUBJECT")
     if not (subject / "subject.json").is_file():
         measures.append(
             Measure("quality", "-", [float("nan")], f"skipped: no subject at {subject}")
@@ -57,11 +62,11 @@ def quality(measures: list[Measure]) -> None:
 
     from talkstudio.core.torso import TorsoConfig
 
-    steps = TorsoConfig.from_preset("preview").steps
+    steps = TorsoConfig.from_preset("preview", **overrides).steps  # type: ignore[arg-type]
     for deformable in (True, False):
         tag = "dcn" if deformable else "plain"
-        out = KEEP if deformable else KEEP.with_name("torso_preview_plain")
-        seconds, rep = _train_and_score(subject, deformable, out)
+        out = ctx.results / ("torso_preview_dcn" if deformable else "torso_preview_plain")
+        seconds, rep = _train_and_score(subject, deformable, out, overrides)
         n, pf = len(rep.frames), rep.per_frame
         threads = torch.get_num_threads()
         note = f"preview, {steps} steps, 1 run, CPU {threads} thread(s)"
@@ -82,12 +87,13 @@ def quality(measures: list[Measure]) -> None:
             measures.append(Measure("seam PSNR baseline", "dB", pf["seam_psnr_baseline"]))
 
 
-def speed(measures: list[Measure], reps: int) -> None:
+def speed(measures: list[Measure], ctx: Context) -> None:
     import torch
 
     from talkstudio.core.torso import Compositor, TorsoConfig, TorsoUNet
 
-    cases = [(128, 32), (256, 32), (512, 32), (512, 64)]
+    reps = ctx.reps
+    cases = ctx.pick([(128, 32), (256, 32), (512, 32), (512, 64)], [(64, 8)])
     for size, width in cases:
         torch.manual_seed(0)
         cfg = TorsoConfig.from_preset("preview", image_size=size, base_width=width)
@@ -115,11 +121,9 @@ def speed(measures: list[Measure], reps: int) -> None:
             measures.append(Measure(name, "ms/frame", samples, torch.cuda.get_device_name(0)))
 
 
-def run(reps: int) -> list[Measure]:
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("TALKSTUDIO_BENCH_THREADS", "1")))
+def run(ctx: Context) -> list[Measure]:
+    set_threads(1)
     measures: list[Measure] = []
-    quality(measures)
-    speed(measures, reps)
+    quality(measures, ctx)
+    speed(measures, ctx)
     return measures
