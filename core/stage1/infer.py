@@ -99,6 +99,11 @@ def load_stage1(source: Subject | str | os.PathLike[str]) -> Stage1Model:
         raise CheckpointError(f"{folder}/config.json lacks meta.audio_in_dim; train stage 1 again")
     model = Stage1Model(config, in_dim)
     load_into(model, state, str(folder))
+    meta = raw.get("meta", {})
+    model.is_prior = bool(meta.get("prior"))
+    closed = meta.get("closed_lm")
+    if closed is not None:
+        model.closed_lm = np.asarray(closed, dtype=np.float32).reshape(NUM_POINTS, 3)
     model.eval()
     return model
 
@@ -130,6 +135,8 @@ def predict(
     ``source`` is a model, a subject (its trained stage-1 model) or a subject/checkpoint folder.
     ``audio`` is a file of any format, rate and channel count, or samples [S] / [S, C] at
     ``sample_rate``. Audio shorter than one frame gives one frame; silence gives a still mouth.
+    A model that knows its subject's closed mouth (``closed_lm``) closes it in every silence
+    of at least 0.3 s (:func:`~.prior.silent_frames`).
     """
     model = source if isinstance(source, Stage1Model) else load_stage1(source)
     if isinstance(audio, (str, os.PathLike)):
@@ -139,4 +146,9 @@ def predict(
     feats = torch.from_numpy(front_end_for(model)(samples))[None]  # [1, T, in_dim]
     device = next(model.parameters()).device
     disp = generate(model, feats.to(device))
-    return model.to_points(disp)[0].cpu().numpy().astype(np.float32)
+    points = model.to_points(disp)[0].cpu().numpy().astype(np.float32)
+    if model.closed_lm is not None:
+        from .prior import close_silences, silent_frames
+
+        points = close_silences(points, silent_frames(samples, len(points)), model.closed_lm)
+    return points

@@ -61,6 +61,11 @@ class Stage1Model(nn.Module):
         self.register_buffer("disp_std", torch.ones(3))  # [3] normalised units
         self.register_buffer("feat_mean", torch.zeros(audio_in_dim))  # [in_dim]
         self.register_buffer("feat_std", torch.ones(audio_in_dim))  # [in_dim]
+        self.is_prior = False
+        """True for the speaker prior (normalised space, no subject); see :mod:`.prior`."""
+        self.closed_lm: np.ndarray | None = None
+        """The subject's closed mouth [37, 3] (head units), where silences drive the mouth
+        (:func:`~.prior.close_silences`); None: silences are left to the network."""
 
     # -- statistics --------------------------------------------------------------------------------
     def set_statistics(

@@ -1,0 +1,208 @@
+"""The generic stage-1 prior: speaker-normalised landmarks, loading, and fitting to a subject.
+
+Speaker-normalised landmark space (docs/prior.md): the 37 stage-1 points in the head frame (pose
+removed by tracking), minus the speaker's own mean 37 points, divided by the speaker's
+inter-ocular distance (outer eye corners, iBUG 36-45, of the mean 68-point shape)::
+
+    disp = (L[:, STAGE1_POINTS] - mean) / length
+
+The prior is an ordinary :class:`~.model.Stage1Model` trained in that space on many speakers
+(``mean_lm`` = 0, ``lm_scale`` = 1). :func:`fit_to_subject` turns it into a subject's model by
+setting ``mean_lm`` to the subject's mean and ``lm_scale`` to the subject's length times a range
+factor (:func:`calibrate_range`): the network's weights stay the same, so the prior moves the
+subject's own mouth with the subject's own opening range, and fine-tuning starts from there.
+
+Silence: a run of at least :data:`SILENCE_MIN_S` seconds whose frames are
+:data:`SILENCE_DB` below the clip's speech level (:func:`silent_frames`) is driven to the
+subject's closed mouth (:func:`closed_mouth`), with a short ramp at either end.
+
+The shipped prior lives in ``talkstudio/resources/prior/`` (fp16 safetensors + ``config.json``,
+built by ``scripts/make_prior.py``); a missing or damaged file raises :class:`PriorError`, and
+stage-1 training then falls back to training from scratch.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+from ..landmarks import STAGE1_POINTS, mouth_opening
+from ..timing import FPS, SAMPLES_PER_FRAME
+from .model import Stage1Model
+
+INTER_OCULAR = (36, 45)
+"""Outer eye corners: their distance in the mean shape is a speaker's length unit."""
+CLOSED_PERCENTILE = 10.0
+"""The closed mouth is the mean shape of the frames at or below this opening percentile."""
+SILENCE_DB = -30.0
+"""A frame is silent when its RMS is this far below the clip's speech level (90th percentile)."""
+SILENCE_FLOOR_RMS = 1e-4
+"""Frames quieter than this are silent whatever the clip's level."""
+SILENCE_MIN_S = 0.3
+"""Only silent runs at least this long close the mouth (shorter ones are stops in speech)."""
+SILENCE_RAMP = 2
+"""Frames at each end of a silent run over which the mouth blends into the closed shape."""
+RANGE_LIMITS = (0.5, 2.0)
+"""Bounds of the range factor :func:`calibrate_range` may choose."""
+MIN_RANGE_FRAMES = 50
+"""Subjects with fewer training frames keep range factor 1 (too little to measure a range)."""
+
+
+class PriorError(CheckpointError):
+    """The stage-1 prior is missing or cannot be loaded."""
+
+
+# -- speaker normalisation ----------------------------------------------------------------------
+
+
+@dataclass
+class SpeakerNorm:
+    """One speaker's mean 37 points [37, 3] (head units) and length (inter-ocular distance)."""
+
+    mean: np.ndarray
+    length: float
+
+    @classmethod
+    def from_landmarks(cls, lm_world: np.ndarray) -> SpeakerNorm:
+        """From a speaker's frames ``lm_world`` [T, 68, 3] (head frame)."""
+        lm = np.asarray(lm_world, dtype=np.float64)
+        if lm.ndim != 3 or lm.shape[1:] != (68, 3) or len(lm) == 0:
+            raise ValueError(f"lm_world must be [T > 0, 68, 3], got {lm.shape}")
+        mean68 = lm.mean(axis=0)
+        a, b = INTER_OCULAR
+        length = float(np.linalg.norm(mean68[a] - mean68[b]))
+        if not np.isfinite(length) or length <= 1e-9:
+            raise ValueError("the mean shape's eye corners coincide: the landmarks are degenerate")
+        return cls(mean=mean68[list(STAGE1_POINTS)].astype(np.float32), length=length)
+
+    def normalise(self, points37: np.ndarray) -> np.ndarray:
+        """Head-frame points [..., 37, 3] → speaker-normalised displacements."""
+        return ((np.asarray(points37, np.float64) - self.mean) / self.length).astype(np.float32)
+
+    def denormalise(self, disp: np.ndarray) -> np.ndarray:
+        """Speaker-normalised displacements [..., 37, 3] → this speaker's head-frame points."""
+        return (self.mean + np.asarray(disp, np.float64) * self.length).astype(np.float32)
+
+
+def closed_mouth(points37: np.ndarray) -> np.ndarray:
+    """Mean shape [37, 3] of the frames ``points37`` [T, 37, 3] with the least-open mouth."""
+    from .metrics import to68
+
+    p = np.asarray(points37, np.float64)
+    opening = mouth_opening(to68(p))
+    shut = opening <= np.percentile(opening, CLOSED_PERCENTILE)
+    return p[shut].mean(axis=0).astype(np.float32)
+
+
+# -- silence ------------------------------------------------------------------------------------
+
+
+def silent_frames(audio: np.ndarray, frames: int) -> np.ndarray:
+    """Bool [frames]: frame ``i`` (samples ``[640 i, 640 (i + 1))``) lies in a silent run.
+
+    A frame is quiet when its RMS is :data:`SILENCE_DB` below the clip's speech level (the 90th
+    percentile of the frame RMS) or below :data:`SILENCE_FLOOR_RMS`; only runs of quiet frames at
+    least :data:`SILENCE_MIN_S` long count (the rest are pauses inside speech).
+    """
+    from ..preprocess.tracking import runs
+
+    a = np.zeros(frames * SAMPLES_PER_FRAME, dtype=np.float64)
+    n = min(len(a), len(audio))
+    a[:n] = np.asarray(audio[:n], dtype=np.float64)
+    rms = np.sqrt(np.mean(a.reshape(frames, SAMPLES_PER_FRAME) ** 2, axis=1))
+    level = float(np.percentile(rms, 90)) if frames else 0.0
+    quiet = (rms < level * 10 ** (SILENCE_DB / 20)) | (rms < SILENCE_FLOOR_RMS)
+    min_len = int(np.ceil(SILENCE_MIN_S * FPS - 1e-9))
+    out = np.zeros(frames, dtype=bool)
+    for a0, b0 in runs(quiet):
+        if b0 - a0 >= min_len:
+            out[a0:b0] = True
+    return out
+
+
+def close_silences(points: np.ndarray, silent: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """``points`` [T, 37, 3] with each silent run blended into ``closed`` [37, 3].
+
+    Inside a run the weight of the closed shape ramps up over :data:`SILENCE_RAMP` frames from
+    the run's start and down again before its end (a run at the clip's start or end has no ramp
+    on that side), so the mouth closes within the pause and opens again for the next word.
+    """
+    from ..preprocess.tracking import runs
+
+    out = np.array(points, dtype=np.float32, copy=True)
+    t = len(out)
+    for a, b in runs(np.asarray(silent[:t], bool)):
+        idx = np.arange(a, b)
+        up = np.ones(len(idx)) if a == 0 else np.minimum(1.0, (idx - a + 1) / (SILENCE_RAMP + 1))
+        down = np.ones(len(idx)) if b == t else np.minimum(1.0, (b - idx) / (SILENCE_RAMP + 1))
+        w = np.minimum(up, down)[:, None, None]
+        out[a:b] = (1 - w) * out[a:b] + w * closed
+    return out
+
+
+# -- the shipped prior --------------------------------------------------------------------------
+
+
+def prior_dir() -> Path:
+    """Folder of the shipped prior (inside the installed ``talkstudio.resources``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("talkstudio.resources").joinpath("prior")))
+
+
+def load_prior(folder: str | os.PathLike[str] | None = None) -> Stage1Model:
+    """The prior model from ``folder`` (default: the shipped one); :class:`PriorError` if it is
+    missing, damaged or not a prior."""
+    from .infer import load_stage1
+
+    where = Path(folder) if folder is not None else prior_dir()
+    if not (where / "config.json").is_file() or not (where / "model.safetensors").is_file():
+        raise PriorError(
+            f"the stage-1 prior is missing ({where} has no model.safetensors + config.json); "
+            "reinstall Talkstudio or rebuild it with `python scripts/make_prior.py`"
+        )
+    try:
+        model = load_stage1(where)
+    except (CheckpointError, OSError, ValueError) as exc:
+        raise PriorError(
+            f"the stage-1 prior in {where} cannot be loaded ({exc}); reinstall Talkstudio or "
+            "rebuild it with `python scripts/make_prior.py`"
+        ) from exc
+    if not getattr(model, "is_prior", False):
+        raise PriorError(f"{where} holds a subject's stage-1 model, not the speaker prior")
+    return model
+
+
+def fit_to_subject(prior: Stage1Model, norm: SpeakerNorm, range_factor: float = 1.0) -> Stage1Model:
+    """A copy of ``prior`` that outputs the subject's head-frame points (see module docstring)."""
+    model = copy.deepcopy(prior)
+    model.is_prior = False
+    model.mean_lm.copy_(torch.from_numpy(np.asarray(norm.mean, np.float32)))
+    model.lm_scale.fill_(float(norm.length * range_factor))
+    return model
+
+
+def calibrate_range(
+    model: Stage1Model, feats: np.ndarray, points37: np.ndarray, norm: SpeakerNorm
+) -> float:
+    """Range factor that gives the prior's free-running mouth opening on the subject's own audio
+    (front-end rows ``feats`` [T, in_dim]) the spread of the subject's tracked opening
+    (``points37`` [T, 37, 3]); 1 for short subjects, clipped to :data:`RANGE_LIMITS`."""
+    from .infer import generate
+    from .metrics import to68
+
+    if len(points37) < MIN_RANGE_FRAMES:
+        return 1.0
+    disp = generate(model, torch.from_numpy(np.asarray(feats, np.float32))[None])[0].numpy()
+    pred = mouth_opening(to68(norm.denormalise(disp)))
+    true = mouth_opening(to68(np.asarray(points37, np.float64)))
+    sp, st = float(np.std(pred)), float(np.std(true))
+    if sp < 1e-9 or st < 1e-9:
+        return 1.0
+    return float(np.clip(st / sp, *RANGE_LIMITS))

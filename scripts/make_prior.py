@@ -1,0 +1,117 @@
+"""Build the shipped stage-1 speaker prior in ``resources/prior/`` (docs/prior.md).
+
+    python scripts/make_prior.py [--corpus ../shared/data/corpus] [--steps 3000] [--out DIR]
+
+Tracks the corpus's ``train/`` clips once (cached in the user's cache folder, never in the
+project), normalises every speaker's landmarks, augments the audio, trains the stage-1 network
+on all of it with one torch thread, validates on the held-out training speakers
+(``--val-speakers``) and writes fp16 safetensors + ``config.json`` (the recipe, the speakers,
+the validation history) to ``--out``. The ``test/`` clips are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from talkstudio.core.stage1.config import Stage1Config
+from talkstudio.core.stage1.corpus import CorpusClip, iter_corpus
+from talkstudio.core.stage1.features import AudioFrontEnd
+from talkstudio.core.stage1.prior_train import (
+    PriorRecipe,
+    prepare_clips,
+    save_prior,
+    speaker_norms,
+    train_prior,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "resources" / "prior"
+CORPUS = REPO.parent / "shared" / "data" / "corpus"
+VAL_SPEAKERS = (
+    "MRzzm__DINet__dinet_test19",
+    "OpenTalker__video-retalking__5",
+    "Hangz-nju-cuhk__Talking-Face_PC-AVS__00098",
+)
+"""Training-split speakers held out for validation (to camera, interview; woman, two men)."""
+LIMIT_MB = 15.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--features", default="mel", help="the stage-1 audio front end")
+    ap.add_argument("--steps", type=int, default=PriorRecipe.steps)
+    ap.add_argument("--batch", type=int, default=PriorRecipe.batch)
+    ap.add_argument("--lr", type=float, default=PriorRecipe.lr)
+    ap.add_argument("--variants", type=int, default=PriorRecipe.variants)
+    ap.add_argument("--window", type=int, default=PriorRecipe.window)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-speakers", nargs="*", default=list(VAL_SPEAKERS))
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.monotonic()
+
+    clips: list[CorpusClip] = []
+    skipped: dict[str, str] = {}
+    for c in iter_corpus(args.corpus, "train"):
+        if isinstance(c, tuple):
+            skipped[c[0]] = c[1]
+            print(f"skipped {c[0]}: {c[1]}", flush=True)
+        else:
+            clips.append(c)
+    print(f"{len(clips)} clips tracked ({time.monotonic() - t0:.0f} s)", flush=True)
+    val_names = set(args.val_speakers)
+    train_clips = [c for c in clips if c.name not in val_names]
+    val_clips = [c for c in clips if c.name in val_names]
+    norms = speaker_norms(clips)
+    recipe = PriorRecipe(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        window=args.window,
+        variants=args.variants,
+        seed=args.seed,
+        val_speakers=tuple(sorted(val_names)),
+    )
+    config = Stage1Config(audio_features=args.features, window=args.window, seed=args.seed)
+    front_end = AudioFrontEnd(config, allow_fallback=False)
+    t1 = time.monotonic()
+    train = prepare_clips(train_clips, norms, front_end, recipe)
+    val = prepare_clips(val_clips, norms, front_end, recipe, augment=False)
+    frames = sum(c.frames for c in train_clips)
+    print(
+        f"features: {len(train)} copies of {len(train_clips)} clips ({frames} frames clean), "
+        f"{len(val)} validation clips ({time.monotonic() - t1:.0f} s)",
+        flush=True,
+    )
+    poses = {c.name: (c.tracks.pose, c.tracks.K, c.tracks.size) for c in val_clips}
+    t2 = time.monotonic()
+    model, history = train_prior(config, recipe, train, val, norms, poses, front_end.in_dim)
+    train_s = time.monotonic() - t2
+    meta = {
+        "recipe": recipe.to_dict(),
+        "speakers": sorted({c.speaker for c in train_clips}),
+        "clips": sorted(c.name for c in train_clips),
+        "train_frames": frames,
+        "skipped": skipped,
+        "history": history,
+        "train_seconds": round(train_s, 1),
+        "threads": args.threads,
+    }
+    save_prior(model, args.out, meta)
+    mb = (args.out / "model.safetensors").stat().st_size / 2**20
+    print(json.dumps(history[-1]), flush=True)
+    print(f"prior: {mb:.2f} MB in {args.out} (limit {LIMIT_MB} MB), trained in {train_s:.0f} s")
+    return 0 if mb <= LIMIT_MB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
