@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from talkstudio.core.media import MediaInfo, iter_video_frames, probe
-from talkstudio.core.preprocess.config import PreprocessConfig, PreprocessError
+from talkstudio.core.preprocess.config import PreprocessConfig, PreprocessError, check_source
 from talkstudio.core.progress import Progress
 
 SAMPLES = 4
@@ -79,13 +79,7 @@ def check_video_job(
     if not path.is_file():
         raise PreprocessError(f"{path} does not exist or is not a file; choose a video file")
     info = probe(path)
-    if not info.has_video:
-        raise PreprocessError(f"{path.name} has no video stream; choose a video of the speaker")
-    if info.duration_s < cfg.min_seconds:
-        raise PreprocessError(
-            f"{path.name} is {info.duration_s:.2f} s long; a subject needs at least "
-            f"{cfg.min_seconds:.0f} s of video (1–5 minutes of speech trains well)"
-        )
+    check_source(info, path.name, cfg.min_seconds)
     yield Progress("check video", 0, samples, "looking for a face")
     span = min(info.duration_s, SCAN_SECONDS)
     fps = samples / span  # `samples` frames over the span, by timestamps

@@ -116,6 +116,25 @@ def test_too_short(tmp_path: Path) -> None:
         run_job(preprocess(video, tmp_path / "s"))
 
 
+def test_no_video_stream_is_one_error_everywhere(tmp_path: Path) -> None:
+    """A sound file is refused with the same PreprocessError by the studio's video check, by
+    preprocessing and by tracking alone."""
+    import soundfile as sf
+
+    from talkstudio.app.video_check import check_video_job
+    from talkstudio.core.preprocess.tracks_only import track_video
+
+    wav = tmp_path / "voice.wav"
+    sf.write(wav, np.zeros(3 * 16000, np.float32), 16000)
+    for refuse in (
+        lambda: run_job(check_video_job(wav)),
+        lambda: run_job(preprocess(wav, tmp_path / "s")),
+        lambda: track_video(wav),
+    ):
+        with pytest.raises(PreprocessError, match="voice.wav has no video stream; choose a video"):
+            refuse()
+
+
 def test_bad_size_and_focal(tmp_path: Path) -> None:
     with pytest.raises(PreprocessError, match="--size"):
         run_job(preprocess(tmp_path / "x.mp4", tmp_path / "s", size=8))

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import TalkstudioError
+
+if TYPE_CHECKING:
+    from ..media import MediaInfo
 
 
 class PreprocessError(TalkstudioError):
     """The video cannot become a subject: no face, several equal faces, too short, ..."""
+
+
+def check_source(info: MediaInfo, name: str, min_seconds: float) -> None:
+    """Raise :class:`PreprocessError` when the probed file ``name`` cannot become a subject: it
+    has no video stream, or it is shorter than ``min_seconds``. The studio's video check and
+    preprocessing both ask this first, so both refuse a file with the same error."""
+    if not info.has_video:
+        raise PreprocessError(f"{name} has no video stream; choose a video of the speaker")
+    if info.duration_s < min_seconds:
+        raise PreprocessError(
+            f"{name} is {info.duration_s:.2f} s long; a subject needs at least "
+            f"{min_seconds:.0f} s of video (1-5 minutes of speech trains well)"
+        )
 
 
 @dataclass

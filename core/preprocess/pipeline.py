@@ -31,7 +31,7 @@ from ..progress import Job, Progress
 from ..subject import SubjectError, SubjectMeta, create, default_train_frames
 from ..timing import FPS
 from .background import PlateBuilder
-from .config import PreprocessConfig, PreprocessError
+from .config import PreprocessConfig, PreprocessError, check_source
 from .crop import stable_crop
 from .pose import estimate_focal, intrinsics
 from .segment import PersonSegmenter, label_mask
@@ -77,13 +77,7 @@ def preprocess(
     out = Path(out)
     check_out(out)
     info = probe(video)
-    if not info.has_video:
-        raise MediaError(f"{video} has no video stream; preprocessing needs a video of the speaker")
-    if info.duration_s < cfg.min_seconds:
-        raise PreprocessError(
-            f"{video} is {info.duration_s:.2f} s long; a subject needs at least "
-            f"{cfg.min_seconds:.0f} s of video (1-5 minutes of speech trains well)"
-        )
+    check_source(info, str(video), cfg.min_seconds)
     notes: list[str] = []
     if info.is_vfr or abs(info.fps - FPS) > 0.01:
         kind = "variable frame rate" if info.is_vfr else f"{info.fps:.3g} fps"
