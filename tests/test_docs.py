@@ -131,7 +131,7 @@ def test_every_design_citation_names_an_existing_heading() -> None:
             if m.group(1) not in names:
                 n = text.count("\n", 0, m.start()) + 1
                 broken.append(f"{path.relative_to(ROOT)}:{n}: {m.group(0)}")
-    assert cited >= 20, f"only {cited} citations found: is the citation pattern still right?"
+    assert cited >= 10, f"only {cited} citations found: is the citation pattern still right?"
     assert not broken, (
         "citations of docs/design.md sections that do not exist (add the section or fix the "
         "name):\n" + "\n".join(broken)
