@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .edit import apply_alphas
+from .edit import TypicalOpening, apply_alphas
 from .landmarks import STAGE1_POINTS
 from .subject import Tracks
 from .timing import FPS
@@ -34,6 +34,9 @@ class DrivingTrack:
     pose: np.ndarray  # [T, 4, 4] head-to-camera
     eye_ratio: np.ndarray  # [T, 2] (left, right)
     ref_index: np.ndarray  # [T] reference frame each output frame borrows from
+    typical: TypicalOpening | None = None
+    """The subject's typical eye and mouth opening (over its reference frames): α > 1 opens a
+    closed eye or mouth by it (see docs/edit.md)."""
 
     @property
     def num_frames(self) -> int:
@@ -41,7 +44,7 @@ class DrivingTrack:
 
     def edited(self, alphas: np.ndarray) -> np.ndarray:
         """Landmarks [T, 68, 3] with per-frame ``alphas`` [T, 3] applied."""
-        return apply_alphas(self.lm_world, alphas)
+        return apply_alphas(self.lm_world, alphas, self.typical)
 
 
 def pingpong_indices(count: int, length: int, start: int = 0) -> np.ndarray:
@@ -115,4 +118,5 @@ def build_driving_track(
         pose=pose.astype(np.float32),
         eye_ratio=eye_ratio.astype(np.float32),
         ref_index=idx,
+        typical=TypicalOpening.of_track(tracks.lm_world[ref]),
     )

@@ -1,4 +1,4 @@
-"""Eye and mouth edits on a landmark track (paper Sec. V-D, DESIGN "Editing").
+"""Eye and mouth edits on a landmark track (paper Sec. V-D; the rule is written out in docs/edit.md).
 
 Three factors, each in [0, 2] with 1 meaning "as predicted":
 
@@ -13,6 +13,13 @@ that line (closed), 2 doubles the lid gap. For the mouth the lips move as wholes
 thickness: each upper-lip point moves by (α − 1) times the inner upper lip's offset from the corner
 line at its x, each lower-lip point likewise with the inner lower lip, so the inner-lip gap (62–66)
 is multiplied by α and α = 0 closes the lips onto each other.
+
+α > 1 opens relative to the subject's typical opening (:class:`TypicalOpening`), so that it also
+opens an eye or a mouth that is closed in the frame: each point moves by (α − 1) times the larger
+of its current offset and :data:`OPEN_FLOOR` times its typical offset. Frames already open at
+least that far double their opening at α = 2 as before; a closed frame opens to
+``OPEN_FLOOR × typical`` at α = 2. α ≤ 1 only ever scales the current opening, and α = 1 leaves
+every point exactly where it is.
 
 Values are keyframed per factor (:class:`AlphaTrack`): linear between keyframes, held before
 the first and after the last, 1 everywhere when a factor has none.
@@ -41,6 +48,8 @@ _INNER_UPPER = [60, 61, 62, 63, 64]  # with the inner corners, sorted by x below
 _INNER_LOWER = [60, 67, 66, 65, 64]
 _CHIN = {6: 0.35, 7: 0.65, 8: 0.8, 9: 0.65, 10: 0.35}
 """Share of the lower lip's centre displacement that each chin point follows."""
+OPEN_FLOOR = 0.8
+"""α > 1 opens each point by at least this share of its typical offset times (α − 1)."""
 
 
 class EditError(TalkstudioError):
@@ -66,12 +75,32 @@ def _corner_line_y(points: np.ndarray, corners: tuple[int, int], x: np.ndarray) 
     return a[..., 1:2] + t * (b[..., 1:2] - a[..., 1:2])
 
 
-def _scale_eye(
-    points: np.ndarray, group: tuple[list[int], tuple[int, int]], alpha: np.ndarray
-) -> None:
+def _eye_offsets(points: np.ndarray, group: tuple[list[int], tuple[int, int]]) -> np.ndarray:
+    """Vertical offsets [..., 6] of an eye's points from the line through its corners."""
     idx, corners = group
-    line = _corner_line_y(points, corners, points[..., idx, 0])  # [..., 6]
-    points[..., idx, 1] = line + alpha[..., None] * (points[..., idx, 1] - line)
+    return points[..., idx, 1] - _corner_line_y(points, corners, points[..., idx, 0])
+
+
+def _opening_step(offset: np.ndarray, typical: np.ndarray | None) -> np.ndarray:
+    """What α − 1 multiplies when α > 1: ``offset`` [..., N], or at least OPEN_FLOOR × ``typical``
+    [N] in the typical direction (unchanged ``offset`` without a typical opening)."""
+    if typical is None:
+        return offset
+    sign = np.where(typical < 0, -1.0, 1.0)  # [N]
+    return sign * np.maximum(sign * offset, OPEN_FLOOR * np.abs(typical))
+
+
+def _scale_eye(
+    points: np.ndarray,
+    group: tuple[list[int], tuple[int, int]],
+    alpha: np.ndarray,
+    typical: np.ndarray | None,
+) -> None:
+    idx, _ = group
+    offset = _eye_offsets(points, group)  # [..., 6]
+    a = alpha[..., None]  # [..., 1]
+    step = np.where(a > 1.0, _opening_step(offset, typical), offset)
+    points[..., idx, 1] += (a - 1.0) * step
 
 
 def _inner_offset_at(points: np.ndarray, inner: list[int], x: np.ndarray) -> np.ndarray:
@@ -90,10 +119,23 @@ def _inner_offset_at(points: np.ndarray, inner: list[int], x: np.ndarray) -> np.
     return out.reshape(x.shape)
 
 
-def _open_mouth(points: np.ndarray, alpha: np.ndarray) -> None:
-    gain = (alpha - 1.0)[..., None]  # [..., 1]
-    up = gain * _inner_offset_at(points, _INNER_UPPER, points[..., _UPPER_LIP, 0])
-    low = gain * _inner_offset_at(points, _INNER_LOWER, points[..., _LOWER_LIP, 0])
+def _lip_offsets(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inner upper and lower lip offsets from the corner line at the x of every upper [..., 8]
+    and lower [..., 8] lip point: how far each lip point moves per unit of α − 1."""
+    up = _inner_offset_at(points, _INNER_UPPER, points[..., _UPPER_LIP, 0])
+    low = _inner_offset_at(points, _INNER_LOWER, points[..., _LOWER_LIP, 0])
+    return up, low
+
+
+def _open_mouth(points: np.ndarray, alpha: np.ndarray, typical: TypicalOpening | None) -> None:
+    a = alpha[..., None]  # [..., 1]
+    gain = a - 1.0
+    up, low = _lip_offsets(points)
+    if typical is not None:
+        up = np.where(a > 1.0, _opening_step(up, typical.upper_lip), up)
+        low = np.where(a > 1.0, _opening_step(low, typical.lower_lip), low)
+    up = gain * up
+    low = gain * low
     centre_shift = low[..., _LOWER_LIP.index(66)]  # [...]
     points[..., _UPPER_LIP, 1] += up
     points[..., _LOWER_LIP, 1] += low
@@ -101,18 +143,59 @@ def _open_mouth(points: np.ndarray, alpha: np.ndarray) -> None:
         points[..., i, 1] += share * centre_shift
 
 
+@dataclass(frozen=True)
+class TypicalOpening:
+    """A subject's typical eye and mouth opening: what α > 1 opens a closed eye or mouth by.
+
+    Offsets are in head units along the head frame's y, measured from the corner lines the edits
+    use, one value per point the edit moves.
+    """
+
+    left_eye: np.ndarray  # [6] points 42–47
+    right_eye: np.ndarray  # [6] points 36–41
+    upper_lip: np.ndarray  # [8] the inner upper lip's offset at each upper-lip point
+    lower_lip: np.ndarray  # [8] the inner lower lip's offset at each lower-lip point
+
+    @classmethod
+    def of_track(cls, landmarks: np.ndarray) -> TypicalOpening:
+        """The typical opening of a head-frame track [T, 68, 3] (e.g. a subject's training
+        frames): per point, the median offset over all frames for the eyes (blinks are rare, so
+        that is an open eye) and over the frames whose mouth is at least half as open as the
+        track's widest tenth for the mouth (the mouth while speaking)."""
+        lm = np.asarray(landmarks, dtype=np.float64)
+        if lm.ndim != 3 or lm.shape[1:] != (68, 3) or len(lm) == 0:
+            raise EditError(
+                f"a typical opening needs a landmark track [frames, 68, 3]; got {lm.shape}"
+            )
+        up, low = _lip_offsets(lm)  # [T, 8] each
+        gap = low[:, _LOWER_LIP.index(66)] - up[:, _UPPER_LIP.index(62)]  # [T]
+        speaking = gap >= 0.5 * np.quantile(gap, 0.9)
+        return cls(
+            left_eye=np.median(_eye_offsets(lm, _LEFT_EYE), axis=0),
+            right_eye=np.median(_eye_offsets(lm, _RIGHT_EYE), axis=0),
+            upper_lip=np.median(up[speaking], axis=0),
+            lower_lip=np.median(low[speaking], axis=0),
+        )
+
+
 def apply_alphas(
-    landmarks: np.ndarray, alphas: np.ndarray | tuple[float, float, float]
+    landmarks: np.ndarray,
+    alphas: np.ndarray | tuple[float, float, float],
+    typical: TypicalOpening | None = None,
 ) -> np.ndarray:
-    """Edited copy of head-frame ``landmarks`` [..., 68, 3] with ``alphas`` [..., 3] (α1, α2, α3)."""
+    """Edited copy of head-frame ``landmarks`` [..., 68, 3] with ``alphas`` [..., 3] (α1, α2, α3).
+
+    ``typical``: the subject's typical opening, which α > 1 opens a closed eye or mouth by
+    (see the module docstring); without it α > 1 only scales the frame's own opening.
+    """
     pts = np.array(landmarks, dtype=np.float64, copy=True)
     a = np.broadcast_to(np.asarray(alphas, dtype=np.float64), (*pts.shape[:-2], 3))
     if np.any(a < ALPHA_MIN) or np.any(a > ALPHA_MAX) or not np.all(np.isfinite(a)):
         bad = a[(a < ALPHA_MIN) | (a > ALPHA_MAX) | ~np.isfinite(a)].ravel()[0]
         check_alpha("an edit", float(bad))
-    _scale_eye(pts, _LEFT_EYE, a[..., 0])
-    _scale_eye(pts, _RIGHT_EYE, a[..., 1])
-    _open_mouth(pts, a[..., 2])
+    _scale_eye(pts, _LEFT_EYE, a[..., 0], None if typical is None else typical.left_eye)
+    _scale_eye(pts, _RIGHT_EYE, a[..., 1], None if typical is None else typical.right_eye)
+    _open_mouth(pts, a[..., 2], typical)
     return pts.astype(np.asarray(landmarks).dtype, copy=False)
 
 

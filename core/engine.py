@@ -28,7 +28,7 @@ from .edit import Edits, apply_alphas, check_alpha
 from .errors import CheckpointError, TalkstudioError
 from .geometry import scale_intrinsics
 from .progress import Job, Progress
-from .subject import Subject
+from .subject import MODEL_PARTS, Subject
 from .timing import SAMPLES_PER_FRAME, num_frames
 
 if TYPE_CHECKING:
@@ -43,6 +43,34 @@ FRAME_CACHE = 48
 """Full frames kept (most recently used first out)."""
 EDITOR_CACHE = 4
 """Frames whose landmark-free head work is kept for fast edits."""
+
+
+def missing_parts(subject: Subject) -> list[str]:
+    """The parts ``subject`` has no trained model of, in training order (stage1, head, torso)."""
+    return [part for part in MODEL_PARTS if not subject.has_model(part)]
+
+
+def untrained_message(subject: Subject) -> str | None:
+    """Why ``subject`` cannot be opened for editing and which training step comes next (the
+    first missing part in the order stage 1 → head → torso); None when head and torso exist."""
+    missing = missing_parts(subject)
+    if not {"head", "torso"} & set(missing):
+        return None
+    names = " and ".join(", ".join(missing).rsplit(", ", 1))
+    return (
+        f"subject {subject.root} is not fully trained: it has no {names} model yet. Parts are "
+        f"trained in the order stage1 → head → torso; the next step is "
+        f"`talkstudio train {missing[0]} {subject.root}` (in the studio: File ▸ Train or resume "
+        "a subject…)"
+    )
+
+
+def check_trained(subject: Subject) -> None:
+    """A :class:`CheckpointError` naming the next training step when ``subject`` lacks its head
+    or torso model (see :func:`untrained_message`)."""
+    message = untrained_message(subject)
+    if message is not None:
+        raise CheckpointError(message)
 
 
 @dataclass
@@ -89,12 +117,7 @@ class Engine:
 
         subject = Subject.open(Path(subject_dir))
         dev = resolve_device(device)
-        for part in ("head", "torso"):
-            if not subject.has_model(part):
-                raise CheckpointError(
-                    f"subject {subject.root} has no trained {part} model: run "
-                    f"`talkstudio train {part} {subject.root}` first"
-                )
+        check_trained(subject)
         head = HeadModel.load(subject.model_dir("head"), device=dev)
         torso = Compositor.load(subject.model_dir("torso"), device=dev)
         stage1 = load_stage1(subject).to(dev) if subject.has_model("stage1") else None
@@ -172,7 +195,7 @@ class Engine:
     def landmarks(self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1)) -> np.ndarray:
         """Edited head-frame landmarks [68, 3] of ``frame``."""
         track = self._check_frame(frame)
-        return apply_alphas(track.lm_world[frame], np.asarray(alphas, np.float64))
+        return apply_alphas(track.lm_world[frame], np.asarray(alphas, np.float64), track.typical)
 
     # -- rendering -----------------------------------------------------------------------------
     def _background(self, size: int) -> torch.Tensor:

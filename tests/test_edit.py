@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkstudio.core.edit import AlphaTrack, EditError, Edits, apply_alphas
+from talkstudio.core.edit import (
+    OPEN_FLOOR,
+    AlphaTrack,
+    EditError,
+    Edits,
+    TypicalOpening,
+    apply_alphas,
+)
 from talkstudio.core.landmarks import eye_opening, mouth_opening
 
 
@@ -63,6 +70,67 @@ def test_left_eye_only() -> None:
     np.testing.assert_allclose(out[48:], pts[48:])
     wide = apply_alphas(pts, (2, 1, 1))
     assert eye_opening(wide, left=True) == pytest.approx(2 * eye_opening(pts, left=True), rel=0.02)
+
+
+def _talking_track() -> np.ndarray:
+    """A track [40, 68, 3] whose mouth opens 0.12 and eyes 0.1 mostly, with closed frames: the
+    mouth shut at frames 5–9, a blink of the left eye at 20 and of both eyes at 30."""
+    mouth = np.where((np.arange(40) >= 5) & (np.arange(40) < 10), 0.0, 0.12)
+    frames = []
+    for t, m in enumerate(mouth):
+        p = face(mouth_gap=m, eye_gap=0.0 if t == 30 else 0.1)
+        if t == 20:
+            p[42:48] = face(eye_gap=0.0)[42:48]
+        frames.append(p)
+    return np.stack(frames)
+
+
+def test_alpha_above_one_opens_a_closed_mouth_by_the_typical_opening() -> None:
+    track = _talking_track()
+    typical = TypicalOpening.of_track(track)
+    base = mouth_opening(track[0])  # the typical (speaking) opening
+    alphas = np.tile([1.0, 1.0, 2.0], (len(track), 1))
+    opened = apply_alphas(track, alphas, typical)
+    # Closed frames open to OPEN_FLOOR × typical at α3 = 2, and half as far at 1.5.
+    assert mouth_opening(track[7]) < 1e-6
+    assert mouth_opening(opened[7]) == pytest.approx(OPEN_FLOOR * base, rel=0.05)
+    half = apply_alphas(track[7], (1, 1, 1.5), typical)
+    assert mouth_opening(half) == pytest.approx(0.5 * OPEN_FLOOR * base, rel=0.05)
+    # Open frames double as without the typical opening.
+    np.testing.assert_allclose(opened[0], apply_alphas(track[0], (1, 1, 2)), atol=1e-12)
+    # Without it, a closed mouth stays shut (what the typical opening is for).
+    assert mouth_opening(apply_alphas(track[7], (1, 1, 2))) < 1e-6
+    # The lower lip and the chin move down, the eyes stay.
+    assert opened[7, 66, 1] > track[7, 66, 1] and opened[7, 8, 1] > track[7, 8, 1]
+    np.testing.assert_allclose(opened[7, 36:48], track[7, 36:48])
+
+
+def test_alpha_above_one_opens_a_blinking_eye() -> None:
+    track = _talking_track()
+    typical = TypicalOpening.of_track(track)
+    open_eye = eye_opening(track[0], left=True)
+    out = apply_alphas(track, np.tile([2.0, 2.0, 1.0], (len(track), 1)), typical)
+    assert eye_opening(track[20], left=True) < 1e-6
+    assert eye_opening(out[20], left=True) == pytest.approx(OPEN_FLOOR * open_eye, rel=0.05)
+    # The right eye at frame 20 is open and doubles; both open at the double blink.
+    assert eye_opening(out[20], left=False) == pytest.approx(2 * open_eye, rel=0.02)
+    assert eye_opening(out[30], left=False) == pytest.approx(OPEN_FLOOR * open_eye, rel=0.05)
+    # Only α1 asked: the right eye of the double blink stays shut, the mouth is untouched.
+    only_left = apply_alphas(track[30], (2, 1, 1), typical)
+    assert eye_opening(only_left, left=False) < 1e-6
+    np.testing.assert_allclose(only_left[48:], track[30, 48:])
+
+
+def test_typical_opening_leaves_alpha_up_to_one_alone() -> None:
+    track = _talking_track()
+    typical = TypicalOpening.of_track(track)
+    alphas = np.random.default_rng(1).uniform(0, 1, (len(track), 3))
+    alphas[::4] = 1.0
+    np.testing.assert_array_equal(apply_alphas(track, alphas, typical), apply_alphas(track, alphas))
+    # α = 1 is exactly the identity, with or without the typical opening.
+    np.testing.assert_array_equal(apply_alphas(track, (1, 1, 1), typical), track)
+    with pytest.raises(EditError, match="landmark track"):
+        TypicalOpening.of_track(track[0])
 
 
 def test_batched_per_frame_alphas() -> None:

@@ -84,6 +84,32 @@ def test_mouth_edit_opens_the_rendered_mouth(engine, mouth_frame: int) -> None:
     )
 
 
+def test_mouth_edit_opens_a_closed_mouth(engine) -> None:
+    """α3 = 2 at a frame whose mouth is shut opens it visibly (by the subject's typical opening,
+    docs/edit.md): scaling the frame's own, zero opening alone left the render unchanged."""
+    track = engine.track
+    opening = mouth_opening(track.lm_world.astype(np.float64))  # [T]
+    frame = int(np.argmin(opening))
+    assert opening[frame] < 0.2 * np.median(opening), "the demo replay has no closed mouth"
+    base_lm = engine.landmarks(frame).astype(np.float64)
+    wide_lm = engine.landmarks(frame, (1, 1, 2)).astype(np.float64)
+    assert mouth_opening(wide_lm) > 0.4 * np.median(opening)
+
+    # The mouth region: the outer lip contours of both landmark sets, projected, slightly grown.
+    K = scale_intrinsics(engine.subject.meta.K, engine.subject.meta.size, SIZE)
+    region = np.zeros((SIZE, SIZE), np.uint8)
+    for lms in (base_lm, wide_lm):
+        lips = project_head_points(K, track.pose[frame], lms[48:60])  # [12, 2]
+        cv2.fillPoly(region, [np.round(lips).astype(np.int32)], 1)
+    region = cv2.dilate(region, np.ones((3, 3), np.uint8)) > 0
+    assert region.sum() > 20, "the projected mouth is too small to measure"
+
+    base = engine.render(frame, (1, 1, 1), SIZE).rgb.astype(np.float64)
+    wide = engine.render(frame, (1, 1, 2), SIZE).rgb.astype(np.float64)
+    change = np.abs(wide - base).mean(axis=2)[region].mean()
+    assert change >= 5.0, f"α3 = 2 barely changed the closed mouth ({change:.2f} / 255)"
+
+
 def test_eye_edit_closes_one_eye_only(engine, mouth_frame: int) -> None:
     from talkstudio.core.landmarks import eye_opening
 
