@@ -29,13 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Talkstudio: train a talking head from video, drive it with speech, "
         "edit eyes and mouth, export MP4. Without a subcommand the studio opens.",
     )
+    threads_help = (
+        "CPU threads for torch (default: torch's choice, one per core). Use 1 when other "
+        "jobs share the cores: oversubscribed, two threads run many times slower than one"
+    )
+    # --threads goes before the subcommand (a global option) or after it; the subcommands'
+    # copy leaves the namespace alone unless given, so it never resets the global value
+    parser.add_argument("--threads", type=_positive_int, metavar="N", help=threads_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--threads", type=_positive_int, metavar="N",
-        help="CPU threads for torch (default: torch's choice, one per core). Use 1 when other "
-        "jobs share the cores: oversubscribed, two threads run many times slower than one",
-    )  # fmt: skip
+        "--threads", type=_positive_int, metavar="N", default=argparse.SUPPRESS, help=threads_help
+    )
 
     p = sub.add_parser("studio", parents=[common], help="open the desktop studio (the default)")
     p.add_argument("target", nargs="?", help="a subject folder or .talkproj project to open")
@@ -114,8 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "studio"
-    if args.command is None:
-        args = parser.parse_args(["studio", *(argv or [])])
+    if args.command is None:  # `talkstudio [--threads N]`: the studio, with the global options
+        threads = args.threads
+        args = parser.parse_args(["studio"])
+        args.threads = threads
     from talkstudio.core.errors import TalkstudioError
 
     if args.threads is not None:

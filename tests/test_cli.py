@@ -70,6 +70,31 @@ def test_threads_option_sets_torch_threads_before_the_command(tmp_path, capsys) 
     assert "talkstudio eval:" in capsys.readouterr().err
 
 
+def test_threads_is_a_global_option_too() -> None:
+    """`talkstudio --threads 1` (the studio) and `talkstudio --threads 1 train ...` parse; a
+    subcommand's own --threads wins, and no --threads leaves torch's choice."""
+    parser = cli.build_parser()
+    args = parser.parse_args(["--threads", "1"])
+    assert args.command is None and args.threads == 1
+    args = parser.parse_args(["--threads", "3", "train", "head", "subj"])
+    assert (args.command, args.part, args.threads) == ("train", "head", 3)
+    assert parser.parse_args(["--threads", "3", "eval", "s", "--threads", "2"]).threads == 2
+    assert parser.parse_args(["eval", "s"]).threads is None
+
+
+def test_global_threads_option_takes_effect(tmp_path, capsys) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    try:
+        assert cli.main(["--threads", str(wanted), "eval", str(tmp_path / "missing")]) == 1
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
+    assert "talkstudio eval:" in capsys.readouterr().err
+
+
 def test_threads_option_refuses_zero_with_a_message(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["render", "--subject", "s", "--audio", "a", "--out", "o.mp4", "--threads", "0"])
