@@ -9,19 +9,50 @@ read from the actions themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QMessageBox, QStyle, QToolBar, QToolButton
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QStyle,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
 
 from talkstudio.widgets.icons import themed_icon
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+from talkstudio.widgets.state import PlaybackState
 
 PREVIEW_SIZES = (128, 256, 512)
+
+
+class StudioSlots(Protocol):
+    """What the actions call: the main window's commands."""
+
+    def open_demo(self) -> object: ...
+    def new_subject(self) -> object: ...
+    def choose_subject_to_train(self) -> object: ...
+    def choose_subject(self) -> object: ...
+    def choose_project(self) -> object: ...
+    def choose_audio(self) -> object: ...
+    def set_driving_audio(self, audio: str | Path | None) -> object: ...
+    def save_project(self) -> object: ...
+    def save_project_as(self) -> object: ...
+    def show_export(self) -> object: ...
+    def close_session(self) -> object: ...
+    def close(self) -> object: ...
+    def reset_all_edits(self) -> object: ...
+    def reset_layout(self) -> object: ...
+    def show_about(self) -> object: ...
+    def show_playing(self, playing: bool) -> object: ...
+    def set_preview_size(self, size: int) -> object: ...
 
 
 @dataclass
@@ -55,10 +86,15 @@ class Actions:
 
 
 def _action(
-    window: MainWindow,
+    window: QMainWindow,
     text: str,
-    slot: object,
-    shortcut: QKeySequence | str | list[QKeySequence] | None = None,
+    slot: Callable[..., object],
+    shortcut: QKeySequence
+    | QKeySequence.StandardKey
+    | Qt.Key
+    | str
+    | list[QKeySequence]
+    | None = None,
     icon: QStyle.StandardPixmap | None = None,
     tip: str = "",
 ) -> QAction:
@@ -78,27 +114,38 @@ def _action(
     return action
 
 
-def build_actions(w: MainWindow) -> Actions:
-    """Create the actions of ``w`` and put them in its menus and toolbar."""
+def build_actions(
+    w: QMainWindow,
+    slots: StudioSlots,
+    stack: QUndoStack,
+    playback: PlaybackState,
+    docks: dict[str, QDockWidget],
+    preview_size: int,
+) -> tuple[Actions, QToolBar]:
+    """Create the actions of ``w`` and put them in its menus and a toolbar (returned with them).
+
+    ``slots`` are the commands the actions call, ``stack`` the undo stack behind Undo/Redo,
+    ``docks`` the docks that View shows and hides, ``preview_size`` the size checked at first.
+    """
     sp = QStyle.StandardPixmap
     key = QKeySequence.StandardKey
-    stack = w.state.undo_stack
     undo = stack.createUndoAction(w, "&Undo")
     undo.setShortcut(QKeySequence(key.Undo))
     undo.setIcon(themed_icon(w.style(), sp.SP_ArrowBack))
     redo = stack.createRedoAction(w, "&Redo")
     redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
     redo.setIcon(themed_icon(w.style(), sp.SP_ArrowForward))
-    for a in (undo, redo):
-        a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        w.addAction(a)
+    for act, name in ((undo, "undo"), (redo, "redo")):
+        act.setObjectName(name)  # their text names the command: shortcut_rows finds them by name
+        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        w.addAction(act)
 
     a = Actions(
-        open_demo=_action(w, "Open the &demo subject", w.open_demo, None, sp.SP_MediaPlay),
+        open_demo=_action(w, "Open the &demo subject", slots.open_demo, None, sp.SP_MediaPlay),
         new_subject=_action(
             w,
             "&New subject from a video…",
-            w.new_subject,
+            slots.new_subject,
             "Ctrl+N",
             sp.SP_FileDialogNewFolder,
             "Create and train a subject from a video (the training wizard)",
@@ -106,7 +153,7 @@ def build_actions(w: MainWindow) -> Actions:
         train_subject=_action(
             w,
             "&Train or resume a subject…",
-            w.choose_subject_to_train,
+            slots.choose_subject_to_train,
             None,
             sp.SP_BrowserReload,
             "Train a preprocessed subject, or resume a training that was cancelled",
@@ -114,7 +161,7 @@ def build_actions(w: MainWindow) -> Actions:
         open_subject=_action(
             w,
             "Open &subject…",
-            w.choose_subject,
+            slots.choose_subject,
             "Ctrl+Shift+O",
             sp.SP_DirOpenIcon,
             "Open a trained subject folder",
@@ -122,7 +169,7 @@ def build_actions(w: MainWindow) -> Actions:
         open_project=_action(
             w,
             "&Open project…",
-            w.choose_project,
+            slots.choose_project,
             QKeySequence(key.Open),
             sp.SP_DialogOpenButton,
             "Open a .talkproj project",
@@ -130,49 +177,49 @@ def build_actions(w: MainWindow) -> Actions:
         load_audio=_action(
             w,
             "&Load driving speech…",
-            w.choose_audio,
+            slots.choose_audio,
             "Ctrl+L",
             sp.SP_MediaVolume,
             "Drive the subject with another speech recording (needs a trained stage 1)",
         ),
         replay_audio=_action(
-            w, "Use the subject's &own speech", lambda: w.set_driving_audio(None), None
+            w, "Use the subject's &own speech", lambda: slots.set_driving_audio(None), None
         ),
         save=_action(
             w,
             "&Save project",
-            w.save_project,
+            slots.save_project,
             QKeySequence(key.Save),
             sp.SP_DialogSaveButton,
             "Save the project (subject, speech and edits)",
         ),
-        save_as=_action(w, "Save project &as…", w.save_project_as, "Ctrl+Shift+S"),
+        save_as=_action(w, "Save project &as…", slots.save_project_as, "Ctrl+Shift+S"),
         export=_action(
             w,
             "&Export video…",
-            w.show_export,
+            slots.show_export,
             "Ctrl+E",
             sp.SP_DriveFDIcon,
             "Export the edited clip as an MP4 with sound",
         ),
-        close_session=_action(w, "&Close", w.close_session, QKeySequence(key.Close)),
-        quit=_action(w, "&Quit", w.close, QKeySequence(key.Quit)),
+        close_session=_action(w, "&Close", slots.close_session, QKeySequence(key.Close)),
+        quit=_action(w, "&Quit", slots.close, QKeySequence(key.Quit)),
         undo=undo,
         redo=redo,
-        reset_edits=_action(w, "Reset &all edits", w.reset_all_edits, None),
+        reset_edits=_action(w, "Reset &all edits", slots.reset_all_edits, None),
         play=_action(
             w,
             "&Play / pause",
-            w.playback.toggle,
+            playback.toggle,
             Qt.Key.Key_Space,
             sp.SP_MediaPlay,
             "Play or pause (Space)",
         ),
-        prev_frame=_action(w, "Pre&vious frame", lambda: w.playback.step(-1), Qt.Key.Key_Left),
-        next_frame=_action(w, "Ne&xt frame", lambda: w.playback.step(1), Qt.Key.Key_Right),
-        loop=_action(w, "&Loop", w.playback.set_loop, None),
-        reset_layout=_action(w, "&Reset layout", w.reset_layout, None),
-        about=_action(w, "&About Talkstudio", w.show_about, None),
+        prev_frame=_action(w, "Pre&vious frame", lambda: playback.step(-1), Qt.Key.Key_Left),
+        next_frame=_action(w, "Ne&xt frame", lambda: playback.step(1), Qt.Key.Key_Right),
+        loop=_action(w, "&Loop", playback.set_loop, None),
+        reset_layout=_action(w, "&Reset layout", slots.reset_layout, None),
+        about=_action(w, "&About Talkstudio", slots.show_about, None),
         shortcuts=_action(
             w, "&Keyboard shortcuts", lambda: show_shortcuts(w), QKeySequence(key.HelpContents)
         ),
@@ -180,8 +227,8 @@ def build_actions(w: MainWindow) -> Actions:
         size_actions={},
     )
     a.loop.setCheckable(True)
-    w.playback.loopChanged.connect(a.loop.setChecked)
-    w.playback.playingChanged.connect(w.show_playing)
+    playback.loopChanged.connect(a.loop.setChecked)
+    playback.playingChanged.connect(slots.show_playing)
 
     bar = w.menuBar()
     file = bar.addMenu("&File")
@@ -202,15 +249,15 @@ def build_actions(w: MainWindow) -> Actions:
         play.addAction(item)
 
     view = bar.addMenu("&View")
-    for dock in w.docks.values():
+    for dock in docks.values():
         view.addAction(dock.toggleViewAction())
     view.addSeparator()
     sizes = view.addMenu("Preview &size")
     for s in PREVIEW_SIZES:
         act = QAction(f"{s} × {s}", w)
         act.setCheckable(True)
-        act.setChecked(s == w.client.size)
-        act.triggered.connect(lambda _=False, s=s: w.set_preview_size(s))
+        act.setChecked(s == preview_size)
+        act.triggered.connect(lambda _=False, s=s: slots.set_preview_size(s))
         sizes.addAction(act)
         a.size_actions[s] = act
     view.addSeparator()
@@ -231,26 +278,25 @@ def build_actions(w: MainWindow) -> Actions:
         if isinstance(button, QToolButton):
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     w.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
-    w.toolbar = tools
-    return a
+    return a, tools
 
 
-def shortcut_rows(w: MainWindow) -> list[tuple[str, str]]:
+def shortcut_rows(w: QWidget) -> list[tuple[str, str]]:
     """(what, keys) for every action of ``w`` that has a shortcut, in menu order."""
     rows = []
     for action in w.actions():
         keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
         if keys:
             what = action.text().replace("&", "").rstrip("…")
-            if action is w.actions_.undo:
+            if action.objectName() == "undo":
                 what = "Undo"
-            elif action is w.actions_.redo:
+            elif action.objectName() == "redo":
                 what = "Redo"
             rows.append((what, " or ".join(keys)))
     return rows
 
 
-def show_shortcuts(w: MainWindow) -> QMessageBox:
+def show_shortcuts(w: QWidget) -> QMessageBox:
     """A (non-modal) box listing the keyboard shortcuts."""
     lines = "".join(
         f"<tr><td style='padding-right:18px'>{what}</td><td><b>{keys}</b></td></tr>"

@@ -150,7 +150,8 @@ class JobRunner(QObject):
         return self._running
 
     @property
-    def thread(self) -> QThread:
+    def job_thread(self) -> QThread:
+        """The thread the job runs in (not the runner's own, which :meth:`thread` gives)."""
         return self._thread
 
     def start(self) -> None:

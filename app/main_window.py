@@ -2,16 +2,23 @@
 
 Every view watches one :class:`~talkstudio.widgets.state.EditState` (docs/design.md "Widgets are views"); the engine
 lives in its own thread behind :class:`~.worker.EngineClient`; :class:`~.render_controller.
-RenderController` keeps the preview in step. Opening, saving and the unsaved-changes prompt are in
-:class:`~.session.SessionMixin`; menus and shortcuts in :mod:`.actions`.
+RenderController` keeps the preview in step. What is open, where it is saved and whether it is
+unsaved is the window's :class:`~.session.Session`; the window asks the user (file dialogs, the
+unsaved-changes prompt) and shows what the session reports. Menus and shortcuts are in
+:mod:`.actions`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -22,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from talkstudio.core.edit import Edits
+from talkstudio.core.project import SUFFIX, ExportSettings, Project
 from talkstudio.widgets.alpha_panel import AlphaPanel
 from talkstudio.widgets.icons import themed_icon
 from talkstudio.widgets.preview import Preview
@@ -30,11 +39,16 @@ from talkstudio.widgets.timeline import Timeline
 from talkstudio.widgets.transport import Transport
 
 from .actions import build_actions
+from .jobs import JobRunner, describe_error
 from .platform_fixes import block_triton, guard_none_refcount
 from .render_controller import RenderController
-from .session import SessionMixin
+from .session import Session, demo_status
 from .welcome import WelcomePage
-from .worker import EngineClient, RenderResult
+from .worker import EngineClient, RenderResult, RequestKind, SessionInfo
+
+if TYPE_CHECKING:  # imported when first shown: the window opens without them
+    from .export_dialog import ExportDialog
+    from .wizard import TrainingWizard
 
 LAYOUT_VERSION = 1
 
@@ -73,7 +87,7 @@ def make_landmark_view(state: EditState, use_gl: bool | None = None) -> QWidget:
     return label
 
 
-class MainWindow(SessionMixin, QMainWindow):
+class MainWindow(QMainWindow):
     """The studio window."""
 
     sessionOpened = Signal(object)  # noqa: N815 (Qt signal naming)
@@ -140,10 +154,19 @@ class MainWindow(SessionMixin, QMainWindow):
         bar.addPermanentWidget(self.status_render)
         bar.addPermanentWidget(self.status_device)
 
-        self.toolbar = None
-        self.actions_ = build_actions(self)
-        self._init_session()
-        self.client.rendered.connect(self._count_render)
+        self.session = Session(self.state, self.client, self.settings, self)
+        self.jobs: list[JobRunner] = []
+        self.export_dialog: ExportDialog | None = None
+        self.wizard: TrainingWizard | None = None
+        self.actions_, self.toolbar = build_actions(
+            self, self, self.state.undo_stack, self.playback, self.docks, self.client.size
+        )
+        self.session.changed.connect(self._update_title)
+        self.session.recentChanged.connect(self._fill_recent_menu)
+        self.session.opened.connect(self._session_opened)
+        self.session.failed.connect(self._open_failed)
+        self.session.renderFailed.connect(self._render_failed)
+        self._update_title()
         self.controller.shown.connect(self._show_render_status)
         self.client.status.connect(self._engine_status)
         self.welcome.openDemo.connect(self.open_demo)
@@ -196,7 +219,7 @@ class MainWindow(SessionMixin, QMainWindow):
 
     def show_welcome(self) -> None:
         """Show the welcome page (nothing open)."""
-        self.welcome.set_recent(self.recent_files())
+        self.welcome.set_recent(self.session.recent_files())
         self.stack.setCurrentWidget(self.welcome)
         for dock in self.docks.values():
             dock.hide()
@@ -233,9 +256,6 @@ class MainWindow(SessionMixin, QMainWindow):
             act.setEnabled(on)
 
     # --- status ------------------------------------------------------------------------------
-    def _count_render(self, result: RenderResult) -> None:
-        self.renders_received = getattr(self, "renders_received", 0) + 1
-
     def _show_render_status(self, result: RenderResult) -> None:
         self.status_render.setText(
             f"{result.kind} render {result.ms:.0f} ms · frame {result.frame} · {result.size}²"
@@ -287,3 +307,277 @@ class MainWindow(SessionMixin, QMainWindow):
         """Stop every job and the engine thread (idempotent)."""
         self.cancel_jobs()
         self.client.shutdown()
+
+    # --- the session: title, questions, opening ------------------------------------------------
+    def is_dirty(self) -> bool:
+        return self.session.is_dirty()
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(self.session.title())
+        self.setWindowModified(self.session.is_dirty())
+
+    def _after_first_paint(self) -> None:
+        available, note = demo_status()
+        self.welcome.set_demo_available(available, note)
+        self.actions_.open_demo.setEnabled(available)
+
+    def ask_unsaved(self) -> str:
+        """Ask what to do with unsaved changes: "save", "discard" or "cancel"."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            "The project has unsaved changes. Save them first?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
+        return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to leave the session (saved, discarded, or nothing to save)."""
+        if not self.is_dirty():
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save_project()
+        return answer == "discard"
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.actions_.recent_menu
+        menu.clear()
+        files = self.session.recent_files()
+        for f in files:
+            act = menu.addAction(f)
+            act.setEnabled(Path(f).exists())
+            act.triggered.connect(lambda _=False, f=f: self.open_target(f))
+        menu.setEnabled(bool(files))
+
+    def open_target(self, target: str | Path) -> bool:
+        """Open a ``.talkproj`` project or a subject folder."""
+        path = Path(target)
+        if path.suffix == SUFFIX or path.is_file():
+            return self.open_project(path)
+        return self.open_subject(path)
+
+    def open_project(self, path: str | Path) -> bool:
+        from talkstudio.core.errors import TalkstudioError
+
+        try:
+            project = Project.load(path)
+        except TalkstudioError as exc:
+            self.show_error("Cannot open the project", str(exc))
+            return False
+        return self.open_subject(
+            project.subject, project.audio, project.edits, Path(path), project.export
+        )
+
+    def open_subject(
+        self,
+        subject: str | Path,
+        audio: str | Path | None = None,
+        edits: Edits | None = None,
+        project: Path | None = None,
+        export: ExportSettings | None = None,
+    ) -> bool:
+        """Open ``subject`` (driven by ``audio``, else its own speech); False when cancelled."""
+        if not self.maybe_save():
+            return False
+        self.playback.pause()
+        self.controller.active = False
+        self.statusBar().showMessage(f"Opening {Path(subject).name}…")
+        self._busy(True)
+        self.session.open(subject, audio, edits, project, export)
+        return True
+
+    def choose_subject(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a subject folder")
+        if folder:
+            self.open_subject(folder)
+
+    def choose_project(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a project", "", f"Talkstudio projects (*{SUFFIX})"
+        )
+        if path:
+            self.open_project(path)
+
+    def choose_audio(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Driving speech",
+            "",
+            "Audio or video (*.wav *.mp3 *.m4a *.flac *.ogg *.mp4 *.mov)",
+        )
+        if path:
+            self.set_driving_audio(path)
+
+    def set_driving_audio(self, audio: str | Path | None) -> None:
+        """Drive the open subject with ``audio`` (None: its own speech); edits are kept."""
+        from talkstudio.core.errors import TalkstudioError
+
+        if not self.session.is_open():
+            return
+        try:
+            self.session.drive(audio)
+        except TalkstudioError as exc:
+            self.show_error("No stage-1 model", str(exc))
+            return
+        self.playback.pause()
+        self._busy(True)
+
+    def _busy(self, on: bool) -> None:
+        self.status_progress.setRange(0, 0)
+        self.status_progress.setVisible(on)
+
+    def _session_opened(self, info: SessionInfo) -> None:
+        self._busy(False)
+        self.preview.set_device(info.device)
+        self.status_device.setText(f"device: {info.device}")
+        self.statusBar().showMessage(
+            f"{info.name}: {len(info.lm_world)} frames, ready in {info.open_ms:.0f} ms", 5000
+        )
+        self.controller.reset()
+        self.controller.active = True
+        self.controller.schedule("full")
+        self.show_editor()
+        self.sessionOpened.emit(info)
+
+    def _open_failed(self, kind: RequestKind, error: BaseException) -> None:
+        self._busy(False)
+        title = "Cannot open the subject" if kind is RequestKind.OPEN else "Cannot use that speech"
+        self.show_error(title, describe_error(error))
+
+    def _render_failed(self, error: BaseException) -> None:
+        self.last_error = describe_error(error)
+        self.statusBar().showMessage(f"render failed: {self.last_error.splitlines()[0]}", 10_000)
+
+    # --- the demo, jobs, the wizard and the export dialog -----------------------------------------
+    def open_demo(self) -> None:
+        """Make the built-in demo subject (once, in a worker thread) and open it."""
+        available, note = demo_status()
+        if not available:
+            self.show_error("No demo subject", note)
+            return
+
+        def factory() -> Generator[Any, None, Any]:
+            from talkstudio.core.demo import ensure_demo_job
+
+            return ensure_demo_job()
+
+        job = self.run_job(factory, "demo", "Preparing the demo subject")
+        job.finished.connect(lambda path: self.open_subject(path))
+
+    def run_job(
+        self, factory: Callable[[], Generator[Any, None, Any]], name: str, what: str
+    ) -> JobRunner:
+        """Run a job in its own thread with progress in the status bar; errors shown."""
+        job = JobRunner(factory, name, parent=self)
+        self.jobs.append(job)
+        bar = self.status_progress
+
+        def progress(p: Any) -> None:
+            bar.setRange(0, max(p.total, 0))
+            bar.setValue(p.step)
+            bar.show()
+            self.statusBar().showMessage(f"{what}: {p.message or p.stage}")
+
+        def done() -> None:
+            bar.hide()
+            if job in self.jobs:
+                self.jobs.remove(job)
+
+        job.progress.connect(progress)
+        job.failed.connect(lambda msg: self.show_error(what, msg))
+        job.done.connect(done)
+        job.start()
+        return job
+
+    def _wizard(self) -> TrainingWizard:
+        from .wizard import TrainingWizard
+
+        if self.wizard is None:
+            self.wizard = TrainingWizard(self)
+            self.wizard.subjectReady.connect(self.open_subject)
+        return self.wizard
+
+    def new_subject(self) -> None:
+        """The training wizard from its first page (a new video)."""
+        wizard = self._wizard()
+        wizard.restart()
+        wizard.open()
+
+    def train_subject(self, subject: str | Path) -> None:
+        """The training wizard on a preprocessed subject (train it, or resume its training)."""
+        wizard = self._wizard()
+        wizard.continue_subject(subject)
+        wizard.open()
+
+    def choose_subject_to_train(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A preprocessed subject to train")
+        if folder:
+            self.train_subject(folder)
+
+    def show_export(self) -> None:
+        if not self.session.is_open():
+            return
+        from .export_dialog import ExportDialog
+
+        if self.export_dialog is None:
+            self.export_dialog = ExportDialog(self.client, self.state, self)
+        self.export_dialog.prepare(self.session.export_settings, self.session.default_export_path())
+        self.export_dialog.open()
+
+    # --- saving and closing the session ---------------------------------------------------------
+    def save_project(self) -> bool:
+        """Save to the project file (asking for one the first time); True when saved."""
+        if not self.session.is_open():
+            return False
+        if self.session.project_path is None:
+            return self.save_project_as()
+        return self.save_project_to(self.session.project_path)
+
+    def save_project_as(self) -> bool:
+        info = self.session.info
+        if info is None:
+            return False
+        start = str(self.session.project_path or Path.home() / f"{info.name}{SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the project", start, f"Talkstudio projects (*{SUFFIX})"
+        )
+        return bool(path) and self.save_project_to(Path(path))
+
+    def save_project_to(self, path: str | Path) -> bool:
+        """Write the project to ``path`` (``.talkproj`` added); True when written."""
+        from talkstudio.core.errors import TalkstudioError
+
+        try:
+            written = self.session.save_to(path)
+        except (TalkstudioError, OSError) as exc:
+            self.show_error("Cannot save the project", str(exc))
+            return False
+        self.statusBar().showMessage(f"saved {written}", 5000)
+        return True
+
+    def close_session(self) -> bool:
+        """Back to the welcome page (asks about unsaved changes)."""
+        if not self.maybe_save():
+            return False
+        self.playback.pause()
+        self.save_layout()
+        self.controller.active = False
+        self.controller.reset()
+        self.session.close()
+        self.show_welcome()
+        return True
+
+    def reset_all_edits(self) -> None:
+        """Reset every factor (one undo step per factor that had keyframes)."""
+        self.session.reset_all_edits()
+
+    def cancel_jobs(self) -> None:
+        for job in list(self.jobs):
+            job.cancel()
+            job.wait()
+        for owner in (self.export_dialog, self.wizard):
+            if owner is not None:
+                owner.cancel_jobs()

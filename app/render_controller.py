@@ -15,6 +15,8 @@ whose α lags behind a drag are shown while the slider is down: they are the new
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -22,12 +24,14 @@ from talkstudio.widgets.alpha_panel import AlphaPanel
 from talkstudio.widgets.preview import Preview
 from talkstudio.widgets.state import EditState
 
-from .worker import EngineClient, RenderResult
+from .worker import EngineClient, RenderMode, RenderResult
 
-_ORDER = {"": 0, "fast": 1, "full": 2, "fast+full": 3}
+Pending = RenderMode | Literal[""]
+"""The render collected so far this turn ("": none)."""
+_ORDER: dict[Pending, int] = {"": 0, "fast": 1, "full": 2, "fast+full": 3}
 
 
-def merge_modes(a: str, b: str) -> str:
+def merge_modes(a: Pending, b: Pending) -> Pending:
     """The mode that does what both ``a`` and ``b`` ask for."""
     if {a, b} == {"fast", "full"}:
         return "fast+full"
@@ -57,9 +61,9 @@ class RenderController(QObject):
         self.panel = panel
         self.active = False
         """Requests are sent only while a session is open."""
-        self._mode = ""
+        self._mode: Pending = ""
         self._last_seq = 0
-        self._last_request: tuple[tuple[int, tuple[float, ...], int], str] | None = None
+        self._last_request: tuple[tuple[int, tuple[float, ...], int], RenderMode] | None = None
         self.last_shown: RenderResult | None = None
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -83,7 +87,7 @@ class RenderController(QObject):
     def _alphas_changed(self) -> None:
         self.schedule("fast" if self.dragging() else "fast+full")
 
-    def schedule(self, mode: str) -> None:
+    def schedule(self, mode: RenderMode) -> None:
         """Ask for a render of ``mode`` at the end of this turn of the event loop."""
         if not self.active:
             return

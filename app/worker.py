@@ -1,5 +1,5 @@
 """The engine thread: ONE thread owns the :class:`~talkstudio.core.engine.Engine` and every torch
-object of the studio's editing session (DESIGN "Rules of the house").
+object of the studio's editing session (``docs/design.md``, "Rules of the house").
 
 :class:`EngineClient` lives in the GUI thread and is all the window talks to. It sends requests
 to :class:`EngineWorker`, which lives in the engine thread, and re-emits the worker's results.
@@ -12,29 +12,65 @@ Modes: ``"fast"`` is :meth:`Engine.render_fast` (the edited head region over the
 ``"full"`` is :meth:`Engine.render`, and ``"fast+full"`` renders fast, hands that out, then —
 unless a newer request arrived meanwhile — the full frame.
 
+A request that fails is reported by ``failed`` as (:class:`RequestKind`, the exception): the
+exception object itself, its frames' local variables cleared in the engine thread, so that the
+receiver decides how to word it (:func:`~.jobs.describe_error`) and no torch object of a failed
+render lives on outside the engine thread.
+
 Nothing here imports torch at module level: the engine (and torch) are imported in the engine
 thread when the first subject opens, after the window has painted.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
-from .jobs import JobRunner, describe_error, wait_for
+from talkstudio.core.errors import TalkstudioError
+
+from .jobs import JobRunner, wait_for
 
 if TYPE_CHECKING:
     from talkstudio.core.edit import Edits
     from talkstudio.core.engine import Engine
 
-RENDER_MODES = ("fast", "full", "fast+full")
+RenderMode = Literal["fast", "full", "fast+full"]
+"""How to render a request (see the module docstring)."""
+RENDER_MODES: tuple[RenderMode, ...] = get_args(RenderMode)
+RenderKind = Literal["fast", "full"]
+"""What a result is: the edited head region over the cached frame, or a full frame."""
 Alphas = tuple[float, float, float]
+
+
+class RequestKind(enum.Enum):
+    """What the engine thread was asked to do when it failed."""
+
+    OPEN = "open"
+    """Open a subject (and drive it)."""
+    DRIVE = "drive"
+    """Drive the open subject with other speech."""
+    RENDER = "render"
+    """Render a frame for the preview."""
+
+
+def _detached(exc: BaseException) -> BaseException:
+    """``exc`` with the local variables of its traceback's frames (and its causes') cleared."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if e.__traceback__ is not None:
+            traceback.clear_frames(e.__traceback__)
+        e = e.__cause__ or e.__context__
+    return exc
 
 
 @dataclass(frozen=True)
@@ -45,7 +81,7 @@ class RenderRequest:
     frame: int
     alphas: Alphas
     size: int
-    mode: str  # one of RENDER_MODES
+    mode: RenderMode
 
 
 @dataclass(frozen=True)
@@ -56,7 +92,7 @@ class RenderResult:
     frame: int
     alphas: Alphas
     size: int
-    kind: str  # "fast" or "full" (a cached full frame counts as full)
+    kind: RenderKind  # a cached full frame counts as full
     rgb: np.ndarray  # [size, size, 3] uint8
     ms: float  # engine time of this render
 
@@ -86,7 +122,7 @@ class EngineWorker(QObject):
 
     opened = Signal(object)  # SessionInfo
     rendered = Signal(object)  # RenderResult
-    failed = Signal(str, str)  # (what was attempted, message)
+    failed = Signal(object, object)  # (RequestKind, the exception)
     status = Signal(str)
 
     def __init__(self) -> None:
@@ -130,7 +166,7 @@ class EngineWorker(QObject):
             else:  # the same subject again: drive it afresh
                 self._drive(audio)
         except Exception as exc:
-            self.failed.emit("open", describe_error(exc))
+            self.failed.emit(RequestKind.OPEN, _detached(exc))
             return
         self.opened.emit(self._info(audio, (time.perf_counter() - t0) * 1e3))
 
@@ -138,14 +174,16 @@ class EngineWorker(QObject):
     def drive(self, audio: str) -> None:
         """Drive the open subject with ``audio`` ("" = replay its own speech)."""
         if self.engine is None:
-            self.failed.emit("drive", "open a subject before loading driving audio")
+            self.failed.emit(
+                RequestKind.DRIVE, TalkstudioError("open a subject before loading driving audio")
+            )
             return
         t0 = time.perf_counter()
         try:
             self.status.emit(f"predicting the mouth for {Path(audio).name}…" if audio else "")
             self._drive(audio)
         except Exception as exc:
-            self.failed.emit("drive", describe_error(exc))
+            self.failed.emit(RequestKind.DRIVE, _detached(exc))
             return
         self.opened.emit(self._info(audio, (time.perf_counter() - t0) * 1e3))
 
@@ -197,7 +235,7 @@ class EngineWorker(QObject):
             out = engine.render(req.frame, req.alphas, req.size)
             self._emit(req, out.kind, out.rgb, out.ms)
         except Exception as exc:
-            self.failed.emit("render", describe_error(exc))
+            self.failed.emit(RequestKind.RENDER, _detached(exc))
 
     @Slot()
     def release(self) -> None:
@@ -205,9 +243,9 @@ class EngineWorker(QObject):
         self.engine = None
 
     def _emit(self, req: RenderRequest, kind: str, rgb: np.ndarray, ms: float) -> None:
-        kind = "fast" if kind == "fast" else "full"
+        shown: RenderKind = "fast" if kind == "fast" else "full"
         self.rendered.emit(
-            RenderResult(req.seq, req.frame, req.alphas, req.size, kind, rgb, float(ms))
+            RenderResult(req.seq, req.frame, req.alphas, req.size, shown, rgb, float(ms))
         )
 
 
@@ -216,7 +254,7 @@ class EngineClient(QObject):
 
     opened = Signal(object)  # SessionInfo
     rendered = Signal(object)  # RenderResult
-    failed = Signal(str, str)  # (what, message)
+    failed = Signal(object, object)  # (RequestKind, the exception)
     status = Signal(str)
     _open = Signal(str, str, str)
     _drive = Signal(str)
@@ -227,10 +265,10 @@ class EngineClient(QObject):
         self.device = device
         self.size = 256
         """Side of the preview renders in pixels."""
-        self.thread = QThread()
-        self.thread.setObjectName("talkstudio-engine")
+        self.engine_thread = QThread()
+        self.engine_thread.setObjectName("talkstudio-engine")
         self.worker = EngineWorker()
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.engine_thread)
         self._seq = 0
         self.requests = 0
         """Render requests sent so far."""
@@ -246,7 +284,7 @@ class EngineClient(QObject):
         self.worker.rendered.connect(self.rendered)
         self.worker.failed.connect(self.failed)
         self.worker.status.connect(self.status)
-        self.thread.start()
+        self.engine_thread.start()
 
     def open_session(self, subject: str | Path, audio: str | Path | None = None) -> None:
         """Open a subject (and drive it with ``audio``; None replays its own speech)."""
@@ -255,7 +293,7 @@ class EngineClient(QObject):
     def drive(self, audio: str | Path | None) -> None:
         self._drive.emit(str(audio) if audio else "")
 
-    def request(self, frame: int, alphas: Any, mode: str = "full") -> RenderRequest:
+    def request(self, frame: int, alphas: Any, mode: RenderMode = "full") -> RenderRequest:
         """Ask for a render; a request still waiting in the mailbox is replaced (latest wins)."""
         if mode not in RENDER_MODES:
             raise ValueError(f"render mode must be one of {RENDER_MODES}, got {mode!r}")
@@ -285,7 +323,7 @@ class EngineClient(QObject):
                 raise RuntimeError("no subject is open")
             return worker.engine.export(out, edits, size=size, start=start, end=end)
 
-        job = JobRunner(factory, "export", thread=self.thread, parent=self)
+        job = JobRunner(factory, "export", thread=self.engine_thread, parent=self)
         self.jobs.append(job)
         job.done.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)
         return job
@@ -297,9 +335,9 @@ class EngineClient(QObject):
             job.cancel()
             if job.running:
                 wait_for(job.done, ms)
-        if self.thread.isRunning():
+        if self.engine_thread.isRunning():
             QMetaObject.invokeMethod(
                 self.worker, "release", Qt.ConnectionType.BlockingQueuedConnection
             )
-        self.thread.quit()
-        self.thread.wait(ms)
+        self.engine_thread.quit()
+        self.engine_thread.wait(ms)

@@ -83,7 +83,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     assert dialog.progress.value() == dialog.progress.maximum() == 11
     assert dialog.eta_label.text().startswith(f"wrote {out}")
     assert dialog.close_button.isEnabled() and dialog.whole_button.isEnabled()
-    s = window.export_settings
+    s = window.session.export_settings
     assert (s.size, s.start_frame, s.end_frame, s.path) == (64, 2, 13, str(out))
 
 

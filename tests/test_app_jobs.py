@@ -37,7 +37,7 @@ def test_job_runs_off_the_gui_thread_and_returns(qtbot, tmp_path) -> None:
     assert job.outcome == "finished" and job.result == sum(range(1, 21))
     assert [r.step for r in records] == list(range(1, 21))
     assert log["made_in"] is not gui and log["ran_in"] == {log["made_in"]}
-    assert not job.thread.isRunning()
+    assert not job.job_thread.isRunning()
 
 
 def test_cancel_closes_the_generator_in_its_thread(qtbot, tmp_path) -> None:

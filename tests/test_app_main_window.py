@@ -59,7 +59,7 @@ def test_open_subject_shows_the_first_full_frame(window, demo_subject) -> None:
     assert window.status_device.text() == "device: CPU"
     assert "full render" in window.status_render.text()
     assert meta.name in window.windowTitle()
-    assert window.recent_files()[0] == str(demo_subject.resolve())
+    assert window.session.recent_files()[0] == str(demo_subject.resolve())
     assert all(d.isVisible() for d in window.docks.values())
 
 
@@ -257,7 +257,7 @@ def test_project_save_load_and_the_unsaved_prompt(qtbot, window, tmp_path, demo_
     path = tmp_path / "take1"
     assert window.save_project_to(path)
     saved = tmp_path / "take1.talkproj"
-    assert window.project_path == saved and not window.isWindowModified()
+    assert window.session.project_path == saved and not window.isWindowModified()
     project = Project.load(saved)
     assert project.subject == demo_subject.resolve()
     assert project.edits.track("mouth").keys == {12: 1.6}
@@ -275,7 +275,7 @@ def test_project_save_load_and_the_unsaved_prompt(qtbot, window, tmp_path, demo_
     assert window.state.keyframes("right_eye") == [(3, 0.0)]
     assert not window.is_dirty() and window.state.undo_stack.count() == 0
     assert window.windowTitle().startswith("take1.talkproj")
-    assert window.recent_files()[0] == str(saved.resolve())
+    assert window.session.recent_files()[0] == str(saved.resolve())
 
 
 def test_layout_and_recent_files_are_remembered(qtbot, window, tmp_path) -> None:
@@ -301,7 +301,7 @@ def test_layout_and_recent_files_are_remembered(qtbot, window, tmp_path) -> None
 def test_close_session_and_bad_subject(qtbot, window, tmp_path) -> None:
     assert window.close_session()
     assert window.stack.currentWidget() is window.welcome
-    assert window.state.num_frames == 0 and window.session is None
+    assert window.state.num_frames == 0 and window.session.info is None
     not_a_subject = tmp_path / "empty"
     not_a_subject.mkdir()
     with qtbot.waitSignal(window.errorShown, timeout=RENDER_TIMEOUT_MS) as err:
@@ -326,8 +326,8 @@ def test_start_without_a_target_opens_the_demo_subject(
         check_params_cb=lambda r: r.kind == "full",
     ):
         open_initial(window, None)
-    assert window.session is not None
-    assert window.session.subject.resolve() == demo_subject.resolve()
+    assert window.session.info is not None
+    assert window.session.info.subject.resolve() == demo_subject.resolve()
     assert window.stack.currentWidget() is window.editor_page
     assert window.alpha_panel.rows["mouth"].slider.isEnabled()
     assert window.windowTitle().startswith(Subject.open(demo_subject).meta.name)
