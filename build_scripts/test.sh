@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Run every check CI runs: ruff (lint + format), mypy on core/, the import-linter contract, and
+# Run every check CI runs: ruff (lint + format), mypy on core/, app/ and widgets/, the import-linter
+# contracts (core never imports Qt or the GUI; layers app > widgets > core), and
 # pytest — widget tests on Qt's offscreen platform, then the OpenGL view tests (marker `gl`) on
 # a real X server (Xvfb, started by pytest-xvfb). Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 echo "== ruff";          $bin/ruff check . && $bin/ruff format --check .
-echo "== mypy core/";    $bin/mypy core
+echo "== mypy";          $bin/mypy core app widgets
 echo "== import-linter"; $bin/lint-imports
 echo "== pytest (offscreen)"
 QT_QPA_PLATFORM=offscreen $bin/python -m pytest -m "not gl" --no-xvfb "$@"
