@@ -66,6 +66,9 @@ class Stage1Model(nn.Module):
         self.closed_lm: np.ndarray | None = None
         """The subject's closed mouth [37, 3] (head units), where silences drive the mouth
         (:func:`~.prior.close_silences`); None: silences are left to the network."""
+        self.range_factor = 1.0
+        """How much wider than the prior's average speaker this subject opens its mouth
+        (:func:`~.prior.calibrate_range`); 1 for models trained from scratch."""
 
     # -- statistics --------------------------------------------------------------------------------
     def set_statistics(

@@ -33,6 +33,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..landmarks import STAGE1_POINTS, mouth_opening
+from ..subject import Subject
 from ..timing import FPS, SAMPLES_PER_FRAME
 from .model import Stage1Model
 
@@ -206,3 +207,26 @@ def calibrate_range(
     if sp < 1e-9 or st < 1e-9:
         return 1.0
     return float(np.clip(st / sp, *RANGE_LIMITS))
+
+
+def prior_for_subject(subject: Subject, prior: Stage1Model | None = None) -> Stage1Model:
+    """The prior (default: the shipped one) fitted to ``subject`` without training: the
+    subject's mean and length, the range factor measured on its training frames, and its closed
+    mouth for silences. Used as the start of fine-tuning and as the "prior only" model."""
+    from .data import subject_audio, subject_gain
+    from .infer import front_end_for
+
+    prior = prior if prior is not None else load_prior()
+    n = subject.meta.train_frames
+    points = np.asarray(subject.tracks.lm_world, np.float64)[:n]
+    norm = SpeakerNorm.from_landmarks(points)
+    own = points[:, list(STAGE1_POINTS)]
+    model = fit_to_subject(prior, norm)
+    feats = front_end_for(model)(
+        subject_audio(subject)[: n * SAMPLES_PER_FRAME], subject_gain(subject)
+    )
+    factor = calibrate_range(model, feats, own, norm)
+    model.lm_scale.fill_(float(norm.length * factor))
+    model.range_factor = factor
+    model.closed_lm = closed_mouth(own)
+    return model
