@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import CheckpointError
 from ..presets import apply_preset
 
-AUDIO_FEATURES = ("mel", "wav2vec2")
+AUDIO_FEATURES = ("mel", "wav2vec2", "phonetic", "mel+phonetic")
 FUSIONS = ("linear", "biased_cross_attention")
 
 ARCHITECTURE_FIELDS = (
@@ -41,9 +41,10 @@ class Stage1Config:
 
     # -- audio front end (E_aud) ---------------------------------------------------------------
     audio_features: str = "mel"
-    """"mel" (log-mel spectrogram, always available) or "wav2vec2" (frozen, from local weights;
-    falls back to "mel" with a warning when they are absent). A saved checkpoint records the
-    front end it was actually trained with."""
+    """"mel" (log-mel spectrogram, always available), "wav2vec2" (frozen, from local weights;
+    falls back to "mel" with a warning when they are absent), "phonetic" (viseme classes of the
+    phones PocketSphinx decodes, :mod:`.phonetic`) or "mel+phonetic" (both side by side). A
+    saved checkpoint records the front end it was actually trained with."""
     wav2vec2_path: str = "facebook/wav2vec2-base-960h"
     """Local folder or Hugging Face model name of the wav2vec2 weights (local cache only)."""
     n_mels: int = 80

@@ -6,7 +6,9 @@ Every feature row ``i`` describes audio frame ``i`` = samples ``[640 i, 640 (i +
 - ``mel``: log-mel spectrogram, 25 ms Hann windows every 10 ms centred at ``160 j + 80``, so
   frame ``i`` owns the 4 mel frames ``4 i .. 4 i + 3``; a row is those 4 spectra side by side.
 - ``wav2vec2``: frozen wav2vec2 hidden states interpolated to the frames (:mod:`.wav2vec2`).
-- Both append the 6 LPC formant features (:mod:`.formants`) when ``use_formants``.
+- ``phonetic``: viseme classes of the phones PocketSphinx decodes, with context and pauses
+  (:mod:`.phonetic`); ``mel+phonetic``: the log-mel row, then the phonetic row.
+- All append the 6 LPC formant features (:mod:`.formants`) when ``use_formants``.
 
 The trainable rest of E_aud is :class:`~.encoder.AudioEncoder`.
 """
@@ -23,6 +25,7 @@ from ..errors import CheckpointError, MediaError
 from ..timing import SAMPLE_RATE, SAMPLES_PER_FRAME, num_frames
 from .config import Stage1Config
 from .formants import NUM_FORMANT_FEATURES, formant_features
+from .phonetic import PHONETIC_DIM, model_paths, phonetic_features
 from .wav2vec2 import load_wav2vec2, wav2vec2_features
 
 MEL_HOP, MEL_WIN = 160, 400
@@ -167,6 +170,8 @@ class AudioFrontEnd:
         self.config = config
         self.kind = config.audio_features
         self._w2v = None
+        if "phonetic" in self.kind:
+            model_paths()  # a missing pocketsphinx is named now, not at the first clip
         if self.kind == "wav2vec2":
             self._w2v = load_wav2vec2(config.wav2vec2_path)
             if self._w2v is None:
@@ -184,6 +189,10 @@ class AudioFrontEnd:
         extra = NUM_FORMANT_FEATURES if self.config.use_formants else 0
         if self._w2v is not None:
             return int(self._w2v.config.hidden_size) + extra
+        if self.kind == "phonetic":
+            return PHONETIC_DIM + extra
+        if self.kind == "mel+phonetic":
+            return MELS_PER_FRAME * self.config.n_mels + PHONETIC_DIM + extra
         return MELS_PER_FRAME * self.config.n_mels + extra
 
     def __call__(self, audio: np.ndarray, gain: float | None = None) -> np.ndarray:
@@ -198,8 +207,12 @@ class AudioFrontEnd:
             audio = normalize_loudness(audio, gain)
         if self._w2v is not None:
             parts = [wav2vec2_features(self._w2v, audio, frames)]
+        elif self.kind == "phonetic":
+            parts = [phonetic_features(audio, frames)]
         else:
             parts = [log_mel(audio, frames, self.config.n_mels)]
+            if self.kind == "mel+phonetic":
+                parts.append(phonetic_features(audio, frames))
         if self.config.use_formants:
             parts.append(formant_features(audio, frames))
         return np.concatenate(parts, axis=1).astype(np.float32)

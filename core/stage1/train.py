@@ -141,7 +141,7 @@ def _train(
     while step < cfg.steps:
         model.train()
         feats, target, prev = (x.to(dev) for x in data.sample(cfg.batch, cfg.window, rng))
-        if cfg.gain_jitter_db > 0 and cfg.audio_features == "mel":
+        if cfg.gain_jitter_db > 0 and cfg.audio_features in ("mel", "mel+phonetic"):
             db = torch.empty(feats.shape[0], 1, device=dev).uniform_(-1, 1) * cfg.gain_jitter_db
             feats = log_mel_with_gain(feats, cfg.n_mels, db.expand(-1, feats.shape[1]))
         prev = prev + cfg.input_noise * torch.randn_like(prev) * model.disp_std
