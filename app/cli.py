@@ -6,11 +6,22 @@ Subcommands import their heavy dependencies only when they run, so ``talkstudio 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
 _HANDLERS: dict[str, Handler] = {}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a command unwinds as on Ctrl-C: atomic writes
+    (an export's MP4, checkpoints) remove their temporaries on the way out."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _positive_int(text: str) -> int:
@@ -129,14 +140,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    # The studio quits on SIGTERM as Qt does; any other command unwinds as on Ctrl-C.
+    opens_studio = command == "studio" or getattr(args, "render", "") is None
+    on_term = None
+    if not opens_studio and threading.current_thread() is threading.main_thread():
+        on_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _HANDLERS[command](args)
     except TalkstudioError as exc:
         print(f"talkstudio {command}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"talkstudio {command}: interrupted; nothing half-written was kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"talkstudio {command}: {what}; nothing half-written was kept", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
 
 
 if __name__ == "__main__":

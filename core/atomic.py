@@ -1,15 +1,19 @@
 """Atomic file writes: write to a temporary name in the same folder, flush, then rename.
 
 A reader never sees a half-written file, and an exception or a full disk mid-write leaves the
-previous version of the file untouched.
+previous version of the file untouched. The temporary is named ``.NAME.PID-XXXXXXXX.partSUFFIX``
+after its writer's process, so that a later writer of the same file can tell the leftovers of a
+killed process (:func:`sweep_stale_parts`) from a write in progress.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +30,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".part{suffix or target.suffix}", dir=target.parent
+        prefix=f".{target.name}.{os.getpid()}-",
+        suffix=f".part{suffix or target.suffix}",
+        dir=target.parent,
     )
     os.close(fd)
     tmp = Path(tmp_name)
@@ -42,6 +48,37 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
+
+
+def sweep_stale_parts(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries that writes of ``path`` left behind when their process was killed
+    (SIGKILL, a crash, a power cut): those whose writer is gone, and those of older versions
+    whose names carry no process id. A write in progress in a live process is left alone.
+    Returns what was removed."""
+    target = Path(path)
+    name = re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)-)?[a-z0-9_]+\.part.*")
+    removed = []
+    for part in target.parent.glob(f".{glob.escape(target.name)}.*.part*"):
+        match = name.fullmatch(part.name)
+        if match is None:  # another file's temporary (``NAME.x``'s), not ours
+            continue
+        writer = match.group(1)
+        if writer is not None and (int(writer) == os.getpid() or _alive(int(writer))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+            removed.append(part)
+    return removed
 
 
 def _read_umask() -> int:

@@ -416,6 +416,29 @@ def test_cancelled_writer_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_next_write_sweeps_temporaries_of_killed_writers(tmp_path: Path) -> None:
+    """A writer killed mid-export leaves ``.NAME.PID-XXXX.part.mp4``; the next write of the same
+    file removes it (and an older version's part without a process id), but not the part of a
+    live process's write, nor another file's."""
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
+                          capture_output=True, check=True).stdout.strip()  # fmt: skip
+    target = tmp_path / "take.mp4"
+    stale = tmp_path / f".take.mp4.{gone}-abcd1234.part.mp4"
+    older = tmp_path / ".take.mp4.k2j4_x9q.part.mp4"
+    live = tmp_path / f".take.mp4.{os.getppid()}-abcd1234.part.mp4"
+    other = tmp_path / f".take.mp4.b.mp4.{gone}-abcd1234.part.mp4"  # a part of "take.mp4.b.mp4"
+    for part in (stale, older, live, other):
+        part.write_bytes(b"half an mp4")
+    encode_mp4(target, [code_frame(j) for j in range(3)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, live.name, other.name]
+    )
+
+
 def test_failed_write_keeps_previous_file(tmp_path: Path) -> None:
     target = encode_mp4(tmp_path / "out.mp4", [code_frame(j) for j in range(5)])
     before = target.read_bytes()

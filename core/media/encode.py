@@ -30,7 +30,7 @@ from types import TracebackType
 import av
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, sweep_stale_parts
 from ..errors import MediaError
 from ._errors import AV_ERRORS, describe
 
@@ -96,6 +96,7 @@ class Mp4Writer:
         self._container: av.container.OutputContainer | None = None
 
     def __enter__(self) -> Mp4Writer:
+        sweep_stale_parts(self.path)  # what a killed earlier export of this file left behind
         self._target = atomic_path(self.path)
         tmp = self._target.__enter__()
         try:
