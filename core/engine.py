@@ -29,7 +29,7 @@ from .errors import CheckpointError, TalkstudioError
 from .geometry import scale_intrinsics
 from .progress import Job, Progress
 from .subject import MODEL_PARTS, Subject
-from .timing import SAMPLES_PER_FRAME, num_frames
+from .timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, num_frames
 
 if TYPE_CHECKING:
     import torch
@@ -100,6 +100,8 @@ class Engine:
         self.stage1 = stage1
         self.device = device
         self.audio = np.zeros(0, np.float32)
+        self.audio_source: Path | None = None
+        """The driving file; exports encode its audio at its own rate and channels."""
         self.track: DrivingTrack | None = None
         self._backgrounds: dict[int, torch.Tensor] = {}
         self._frames: OrderedDict[tuple[int, tuple[float, float, float], int], np.ndarray] = (
@@ -147,10 +149,14 @@ class Engine:
             )
         if isinstance(audio, np.ndarray):
             samples = prepare_audio(audio)
+            source = None
         else:
             samples = load_driving_audio(audio)
+            source = Path(audio)
         mouth = predict(self.stage1, samples)  # [T, 37, 3]
-        return self._set_track(samples, mouth, still_head, seed)
+        track = self._set_track(samples, mouth, still_head, seed)
+        self.audio_source = source
+        return track
 
     def replay(self, still_head: bool = False) -> DrivingTrack:
         """Drive the subject with its own training frames and speech (no stage 1 needed)."""
@@ -161,6 +167,7 @@ class Engine:
             own = self.subject.load_audio()[: count * SAMPLES_PER_FRAME]
             samples[: len(own)] = own
         self.audio = samples
+        self.audio_source = None
         self.track = build_driving_track(
             self.subject.tracks, meta.train_range, None, count=count, still_head=still_head
         )
@@ -321,11 +328,9 @@ class Engine:
             raise TalkstudioError(f"export size must be even for H.264, got {size}")
         edits = edits or Edits()
         alphas = edits.alphas(end)
-        audio = np.zeros((end - start) * SAMPLES_PER_FRAME, np.float32)
-        piece = self.audio[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME]
-        audio[: len(piece)] = piece
+        audio, rate = self._export_audio(start, end)
         t0 = time.perf_counter()
-        with Mp4Writer(out, size, size, audio=audio) as writer:
+        with Mp4Writer(out, size, size, audio=audio, sample_rate=rate) as writer:
             for i in range(start, end):
                 a = _check_alphas(alphas[i])
                 cached = self._frames.get((i, a, size))
@@ -341,6 +346,21 @@ class Engine:
                     preview=rgb if done % 25 == 1 else None,
                 )
         return Path(out)
+
+    def _export_audio(self, start: int, end: int) -> tuple[np.ndarray, int]:
+        """The audio of frames [start, end) as float32 [C, S] and its rate: the driving file's
+        own rate and channels (its 16 kHz mono copy is for stage 1), else the 16 kHz track."""
+        if self.audio_source is not None:
+            from .media import load_audio_native
+
+            source, rate = load_audio_native(self.audio_source)  # [C, S]
+        else:
+            source, rate = self.audio[None], SAMPLE_RATE
+        first = round(start * rate / FPS)
+        audio = np.zeros((len(source), round(end * rate / FPS) - first), np.float32)
+        piece = source[:, first : first + audio.shape[1]]
+        audio[:, : piece.shape[1]] = piece
+        return audio, rate
 
 
 def _check_alphas(alphas: tuple[float, ...] | np.ndarray) -> tuple[float, float, float]:

@@ -5,7 +5,8 @@
   timestamps (output frame ``i`` shows the source frame displayed at ``i / fps``; the count is
   ``round(duration * fps)``); see :mod:`.video`.
 - :func:`load_audio`: mono float32 at 16 kHz from any container, rate and channel count,
-  start-aligned; see :mod:`.audio`.
+  start-aligned; :func:`load_audio_native` at the file's own rate and channels; see
+  :mod:`.audio`.
 - :class:`Mp4Writer` / :func:`encode_mp4`: H.264 + AAC MP4, A/V from time 0, written
   atomically; see :mod:`.encode`.
 
@@ -13,7 +14,7 @@ Every failure raises :class:`~talkstudio.core.errors.MediaError` with a message 
 wrong and what to do; no ``av.error`` exception escapes (see :mod:`._errors`).
 """
 
-from .audio import load_audio
+from .audio import load_audio, load_audio_native
 from .encode import Mp4Writer, encode_mp4
 from .probe import MediaInfo, probe
 from .video import VideoFrame, iter_video_frames, read_video_frames
@@ -25,6 +26,7 @@ __all__ = [
     "encode_mp4",
     "iter_video_frames",
     "load_audio",
+    "load_audio_native",
     "probe",
     "read_video_frames",
 ]
