@@ -293,7 +293,11 @@ def shortcut_rows(w: QWidget) -> list[tuple[str, str]]:
             elif action.objectName() == "redo":
                 what = "Redo"
             rows.append((what, " or ".join(keys)))
-    return rows
+    return rows + list(WIDGET_KEYS)
+
+
+WIDGET_KEYS = (("Delete the selected keyframe (timeline)", "Delete or Backspace"),)
+"""Keys a view handles itself (no menu action), listed after the actions' shortcuts."""
 
 
 def show_shortcuts(w: QWidget) -> QMessageBox:

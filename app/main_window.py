@@ -280,12 +280,9 @@ class MainWindow(QMainWindow):
         self.errorShown.emit(message)
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Talkstudio",
-            "<b>Talkstudio</b><br>Audio-driven, editable talking heads "
-            "(Gaussian-landmark NeRF).<br>Drag α1/α2/α3 to edit the eyes and the mouth.",
-        )
+        from .about import about_text
+
+        QMessageBox.about(self, "About Talkstudio", about_text())
 
     def set_preview_size(self, size: int) -> None:
         self.client.size = size
