@@ -1,0 +1,83 @@
+"""Every benchmark section and figure script still runs: each section once, one repetition on
+tiny inputs (``python -m benchmarks --quick``, the real code paths), and the scripts that need no
+training of their own, offscreen. The figures of a quick run mean nothing; only that it ran and
+wrote its table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench import available_sections
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = available_sections()
+
+
+def _run(args: list[str], timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` from the repository root, offscreen, one torch thread."""
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        OMP_NUM_THREADS="1",
+        TALKSTUDIO_BENCH_THREADS="1",
+    )
+    res = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
+    return res
+
+
+def test_every_section_module_is_a_section() -> None:
+    """Each module of ``benchmarks/sections`` is listed and has ``run(ctx)``."""
+    import inspect
+
+    from benchmarks.bench import load_section
+
+    on_disk = sorted(p.stem for p in (REPO / "benchmarks" / "sections").glob("[!_]*.py"))
+    assert on_disk == SECTIONS and "engine" in SECTIONS and "studio" in SECTIONS
+    for name in SECTIONS:
+        assert list(inspect.signature(load_section(name).run).parameters) == ["ctx"], name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("section", SECTIONS)
+def test_section_runs_quick(section: str, tmp_path: Path) -> None:
+    res = _run(["-m", "benchmarks", "--quick", "--out", str(tmp_path), section])
+    assert f"## {section}" in res.stdout
+    payload = json.loads((tmp_path / f"{section}.json").read_text())
+    assert payload["quick"] is True and payload["section"] == section
+    measured = [m for m in payload["measures"] if all(math.isfinite(x) for x in m["samples"])]
+    assert measured, f"{section} measured nothing: {payload['measures']}"
+    assert all(len(m["samples"]) >= 1 for m in payload["measures"])
+
+
+@pytest.mark.slow
+def test_documented_entry_runs(tmp_path: Path) -> None:
+    """``python build_scripts/bench.py``, the entry the README names, runs a section."""
+    _run(["build_scripts/bench.py", "--quick", "--out", str(tmp_path), "media"])
+    assert json.loads((tmp_path / "media.json").read_text())["measures"]
+
+
+@pytest.mark.slow
+def test_widget_gallery_offscreen(tmp_path: Path) -> None:
+    _run(["-m", "scripts.widget_gallery", str(tmp_path)])
+    shots = {p.stem for p in tmp_path.glob("*.png") if p.stat().st_size > 1000}
+    assert {"timeline", "alpha_panel", "preview", "transport", "loss_plot", "together"} <= shots
+
+
+@pytest.mark.slow
+def test_torso_strip_on_the_demo_subject(demo_subject: Path, tmp_path: Path) -> None:
+    import cv2
+
+    out = tmp_path / "strip.png"
+    _run(["-m", "scripts.torso_strip", str(demo_subject), "--frames", "2", "--out", str(out)])
+    strip = cv2.imread(str(out))
+    assert strip is not None and strip.shape[1] > strip.shape[0]  # 4 columns side by side, 2 rows
