@@ -12,7 +12,7 @@ CORE = Path(talkstudio.core.__path__[0])
 
 SCRIPT = """
 import sys, importlib, pkgutil
-for name in ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "talkstudio.app", "talkstudio.widgets"):
+for name in ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "talkstudio.app", "talkstudio.widgets"):
     sys.modules[name] = None  # any import of these now raises ImportError
 import talkstudio.core
 mods = [m.name for m in pkgutil.walk_packages(talkstudio.core.__path__, "talkstudio.core.")]
