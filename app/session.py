@@ -42,14 +42,12 @@ class _Pending:
 
 def demo_status() -> tuple[bool, str]:
     """(available, note): whether the built-in demo subject ships with this installation."""
-    try:
-        from talkstudio.core.demo import demo_resources
-    except ImportError:
-        return False, "The demo subject is not part of this version."
+    from talkstudio.core.demo import demo_resources
+
     if not (demo_resources() / "demo.json").is_file():
         return False, (
             "The demo subject is missing from this installation "
-            "(build it with `python build_scripts/make_demo.py`)."
+            "(build it with `python -m scripts.make_demo`)."
         )
     return True, ""
 
