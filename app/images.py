@@ -1,10 +1,10 @@
-"""Small display helpers shared by the dialogs: RGB arrays as pixmaps, a scaled image label, ETA."""
+"""Small display helpers shared by the dialogs: RGB arrays as images, a scaled image label, ETA."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QWidget
 
 
@@ -13,12 +13,6 @@ def rgb_image(rgb: np.ndarray) -> QImage:
     data = np.ascontiguousarray(rgb, dtype=np.uint8)
     h, w, _ = data.shape
     return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-def rgb_pixmap(rgb: np.ndarray, width: int) -> QPixmap:
-    """A pixmap of ``rgb`` [H, W, 3] uint8 scaled to ``width`` pixels wide."""
-    pixmap = QPixmap.fromImage(rgb_image(rgb))
-    return pixmap.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
 
 
 def format_eta(seconds: float | None) -> str:

@@ -20,6 +20,3 @@ class SubjectError(TalkstudioError):
 class CheckpointError(TalkstudioError):
     """A model checkpoint is missing, truncated or was trained with another configuration."""
 
-
-class CancelledError(TalkstudioError):
-    """Long work was cancelled by the user; nothing half-written was left behind."""

@@ -12,7 +12,6 @@ NUM_LANDMARKS = 68
 JAW = tuple(range(0, 17))
 RIGHT_BROW = tuple(range(17, 22))
 LEFT_BROW = tuple(range(22, 27))
-NOSE = tuple(range(27, 36))
 RIGHT_EYE = tuple(range(36, 42))
 LEFT_EYE = tuple(range(42, 48))
 MOUTH = tuple(range(48, 68))

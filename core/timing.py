@@ -25,11 +25,6 @@ def frame_sample_range(frame: int) -> tuple[int, int]:
     return frame * SAMPLES_PER_FRAME, (frame + 1) * SAMPLES_PER_FRAME
 
 
-def frame_time(frame: int) -> float:
-    """Start time of ``frame`` in seconds."""
-    return frame / FPS
-
-
 def pad_to_frames(audio: np.ndarray) -> np.ndarray:
     """Pad mono ``audio`` [S] with silence to a whole number of frames [num_frames(S) * 640]."""
     total = num_frames(len(audio)) * SAMPLES_PER_FRAME

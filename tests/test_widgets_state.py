@@ -199,9 +199,8 @@ def test_playback_loops_and_reanchors_on_seek(qtbot, state: EditState) -> None:
 def test_widgets_import_neither_torch_nor_the_app() -> None:
     code = (
         "import sys\n"
-        "import talkstudio.widgets as w\n"
+        "import talkstudio.widgets\n"
         "assert 'pyqtgraph' not in sys.modules  # the package itself is light\n"
-        "assert w.Timeline.__name__ == 'Timeline' and w.EditState.__name__ == 'EditState'\n"
         "import talkstudio.widgets.alpha_panel, talkstudio.widgets.landmarks3d, "
         "talkstudio.widgets.loss_plot, talkstudio.widgets.preview, talkstudio.widgets.state, "
         "talkstudio.widgets.timeline, talkstudio.widgets.transport\n"

@@ -101,10 +101,6 @@ class KeyframeLane(pg.ScatterPlotItem):
         self._selected = selected
         self._redraw()
 
-    def frames_shown(self) -> np.ndarray:
-        """Frames of the diamonds as drawn now (a drag in progress included)."""
-        return np.array([round(x * self.fps) for x in self.getData()[0]], dtype=int)
-
     def _redraw(self) -> None:
         frames = list(self._frames)
         if self._drag is not None and self._drag[0] in frames:

@@ -56,11 +56,6 @@ class AudioPlayback(QObject):
         playback.seeked.connect(self._seek)
         self._audio_changed()
 
-    @property
-    def wav_path(self) -> Path | None:
-        """The WAV the player plays (written at the first play), or None."""
-        return self._wav
-
     def _set_status(self, text: str) -> None:
         self.status = text
         self.statusChanged.emit(text)

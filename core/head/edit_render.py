@@ -181,11 +181,6 @@ class EditRenderer:
     def _features(self, ids: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.cache.get(ids, lambda m: self.field.position_features(self._points(m)))
 
-    @property
-    def cached_features(self) -> int:
-        """Samples whose hash features are cached."""
-        return self.cache.size
-
     def affected_rays(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor | None:
         """Rays [A] that changing ``old`` [K, 3] into ``new`` can change; None: all rays."""
         found = self._changes(old, new)

@@ -94,10 +94,6 @@ class Stage1Model(nn.Module):
         """Head-frame points [..., 37, 3] of normalised displacements [..., 37, 3]."""
         return self.mean_lm + disp * self.lm_scale
 
-    def to_disp(self, points: torch.Tensor) -> torch.Tensor:
-        """Normalised displacements [..., 37, 3] of head-frame points [..., 37, 3]."""
-        return (points - self.mean_lm) / self.lm_scale
-
     # -- parts -------------------------------------------------------------------------------------
     def encode_audio(self, feats: torch.Tensor) -> torch.Tensor:
         """Audio features [B, T, dim] of raw front-end rows [B, T, in_dim]."""
