@@ -19,4 +19,3 @@ class SubjectError(TalkstudioError):
 
 class CheckpointError(TalkstudioError):
     """A model checkpoint is missing, truncated or was trained with another configuration."""
-
