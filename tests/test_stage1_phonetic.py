@@ -148,6 +148,26 @@ def test_front_end_rows(kind: str) -> None:
     np.testing.assert_allclose(rows[:, extra : extra + V].sum(1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["phonetic", "mel+phonetic", "mel"])
+def test_absent_viseme_classes_are_not_blown_up(kind: str) -> None:
+    """A class a short training clip lacks (std 0) is normalised by 0.1, not by 0.001."""
+    fe = AudioFrontEnd(Stage1Config(audio_features=kind))
+    rows = np.random.default_rng(0).random((50, fe.in_dim)).astype(np.float32)
+    cols = fe.phonetic_columns()
+    rows[:, 3] = 0.0  # a constant column in the first block
+    if kind != "mel":
+        rows[:, cols.start + 5] = 0.0  # an absent viseme class
+    std = fe.feature_std(rows)
+    np.testing.assert_allclose(std[-1], rows[:, -1].std(), rtol=1e-5)  # a formant column
+    if kind == "mel":
+        assert cols.stop == cols.start and std[3] == pytest.approx(1e-3)
+    else:
+        assert cols.stop - cols.start == ph.PHONETIC_DIM
+        assert std[cols.start + 5] == pytest.approx(0.1)
+        assert std[cols].min() >= 0.1
+        assert std[3] == pytest.approx(0.1 if kind == "phonetic" else 1e-3)
+
+
 def test_silence_is_silence() -> None:
     f = ph.phonetic_features(np.zeros(2 * FS, np.float32))
     assert not ph.speech_mask(f).any()
@@ -237,11 +257,11 @@ def test_bilabials_close_the_lips_near_their_time() -> None:
 @needs_espeak
 def test_decoding_is_deterministic_and_cached() -> None:
     audio = speak("one two three")
-    ph._Decoder._cache.clear()
+    ph.clear_cache()
     first = ph.phone_segments(audio)
     assert len(ph._Decoder._cache) == 1
     assert ph.phone_segments(audio.copy()) == first and len(ph._Decoder._cache) == 1
-    ph._Decoder._cache.clear()
+    ph.clear_cache()
     assert ph.phone_segments(audio) == first  # decoded again: the same phones
     assert any(not s.is_silence for s in first)
     assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(first))
@@ -279,6 +299,8 @@ def test_stage1_trains_and_predicts_on_phonetic_features(kind: str, tmp_path: Pa
     s = result.scores
     assert s.lmd < s.lmd_baseline, s  # the envelope's pauses are heard: better than the mean
     model = load_stage1(root)
+    phonetic = AudioFrontEnd(cfg).phonetic_columns()
+    assert model.feat_std[phonetic].min() >= 0.1  # absent viseme classes are not blown up
     audio, _ = with_pauses([0.1 * np.sin(np.arange(FS) * 0.05).astype(np.float32)], [0.3, 0.3])
     pts = predict(model, audio)
     assert pts.shape == (-(-len(audio) // 640), 37, 3) and np.all(np.isfinite(pts))

@@ -36,6 +36,12 @@ LOUDNESS_TARGET = 0.1
 SILENCE_RMS = 1e-4
 """Below this 90th-percentile frame RMS a clip is treated as silence and left as it is."""
 MAX_GAIN = 30.0
+FEATURE_STD_FLOOR = 1e-3
+"""Smallest std a feature column is normalised by."""
+PHONETIC_STD_FLOOR = 0.1
+"""Smallest std of a phonetic column (values in [0, 1]): a viseme class that a short training
+clip lacks has std 0 there, and a driving clip that has it would reach the network 1000× too
+large with the general floor."""
 
 
 def prepare_audio(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -194,6 +200,19 @@ class AudioFrontEnd:
         if self.kind == "mel+phonetic":
             return MELS_PER_FRAME * self.config.n_mels + PHONETIC_DIM + extra
         return MELS_PER_FRAME * self.config.n_mels + extra
+
+    def phonetic_columns(self) -> slice:
+        """Where the phonetic block lies in a row (an empty slice without one)."""
+        start = MELS_PER_FRAME * self.config.n_mels if self.kind == "mel+phonetic" else 0
+        return slice(start, start + PHONETIC_DIM if "phonetic" in self.kind else start)
+
+    def feature_std(self, feats: np.ndarray) -> np.ndarray:
+        """The std [in_dim] to normalise rows like ``feats`` [T, in_dim] by: their own, at least
+        :data:`FEATURE_STD_FLOOR`, and at least :data:`PHONETIC_STD_FLOOR` on the phonetic block."""
+        std = np.maximum(np.asarray(feats, np.float32).std(axis=0), FEATURE_STD_FLOOR)
+        cols = self.phonetic_columns()
+        std[cols] = np.maximum(std[cols], PHONETIC_STD_FLOOR)
+        return std.astype(np.float32)
 
     def __call__(self, audio: np.ndarray, gain: float | None = None) -> np.ndarray:
         """Features float32 [ceil(S / 640), in_dim] of mono 16 kHz ``audio`` [S].

@@ -190,6 +190,12 @@ class _Decoder:
             return segs
 
 
+def clear_cache() -> None:
+    """Forget the decoded clips (benchmarks time the decoding itself)."""
+    with _Decoder._lock:
+        _Decoder._cache.clear()
+
+
 def _decoder_input(audio: np.ndarray) -> np.ndarray:
     """Mono 16 kHz float ``audio`` [S] at :data:`LEVEL` plus the noise floor, as int16 [S]."""
     a = np.asarray(audio, dtype=np.float64)

@@ -127,7 +127,7 @@ def _train(
     dev = _device(device)
     torch.manual_seed(cfg.seed)
     model = Stage1Model(cfg, front_end.in_dim)
-    model.set_statistics(**data.statistics())
+    model.set_statistics(**{**data.statistics(), "feat_std": front_end.feature_std(data.feats)})
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     folder = subject.model_dir("stage1")
