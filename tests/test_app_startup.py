@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+SHIPPED_DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "demo.json"
+
 SCRIPT = """
 import sys, cv2
 assert "cv2" in __import__("os").environ.get("QT_QPA_PLATFORM_PLUGIN_PATH", ""), "cv2 changed?"
@@ -22,7 +24,9 @@ window.show()
 assert QTest.qWaitForWindowExposed(window, 10000)
 print("exposed", app.platformName(), "torch" in sys.modules, app.organizationName(),
       bool(app.styleSheet()))
-print("demo", demo_status()[0], window.welcome.demo_button.isEnabled() or "later")
+QTest.qWait(50)  # the demo check runs right after the first paint
+print("demo", demo_status()[0], window.welcome.demo_button.isEnabled(),
+      window.welcome.demo_note.isVisible())
 img = window.grab().toImage()
 print("size", img.width(), img.height())
 window.shutdown()
@@ -46,6 +50,8 @@ def test_window_opens_with_cv2_imported_first_and_no_torch(tmp_path: Path) -> No
     assert res.returncode == 0, res.stderr
     lines = dict(line.split(" ", 1) for line in res.stdout.splitlines())
     assert lines["exposed"] == "offscreen False Talkstudio True"  # torch not loaded
+    assert SHIPPED_DEMO.is_file()  # so the demo is offered: available, its button on, no note
+    assert lines["demo"] == "True True False"
     w, h = map(int, lines["size"].split())
     assert w >= 640 and h >= 480
     assert "Could not load the Qt platform plugin" not in res.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from _app_helpers import MULTIMEDIA_NOISE, settings_at
 from PySide6.QtCore import Qt
 
@@ -10,6 +12,8 @@ from talkstudio.app.session import RECENT_KEY, demo_status
 from talkstudio.app.wizard import PAGE_PRESET, PAGE_VIDEO
 
 pytestmark = MULTIMEDIA_NOISE
+
+SHIPPED_DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "demo.json"
 
 
 def _window(qtbot, tmp_path):
@@ -29,9 +33,25 @@ def test_welcome_page_before_anything_is_open(qtbot, tmp_path) -> None:
     assert not any(d.isVisible() for d in window.docks.values())
     a = window.actions_
     assert not a.save.isEnabled() and not a.export.isEnabled() and not a.play.isEnabled()
-    qtbot.waitUntil(lambda: window.welcome.demo_button.isEnabled() == demo_status()[0])
-    assert window.welcome.demo_note.isVisible() != demo_status()[0]  # says why it is off
+    assert SHIPPED_DEMO.is_file()  # this repository ships the demo subject: it is offered
+    assert demo_status() == (True, "")
+    qtbot.wait(50)  # the demo check runs right after the first paint
+    assert window.welcome.demo_button.isEnabled() and a.open_demo.isEnabled()
+    assert not window.welcome.demo_note.isVisible()
     assert window.welcome.recent_empty.isVisible() and not window.welcome.recent.isVisible()
+
+
+def test_a_missing_demo_is_not_offered_and_the_page_says_why(qtbot, tmp_path, monkeypatch) -> None:
+    import talkstudio.core.demo
+
+    monkeypatch.setattr(talkstudio.core.demo, "demo_resources", lambda: tmp_path / "no-demo")
+    available, note = demo_status()
+    assert not available and "missing" in note and "python -m scripts.make_demo" in note
+    window = _window(qtbot, tmp_path)
+    qtbot.waitUntil(window.welcome.demo_note.isVisible)
+    assert window.welcome.demo_note.text() == note
+    assert not window.welcome.demo_button.isEnabled()
+    assert not window.actions_.open_demo.isEnabled()
 
 
 def test_recent_entries_open_and_missing_ones_are_disabled(qtbot, tmp_path, demo_subject):
