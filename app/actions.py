@@ -84,6 +84,22 @@ class Actions:
     recent_menu: QMenu
     size_actions: dict[int, QAction]
 
+    def editing(self) -> tuple[QAction, ...]:
+        """The actions that need an open session (disabled on the welcome page)."""
+        return (
+            self.save,
+            self.save_as,
+            self.export,
+            self.load_audio,
+            self.replay_audio,
+            self.close_session,
+            self.reset_edits,
+            self.play,
+            self.prev_frame,
+            self.next_frame,
+            self.loop,
+        )
+
 
 def _action(
     window: QMainWindow,

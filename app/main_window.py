@@ -14,10 +14,9 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -44,47 +43,12 @@ from .platform_fixes import block_triton, guard_none_refcount
 from .render_controller import RenderController
 from .session import Session, demo_status
 from .welcome import WelcomePage
+from .window_layout import DockLayout, make_landmark_view
 from .worker import EngineClient, RenderResult, RequestKind, SessionInfo
 
 if TYPE_CHECKING:  # imported when first shown: the window opens without them
     from .export_dialog import ExportDialog
     from .wizard import TrainingWizard
-
-LAYOUT_VERSION = 1
-
-
-def gl_available() -> bool:
-    """Whether OpenGL windows can be made here (not on the offscreen/minimal platforms)."""
-    if QGuiApplication.platformName() in ("offscreen", "minimal", ""):
-        return False
-    from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
-
-    ctx = QOpenGLContext()
-    surface = QOffscreenSurface()
-    surface.create()
-    ok = ctx.create() and ctx.makeCurrent(surface)
-    if ok:
-        ctx.doneCurrent()
-    return bool(ok)
-
-
-def make_landmark_view(state: EditState, use_gl: bool | None = None) -> QWidget:
-    """The 3D landmark viewport, or a note where OpenGL is not available."""
-    if use_gl is None:
-        use_gl = gl_available()
-    if use_gl:
-        from talkstudio.widgets.landmarks3d import Landmarks3D
-
-        return Landmarks3D(state)
-    label = QLabel(
-        f"The 3D landmark view needs OpenGL, which the "
-        f"“{QGuiApplication.platformName()}” display platform does not offer."
-    )
-    label.setObjectName("noGlNote")
-    label.setWordWrap(True)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setMinimumSize(200, 160)
-    return label
 
 
 class MainWindow(QMainWindow):
@@ -130,17 +94,16 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline(self.state)
         self.alpha_panel = AlphaPanel(self.state)
         self.view3d = make_landmark_view(self.state, use_gl)
-        self.docks: dict[str, QDockWidget] = {}
+        self.dock_layout = DockLayout(self, self.settings)
+        self.docks = self.dock_layout.docks
         bottom, right = (
             Qt.DockWidgetArea.BottomDockWidgetArea,
             Qt.DockWidgetArea.RightDockWidgetArea,
         )
-        self._dock("timeline", "Timeline", self.timeline, bottom)
-        self._dock("alphas", "Edits (α)", self.alpha_panel, bottom)
-        self._dock("view3d", "3D landmarks", self.view3d, right)
-        self.splitDockWidget(
-            self.docks["timeline"], self.docks["alphas"], Qt.Orientation.Horizontal
-        )
+        timeline = self.dock_layout.add("timeline", "Timeline", self.timeline, bottom)
+        alphas = self.dock_layout.add("alphas", "Edits (α)", self.alpha_panel, bottom)
+        self.dock_layout.add("view3d", "3D landmarks", self.view3d, right)
+        self.splitDockWidget(timeline, alphas, Qt.Orientation.Horizontal)
         self.stack.setMinimumSize(320, 240)  # the welcome page may shrink; the editor sets the rest
         self.controller = RenderController(self.state, self.client, self.preview, self.alpha_panel)
 
@@ -178,81 +141,34 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.resizeDocks([self.docks["view3d"]], [380], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["timeline"]], [230], Qt.Orientation.Vertical)
-        self._default_layout = self.saveState(LAYOUT_VERSION)
-        self._restore_layout()
+        self.dock_layout.keep_default_and_restore()
         self.show_welcome()
         self.last_error = ""
         QTimer.singleShot(0, self._after_first_paint)
 
     # --- layout --------------------------------------------------------------------------------
-    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-        )
-        self.addDockWidget(area, dock)
-        self.docks[key] = dock
-
-    def _restore_layout(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state, LAYOUT_VERSION)
-
     def save_layout(self) -> None:
         """Remember the window's geometry and dock layout (QSettings)."""
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        if self.stack.currentWidget() is self.editor_page:
-            self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        self.settings.sync()
+        self.dock_layout.save(with_docks=self.stack.currentWidget() is self.editor_page)
 
     def reset_layout(self) -> None:
-        self.restoreState(self._default_layout, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
+        self.dock_layout.reset()
 
     def show_welcome(self) -> None:
         """Show the welcome page (nothing open)."""
         self.welcome.set_recent(self.session.recent_files())
         self.stack.setCurrentWidget(self.welcome)
-        for dock in self.docks.values():
-            dock.hide()
+        self.dock_layout.hide_all()
         self._set_editing_enabled(False)
 
     def show_editor(self) -> None:
         if self.stack.currentWidget() is not self.editor_page:
             self.stack.setCurrentWidget(self.editor_page)
-            self._restore_layout_docks()
+            self.dock_layout.restore_docks()
         self._set_editing_enabled(True)
 
-    def _restore_layout_docks(self) -> None:
-        state = self.settings.value("window/state")
-        if isinstance(state, QByteArray) and self.restoreState(state, LAYOUT_VERSION):
-            return
-        for dock in self.docks.values():
-            dock.show()
-
     def _set_editing_enabled(self, on: bool) -> None:
-        a = self.actions_
-        for act in (
-            a.save,
-            a.save_as,
-            a.export,
-            a.load_audio,
-            a.replay_audio,
-            a.close_session,
-            a.reset_edits,
-            a.play,
-            a.prev_frame,
-            a.next_frame,
-            a.loop,
-        ):
+        for act in self.actions_.editing():
             act.setEnabled(on)
 
     # --- status ------------------------------------------------------------------------------

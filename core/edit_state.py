@@ -6,11 +6,12 @@ the driving audio ``[S]`` (mono float32, 16 kHz). It is *evented*: every change 
 the small callback lists in :attr:`EditModel.events`, so any front end (the studio's Qt views,
 a script, a test) can follow it without polling and without Qt.
 
-Every change of the keyframes is an :class:`EditCommand` handed to a :class:`History`, which
-applies it (``redo``) and may take it back (``undo``). :class:`UndoHistory` is the plain Python
-history; the studio hands the model an adapter over Qt's ``QUndoStack`` instead
-(``talkstudio.widgets.commands``), so undo/redo menus and the clean state come from Qt while the
-commands stay here. Loading a track, audio or a whole set of edits is not undoable: it replaces
+Every change of the keyframes is a command (:class:`SetValue`, :class:`MoveKeyframe`,
+:class:`DeleteKeyframe`, :class:`ClearKeyframes`) handed to the model's history
+(:mod:`talkstudio.core.undo`), which applies it and may take it back. By default that is the
+plain Python :class:`~talkstudio.core.undo.UndoHistory`; the studio hands the model an adapter
+over Qt's ``QUndoStack`` instead (``talkstudio.widgets.commands``), so the undo/redo menus and
+the clean state come from Qt while the commands stay here. Loading a track, audio or a whole set of edits is not undoable: it replaces
 the session's inputs and clears the history.
 
 A live change while a slider is dragged is one :class:`SetValue` per tick; ticks of one drag
@@ -20,13 +21,14 @@ A live change while a slider is dragged is one :class:`SetValue` per tick; ticks
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVarTuple
+from typing import Generic, TypeVarTuple
 
 import numpy as np
 
 from .edit import ALPHA_NAMES, EditError, Edits, apply_alphas, check_alpha
 from .landmarks import NUM_LANDMARKS
 from .timing import SAMPLE_RATE, num_frames
+from .undo import EditCommand, History, UndoHistory
 
 Args = TypeVarTuple("Args")
 
@@ -66,103 +68,6 @@ class EditEvents:
         """The base landmark track (and with it possibly the frame count) changed."""
         self.audio_changed: Event[()] = Event()
         """The driving audio (and with it possibly the frame count) changed."""
-
-
-class EditCommand:
-    """One undoable change of the keyframes. ``redo`` applies it, ``undo`` takes it back."""
-
-    text = ""
-    """What the step does, for the Undo/Redo menu entries."""
-
-    def redo(self) -> None:
-        raise NotImplementedError
-
-    def undo(self) -> None:
-        raise NotImplementedError
-
-    @property
-    def mergeable(self) -> bool:
-        """Whether a following command may be merged into this one (:meth:`merge`)."""
-        return False
-
-    def merge(self, other: EditCommand) -> bool:
-        """Take ``other`` (already applied) into this step; False when they stay two steps."""
-        return False
-
-
-class History(Protocol):
-    """Where an :class:`EditModel` sends its commands."""
-
-    def push(self, command: EditCommand) -> None:
-        """Apply ``command`` and keep it for undo (merged into the last step where it may)."""
-
-    def clear(self) -> None:
-        """Forget every step."""
-
-
-class UndoHistory:
-    """A plain undo/redo list of :class:`EditCommand` (the same rules as Qt's QUndoStack).
-
-    A pushed command is applied, drops the steps that were undone, and merges into the last
-    step when both are mergeable, the last step agrees, and the last step is not the clean one
-    (a saved state stays reachable by undo).
-    """
-
-    def __init__(self) -> None:
-        self._steps: list[EditCommand] = []
-        self._index = 0  # steps [0, index) are applied
-        self._clean: int | None = 0
-
-    def push(self, command: EditCommand) -> None:
-        command.redo()
-        del self._steps[self._index :]
-        if self._clean is not None and self._clean > self._index:
-            self._clean = None  # the saved state was undone and is now unreachable
-        last = self._steps[-1] if self._steps else None
-        if (
-            last is not None
-            and last.mergeable
-            and command.mergeable
-            and self._index != self._clean
-            and last.merge(command)
-        ):
-            return
-        self._steps.append(command)
-        self._index += 1
-
-    def undo(self) -> None:
-        if self._index > 0:
-            self._index -= 1
-            self._steps[self._index].undo()
-
-    def redo(self) -> None:
-        if self._index < len(self._steps):
-            self._steps[self._index].redo()
-            self._index += 1
-
-    def clear(self) -> None:
-        self._steps.clear()
-        self._index = 0
-        self._clean = 0
-
-    def set_clean(self) -> None:
-        self._clean = self._index
-
-    def is_clean(self) -> bool:
-        return self._index == self._clean
-
-    def can_undo(self) -> bool:
-        return self._index > 0
-
-    def can_redo(self) -> bool:
-        return self._index < len(self._steps)
-
-    def count(self) -> int:
-        return len(self._steps)
-
-    def texts(self) -> list[str]:
-        """What each step does, oldest first."""
-        return [step.text for step in self._steps]
 
 
 class EditModel:

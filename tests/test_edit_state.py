@@ -10,7 +10,8 @@ import pytest
 from conftest import face_track
 
 from talkstudio.core.edit import EditError, Edits
-from talkstudio.core.edit_state import EditModel, Event, UndoHistory
+from talkstudio.core.edit_state import EditModel, Event
+from talkstudio.core.undo import UndoHistory
 
 
 class Log:

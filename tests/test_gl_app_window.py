@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.gl, MULTIMEDIA_NOISE]
 
 @pytest.fixture
 def window(qtbot, qapp, tmp_path, demo_subject):
-    from talkstudio.app.main_window import gl_available
+    from talkstudio.app.window_layout import gl_available
 
     if not gl_available():
         pytest.skip(

@@ -1,16 +1,17 @@
 """The Qt side of undo: the edit model's commands on a :class:`QUndoStack`.
 
 The commands themselves (what a keyframe edit does and undoes, which ticks of a drag merge) are
-Qt-free, in :mod:`talkstudio.core.edit_state`. :class:`UndoStackHistory` is the history that
-:class:`~.state.EditState` gives its model: each command is wrapped in a :class:`QtCommand` and
-pushed on the stack, so the Undo/Redo actions, their texts and the clean state come from Qt.
+Qt-free, in :mod:`talkstudio.core.edit_state` and :mod:`talkstudio.core.undo`.
+:class:`UndoStackHistory` is the history that :class:`~.state.EditState` gives its model: each
+command is wrapped in a :class:`QtCommand` and pushed on the stack, so the Undo/Redo actions,
+their texts and the clean state come from Qt.
 """
 
 from __future__ import annotations
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from talkstudio.core.edit_state import EditCommand
+from talkstudio.core.undo import EditCommand
 
 MERGE_ID = 1001
 """Command id of mergeable commands, so that QUndoStack offers them for merging."""
@@ -40,7 +41,7 @@ class QtCommand(QUndoCommand):
 
 
 class UndoStackHistory:
-    """An edit model's history kept on ``stack`` (see :class:`~talkstudio.core.edit_state.History`)."""
+    """An edit model's history kept on ``stack`` (see :class:`~talkstudio.core.undo.History`)."""
 
     def __init__(self, stack: QUndoStack) -> None:
         self.stack = stack

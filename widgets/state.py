@@ -1,4 +1,4 @@
-"""The edit and playback state that every studio view watches (see ``docs/design.md``).
+"""The edit and playback state that every studio view watches (docs/design.md "Widgets are views").
 
 :class:`EditState` is the Qt face of :class:`~talkstudio.core.edit_state.EditModel`, which owns
 the keyframed edits, the current frame, the frame count, the base landmark track ``[T, 68, 3]``
