@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from talkstudio.core.presets import PRESETS
+from talkstudio.core.subject import MODEL_PARTS
 
 from .images import FitImage, format_eta
 from .jobs import JobRunner
@@ -274,8 +275,8 @@ class PreprocessPage(QWizardPage):
 
 def _preset_text(name: str) -> str:
     p = PRESETS[name]
-    steps = ", ".join(f"{part} {p[part]['steps']:,} steps" for part in ("stage1", "head", "torso"))
-    size = p["head"]["image_size"]
+    steps = ", ".join(f"{part} {p.overrides(part)['steps']:,} steps" for part in MODEL_PARTS)
+    size = p.head["image_size"]
     if name == "preview":
         return f"Preview — {size}², minutes on a CPU ({steps})"
     return f"Paper — {size}², the paper's settings; wants a GPU ({steps})"

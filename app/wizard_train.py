@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from talkstudio.core.presets import TRAIN_STAGE
 from talkstudio.core.progress import Progress
+from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.widgets.loss_plot import LossHistory, LossPlot
 
 from .images import FitImage, format_eta
@@ -34,15 +36,11 @@ from .jobs import JobRunner
 if TYPE_CHECKING:
     from .wizard import TrainingWizard
 
-PARTS = ("stage1", "head", "torso")
-STAGE_OF_PART = {"stage1": "train stage1", "head": "train head", "torso": "train torso"}
 PLACEHOLDERS = {
     "stage1": "stage 1 predicts landmarks: no images; its validation LMD is shown on the left",
     "head": "head renders appear here during training",
     "torso": "full-frame renders appear here during training",
 }
-NOT_LOSSES = {"samples", "occupancy", "val_lmd", "val_lmd_baseline", "val_corr"}
-"""Values trainers report beside their losses; shown as text, not on the log-scale loss plot."""
 TITLES = {
     "stage1": "Stage 1 — audio → landmarks",
     "head": "Head NeRF — landmarks → head",
@@ -65,7 +63,7 @@ def training_job(subject: Path, preset: str, device: str, overrides: dict[str, d
         cfg1 = Stage1Config.from_preset(preset, **overrides.get("stage1", {}))
         yield from train_stage1(subject, cfg1, device=device)
     else:
-        yield Progress(STAGE_OF_PART["stage1"], 0, 0, "skipped: the video has no speech")
+        yield Progress(TRAIN_STAGE["stage1"], 0, 0, "skipped: the video has no speech")
     yield from train_head(
         subject, HeadConfig.from_preset(preset, **overrides.get("head", {})), device=device
     )
@@ -85,7 +83,7 @@ class StageBox(QGroupBox):
         self.bar.setFormat("%v / %m steps")
         self.eta = QLabel("waiting")
         self.eta.setWordWrap(True)
-        self.history = LossHistory(STAGE_OF_PART[part], self)
+        self.history = LossHistory(TRAIN_STAGE[part], self)
         self.plot = LossPlot(self.history, step_label=False)
         self.plot.setMinimumSize(220, 140)
         self.image = FitImage(PLACEHOLDERS[part])
@@ -116,13 +114,12 @@ class StageBox(QGroupBox):
         self.last_step = p.step
         self.bar.setRange(0, max(p.total, 1))
         self.bar.setValue(p.step if p.total else 1)
-        losses = {k: v for k, v in p.losses.items() if k not in NOT_LOSSES}
-        if losses:
-            self.history.add(replace(p, losses=losses, preview=None))
-        if "val_lmd" in p.losses:
+        if p.losses:  # the loss terms; metrics (scores, counters) are shown as text
+            self.history.add(replace(p, preview=None))
+        if "val_lmd" in p.metrics:
             self.validation = (
-                f" · val LMD {p.losses['val_lmd']:.2f} px "
-                f"(mean-face baseline {p.losses.get('val_lmd_baseline', float('nan')):.2f})"
+                f" · val LMD {p.metrics['val_lmd']:.2f} px "
+                f"(mean-face baseline {p.metrics.get('val_lmd_baseline', float('nan')):.2f})"
             )
         done = p.step - self._first_step
         left = p.total - p.step
@@ -148,7 +145,7 @@ class TrainPage(QWizardPage):
         self.wiz = wizard
         self.setTitle("Training")
         self.setSubTitle("Stage 1, the head and the torso train one after the other.")
-        self.boxes = {part: StageBox(part) for part in PARTS}
+        self.boxes = {part: StageBox(part) for part in MODEL_PARTS}
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
         self.start_button = QPushButton("Start training")
@@ -203,7 +200,7 @@ class TrainPage(QWizardPage):
         return job
 
     def _progress(self, p: Progress) -> None:
-        for part, stage in STAGE_OF_PART.items():
+        for part, stage in TRAIN_STAGE.items():
             if p.stage == stage:
                 self.boxes[part].record(p)
 

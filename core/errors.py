@@ -19,3 +19,11 @@ class SubjectError(TalkstudioError):
 
 class CheckpointError(TalkstudioError):
     """A model checkpoint is missing, truncated or was trained with another configuration."""
+
+
+class ConfigError(TalkstudioError, ValueError):
+    """A setting is unknown, misspelt, of the wrong type or out of range (also a ValueError)."""
+
+
+class DeviceError(TalkstudioError):
+    """The requested compute device is unknown or not available on this machine."""

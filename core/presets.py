@@ -1,60 +1,95 @@
 """The training presets, named in one place.
 
 ``preview`` trains in minutes on a CPU at 128² (head and torso); ``paper`` follows the paper's
-settings at 512² and wants a GPU. Each part's config dataclass takes its overrides from here
-(``Config.from_preset(name)``); a part lists only the fields it changes.
+settings at 512² and wants a GPU. A :class:`Preset` holds, per part, the settings it changes
+from that part's config defaults; ``Config.from_preset(name)`` (core.config) applies them and
+refuses a setting the config does not have, so a misspelt key is an error, never dropped.
+This module imports nothing heavy (no torch), so the GUI can list the presets cheaply.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
-PRESET_NAMES = ("preview", "paper")
+from .errors import ConfigError
+from .subject import MODEL_PARTS
 
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "preview": {
-        "stage1": {
-            "steps": 400,
-            "batch": 2,
-            "lr": 1e-3,
-            "warmup": 50,
-            "rollout_passes": 1,
-            "val_every": 100,
-            "save_every": 100,
-        },
-        "head": {
-            "image_size": 128,
-            "steps": 3000,
-            "patch_size": 32,
-            "grid_levels": 12,
-            "grid_log2_table_size": 15,
-            "grid_max_resolution": 512,
-            "occupancy_resolution": 64,
-            "occupancy_interval": 32,
-            "step_size": 0.02,
-            "bake_frames": 16,
-            "lr_grid": 1e-2,
-            "lr_mlp": 5e-3,
-            "lambda_depth_var": 1.0,
-            "checkpoint_every": 500,
-        },
-        "torso": {"image_size": 128, "base_width": 32, "steps": 300},
-    },
-    "paper": {
-        "stage1": {"steps": 20000},
-        "head": {"image_size": 512, "steps": 100_000},
-        "torso": {"image_size": 512, "base_width": 64, "steps": 50_000},
-    },
-}
-
-C = TypeVar("C")
+TRAIN_STAGE: Mapping[str, str] = MappingProxyType({part: f"train {part}" for part in MODEL_PARTS})
+"""The :attr:`Progress.stage <talkstudio.core.progress.Progress.stage>` of each part's trainer
+(the parts, in training order, are ``core.subject.MODEL_PARTS``)."""
 
 
-def apply_preset(config: C, part: str, preset: str) -> C:
-    """``config`` (a dataclass instance) with the ``preset``'s overrides for ``part`` applied."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
-    names = {f.name for f in fields(config)}  # type: ignore[arg-type]
-    overrides = {k: v for k, v in PRESETS[preset].get(part, {}).items() if k in names}
-    return replace(config, **overrides)  # type: ignore[type-var]
+@dataclass(frozen=True)
+class Preset:
+    """The settings a named preset changes, per part (the rest keep the config's defaults)."""
+
+    name: str
+    stage1: Mapping[str, Any]
+    head: Mapping[str, Any]
+    torso: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        for part in MODEL_PARTS:  # read-only, so a caller cannot change a preset for everyone
+            object.__setattr__(self, part, MappingProxyType(dict(getattr(self, part))))
+
+    def overrides(self, part: str) -> Mapping[str, Any]:
+        """The settings this preset changes in ``part``'s config."""
+        if part not in MODEL_PARTS:
+            raise ConfigError(f"unknown part {part!r}; the parts are {', '.join(MODEL_PARTS)}")
+        return getattr(self, part)
+
+
+PRESETS: Mapping[str, Preset] = MappingProxyType(
+    {
+        "preview": Preset(
+            "preview",
+            stage1={
+                "steps": 400,
+                "batch": 2,
+                "lr": 1e-3,
+                "warmup": 50,
+                "rollout_passes": 1,
+                "val_every": 100,
+                "checkpoint_every": 100,
+            },
+            head={
+                "image_size": 128,
+                "steps": 3000,
+                "patch_size": 32,
+                "grid_levels": 12,
+                "grid_log2_table_size": 15,
+                "grid_max_resolution": 512,
+                "occupancy_resolution": 64,
+                "occupancy_interval": 32,
+                "step_size": 0.02,
+                "bake_frames": 16,
+                "lr_grid": 1e-2,
+                "lr_mlp": 5e-3,
+                "lambda_depth_var": 1.0,
+                "checkpoint_every": 500,
+            },
+            torso={"image_size": 128, "base_width": 32, "steps": 300},
+        ),
+        "paper": Preset(
+            "paper",
+            stage1={"steps": 20000},
+            head={"image_size": 512, "steps": 100_000},
+            torso={"image_size": 512, "base_width": 64, "steps": 50_000},
+        ),
+    }
+)
+
+PRESET_NAMES = tuple(PRESETS)
+
+
+def preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name is a :class:`ConfigError` listing the names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}"
+        ) from None

@@ -23,7 +23,7 @@ class Progress:
     """One step of a long job."""
 
     stage: str
-    """What is running, e.g. "track", "train head"."""
+    """What is running, e.g. "track", or a trainer's ``core.presets.TRAIN_STAGE[part]``."""
     step: int
     """Steps done so far in this stage."""
     total: int
@@ -31,9 +31,12 @@ class Progress:
     message: str = ""
     """A line for a human."""
     losses: dict[str, float] = field(default_factory=dict)
-    """Named scalar values (losses, metrics) at this step."""
+    """The training loss and its terms at this step, by name ("loss" is the total)."""
     preview: np.ndarray | None = None
     """An optional RGB uint8 [H, W, 3] image to show (a render, a contact sheet)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Other named values at this step that are not terms of the loss: validation scores
+    (LMD, PSNR, correlation) and counters (samples per ray, grid occupancy)."""
 
     @property
     def fraction(self) -> float:

@@ -18,6 +18,7 @@ step bookkeeping of a trainer that saves every few steps, at the end and when it
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from .checkpoint import (
     save_model,
     save_train_state,
 )
-from .errors import CheckpointError
+from .errors import CheckpointError, DeviceError
 from .progress import Eta
 from .subject import Subject
 
@@ -67,23 +68,43 @@ class TrainResult:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU."""
+    """ "auto" -> CUDA when available, else CPU; "cpu", "cuda" or "cuda:N" as given.
+
+    An unknown name, or CUDA on a machine without a usable CUDA GPU, raises
+    :class:`DeviceError` saying what to use instead.
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceError(f"unknown device {str(device)!r}: use auto, cpu or cuda") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            f"device {str(device)!r}: CUDA is not available on this machine; use --device cpu "
+            "(or auto, which takes the GPU when there is one)"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(
+            f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s); "
+            "use --device cuda (the first) or auto"
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device {str(device)!r} is not supported: use auto, cpu or cuda")
+    return dev
 
 
 def open_run(
-    subject_dir: str | Path,
+    subject_dir: str | os.PathLike[str],
     kind: str,
     config: RunConfig,
     device: str | torch.device,
-    out_dir: str | Path | None,
+    out_dir: str | os.PathLike[str] | None,
 ) -> tuple[Subject, Path, torch.device]:
     """Check ``config``, open the subject, pick the run folder and the device, seed torch."""
     config.check()
     dev = resolve_device(device)
-    subject = Subject.open(subject_dir)
+    subject = Subject.open(Path(subject_dir))
     folder = Path(out_dir) if out_dir is not None else subject.model_dir(kind)
     torch.manual_seed(config.seed)
     return subject, folder, dev
@@ -166,14 +187,19 @@ class TrainLoop:
     """Steps ``start + 1 .. total`` of a training job, saved every ``every`` steps and at the last.
 
     Used as a context around the loop, it also saves the step reached when the job (a
-    generator) is closed between steps, unless that step was just saved; so a cancel keeps
-    what was learnt. Every yield in the loop body must come after that step's optimizer step.
+    generator) is closed between steps, unless that step was saved already; so a cancel keeps
+    what was learnt, and Resume continues from the cancelled step. Every yield in the loop
+    body must come after that step's optimizer step. Stage 1, the head and the torso all run
+    their steps in this loop (with :func:`open_run`, :func:`restore` and
+    :func:`save_checkpoint`).
     """
 
     def __init__(self, start: int, total: int, every: int, save: Callable[[int], None]) -> None:
         self.start, self.total, self.every, self.save = start, total, every, save
         self.step = start
         """The step running or last run."""
+        self.saved = start
+        """The last step saved (``start``: the checkpoint the run resumed from, or none)."""
         self.recent: list[float] = []
         """Losses of the last 20 steps."""
         self._eta = Eta()
@@ -192,6 +218,7 @@ class TrainLoop:
         self.recent = [*self.recent[-19:], loss]
         if self._due(step):
             self.save(step)
+            self.saved = step
         left = self._eta.remaining(step - self.start, self.total - self.start)
         return f"loss {loss:.4f}" + (f", {left:.0f} s left" if left else "")
 
@@ -215,5 +242,5 @@ class TrainLoop:
         tb: TracebackType | None,
     ) -> None:
         cancelled = kind is not None and issubclass(kind, GeneratorExit)
-        if cancelled and self.step > self.start and not self._due(self.step):
+        if cancelled and self.step > self.saved:
             self.save(self.step)  # cancelled: keep what was learnt

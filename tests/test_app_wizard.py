@@ -23,7 +23,7 @@ from talkstudio.core.subject import Subject
 pytestmark = MULTIMEDIA_NOISE
 
 TINY = {
-    "stage1": {"steps": 3, "val_every": 3, "save_every": 3},
+    "stage1": {"steps": 3, "val_every": 3, "checkpoint_every": 3},
     "head": {
         "image_size": 64,
         "patch_size": 16,

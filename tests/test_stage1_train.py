@@ -43,8 +43,9 @@ def test_training_lowers_the_loss_and_beats_the_mean(trained) -> None:
     losses = [r.losses["loss"] for r in records if "loss" in r.losses]
     assert len(losses) == 70
     assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:5])
-    vals = [r.losses for r in records if "val_lmd" in r.losses]
-    assert [r.step for r in records if "val_lmd" in r.losses] == [35, 70]
+    vals = [r.metrics for r in records if "val_lmd" in r.metrics]
+    assert [r.step for r in records if "val_lmd" in r.metrics] == [35, 70]
+    assert not any("val_lmd" in r.losses for r in records)  # a score, not a loss term
     s = result.scores
     assert s.frames == 20
     assert s.lmd < 0.6 * s.lmd_baseline, s
@@ -87,30 +88,33 @@ def test_silence_and_a_sub_frame_clip_drive_a_still_closed_mouth(trained) -> Non
     np.testing.assert_allclose(short[0], predict(subject, np.zeros(640, np.float32))[0])
 
 
-def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
+def test_cancel_saves_the_step_reached_and_resume_continues_there(tmp_path: Path) -> None:
     root = write_envelope_subject(tmp_path / "env", seconds=4.0)
-    cfg = quick(steps=10, save_every=5, val_every=100)
+    cfg = quick(steps=10, checkpoint_every=5, val_every=100)
     job = train_stage1(root, cfg)
     for record in job:
         if record.step == 7:
-            job.close()  # cancelled between steps: the checkpoint of step 5 stays
             break
+    job.close()  # cancelled between steps 7 and 8, past the checkpoint of step 5
     state = json.loads((root / "models/stage1/train_state.json").read_text())
-    assert state["info"]["step"] == 5
-    at5 = load_stage1(root).state_dict()
+    saved = json.loads((root / "models/stage1/config.json").read_text())
+    assert state["info"]["step"] == 7 and saved["meta"]["step"] == 7
+    at7 = load_stage1(root).state_dict()
     records, result = collect(train_stage1(root, cfg))
     steps = [r.step for r in records if "loss" in r.losses]
-    assert steps == [6, 7, 8, 9, 10] and result.steps == 10
+    assert steps == [8, 9, 10] and result.steps == 10
     moved = load_stage1(root).state_dict()
-    assert any(not np.array_equal(at5[k].numpy(), moved[k].numpy()) for k in at5)
+    assert any(not np.array_equal(at7[k].numpy(), moved[k].numpy()) for k in at7)
     records, _ = collect(train_stage1(root, cfg, resume=False))
     assert next(r.step for r in records if "loss" in r.losses) == 1
+    again = list(train_stage1(root, cfg))  # complete: nothing more to train
+    assert again[-1].message == "already trained for 10 steps" and len(again) == 2
 
 
 def test_checkpoint_of_another_architecture_is_named(tmp_path: Path) -> None:
     root = write_envelope_subject(tmp_path / "env", seconds=4.0)
     run_job(train_stage1(root, quick(steps=2)))
-    with pytest.raises(CheckpointError, match=r"fusion: 'biased_cross_attention' != 'linear'"):
+    with pytest.raises(CheckpointError, match=r"fusion 'linear' \(now 'biased_cross_attention'\)"):
         run_job(train_stage1(root, quick(steps=4, fusion="biased_cross_attention")))
 
 
@@ -134,9 +138,14 @@ def test_cli_train_stage1(tmp_path: Path, capsys) -> None:
     from talkstudio.app.cli import main
 
     root = write_envelope_subject(tmp_path / "env", seconds=3.0)
+    for steps in ("0", "-5"):  # honoured and refused, never replaced by the preset's 400
+        assert main(["train", "stage1", str(root), "--steps", steps, "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert f"stage1 steps must be at least 1, got {steps}" in err
+        assert not Subject.open(root).has_model("stage1")  # nothing (untrained) was saved
     assert main(["train", "stage1", str(root), "--steps", "3", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "stage1 trained to step 3" in out and "mean-landmark baseline" in out
+    assert "(3 steps," in out and "mean-landmark baseline" in out and "val_lmd" in out
     assert Subject.open(root).has_model("stage1")
     assert main(["train", "stage1", str(root), "--steps", "3", "--device", "tpu"]) == 1
     assert "unknown device 'tpu'" in capsys.readouterr().err

@@ -1,7 +1,8 @@
-"""What ``talkstudio train head`` and ``talkstudio train torso`` share.
+"""What ``talkstudio train stage1|head|torso`` share.
 
-The part's config from ``--preset``/``--steps`` (a bad setting is said on stderr), the training
-job with a progress line about every twentieth step, and the ``saved ...`` line at the end.
+The part's config from ``--preset``/``--steps`` (a bad setting is said on stderr: exit 2), the
+training job with a progress line for the records ``shown`` picks, and the ``saved ...`` line
+at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ C = TypeVar("C", bound=_Config)
 R = TypeVar("R", bound="TrainResult")
 
 
+def part_config(args: argparse.Namespace, part: str, from_preset: Callable[..., C]) -> C | None:
+    """``part``'s config of ``--preset`` with ``--steps`` (when given, 0 included) on top; None
+    after saying on stderr what is wrong with the settings."""
+    overrides = {"steps": args.steps} if args.steps is not None else {}
+    try:
+        return from_preset(args.preset, **overrides)
+    except ValueError as exc:  # core.errors.ConfigError
+        print(f"talkstudio train {part}: {exc}", file=sys.stderr)
+        return None
+
+
 def train_part(
     args: argparse.Namespace,
     part: str,
@@ -39,17 +51,16 @@ def train_part(
     """
     from talkstudio.core.progress import run_job
 
-    overrides = {"steps": args.steps} if args.steps is not None else {}
-    try:
-        config = from_preset(args.preset, **overrides)
-    except ValueError as exc:
-        print(f"talkstudio train {part}: {exc}", file=sys.stderr)
+    config = part_config(args, part, from_preset)
+    if config is None:
         return None
     every = max(1, config.steps // 20)
 
     def show(p: Progress) -> None:
         if shown(p, every):
-            print(f"[{p.stage}] {p.step}/{p.total} {p.message}", flush=True)
+            values = ", ".join(f"{k} {v:.4g}" for k, v in p.metrics.items())
+            tail = f" ({values})" if values else ""
+            print(f"[{p.stage}] {p.step}/{p.total} {p.message}{tail}", flush=True)
 
     result = run_job(train(args.subject, config, args.device), show)
     print(f"saved {result.model_dir} ({result.steps} steps, {result.seconds:.1f} s this run)")

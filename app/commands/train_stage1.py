@@ -3,37 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
 from ..cli import register_train_part
+from ._training import train_part
+
+if TYPE_CHECKING:
+    from talkstudio.core.progress import Progress
+
+
+def _shown(p: Progress, every: int) -> bool:
+    """The first record, each validation and the last step."""
+    return p.step == 0 or "val_lmd" in p.metrics or p.step == p.total
 
 
 def _train_stage1(args: argparse.Namespace) -> int:
-    from talkstudio.core.progress import Eta, Progress, run_job
     from talkstudio.core.stage1.config import Stage1Config
     from talkstudio.core.stage1.train import train_stage1
 
-    overrides = {"steps": args.steps} if args.steps else {}
-    config = Stage1Config.from_preset(args.preset, **overrides)
-    eta = Eta()
-
-    def show(p: Progress) -> None:
-        if "val_lmd" in p.losses or p.step == 0:
-            left = eta.remaining(p.step, p.total)
-            tail = f", about {left:.0f} s left" if left is not None else ""
-            values = ", ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
-            print(f"stage1 {p.step}/{p.total}: {values or p.message}{tail}", flush=True)
-
-    result = run_job(train_stage1(args.subject, config, device=args.device), show)
-    line = f"stage1 trained to step {result.steps} in {result.seconds:.0f} s → {result.model_dir}"
+    result = train_part(args, "stage1", Stage1Config.from_preset, train_stage1, _shown)
+    if result is None:
+        return 2
     if result.scores is not None:
         s = result.scores
-        line += (
-            f"\nvalidation ({s.frames} frames, free-running): LMD {s.lmd:.2f} px at 512² "
+        print(
+            f"validation ({s.frames} frames, free-running): LMD {s.lmd:.2f} px at 512² "
             f"(mean-landmark baseline {s.lmd_baseline:.2f} px), mouth-opening correlation "
             f"{s.corr:.2f}"
         )
-    print(line, file=sys.stdout)
     return 0
 
 

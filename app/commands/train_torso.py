@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 
 def _shown(p: Progress, every: int) -> bool:
-    if p.stage != "train torso" and p.step != p.total:
+    from talkstudio.core.presets import TRAIN_STAGE
+
+    if p.stage != TRAIN_STAGE["torso"] and p.step != p.total:
         return False  # loading frames: only say when done
     return p.step % every == 0 or p.step == p.total or "training frames" in p.message
 

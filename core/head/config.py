@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+import math
+from dataclasses import dataclass
+from typing import Literal
 
-from ..errors import CheckpointError
-from ..presets import apply_preset
+from ..config import PartConfig
+from ..errors import ConfigError
 from .encoding import HashGridConfig
 from .landmark_encoding import ENCODING_KINDS, EncodingKind
 from .renderer import MarchSettings
@@ -27,8 +28,12 @@ ARCHITECTURE_FIELDS = (
 
 
 @dataclass
-class HeadConfig:
-    """The head NeRF and its training. ``from_preset`` applies core.presets' "head" entries."""
+class HeadConfig(PartConfig):
+    """The head NeRF and its training. Building, checking, saving and loading (presets from
+    core.presets): :class:`~talkstudio.core.config.PartConfig`."""
+
+    PART = "head"
+    ARCHITECTURE = ARCHITECTURE_FIELDS
 
     image_size: int = 512
     """Side in pixels at which the head trains and is evaluated (the subject's K is scaled)."""
@@ -122,32 +127,6 @@ class HeadConfig:
     seed: int = 0
     """Seed of the initialisation and of the patch sampler."""
 
-    @classmethod
-    def from_preset(cls, preset: str, **overrides: Any) -> HeadConfig:
-        """The defaults with the ``preset``'s head overrides (core.presets), then ``overrides``."""
-        cfg = apply_preset(cls(), "head", preset)
-        cfg = replace(cfg, **overrides) if overrides else cfg
-        cfg.check()
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
-        """A config from JSON; unknown keys are ignored, bad values raise CheckpointError."""
-        known = {f.name for f in fields(cls)}
-        try:
-            cfg = cls(**{k: v for k, v in data.items() if k in known})
-            cfg.check()
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"head config is malformed ({exc})") from exc
-        return cfg
-
-    def architecture(self) -> dict[str, Any]:
-        """The fields that decide the shapes of the weights."""
-        return {k: v for k, v in self.to_dict().items() if k in ARCHITECTURE_FIELDS}
-
     @property
     def grid(self) -> HashGridConfig:
         return HashGridConfig(
@@ -166,23 +145,26 @@ class HeadConfig:
     @property
     def occupancy_threshold(self) -> float:
         """Density at which one ray step is ``occupancy_alpha`` opaque."""
-        import math
-
         return -math.log(1.0 - self.occupancy_alpha) / self.step_size
 
     def check(self) -> None:
-        """Raise ValueError naming the first setting out of range."""
+        """Raise :class:`ConfigError` naming the first setting out of range."""
         if self.encoding not in ENCODING_KINDS:
-            raise ValueError(f"encoding {self.encoding!r} is not one of {ENCODING_KINDS}")
+            raise ConfigError(f"encoding {self.encoding!r} is not one of {ENCODING_KINDS}")
         if self.image_size < 16 or self.patch_size < 4:
-            raise ValueError("image_size must be >= 16 and patch_size >= 4")
-        if self.steps < 0 or self.step_size <= 0 or self.occupancy_resolution < 4:
-            raise ValueError("steps >= 0, step_size > 0 and occupancy_resolution >= 4 required")
+            raise ConfigError("image_size must be >= 16 and patch_size >= 4")
+        if self.steps < 1:
+            raise ConfigError(f"head steps must be at least 1, got {self.steps}")
+        if self.step_size <= 0 or self.occupancy_resolution < 4:
+            raise ConfigError("step_size > 0 and occupancy_resolution >= 4 required")
+        for name in ("checkpoint_every", "preview_every", "occupancy_interval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"head {name} must be at least 1, got {getattr(self, name)}")
         if self.grid_implementation not in ("tcnn", "torch"):
-            raise ValueError(f"grid_implementation {self.grid_implementation!r}: tcnn or torch")
+            raise ConfigError(f"grid_implementation {self.grid_implementation!r}: tcnn or torch")
         if not 0 <= self.face_mask_fraction <= 1 or not 0 <= self.head_patch_fraction <= 1:
-            raise ValueError("face_mask_fraction and head_patch_fraction must lie in [0, 1]")
+            raise ConfigError("face_mask_fraction and head_patch_fraction must lie in [0, 1]")
         shares = ("eye_patch_fraction", "eye_closed_share", "eye_closed_ratio")
         for name in shares:
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..landmarks import mouth_opening
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
+from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..training import TrainLoop, TrainResult, network_check, open_run, restore, save_checkpoint
 from .config import HeadConfig
@@ -32,7 +33,7 @@ from .model import KIND, HeadModel
 from .rays import camera_rays
 from .renderer import render_rays
 
-STAGE = "train head"
+STAGE = TRAIN_STAGE["head"]
 
 
 class HeadTrainResult(TrainResult):
@@ -213,12 +214,12 @@ def train_head(
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-            parts["samples"] = float(out.evaluated)
+            metrics = {"samples": float(out.evaluated)}
             if step % config.occupancy_interval == 0:
                 k = int(torch.randint(0, len(frames), (1,), generator=gen))
                 fn = model.density_fn(frames.landmarks[k], frames.rotation(k))
                 model.grid.update(fn, config.occupancy_threshold)
-                parts["occupancy"] = model.grid.occupancy
+                metrics["occupancy"] = model.grid.occupancy
             if step == config.steps:
                 yield Progress(STAGE, step, config.steps, "baking the occupancy grid")
                 pick = bake_selection(frames, config.bake_frames)
@@ -228,7 +229,7 @@ def train_head(
             image = None
             if step % config.preview_every == 0 or step == config.steps:
                 image = preview_strip(model, shown, 0)
-            yield Progress(STAGE, step, config.steps, msg, parts, image)
+            yield Progress(STAGE, step, config.steps, msg, parts, image, metrics)
     return HeadTrainResult(folder, config.steps, loop.seconds, loop.final_loss)
 
 

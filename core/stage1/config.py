@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from ..errors import CheckpointError
-from ..presets import apply_preset
+from ..config import PartConfig
+from ..errors import ConfigError
 
 AUDIO_FEATURES = ("mel", "wav2vec2", "phonetic", "mel+phonetic")
 FUSIONS = ("linear", "biased_cross_attention")
@@ -32,12 +31,16 @@ model whose values of these fields are the checkpoint's own."""
 
 
 @dataclass
-class Stage1Config:
+class Stage1Config(PartConfig):
     """Audio → 37 jaw/mouth landmarks (paper Sec. IV-B); sizes from the authors' code.
 
     The defaults are the paper's settings (AdamW 1e-4, one 200-frame window per step: a GPU
-    run); the ``preview`` preset (core.presets) trains on a CPU in minutes.
+    run); the ``preview`` preset (core.presets) trains on a CPU in minutes. Building, checking,
+    saving and loading: :class:`~talkstudio.core.config.PartConfig`.
     """
+
+    PART = "stage1"
+    ARCHITECTURE = ARCHITECTURE_FIELDS
 
     # -- audio front end (E_aud) ---------------------------------------------------------------
     audio_features: str = "mel"
@@ -106,46 +109,30 @@ class Stage1Config:
     """Fraction of ``steps`` after which the rollout passes begin."""
     val_every: int = 100
     """Steps between free-running validations (LMD) reported in the progress."""
-    save_every: int = 250
-    """Steps between checkpoints (and always at the end)."""
+    checkpoint_every: int = 250
+    """Steps between checkpoints (also at the end, and when training is cancelled)."""
     seed: int = 0
     """Seed of weights, windows and noise."""
     cpu_threads: int = 0
     """Torch CPU threads while training (0: leave torch's setting). The model is small: one
     thread is best on a busy machine, more help only on idle cores."""
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the first setting out of range."""
         if self.audio_features not in AUDIO_FEATURES:
-            raise ValueError(f"audio_features must be one of {AUDIO_FEATURES}")
+            raise ConfigError(f"audio_features must be one of {AUDIO_FEATURES}")
         if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}")
+            raise ConfigError(f"fusion must be one of {FUSIONS}")
         if self.feature_dim % self.dec_heads or self.feature_dim % self.lm_heads:
-            raise ValueError("feature_dim must be divisible by lm_heads and dec_heads")
+            raise ConfigError("feature_dim must be divisible by lm_heads and dec_heads")
         if self.audio_kernel % 2 == 0:
-            raise ValueError("audio_kernel must be odd")
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> Stage1Config:
-        """The ``name`` preset ("preview" or "paper") with ``overrides`` on top."""
-        cfg = apply_preset(cls(), "stage1", name)
-        return cls(**{**asdict(cfg), **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Stage1Config:
-        """Rebuild from ``to_dict`` output; unknown keys (a newer version) are ignored."""
-        known = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in raw.items() if k in known})
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"the stage-1 config is invalid ({exc})") from exc
-
-    def architecture_mismatch(self, other: Stage1Config) -> list[str]:
-        """``field: ours != theirs`` for every architecture field that differs."""
-        return [
-            f"{name}: {getattr(self, name)!r} != {getattr(other, name)!r}"
-            for name in ARCHITECTURE_FIELDS
-            if getattr(self, name) != getattr(other, name)
-        ]
+            raise ConfigError("audio_kernel must be odd")
+        if self.steps < 1:
+            raise ConfigError(f"stage1 steps must be at least 1, got {self.steps}")
+        for name in ("window", "batch", "warmup", "val_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"stage1 {name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or not 0 <= self.rollout_start <= 1:
+            raise ConfigError("stage1 needs lr > 0 and rollout_start in [0, 1]")
+        if self.rollout_passes < 0 or self.cpu_threads < 0:
+            raise ConfigError("stage1 rollout_passes and cpu_threads must not be negative")

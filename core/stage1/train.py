@@ -8,16 +8,17 @@ the previous pass's predictions back as inputs, and then learns from the last pa
 model is trained on the inputs it will see when it runs free (the authors' code fine-tunes
 fully autoregressively; this is the parallel approximation of that).
 
-Checkpoints (``Subject.model_dir("stage1")``): safetensors + ``config.json`` and the optimizer's
-train state, every ``save_every`` steps and at the end; an existing checkpoint of the same
-architecture is resumed from its step.
+Checkpoints (``Subject.model_dir("stage1")``, or ``out_dir``): safetensors + ``config.json`` and
+the optimizer's train state, every ``checkpoint_every`` steps, at the end and when the job is
+cancelled (closed); an existing checkpoint of the same architecture is resumed from its step.
+The run bookkeeping (device, seed, resume, checkpoints, cancel) is core.training's, as for the
+head and the torso.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,17 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..errors import CheckpointError, TalkstudioError
+from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
-from ..subject import Subject
-from ..training import restore, save_checkpoint
+from ..training import (
+    TrainLoop,
+    TrainResult,
+    network_check,
+    open_run,
+    resolve_device,
+    restore,
+    save_checkpoint,
+)
 from .config import Stage1Config
 from .data import Stage1Data
 from .features import AudioFrontEnd, log_mel_with_gain
@@ -37,7 +45,7 @@ from .infer import CHECKPOINT_KIND, torch_threads
 from .metrics import Stage1Scores, evaluate
 from .model import Stage1Model
 
-STAGE = "train stage1"
+STAGE = TRAIN_STAGE["stage1"]
 
 
 def smooth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -46,13 +54,11 @@ def smooth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class Stage1Result:
-    """What a finished training run returns."""
+class Stage1Result(TrainResult):
+    """What a finished (or already complete) stage-1 run left behind, with its scores."""
 
-    model_dir: Path
-    steps: int
-    scores: Stage1Scores | None
-    seconds: float
+    scores: Stage1Scores | None = None
+    """Free-running validation scores of the saved model (None: no validation frames)."""
 
 
 def _lr_factor(step: int, cfg: Stage1Config) -> float:
@@ -63,119 +69,96 @@ def _lr_factor(step: int, cfg: Stage1Config) -> float:
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def _resume(model: Stage1Model, cfg: Stage1Config, folder: Path, opt: torch.optim.Optimizer) -> int:
-    """Load the checkpoint in ``folder`` into ``model``/``opt``; the step it had reached."""
-
-    def check(saved: dict[str, Any]) -> None:
-        diff = cfg.architecture_mismatch(Stage1Config.from_dict(saved))
-        if diff:
-            raise CheckpointError(
-                f"{folder} holds a stage-1 model trained with another configuration "
-                f"({'; '.join(diff)}). Delete that folder to train afresh with these settings."
-            )
-
-    return restore(folder, CHECKPOINT_KIND, model, opt, check)
-
-
 def _save(
-    model: Stage1Model, opt: torch.optim.Optimizer, folder: Path, step: int, extra: dict
+    model: Stage1Model, opt: torch.optim.Optimizer, folder: Path, extra: dict, step: int
 ) -> None:
     meta = {"audio_in_dim": model.audio_in_dim, **extra}
     config = model.config.to_dict()
     save_checkpoint(folder, CHECKPOINT_KIND, model, config, opt, step, meta, {})
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise TalkstudioError(f"unknown device {name!r}: use auto, cpu or cuda") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TalkstudioError("CUDA is not available on this machine: train with --device cpu")
-    return dev
-
-
 def train_stage1(
     subject_dir: str | os.PathLike[str],
     config: Stage1Config | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
+    out_dir: str | os.PathLike[str] | None = None,
     resume: bool = True,
 ) -> Job[Stage1Result]:
-    """Train stage 1 of the subject at ``subject_dir``; yields :class:`Progress` per step.
+    """Train (or continue training) stage 1 of a subject; yields :class:`Progress` per step.
 
     ``losses`` of each record hold ``loss`` (Eq. 2 on the step's batch); every ``val_every``
-    steps also ``val_lmd``, ``val_lmd_baseline`` and ``val_corr`` (free-running, validation
-    split). A subject without audio raises :class:`SubjectError`; a checkpoint trained with
-    another architecture raises :class:`CheckpointError` naming the differences.
+    steps ``metrics`` hold ``val_lmd``, ``val_lmd_baseline`` and ``val_corr`` (free-running,
+    validation split). A subject without audio raises :class:`SubjectError`; a checkpoint
+    trained with another architecture raises :class:`CheckpointError` naming the differences.
     """
     cfg = config or Stage1Config.from_preset("preview")
-    with torch_threads(cfg.cpu_threads if _device(device).type == "cpu" else 0):
-        return (yield from _train(subject_dir, cfg, device, resume))
+    with torch_threads(cfg.cpu_threads if resolve_device(device).type == "cpu" else 0):
+        return (yield from _train(subject_dir, cfg, device, out_dir, resume))
 
 
 def _train(
-    subject_dir: str | os.PathLike[str], cfg: Stage1Config, device: str, resume: bool
+    subject_dir: str | os.PathLike[str],
+    cfg: Stage1Config,
+    device: str | torch.device,
+    out_dir: str | os.PathLike[str] | None,
+    resume: bool,
 ) -> Job[Stage1Result]:
-    t0 = time.monotonic()
-    subject = Subject.open(Path(subject_dir))
+    subject, folder, dev = open_run(subject_dir, CHECKPOINT_KIND, cfg, device, out_dir)
     yield Progress(STAGE, 0, cfg.steps, "computing audio features")
     front_end = AudioFrontEnd(cfg)
     cfg = replace(cfg, audio_features=front_end.kind)
     data = Stage1Data.from_subject(subject, front_end)
-    dev = _device(device)
-    torch.manual_seed(cfg.seed)
     model = Stage1Model(cfg, front_end.in_dim)
     model.set_statistics(**{**data.statistics(), "feat_std": front_end.feature_std(data.feats)})
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    folder = subject.model_dir("stage1")
-    step = _resume(model, cfg, folder, opt) if resume and subject.has_model("stage1") else 0
-    rng = np.random.default_rng([cfg.seed, step])
-    torch.manual_seed(cfg.seed * 100_003 + step)
+    check = network_check(folder, "stage-1", cfg, Stage1Config.from_dict)
+    start = restore(folder, CHECKPOINT_KIND, model, opt, check) if resume else 0
     has_val = len(subject.meta.val_range) > 0
     scores: Stage1Scores | None = None
+    if start >= cfg.steps:
+        yield Progress(STAGE, cfg.steps, cfg.steps, f"already trained for {start} steps")
+        scores = evaluate(model, subject) if has_val else None
+        return Stage1Result(folder, start, 0.0, float("nan"), scores)
+
+    rng = np.random.default_rng([cfg.seed, start])
+    torch.manual_seed(cfg.seed * 100_003 + start)
+    meta: dict[str, Any] = {}  # the latest validation scores, saved with each checkpoint
     rollout_from = int(cfg.rollout_start * cfg.steps)
-
-    while step < cfg.steps:
-        model.train()
-        feats, target, prev = (x.to(dev) for x in data.sample(cfg.batch, cfg.window, rng))
-        if cfg.gain_jitter_db > 0 and cfg.audio_features in ("mel", "mel+phonetic"):
-            db = torch.empty(feats.shape[0], 1, device=dev).uniform_(-1, 1) * cfg.gain_jitter_db
-            feats = log_mel_with_gain(feats, cfg.n_mels, db.expand(-1, feats.shape[1]))
-        prev = prev + cfg.input_noise * torch.randn_like(prev) * model.disp_std
-        if cfg.rollout_passes > 0 and step >= rollout_from:
-            with torch.no_grad():
-                for _ in range(cfg.rollout_passes):
-                    pred = model(feats, prev)
-                    prev = torch.cat([prev[:, :1], pred[:, :-1]], dim=1)
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(step, cfg)
-        loss = smooth_l1(model(feats, prev), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        losses = {"loss": float(loss.detach())}
-        if has_val and (step % cfg.val_every == 0 or step == cfg.steps):
-            scores = evaluate(model, subject)
-            losses |= {
-                "val_lmd": scores.lmd,
-                "val_lmd_baseline": scores.lmd_baseline,
-                "val_corr": scores.corr,
-            }
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            _save(model, opt, folder, step, _score_meta(scores))
-        yield Progress(STAGE, step, cfg.steps, f"step {step}/{cfg.steps}", losses)
-
-    if has_val and scores is None:
-        scores = evaluate(model, subject)
-    if not subject.has_model("stage1"):
-        _save(model, opt, folder, step, _score_meta(scores))
-    return Stage1Result(folder, step, scores, time.monotonic() - t0)
-
-
-def _score_meta(scores: Stage1Scores | None) -> dict:
-    return {} if scores is None else {"validation": scores.as_dict()}
+    loop = TrainLoop(
+        start, cfg.steps, cfg.checkpoint_every, lambda s: _save(model, opt, folder, meta, s)
+    )
+    with loop:  # a cancel (closing the job) saves the step reached
+        for step in loop:
+            model.train()
+            feats, target, prev = (x.to(dev) for x in data.sample(cfg.batch, cfg.window, rng))
+            if cfg.gain_jitter_db > 0 and cfg.audio_features in ("mel", "mel+phonetic"):
+                db = torch.empty(feats.shape[0], 1, device=dev).uniform_(-1, 1)
+                db = db * cfg.gain_jitter_db
+                feats = log_mel_with_gain(feats, cfg.n_mels, db.expand(-1, feats.shape[1]))
+            prev = prev + cfg.input_noise * torch.randn_like(prev) * model.disp_std
+            if cfg.rollout_passes > 0 and step - 1 >= rollout_from:
+                with torch.no_grad():
+                    for _ in range(cfg.rollout_passes):
+                        pred = model(feats, prev)
+                        prev = torch.cat([prev[:, :1], pred[:, :-1]], dim=1)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(step - 1, cfg)
+            loss = smooth_l1(model(feats, prev), target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            metrics: dict[str, float] = {}
+            if has_val and (step % cfg.val_every == 0 or step == cfg.steps):
+                scores = evaluate(model, subject)
+                meta["validation"] = scores.as_dict()
+                metrics = {
+                    "val_lmd": scores.lmd,
+                    "val_lmd_baseline": scores.lmd_baseline,
+                    "val_corr": scores.corr,
+                }
+            value = float(loss.detach())
+            msg = loop.done(step, value)  # saves every checkpoint_every and at the end
+            yield Progress(STAGE, step, cfg.steps, msg, {"loss": value}, metrics=metrics)
+    return Stage1Result(folder, cfg.steps, loop.seconds, loop.final_loss, scores)

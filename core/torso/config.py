@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from ..errors import CheckpointError
-from ..presets import apply_preset
+from ..config import PartConfig
+from ..errors import ConfigError
 
 # Fields that change the network's weights; a checkpoint only loads into a net built with the same.
 OUTPUT_MODES = ("masked", "residual", "direct")
@@ -14,8 +13,12 @@ ARCHITECTURE_FIELDS = ("base_width", "depth", "deformable", "dcn_levels", "outpu
 
 
 @dataclass
-class TorsoConfig:
-    """The torso UNet and its training. ``from_preset`` applies core.presets' "torso" entries."""
+class TorsoConfig(PartConfig):
+    """The torso UNet and its training. Building, checking, saving and loading (presets from
+    core.presets): :class:`~talkstudio.core.config.PartConfig`."""
+
+    PART = "torso"
+    ARCHITECTURE = ARCHITECTURE_FIELDS
 
     image_size: int = 128
     """Side in pixels at which the network trains and runs; other sizes resize its output."""
@@ -63,50 +66,23 @@ class TorsoConfig:
     seed: int = 0
     """Seed of weight initialisation and of the training-pair sampler."""
 
-    @classmethod
-    def from_preset(cls, preset: str, **overrides: Any) -> TorsoConfig:
-        """The defaults with the ``preset``'s torso overrides (core.presets), then ``overrides``."""
-        cfg = apply_preset(cls(), "torso", preset)
-        return cfg.replace(**overrides) if overrides else cfg
-
-    def replace(self, **changes: Any) -> TorsoConfig:
-        data = asdict(self) | changes
-        return TorsoConfig.from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["dcn_levels"] = list(self.dcn_levels)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TorsoConfig:
-        """A config from JSON; unknown keys are ignored, wrong types raise CheckpointError."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "dcn_levels" in values:
-            values["dcn_levels"] = tuple(int(v) for v in values["dcn_levels"])
-        try:
-            cfg = cls(**values)
-        except TypeError as exc:
-            raise CheckpointError(f"torso config is malformed ({exc})") from exc
-        cfg.check()
-        return cfg
-
-    def architecture(self) -> dict[str, Any]:
-        """The fields that decide the shapes of the weights."""
-        return {k: v for k, v in self.to_dict().items() if k in ARCHITECTURE_FIELDS}
-
     def check(self) -> None:
-        """Raise ValueError naming the first setting out of range."""
+        """Raise :class:`ConfigError` naming the first setting out of range."""
         if self.image_size < 8:
-            raise ValueError(f"image_size {self.image_size} is too small (at least 8)")
+            raise ConfigError(f"image_size {self.image_size} is too small (at least 8)")
         if self.base_width < 1 or self.depth < 1:
-            raise ValueError("base_width and depth must be positive")
+            raise ConfigError("base_width and depth must be positive")
         if any(not 1 <= lv <= self.depth for lv in self.dcn_levels):
-            raise ValueError(f"dcn_levels {self.dcn_levels} must lie in 1..depth={self.depth}")
+            raise ConfigError(f"dcn_levels {self.dcn_levels} must lie in 1..depth={self.depth}")
         if not 0 < self.crop_scale_min <= self.crop_scale_max <= 1:
-            raise ValueError("need 0 < crop_scale_min <= crop_scale_max <= 1")
+            raise ConfigError("need 0 < crop_scale_min <= crop_scale_max <= 1")
         if self.output not in OUTPUT_MODES:
-            raise ValueError(f"output {self.output!r} must be one of {OUTPUT_MODES}")
-        if self.steps < 0 or self.batch_size < 1:
-            raise ValueError("steps must be >= 0 and batch_size >= 1")
+            raise ConfigError(f"output {self.output!r} must be one of {OUTPUT_MODES}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"torso steps and batch_size must be at least 1, got {self.steps} and "
+                f"{self.batch_size}"
+            )
+        for name in ("checkpoint_every", "preview_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"torso {name} must be at least 1, got {getattr(self, name)}")

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
+from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..training import TrainLoop, TrainResult, network_check, open_run, restore, save_checkpoint
 from ..training import resolve_device as resolve_device  # used by compose.py
@@ -26,7 +27,7 @@ from .data import Batch, PairSampler, load_batch
 from .unet import TorsoUNet
 
 KIND = "torso"
-STAGE = "train torso"
+STAGE = TRAIN_STAGE["torso"]
 
 
 class TorsoTrainResult(TrainResult):
