@@ -1,11 +1,23 @@
-"""Small display helpers shared by the dialogs: RGB arrays as images, a scaled image label, ETA."""
+"""Small display helpers shared by the dialogs: RGB arrays as images, a scaled image label, a
+window that shows an image at full size, ETA."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QImage, QPainter, QPaintEvent
-from PySide6.QtWidgets import QFrame, QWidget
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QMouseEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def rgb_image(rgb: np.ndarray) -> QImage:
@@ -26,7 +38,15 @@ def format_eta(seconds: float | None) -> str:
 
 
 class FitImage(QFrame):
-    """Shows an RGB image as large as fits, aspect kept, centred; a note when there is none."""
+    """Shows an RGB image as large as fits, aspect kept, centred; a note when there is none.
+
+    ``imageChanged`` fires when an image is set or cleared; ``activated`` on a double click on
+    an image (to show it larger, :class:`ImageWindow`).
+    """
+
+    imageChanged = Signal(bool)  # noqa: N815 (Qt signal naming)
+    """An image was set (True) or cleared (False)."""
+    activated = Signal()
 
     def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,12 +57,24 @@ class FitImage(QFrame):
         return QSize(240, 160)
 
     def set_rgb(self, rgb: np.ndarray) -> None:
-        self._image = rgb_image(rgb)
+        self.set_image(rgb_image(rgb))
+
+    def set_image(self, image: QImage) -> None:
+        self._image = image
         self.update()
+        self.imageChanged.emit(True)
 
     def clear(self) -> None:
+        had = self._image is not None
         self._image = None
         self.update()
+        if had:
+            self.imageChanged.emit(False)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._image is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.activated.emit()
+        super().mouseDoubleClickEvent(event)
 
     def has_image(self) -> bool:
         return self._image is not None
@@ -66,3 +98,45 @@ class FitImage(QFrame):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.drawImage(QRect(x, y, size.width(), size.height()), self._image)
         p.end()
+
+
+class ImageWindow(QDialog):
+    """A resizable, non-modal window with an image: fitted to the window, or at 100 % with
+    scroll bars. Opens as large as the image, up to nine tenths of the screen."""
+
+    def __init__(self, image: QImage, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setObjectName("imageWindow")
+        self.setSizeGripEnabled(True)
+        self.fitted = FitImage()
+        self.fitted.set_image(image)
+        self.actual = QLabel()
+        self.actual.setPixmap(QPixmap.fromImage(image))
+        self.actual.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        scroll = QScrollArea()
+        scroll.setWidget(self.actual)
+        scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.views = QStackedWidget()
+        self.views.addWidget(self.fitted)
+        self.views.addWidget(scroll)
+        self.fit_box = QCheckBox("Fit to the window")
+        self.fit_box.setChecked(True)
+        self.fit_box.toggled.connect(lambda fit: self.views.setCurrentIndex(0 if fit else 1))
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        row = QHBoxLayout()
+        row.addWidget(QLabel(f"{image.width()} × {image.height()} px"))
+        row.addStretch(1)
+        row.addWidget(self.fit_box)
+        row.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.views, 1)
+        layout.addLayout(row)
+        self.setMinimumSize(320, 240)
+        screen = (parent.screen() if parent is not None else None) or (
+            QGuiApplication.primaryScreen()
+        )
+        room = screen.availableGeometry().size() * 0.9 if screen is not None else QSize(1200, 900)
+        want = QSize(image.width() + 40, image.height() + 80)
+        self.resize(want.boundedTo(room).expandedTo(self.minimumSize()))

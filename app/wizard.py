@@ -15,6 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
+from talkstudio.core.errors import TalkstudioError
+
 from .wizard_pages import PreprocessPage, PresetPage, VideoPage
 from .wizard_train import TrainPage
 
@@ -56,7 +58,10 @@ class TrainingWizard(QWizard):
     def subject_dir(self) -> Path:
         if self._existing is not None:
             return self._existing
-        return Path(self.video_page.out_edit.text().strip()).expanduser()
+        folder = self.video_page.subject_folder()
+        if folder is None:
+            raise TalkstudioError("choose a video and the folder for the new subject first")
+        return folder
 
     def preset(self) -> str:
         return self.preset_page.preset()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QStandardPaths, Signal
+from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from talkstudio.core.presets import PRESETS
 from talkstudio.core.subject import MODEL_PARTS
 
-from .images import FitImage, format_eta
+from .images import FitImage, ImageWindow, format_eta
 from .jobs import JobRunner
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class VideoPage(QWizardPage):
         browse.clicked.connect(self._browse_video)
         self.out_edit = QLineEdit()
         self.out_edit.setPlaceholderText("folder for the new subject")
+        self._default_out: Path | None = None  # proposed from the video's name, shown greyed
         browse_out = QPushButton("Browse…")
         browse_out.clicked.connect(self._browse_out)
         form = QFormLayout()
@@ -100,9 +101,24 @@ class VideoPage(QWizardPage):
     def set_video(self, path: str | Path) -> JobRunner | None:
         """Use ``path`` (and check it); returns the check job."""
         self.video_edit.setText(str(path))
-        if not self.out_edit.text():
-            self.out_edit.setText(str(default_subjects_folder() / Path(path).stem))
+        # The proposal is a placeholder, so what the user types starts an empty field
+        self._default_out = default_subjects_folder() / Path(path).stem
+        self.out_edit.setPlaceholderText(
+            f"{self._default_out}  (the default; type a folder, or a name to put under "
+            f"{default_subjects_folder()})"
+        )
+        self.out_edit.setToolTip(f"Empty: {self._default_out}")
+        self.completeChanged.emit()
         return self._start_check()
+
+    def subject_folder(self) -> Path | None:
+        """The folder the new subject goes to: what was typed (a bare name goes under the
+        default subjects folder), else the proposal from the video's name; None before either."""
+        text = self.out_edit.text().strip()
+        if not text:
+            return self._default_out
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else default_subjects_folder() / path
 
     def _browse_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a video", "", VIDEO_FILTER)
@@ -159,7 +175,7 @@ class VideoPage(QWizardPage):
         self.checkFinished.emit()
 
     def isComplete(self) -> bool:
-        return self.check is not None and bool(self.out_edit.text().strip())
+        return self.check is not None and self.subject_folder() is not None
 
     def cancel_jobs(self) -> None:
         if self.job is not None:
@@ -181,11 +197,19 @@ class PreprocessPage(QWizardPage):
         self.sheet = FitImage("the contact sheet appears here when preprocessing is done")
         self.sheet.setMinimumHeight(200)
         self.sheet.setObjectName("contactSheet")
+        self.sheet.setToolTip("Double-click to see the contact sheet at full size")
+        self.view_button = QPushButton("View full size…")
+        self.view_button.setEnabled(False)
+        self.view_button.clicked.connect(self.show_sheet)
+        self.sheet.activated.connect(self.show_sheet)
+        self.sheet.imageChanged.connect(self.view_button.setEnabled)
+        self.sheet_window: ImageWindow | None = None
         self.cancel_button = QPushButton("Cancel")
         self.retry_button = QPushButton("Run again")
         self.cancel_button.clicked.connect(self.cancel_jobs_async)
         self.retry_button.clicked.connect(self.start)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.view_button)
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.retry_button)
@@ -203,6 +227,22 @@ class PreprocessPage(QWizardPage):
     def initializePage(self) -> None:
         if self.done_path is None or self.done_path != self.wiz.subject_dir():
             self.start()
+
+    def show_sheet(self) -> ImageWindow | None:
+        """Open the contact sheet in a window of its own (resizable, 100 % or fitted)."""
+        image = self.sheet.image()
+        if image is None:
+            return None
+        if self.sheet_window is not None:
+            self.sheet_window.close()
+        self.sheet_window = ImageWindow(image, "Contact sheet", self)
+        self.sheet_window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.sheet_window.destroyed.connect(self._sheet_window_gone)
+        self.sheet_window.show()
+        return self.sheet_window
+
+    def _sheet_window_gone(self) -> None:
+        self.sheet_window = None
 
     def cleanupPage(self) -> None:  # Back
         self.cancel_jobs()
@@ -278,7 +318,7 @@ def _preset_text(name: str) -> str:
     steps = ", ".join(f"{part} {p.overrides(part)['steps']:,} steps" for part in MODEL_PARTS)
     size = p.head["image_size"]
     if name == "preview":
-        return f"Preview — {size}², minutes on a CPU ({steps})"
+        return f"Preview — {size}², about 15–30 minutes on a CPU ({steps})"
     return f"Paper — {size}², the paper's settings; wants a GPU ({steps})"
 
 

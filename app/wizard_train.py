@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from talkstudio.core.presets import TRAIN_STAGE
 from talkstudio.core.progress import Progress
 from talkstudio.core.subject import MODEL_PARTS
-from talkstudio.widgets.loss_plot import LossHistory, LossPlot
+from talkstudio.widgets.loss_plot import MIN_HEIGHT, LossHistory, LossPlot
 
 from .images import FitImage, format_eta
 from .jobs import JobRunner
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .wizard import TrainingWizard
 
 PLACEHOLDERS = {
-    "stage1": "stage 1 predicts landmarks: no images; its validation LMD is shown on the left",
+    "stage1": "stage 1 predicts landmarks, not images: its validation LMD (mean landmark "
+    "error in pixels, lower is better) is written above, after each validation",
     "head": "head renders appear here during training",
     "torso": "full-frame renders appear here during training",
 }
@@ -85,7 +86,7 @@ class StageBox(QGroupBox):
         self.eta.setWordWrap(True)
         self.history = LossHistory(TRAIN_STAGE[part], self)
         self.plot = LossPlot(self.history, step_label=False)
-        self.plot.setMinimumSize(220, 140)
+        self.plot.setMinimumSize(220, MIN_HEIGHT)
         self.image = FitImage(PLACEHOLDERS[part])
         self.image.setMinimumSize(200, 60)
         self.image.setObjectName("trainPreview")

@@ -56,3 +56,30 @@ def test_plot_draws_every_series_and_coalesces_redraws(qtbot) -> None:
     history.clear()
     assert plot.curves == {}
     assert plot.legend.items == []
+
+
+def test_axis_numbers_stay_whole_in_a_small_plot(qtbot) -> None:
+    from PySide6.QtGui import QFontMetrics
+
+    from talkstudio.widgets.loss_plot import MIN_HEIGHT
+
+    history = LossHistory()
+    plot = LossPlot(history, step_label=False)
+    qtbot.addWidget(plot)
+    plot.resize(300, MIN_HEIGHT)
+    plot.show()
+    for step in range(401):
+        history.add(Progress("s", step, 400, losses={"loss": 1.0 / (step + 1)}))
+    qtbot.waitUntil(lambda: "loss" in plot.curves, timeout=2000)
+    qtbot.wait(50)
+    assert plot.height() == MIN_HEIGHT
+    item = plot.plot.getPlotItem()
+    view = plot.plot.viewport().rect()
+    metrics = QFontMetrics(plot.font())
+    axis = item.getAxis("bottom").sceneBoundingRect()
+    # the bottom axis holds a whole line of numbers and ends inside the widget
+    assert axis.height() >= metrics.height() + 8
+    assert axis.bottom() <= view.height() + 0.5
+    # the last number ("400", centred on the view's right edge) has room on the right
+    right = item.getViewBox().sceneBoundingRect().right()
+    assert right + metrics.horizontalAdvance("400") / 2 <= view.width()

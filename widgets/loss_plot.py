@@ -6,7 +6,9 @@
 every :data:`REDRAW_MS` however fast the records come, with peak-preserving downsampling so a run
 of a hundred thousand steps stays quick to draw. On the log axis the steps where a term was 0 (it
 had nothing to act on in that step) are left out of its curve instead of plunging to a floor.
-The legend is one row above the plot, so it never hides a curve.
+The legend is one row above the plot, so it never hides a curve. The axes' numbers stay whole
+at any size down to :data:`MIN_HEIGHT`: the bottom axis is as tall as its tick labels and the
+plot keeps room on the right for the last label to overhang the view.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from talkstudio.core.progress import Progress
@@ -33,6 +36,8 @@ CURVE_COLORS = (
 """Colours of the terms, in the order they first appear (distinct on the dark background)."""
 TOTAL_COLOR = (235, 235, 235)
 """Colour of the series named "loss" (the total), drawn a little wider."""
+MIN_HEIGHT = 96
+"""Smallest height at which the legend row, a view and whole axis numbers fit."""
 
 
 class LossAxis(pg.AxisItem):
@@ -119,6 +124,12 @@ class LossPlot(QWidget):
         item.setLogMode(x=False, y=log_y)
         for axis in ("left", "bottom"):
             item.getAxis(axis).enableAutoSIPrefix(False)
+        # whole tick numbers: the bottom axis is as tall as a label plus the tick offset, and
+        # the last label (centred on the view's right edge) gets half a wide label of room
+        metrics = QFontMetrics(self.font())
+        bottom = item.getAxis("bottom")
+        bottom.setHeight(metrics.height() + 12 + (metrics.height() + 4 if step_label else 0))
+        item.layout.setContentsMargins(2, 2, metrics.horizontalAdvance("000000") // 2 + 2, 2)
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
         item.setTitle(" ", size="8pt")  # a row above the view box for the legend
@@ -129,7 +140,7 @@ class LossPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
-        self.setMinimumSize(240, 160)
+        self.setMinimumSize(240, MIN_HEIGHT)
         self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
         history.appended.connect(self._schedule)
