@@ -12,6 +12,18 @@ English), each played once:
 - ``stage 1, phones cached``: the same clip driven again (the studio's case when only the
   edits change).
 
+With espeak-ng installed, the decoder's output on synthetic speech (16 kHz, 0.5 s of silence
+either side, spoken by espeak-ng's ``en-us``, ``de`` and ``es`` voices):
+
+- ``viseme accuracy``: English only, the share of speech frames whose main viseme class is the
+  one of a forced alignment of the known text (PocketSphinx's own aligner with the wheel's
+  dictionary: same acoustic model, so an optimistic reference for timing, a fair one for which
+  phones were said);
+- ``closed-lips frames per second``: for sentences with bilabials (p, b, m) and sentences
+  without, in each language: how well the lips are told apart through the English phone loop;
+- ``speech / silence agreement``: frames the decoder calls speech among loud frames (within
+  20 dB of the loud ones) and silence among the inserted silences.
+
 Everything runs on one thread: torch's (``$TALKSTUDIO_BENCH_THREADS``, default 1) and
 PocketSphinx's (it has one). The ``cpu`` figures are the process's CPU time, which a busy machine
 inflates less than the wall clock. Also reported: the share of frames the decoder calls speech
@@ -28,6 +40,21 @@ from benchmarks.bench import Context, Measure
 from benchmarks.common import SHARED_DATA, set_threads
 
 CLIPS = (("German_20s", "German_20s.mp4"), ("Obama_5s", "Obama_5s.wav"))
+SENTENCES = {
+    "en-us": (
+        ("my mother bought a blue map", "please bring me both maps", "bob made an apple pie"),
+        ("she said that it is here", "the cat sat on the red rug", "we will go to the hotel"),
+    ),
+    "de": (
+        ("meine Mutter backt Brot", "bitte bring mir Milch mit", "Papa mag blaue Blumen"),
+        ("der Hund liegt auf der Straße", "sie sagt es ist heute kalt", "das Kind isst Kuchen"),
+    ),
+    "es": (
+        ("mi madre compra pan", "papá bebe mucha agua", "buenos días mamá"),
+        ("el niño tiene un gato", "hace calor en la ciudad", "ella dice que sí"),
+    ),
+}
+"""Per espeak-ng voice: sentences with bilabials, and sentences without."""
 
 
 def _clips(ctx: Context) -> list[tuple[str, np.ndarray]]:
@@ -62,6 +89,113 @@ def _rate(fn, seconds: float, reps: int, before=None) -> tuple[list[float], list
     return wall, cpu
 
 
+def _speak(text: str, voice: str) -> np.ndarray:
+    """``text`` spoken by espeak-ng, mono float32 16 kHz, 0.5 s of silence either side."""
+    import io
+    import subprocess
+    from math import gcd
+
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-z", "--stdout", text], capture_output=True, check=True
+    ).stdout
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    g = gcd(16000, rate)
+    pad = np.zeros(8000, np.float32)
+    return np.concatenate([pad, resample_poly(audio, 16000 // g, rate // g), pad])
+
+
+def _aligned_visemes(audio: np.ndarray, text: str, frames: int) -> np.ndarray | None:
+    """Main viseme class per frame [frames] of a forced alignment of ``text``, or None."""
+    from pocketsphinx import Decoder
+
+    from talkstudio.core.stage1 import phonetic as ph
+
+    pcm = ph._decoder_input(audio).tobytes()
+    dec = Decoder(loglevel="FATAL")
+    try:
+        dec.set_align_text(text.lower())
+        for second in (False, True):
+            if second:
+                dec.set_alignment()
+            dec.start_utt()
+            dec.process_raw(pcm, full_utt=True)
+            dec.end_utt()
+    except RuntimeError:
+        return None
+    hop, off = ph.DECODER_HOP, ph.DECODER_OFFSET
+    segs = [
+        ph.PhoneSegment(
+            p.name, (off + hop * p.start) / 16000, (off + hop * (p.start + p.duration)) / 16000
+        )
+        for w in dec.get_alignment().words()
+        for p in w
+    ]
+    return ph.viseme_coverage(segs, frames).argmax(axis=1)
+
+
+def _languages(measures: list[Measure], ctx: Context) -> None:
+    import shutil
+
+    from talkstudio.core.stage1 import phonetic as ph
+
+    if shutil.which("espeak-ng") is None:
+        print("phonetic: espeak-ng is absent; the language rows are skipped")
+        return
+    pbm = ph.VISEMES.index("PBM")
+    for voice, (lips, free) in SENTENCES.items():
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        loud_ok, quiet_ok, accuracy = [], [], []
+        for has_lips, texts in ((True, lips), (False, free)):
+            for text in texts[: ctx.pick(3, 1)]:
+                audio = _speak(text, voice)
+                feats = ph.phonetic_features(audio)
+                t = len(feats)
+                rows = np.zeros(t * 640)
+                rows[: len(audio)] = audio
+                rms = np.sqrt((rows.reshape(t, 640) ** 2).mean(1))
+                inner = np.zeros(t, bool)
+                inner[1 : 8000 // 640 - 1] = True
+                inner[-(8000 // 640) + 2 : -1] = True
+                loud = rms > 0.1 * np.percentile(rms[~inner], 90)
+                speech = ph.speech_mask(feats)
+                loud_ok.append(float(speech[loud].mean()))
+                quiet_ok.append(float((~speech[inner]).mean()))
+                rates[has_lips].append(
+                    float((feats[:, pbm] >= 0.5).sum() / (len(audio) / 16000 - 1))
+                )
+                if voice == "en-us":
+                    ref = _aligned_visemes(audio, text, t)
+                    if ref is not None:
+                        said = ref != 0
+                        accuracy.append(
+                            float((feats[:, : ph.NUM_VISEMES].argmax(1) == ref)[said].mean())
+                        )
+        lang = voice.split("-")[0]
+        if accuracy:
+            measures.append(
+                Measure(
+                    f"{lang}: viseme accuracy",
+                    "fraction",
+                    accuracy,
+                    "per sentence, vs forced alignment",
+                )
+            )
+        measures.append(
+            Measure(
+                f"{lang}: closed-lips frames/s, with p b m",
+                "1/s",
+                rates[True],
+                "espeak-ng " + voice,
+            )
+        )
+        measures.append(Measure(f"{lang}: closed-lips frames/s, without", "1/s", rates[False]))
+        measures.append(Measure(f"{lang}: loud frames called speech", "fraction", loud_ok))
+        measures.append(Measure(f"{lang}: silent frames called silence", "fraction", quiet_ok))
+
+
 def run(ctx: Context) -> list[Measure]:
     from talkstudio.core.stage1 import phonetic as ph
     from talkstudio.core.stage1.config import Stage1Config
@@ -94,6 +228,7 @@ def run(ctx: Context) -> list[Measure]:
             measures.append(Measure(f"{name}: stage 1 {kind}", "x realtime", wall, what))
             measures.append(Measure(f"{name}: stage 1 {kind} cpu", "x realtime", cpu))
         model = models["phonetic"]
+        predict(model, audio)  # the phones of this clip into the cache
         wall, _ = _rate(lambda a=audio, m=model: predict(m, a), sec, reps)
         measures.append(
             Measure(f"{name}: stage 1 phonetic, phones cached", "x realtime", wall, "same clip")
@@ -110,4 +245,5 @@ def run(ctx: Context) -> list[Measure]:
                 [sum(not s.is_silence for s in segs) / max(spoken, 1e-9)],
             )
         )
+    _languages(measures, ctx)
     return measures
