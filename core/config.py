@@ -61,11 +61,8 @@ class PartConfig:
         for key in keys:
             if key not in names:
                 close = difflib.get_close_matches(key, names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(
-                    f"{where}: {cls.__name__} has no setting {key!r}{hint}; its settings are "
-                    f"{', '.join(names)}"
-                )
+                hint = f"did you mean {close[0]!r}?" if close else f"its settings are {names}"
+                raise ConfigError(f"{where}: {cls.__name__} has no setting {key!r}; {hint}")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> Self:
@@ -142,9 +139,14 @@ def _fits(value: Any, hint: Any) -> bool:
     return True  # a hint this check does not model: the part's check() covers it
 
 
+_TYPE_WORDS = {float: "a number", int: "a whole number", bool: "true or false", str: "a string"}
+
+
 def _describe(hint: Any) -> str:
     if get_origin(hint) is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(hint))
-    if isinstance(hint, type):
-        return f"a {'number' if hint is float else hint.__name__}"
+    if hint in _TYPE_WORDS:
+        return _TYPE_WORDS[hint]
+    if get_origin(hint) is tuple:
+        return f"a list of {_describe(get_args(hint)[0]).removeprefix('a ')}s"
     return str(hint).replace("typing.", "")

@@ -192,13 +192,18 @@ def test_training_resumes_and_cancel_keeps_progress(synth_subject: Path, tmp_pat
     done = list(train_head(synth_subject, more, "cpu", out_dir=out))
     assert len(done) == 1 and "already trained" in done[0].message
 
-    # Cancelling between steps saves the step reached.
-    job = train_head(synth_subject, HeadConfig(steps=40, **TINY), "cpu", out_dir=out)  # type: ignore[arg-type]
+    # Cancelling between steps saves the step reached (not the last checkpoint's, 20), and
+    # Resume continues from there.
+    longer = HeadConfig(steps=26, **(TINY | {"checkpoint_every": 100}))  # type: ignore[arg-type]
+    job = train_head(synth_subject, longer, "cpu", out_dir=out)
     for rec in job:
         if rec.step == 24 and rec.losses:
             break
     job.close()
     assert json.loads((out / "config.json").read_text())["meta"]["step"] == 24
+    assert json.loads((out / "train_state.json").read_text())["info"]["step"] == 24
+    steps = [r.step for r in train_head(synth_subject, longer, "cpu", out_dir=out) if r.losses]
+    assert steps == [25, 26]
 
     # Another architecture refuses to continue this checkpoint.
     other = HeadConfig(steps=50, **(TINY | {"grid_levels": 5}))  # type: ignore[arg-type]

@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from talkstudio.core import checkpoint
-from talkstudio.core.errors import CheckpointError
+from talkstudio.core.errors import CheckpointError, DeviceError
 from talkstudio.core.progress import Job, Progress, run_job
 from talkstudio.core.training import (
     TrainLoop,
     network_check,
+    resolve_device,
     restore,
     save_checkpoint,
 )
@@ -179,3 +180,46 @@ def test_unusable_checkpoints_say_how_to_start_over(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match=r"damaged.*to start over, delete"):
         run_job(toy_train(tmp_path, ToyConfig(steps=8)))
+
+
+def test_resolve_device_says_what_to_use_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without CUDA
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(
+        DeviceError, match=r"CUDA is not available on this machine; use --device cpu"
+    ):
+        resolve_device("cuda")
+    with pytest.raises(DeviceError, match=r"unknown device 'tpu': use auto, cpu or cuda"):
+        resolve_device("tpu")
+    with pytest.raises(DeviceError, match=r"'meta' is not supported"):
+        resolve_device("meta")
+
+
+def test_cuda_without_cuda_is_a_clear_error_in_every_trainer_and_the_engine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from _stage1_helpers import write_envelope_subject
+
+    from talkstudio.app.cli import main
+    from talkstudio.core.engine import Engine
+    from talkstudio.core.head import HeadConfig, train_head
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.train import train_stage1
+    from talkstudio.core.torso import TorsoConfig, train_torso
+
+    root = write_envelope_subject(tmp_path / "env", seconds=2.0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    jobs = [
+        train_stage1(root, Stage1Config(steps=2), "cuda"),
+        train_head(root, HeadConfig(steps=2), "cuda"),
+        train_torso(root, TorsoConfig(steps=2), "cuda"),
+    ]
+    for job in jobs:
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            run_job(job)
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        Engine.open(root, device="cuda")
+    for part in ("head", "torso"):  # the CLI prints it, no traceback
+        assert main(["train", part, str(root), "--steps", "1", "--device", "cuda"]) == 1
+        assert "CUDA is not available on this machine" in capsys.readouterr().err

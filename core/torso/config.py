@@ -78,11 +78,6 @@ class TorsoConfig(PartConfig):
             raise ConfigError("need 0 < crop_scale_min <= crop_scale_max <= 1")
         if self.output not in OUTPUT_MODES:
             raise ConfigError(f"output {self.output!r} must be one of {OUTPUT_MODES}")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ConfigError(
-                f"torso steps and batch_size must be at least 1, got {self.steps} and "
-                f"{self.batch_size}"
-            )
-        for name in ("checkpoint_every", "preview_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "preview_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"torso {name} must be at least 1, got {getattr(self, name)}")
