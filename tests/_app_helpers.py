@@ -66,3 +66,30 @@ def click(widget, pos) -> None:
         global_pos = QPointF(widget.mapToGlobal(pos.toPoint()))
         event = QMouseEvent(kind, pos, global_pos, left, buttons, Qt.KeyboardModifier.NoModifier)
         QApplication.sendEvent(widget, event)
+
+
+class GuiTicks:
+    """A 10 ms QTimer in the GUI thread that notes, at each tick, whether ``busy()`` held.
+
+    ``while_busy`` counts the ticks the GUI thread handled while the work ran elsewhere: a job
+    that blocked the GUI thread from start to end leaves it at 0, however loaded the machine.
+    How long the GUI thread stalls is a benchmark (``benchmarks/sections/studio.py``)."""
+
+    def __init__(self, busy) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.states: list[bool] = []
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(lambda: self.states.append(bool(busy())))
+
+    @property
+    def while_busy(self) -> int:
+        return sum(self.states)
+
+    def __enter__(self) -> GuiTicks:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.stop()
