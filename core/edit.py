@@ -169,7 +169,8 @@ class TypicalOpening:
             )
         up, low = _lip_offsets(lm)  # [T, 8] each
         gap = low[:, _LOWER_LIP.index(66)] - up[:, _UPPER_LIP.index(62)]  # [T]
-        speaking = gap >= 0.5 * np.quantile(gap, 0.9)
+        widest = float(np.quantile(gap, 0.9))
+        speaking = gap >= (0.5 * widest if widest > 0 else widest)  # never empty
         return cls(
             left_eye=np.median(_eye_offsets(lm, _LEFT_EYE), axis=0),
             right_eye=np.median(_eye_offsets(lm, _RIGHT_EYE), axis=0),

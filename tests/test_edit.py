@@ -133,6 +133,17 @@ def test_typical_opening_leaves_alpha_up_to_one_alone() -> None:
         TypicalOpening.of_track(track[0])
 
 
+def test_typical_opening_of_odd_tracks_is_finite() -> None:
+    """Random points (lips crossed, no open mouth anywhere) and a single frame still give a
+    finite typical opening, so α > 1 never turns landmarks into NaN."""
+    rng = np.random.default_rng(0)
+    for track in (rng.normal(0, 0.3, (12, 68, 3)), face(mouth_gap=-0.05)[None]):
+        typical = TypicalOpening.of_track(track)
+        for part in (typical.left_eye, typical.right_eye, typical.upper_lip, typical.lower_lip):
+            assert np.all(np.isfinite(part))
+        assert np.all(np.isfinite(apply_alphas(track, (2, 2, 2), typical)))
+
+
 def test_batched_per_frame_alphas() -> None:
     track = np.stack([face(), face(0.2), face(0.05)])
     alphas = np.array([[1, 1, 2], [1, 0, 1], [0.5, 1, 0]])
