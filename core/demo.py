@@ -5,6 +5,10 @@ part (``stage1``, ``head``, ``torso``) with fp16 safetensors weights and their J
 media ship: on first use the frames, masks, background and speech are regenerated from the seed
 into the user's cache folder, the weights are copied beside them, and the result is an ordinary
 subject folder. ``scripts/make_demo.py`` makes the shipped files.
+
+Projects and the studio's recent files name the demo symbolically (:data:`DEMO_REFERENCE`,
+"the demo"), never by its cache folder: the folder's name changes with the shipped files and a
+cache clean-up may delete it, so the reference is resolved (and the demo rebuilt) when opened.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -23,6 +28,11 @@ from .progress import Progress, run_job
 from .subject import MODEL_PARTS, Subject, validate_subject
 
 DEMO_FILES = ("model.safetensors", "config.json")
+DEMO_REFERENCE = "talkstudio:demo"
+"""How projects name the built-in demo subject: resolved to :func:`demo_target` when opened."""
+DEMO_MARKER = ".talkstudio-demo"
+"""Empty file in a built demo subject folder that says what it is."""
+_DEMO_NAME = re.compile(r"demo-[0-9a-f]{12}")
 
 
 def demo_resources() -> Path:
@@ -58,6 +68,35 @@ def default_cache() -> Path:
     return Path(os.environ.get("TALKSTUDIO_CACHE") or platformdirs.user_cache_dir("talkstudio"))
 
 
+def demo_target(cache: str | Path | None = None) -> Path:
+    """The folder the demo subject of this installation is (or will be) built in."""
+    root = Path(cache) if cache is not None else default_cache()
+    return root / f"demo-{_fingerprint(demo_config())}"
+
+
+def demo_built(cache: str | Path | None = None) -> bool:
+    """Whether the demo subject looks built (its folder has a subject.json; cheap, for the UI;
+    :func:`ensure_demo_job` validates it properly)."""
+    try:
+        return (demo_target(cache) / "subject.json").is_file()
+    except (TalkstudioError, OSError):
+        return False
+
+
+def is_demo_subject(path: str | Path) -> bool:
+    """Whether ``path`` is a built demo subject folder (marked so when built), or where one was
+    in the default cache (true even after a clean-up deleted it: it can be rebuilt)."""
+    p = Path(path)
+    if (p / DEMO_MARKER).is_file():
+        return True
+    if not _DEMO_NAME.fullmatch(p.name):
+        return False
+    try:
+        return p.resolve().parent == default_cache().resolve()
+    except OSError:
+        return False
+
+
 def ensure_demo_job(cache: str | Path | None = None) -> Generator[Progress, None, Path]:
     """Make (once) and return the demo subject folder; yields progress while regenerating."""
     from .synthetic import SynthConfig, write_synthetic_job
@@ -81,6 +120,7 @@ def ensure_demo_job(cache: str | Path | None = None) -> Generator[Progress, None
             dest.mkdir(parents=True, exist_ok=True)
             for name in DEMO_FILES:
                 shutil.copyfile(demo_resources() / part / name, dest / name)
+        (result.subject_dir / DEMO_MARKER).touch()
         if target.exists():
             shutil.rmtree(target)
         os.replace(result.subject_dir, target)

@@ -1,6 +1,7 @@
 """The ``.talkproj`` project file: which subject, which speech, the keyframed edits, export
 settings. JSON, versioned, written atomically; paths are stored relative to the project file
-when they can be.
+when they can be. The built-in demo subject is stored as ``"talkstudio:demo"`` (the demo, wherever
+this installation builds it), never as its cache folder.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .demo import DEMO_REFERENCE, demo_target, is_demo_subject
 from .edit import EditError, Edits
 from .errors import TalkstudioError
 
@@ -48,12 +50,20 @@ class Project:
     audio: Path | None = None
     edits: Edits = field(default_factory=Edits)
     export: ExportSettings = field(default_factory=ExportSettings)
+    demo: bool = False
+    """The subject is the built-in demo: ``subject`` is where this installation builds it, which
+    may not exist yet (opening builds it)."""
+
+    @property
+    def uses_demo(self) -> bool:
+        """Whether the subject is the built-in demo (saved as ``"talkstudio:demo"``)."""
+        return self.demo or is_demo_subject(self.subject)
 
     def to_json(self, base: Path) -> dict[str, Any]:
         return {
             "format": PROJECT_FORMAT,
             "version": PROJECT_VERSION,
-            "subject": _relative(self.subject, base),
+            "subject": DEMO_REFERENCE if self.uses_demo else _relative(self.subject, base),
             "audio": _relative(self.audio, base) if self.audio else None,
             "keyframes": self.edits.to_json(),
             "export": asdict(self.export),
@@ -90,11 +100,20 @@ class Project:
         except (EditError, TypeError) as exc:
             raise ProjectError(f"{path}: {exc}") from exc
         audio = raw.get("audio")
+        demo = raw.get("subject") == DEMO_REFERENCE
+        if demo:
+            try:
+                subject = demo_target()
+            except TalkstudioError as exc:
+                raise ProjectError(f"{path} uses the built-in demo subject, but {exc}") from exc
+        else:
+            subject = _absolute(raw["subject"], base)
         return cls(
-            subject=_absolute(raw["subject"], base),
+            subject=subject,
             audio=_absolute(audio, base) if audio else None,
             edits=edits,
             export=export,
+            demo=demo,
         )
 
 
