@@ -136,7 +136,9 @@ def _aligned_visemes(audio: np.ndarray, text: str, frames: int) -> np.ndarray | 
     return ph.viseme_coverage(segs, frames).argmax(axis=1)
 
 
-def _languages(measures: list[Measure], ctx: Context) -> None:
+def _languages(
+    measures: list[Measure], ctx: Context, voices: tuple[str, ...] = tuple(SENTENCES), tag: str = ""
+) -> None:
     import shutil
 
     from talkstudio.core.stage1 import phonetic as ph
@@ -145,7 +147,8 @@ def _languages(measures: list[Measure], ctx: Context) -> None:
         print("phonetic: espeak-ng is absent; the language rows are skipped")
         return
     pbm = ph.VISEMES.index("PBM")
-    for voice, (lips, free) in SENTENCES.items():
+    for voice in voices:
+        lips, free = SENTENCES[voice]
         rates: dict[bool, list[float]] = {True: [], False: []}
         loud_ok, quiet_ok, accuracy = [], [], []
         for has_lips, texts in ((True, lips), (False, free)):
@@ -173,7 +176,7 @@ def _languages(measures: list[Measure], ctx: Context) -> None:
                         accuracy.append(
                             float((feats[:, : ph.NUM_VISEMES].argmax(1) == ref)[said].mean())
                         )
-        lang = voice.split("-")[0]
+        lang = voice.split("-")[0] + tag
         if accuracy:
             measures.append(
                 Measure(
@@ -246,4 +249,27 @@ def run(ctx: Context) -> list[Measure]:
             )
         )
     _languages(measures, ctx)
+    _every_second_frame(measures, ctx, _clips(ctx))
     return measures
+
+
+def _every_second_frame(
+    measures: list[Measure], ctx: Context, clips: list[tuple[str, np.ndarray]]
+) -> None:
+    """Decode speed and English accuracy when acoustic scores are computed on every second
+    frame (``ds=2``), the faster setting the module does not use (docs/phonetic.md)."""
+    from talkstudio.core.stage1 import phonetic as ph
+
+    before = dict(ph.DECODER_SETTINGS)
+    ph.DECODER_SETTINGS.clear()
+    ph.DECODER_SETTINGS.update(ds=2)
+    try:
+        for name, audio in clips:
+            sec = len(audio) / 16000
+            _, cpu = _rate(lambda a=audio: ph.phone_segments(a), sec, ctx.reps, ph.clear_cache)
+            measures.append(Measure(f"{name}: decode cpu, ds=2", "x realtime", cpu))
+        _languages(measures, ctx, ("en-us",), ", ds=2")
+    finally:
+        ph.DECODER_SETTINGS.clear()
+        ph.DECODER_SETTINGS.update(before)
+        ph.clear_cache()

@@ -152,24 +152,27 @@ class _Decoder:
 
     _lock: ClassVar[threading.Lock] = threading.Lock()
     _decoder: ClassVar[Any] = None
+    _settings: ClassVar[str] = ""
     _cache: ClassVar[OrderedDict[str, tuple[PhoneSegment, ...]]] = OrderedDict()
 
     @classmethod
     def decode(cls, pcm: np.ndarray) -> tuple[PhoneSegment, ...]:
         """Phones of int16 16 kHz ``pcm`` [S], decoded as one utterance."""
-        key = hashlib.sha1(pcm.tobytes()).hexdigest()
+        settings = repr(sorted(DECODER_SETTINGS.items()))  # a benchmark may try others
+        key = hashlib.sha1(pcm.tobytes() + settings.encode()).hexdigest()
         with cls._lock:
             hit = cls._cache.get(key)
             if hit is not None:
                 cls._cache.move_to_end(key)
                 return hit
-            if cls._decoder is None:
+            if cls._decoder is None or cls._settings != settings:
                 from pocketsphinx import Decoder
 
                 hmm, lm = model_paths()
                 cls._decoder = Decoder(
                     hmm=hmm, allphone=lm, dict=None, loglevel="FATAL", **DECODER_SETTINGS
                 )
+                cls._settings = settings
             dec = cls._decoder
             dec.reinit_feat()  # the noise estimate would carry over from the previous clip
             dec.start_utt()
