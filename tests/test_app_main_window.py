@@ -311,6 +311,26 @@ def test_close_session_and_bad_subject(qtbot, window, tmp_path) -> None:
     assert not window.status_progress.isVisible()
 
 
+def test_a_failed_render_is_worded_in_the_status_bar(qtbot, window, monkeypatch) -> None:
+    engine = window.client.worker.engine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the device went away")
+
+    monkeypatch.setattr(engine, "render", broken)
+    monkeypatch.setattr(engine, "render_fast", broken)
+    boxes: list[str] = []
+    window.errorShown.connect(boxes.append)
+    with qtbot.waitSignal(window.session.renderFailed, timeout=RENDER_TIMEOUT_MS) as failed:
+        window.state.set_frame(window.state.frame + 1)  # asks for a full render
+    assert isinstance(failed.args[0], RuntimeError)  # the exception itself, worded by the window
+    assert window.last_error.startswith("RuntimeError: the device went away")
+    assert "in broken" in window.last_error  # with the short trace of an unexpected error
+    message = window.statusBar().currentMessage()
+    assert message == "render failed: RuntimeError: the device went away"
+    assert not boxes and window.session.is_open()  # no message box; the session stays open
+
+
 def test_start_without_a_target_opens_the_demo_subject(
     qtbot, tmp_path, demo_subject, monkeypatch
 ) -> None:
