@@ -9,20 +9,21 @@ history, with the rules of Qt's ``QUndoStack``, which the studio uses instead th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Protocol
 
 
-class EditCommand:
+class EditCommand(ABC):
     """One undoable change of the keyframes. ``redo`` applies it, ``undo`` takes it back."""
 
     text = ""
     """What the step does, for the Undo/Redo menu entries."""
 
-    def redo(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def redo(self) -> None: ...
 
-    def undo(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def undo(self) -> None: ...
 
     @property
     def mergeable(self) -> bool:
@@ -35,7 +36,7 @@ class EditCommand:
 
 
 class History(Protocol):
-    """Where an :class:`EditModel` sends its commands."""
+    """Where a model (:class:`~talkstudio.core.edit_state.EditModel`) sends its commands."""
 
     def push(self, command: EditCommand) -> None:
         """Apply ``command`` and keep it for undo (merged into the last step where it may)."""
