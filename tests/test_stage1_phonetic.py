@@ -297,7 +297,9 @@ def test_stage1_trains_and_predicts_on_phonetic_features(kind: str, tmp_path: Pa
     saved = json.loads((root / "models/stage1/config.json").read_text())
     assert saved["config"]["audio_features"] == kind
     s = result.scores
-    assert s.lmd < s.lmd_baseline, s  # the envelope's pauses are heard: better than the mean
+    # the mouth opens with the envelope's syllables and shuts in its pauses, which the phonetic
+    # rows hear (the phones themselves are noise: the "speech" is a buzz)
+    assert s.lmd < 0.8 * s.lmd_baseline and s.corr > 0.5, s
     model = load_stage1(root)
     phonetic = AudioFrontEnd(cfg).phonetic_columns()
     assert model.feat_std[phonetic].min() >= 0.1  # absent viseme classes are not blown up
