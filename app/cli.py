@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["preview", "paper"], default="preview")
     p.add_argument("--steps", type=int, help="override the preset's number of steps")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="stage1: train from random weights instead of fine-tuning the shipped speaker prior",
+    )
 
     p = sub.add_parser(
         "render", parents=[common], help="drive a subject with speech and export an MP4"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _stage1_helpers import rest_face, speech_like
+from _stage1_helpers import rest_face, speech_like, write_envelope_subject
 
 from talkstudio.core.landmarks import STAGE1_POINTS, mouth_opening
 from talkstudio.core.stage1.config import Stage1Config
@@ -130,3 +130,121 @@ def test_fit_to_subject_maps_the_prior_onto_the_subject() -> None:
     )
     assert float(prior.lm_scale[0]) == 1.0  # the prior itself is left as it was
     assert not model.is_prior
+
+
+def _envelope_prior(tmp_path: Path) -> Path:
+    """A small prior trained on envelope subjects of four other voices (seconds on a CPU)."""
+    from talkstudio.core.stage1.features import AudioFrontEnd
+    from talkstudio.core.stage1.prior_train import PriorClip, PriorRecipe, save_prior, train_prior
+    from talkstudio.core.subject import Subject
+
+    config = Stage1Config(feature_dim=32, lm_ffn=64, dec_ffn=64, window=50)
+    front_end = AudioFrontEnd(config)
+    recipe = PriorRecipe(steps=150, batch=4, window=50, lr=3e-3, warmup=10, variants=0)
+    clips, norms = [], {}
+    for seed in (11, 12, 13, 14):
+        s = Subject.open(write_envelope_subject(tmp_path / f"voice{seed}", 12.0, seed))
+        lm = np.asarray(s.tracks.lm_world, np.float64)
+        norms[str(seed)] = norm = SpeakerNorm.from_landmarks(lm)
+        feats = front_end(s.load_audio())[: len(lm)]
+        disp = norm.normalise(lm[:, P37])
+        clips.append(PriorClip(f"voice{seed}", str(seed), feats, disp, np.ones(len(lm), bool)))
+    from talkstudio.core.stage1.prior_train import _window_starts
+
+    for c in clips:
+        c.starts = _window_starts(c, recipe)
+    torch.set_num_threads(1)
+    model, _ = train_prior(config, recipe, clips, [], norms, {}, front_end.in_dim, lambda _: None)
+    save_prior(model, tmp_path / "prior", {"recipe": recipe.to_dict()})
+    return tmp_path / "prior"
+
+
+def _eight_second_subject(root: Path) -> Path:
+    """An envelope subject trained on its first 8 s (200 frames), validated on the 2 s after."""
+    from dataclasses import replace
+
+    from talkstudio.core.subject import read_meta, write_meta
+
+    write_envelope_subject(root, seconds=10.0, seed=0)
+    write_meta(root, replace(read_meta(root), train_frames=200))
+    return root
+
+
+@pytest.mark.slow
+def test_prior_fine_tunes_an_8s_subject_better_than_scratch(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.stage1.infer import load_stage1, predict
+    from talkstudio.core.stage1.train import train_stage1
+    from talkstudio.core.subject import Subject
+
+    prior = _envelope_prior(tmp_path)
+    a = _eight_second_subject(tmp_path / "a")
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    common = dict(steps=10, window=50, batch=2, lr=3e-3, warmup=5, cpu_threads=1, val_every=10)
+    common |= dict(feature_dim=32, lm_ffn=64, dec_ffn=64)  # the small prior's architecture
+    cfg = Stage1Config.from_preset
+    scratch = run_job(train_stage1(a, cfg("preview", init="scratch", **common)))
+    notes: list[str] = []
+    tuned = run_job(
+        train_stage1(b, cfg("preview", init="prior", prior_path=str(prior), **common)),
+        lambda p: notes.append(p.message),
+    )
+    assert scratch.scores.frames == tuned.scores.frames == 50
+    assert tuned.scores.corr > 0.6, tuned.scores
+    assert tuned.scores.corr > scratch.scores.corr + 0.1, (tuned.scores, scratch.scores)
+    assert any("starting from the speaker prior" in n for n in notes)
+    meta = json.loads((b / "models/stage1/config.json").read_text())["meta"]
+    assert meta["init"] == "prior" and len(meta["closed_lm"]) == 37
+    assert json.loads((a / "models/stage1/config.json").read_text())["meta"]["init"] == "scratch"
+
+    # silence closes the fine-tuned subject's mouth: 1 s of silence inside its speech
+    subject = Subject.open(b)
+    audio = subject.load_audio()
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    driven = np.concatenate([audio[: 4 * SAMPLE_RATE], gap, audio[4 * SAMPLE_RATE :]])
+    opening = mouth_opening(to68(predict(load_stage1(subject), driven)))
+    own = mouth_opening(np.asarray(subject.tracks.lm_world, np.float64))
+    shut = mouth_opening(to68(closed_mouth(np.asarray(subject.tracks.lm_world)[:, P37])[None]))
+    span = np.percentile(own, 95) - np.percentile(own, 5)
+    assert np.all(opening[103:122] <= shut[0] + 0.1 * span)
+
+
+def test_missing_prior_falls_back_to_training_from_scratch(tmp_path: Path) -> None:
+    import json
+
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.stage1.train import train_stage1
+
+    root = write_envelope_subject(tmp_path / "s", seconds=4.0)
+    notes: list[str] = []
+    gone = str(tmp_path / "gone")
+    cfg = Stage1Config.from_preset(
+        "preview", init="prior", prior_path=gone, steps=3, window=40, cpu_threads=1
+    )
+    run_job(train_stage1(root, cfg), lambda p: notes.append(p.message))
+    assert any("prior is missing" in n and "from scratch" in n for n in notes), notes
+    meta = json.loads((root / "models/stage1/config.json").read_text())["meta"]
+    assert meta["init"] == "scratch"
+
+
+def test_a_prior_of_another_architecture_is_not_used(tmp_path: Path) -> None:
+    import json
+
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.stage1.prior_train import save_prior
+    from talkstudio.core.stage1.train import train_stage1
+
+    save_prior(_tiny_model(), tmp_path / "prior", {"recipe": {}})  # feature_dim 16
+    root = write_envelope_subject(tmp_path / "s", seconds=4.0)
+    notes: list[str] = []
+    cfg = Stage1Config.from_preset(
+        "preview", prior_path=str(tmp_path / "prior"), steps=2, window=40, cpu_threads=1
+    )
+    run_job(train_stage1(root, cfg), lambda p: notes.append(p.message))
+    assert any("another architecture" in n and "feature_dim 64" in n for n in notes), notes
+    meta = json.loads((root / "models/stage1/config.json").read_text())["meta"]
+    assert meta["init"] == "scratch"

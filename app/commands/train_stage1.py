@@ -21,7 +21,12 @@ def _train_stage1(args: argparse.Namespace) -> int:
     from talkstudio.core.stage1.config import Stage1Config
     from talkstudio.core.stage1.train import train_stage1
 
-    result = train_part(args, "stage1", Stage1Config.from_preset, train_stage1, _shown)
+    def from_preset(name: str, **overrides: object) -> Stage1Config:
+        if getattr(args, "from_scratch", False):  # else: fine-tune the shipped speaker prior
+            overrides["init"] = "scratch"
+        return Stage1Config.from_preset(name, **overrides)
+
+    result = train_part(args, "stage1", from_preset, train_stage1, _shown)
     if result is None:
         return 2
     if result.scores is not None:

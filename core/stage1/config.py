@@ -9,6 +9,7 @@ from ..errors import ConfigError
 
 AUDIO_FEATURES = ("mel", "wav2vec2", "phonetic", "mel+phonetic")
 FUSIONS = ("linear", "biased_cross_attention")
+INITS = ("prior", "scratch")
 
 ARCHITECTURE_FIELDS = (
     "audio_features",
@@ -84,6 +85,16 @@ class Stage1Config(PartConfig):
     dropout: float = 0.1
     """Dropout inside the Transformer layers during training."""
 
+    # -- where training starts ---------------------------------------------------------------------
+    init: str = "prior"
+    """"prior" (fine-tune the shipped speaker prior, docs/prior.md: its architecture, front end
+    and window replace the settings above; a missing prior falls back to "scratch" with a
+    notice) or "scratch" (random weights, the settings above)."""
+    prior_path: str = ""
+    """Folder of the prior to start from ("" = the shipped ``talkstudio/resources/prior``)."""
+    finetune_lr: float = 3e-4
+    """AdamW learning rate when starting from the prior (``lr`` is for training from scratch)."""
+
     # -- training --------------------------------------------------------------------------------
     steps: int = 20000
     """Optimizer steps."""
@@ -127,6 +138,8 @@ class Stage1Config(PartConfig):
             raise ConfigError("feature_dim must be divisible by lm_heads and dec_heads")
         if self.audio_kernel % 2 == 0:
             raise ConfigError("audio_kernel must be odd")
+        if self.init not in INITS:
+            raise ConfigError(f"stage1 init must be one of {INITS}, got {self.init!r}")
         if self.steps < 1:
             raise ConfigError(f"stage1 steps must be at least 1, got {self.steps}")
         for name in ("window", "batch", "warmup", "val_every", "checkpoint_every"):

@@ -77,7 +77,11 @@ class Stage1Data:
     """Loudness gain of the training audio (:func:`subject_gain`), applied to its features."""
 
     @classmethod
-    def from_subject(cls, subject: Subject, front_end: AudioFrontEnd) -> Stage1Data:
+    def from_subject(
+        cls, subject: Subject, front_end: AudioFrontEnd, norm: LandmarkNorm | None = None
+    ) -> Stage1Data:
+        """The training split of ``subject``, normalised by ``norm`` (default: the bounding-box
+        normalisation above; a model started from the speaker prior brings its own)."""
         n = subject.meta.train_frames
         if n < MIN_TRAIN_FRAMES:
             raise SubjectError(
@@ -86,7 +90,7 @@ class Stage1Data:
             )
         audio = subject_audio(subject)[: n * SAMPLES_PER_FRAME]
         lm = np.asarray(subject.tracks.lm_world, dtype=np.float64)[:n]  # [n, 68, 3]
-        norm = LandmarkNorm.from_landmarks(lm)
+        norm = norm if norm is not None else LandmarkNorm.from_landmarks(lm)
         disp = norm.normalise(lm[:, list(STAGE1_POINTS)])
         gain = loudness_gain(audio)
         return cls(feats=front_end(audio, gain), disp=disp, norm=norm, gain=gain)

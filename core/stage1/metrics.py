@@ -123,8 +123,14 @@ def evaluate(model: object, subject: Subject, own_level: bool = False) -> Stage1
     assert isinstance(model, Stage1Model)
     frames = subject.meta.val_range
     gain = None if own_level else subject_gain(subject)
-    feats = front_end_for(model)(validation_audio(subject), gain)  # [T, in_dim]
+    audio = validation_audio(subject)
+    feats = front_end_for(model)(audio, gain)  # [T, in_dim]
     device = next(model.parameters()).device
     disp = generate(model, torch.from_numpy(feats)[None].to(device))
-    pred = model.to_points(disp)[0].cpu().numpy()[: len(frames)]
+    pred = model.to_points(disp)[0].cpu().numpy()
+    if model.closed_lm is not None:  # as predict() does: silences close the mouth
+        from .prior import close_silences, silent_frames
+
+        pred = close_silences(pred, silent_frames(audio, len(pred)), model.closed_lm)
+    pred = pred[: len(frames)]
     return score(subject, pred, frames)

@@ -35,6 +35,7 @@ from ..errors import CheckpointError
 from ..landmarks import STAGE1_POINTS, mouth_opening
 from ..subject import Subject
 from ..timing import FPS, SAMPLES_PER_FRAME
+from .config import Stage1Config
 from .model import Stage1Model
 
 INTER_OCULAR = (36, 45)
@@ -230,3 +231,47 @@ def prior_for_subject(subject: Subject, prior: Stage1Model | None = None) -> Sta
     model.range_factor = factor
     model.closed_lm = closed_mouth(own)
     return model
+
+
+def initial_model(
+    subject: Subject, config: Stage1Config
+) -> tuple[Stage1Model | None, Stage1Config, str]:
+    """Where per-subject training starts: ``(model, config, note)``.
+
+    ``config.init == "prior"``: the prior (``config.prior_path``, default the shipped one)
+    fitted to ``subject`` (:func:`prior_for_subject`), and ``config`` with the prior's attention
+    window. The prior is used only when ``config`` asks for its architecture (network sizes,
+    fusion and audio front end); other settings, ``"scratch"``, or a prior that is missing or
+    cannot run here give ``(None, config, note)``, the note saying why (empty for "scratch").
+    """
+    from .config import ARCHITECTURE_FIELDS
+
+    if config.init == "scratch":
+        return None, config, ""
+    try:
+        prior = load_prior(config.prior_path or None)
+    except PriorError as exc:
+        return None, config, f"{exc}. Training from scratch instead."
+    changed = [
+        f"{n} {getattr(config, n)!r} (the prior: {getattr(prior.config, n)!r})"
+        for n in ARCHITECTURE_FIELDS
+        if getattr(config, n) != getattr(prior.config, n)
+    ]
+    if changed:
+        return (
+            None,
+            config,
+            (
+                f"training from scratch: the speaker prior has another architecture than asked for "
+                f"({'; '.join(changed)})"
+            ),
+        )
+    try:
+        model = prior_for_subject(subject, prior)
+    except CheckpointError as exc:  # e.g. its front end cannot run on this machine
+        return None, config, f"{exc}. Training from scratch instead."
+    config = config.replace(window=prior.config.window)
+    model.config = config
+    note = f"starting from the speaker prior ({prior.config.audio_features} front end, "
+    note += f"opening range × {model.range_factor:.2f})"
+    return model, config, note

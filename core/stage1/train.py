@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..landmarks import STAGE1_POINTS
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..training import (
@@ -39,11 +40,12 @@ from ..training import (
     save_checkpoint,
 )
 from .config import Stage1Config
-from .data import Stage1Data
+from .data import LandmarkNorm, Stage1Data
 from .features import AudioFrontEnd, log_mel_with_gain
 from .infer import CHECKPOINT_KIND, torch_threads
 from .metrics import Stage1Scores, evaluate
 from .model import Stage1Model
+from .prior import closed_mouth, initial_model
 
 STAGE = TRAIN_STAGE["stage1"]
 
@@ -77,6 +79,14 @@ def _save(
     save_checkpoint(folder, CHECKPOINT_KIND, model, config, opt, step, meta, {})
 
 
+def _model_norm(model: Stage1Model) -> LandmarkNorm:
+    """The landmark normalisation ``model`` works in (its mean and scale buffers)."""
+    return LandmarkNorm(
+        mean=model.mean_lm.detach().cpu().numpy().copy(),
+        scale=model.lm_scale.detach().cpu().numpy().copy(),
+    )
+
+
 def train_stage1(
     subject_dir: str | os.PathLike[str],
     config: Stage1Config | None = None,
@@ -105,15 +115,30 @@ def _train(
 ) -> Job[Stage1Result]:
     subject, folder, dev = open_run(subject_dir, CHECKPOINT_KIND, cfg, device, out_dir)
     yield Progress(STAGE, 0, cfg.steps, "computing audio features")
+    start_model, cfg, note = initial_model(subject, cfg)  # the prior fitted to the subject
+    if note:
+        yield Progress(STAGE, 0, cfg.steps, note)
     front_end = AudioFrontEnd(cfg)
     cfg = replace(cfg, audio_features=front_end.kind)
-    data = Stage1Data.from_subject(subject, front_end)
-    model = Stage1Model(cfg, front_end.in_dim)
-    model.set_statistics(**{**data.statistics(), "feat_std": front_end.feature_std(data.feats)})
+    if start_model is None:
+        data = Stage1Data.from_subject(subject, front_end)
+        model = Stage1Model(cfg, front_end.in_dim)
+        stats = {**data.statistics(), "feat_std": front_end.feature_std(data.feats)}
+        model.set_statistics(**stats)
+    else:  # the prior's speaker-normalised space, on the subject's mean and length
+        model = start_model
+        data = Stage1Data.from_subject(subject, front_end, _model_norm(model))
+    own = np.asarray(subject.tracks.lm_world)[: subject.meta.train_frames]
+    model.closed_lm = closed_mouth(own[:, list(STAGE1_POINTS)])
     model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.lr if start_model is None else cfg.finetune_lr
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     check = network_check(folder, "stage-1", cfg, Stage1Config.from_dict)
     start = restore(folder, CHECKPOINT_KIND, model, opt, check) if resume else 0
+    norm = _model_norm(model)
+    same = np.allclose(norm.mean, data.norm.mean) and np.allclose(norm.scale, data.norm.scale)
+    if not same:  # resumed a run that started elsewhere (prior / scratch): its normalisation
+        data = Stage1Data.from_subject(subject, front_end, norm)
     has_val = len(subject.meta.val_range) > 0
     scores: Stage1Scores | None = None
     if start >= cfg.steps:
@@ -123,7 +148,11 @@ def _train(
 
     rng = np.random.default_rng([cfg.seed, start])
     torch.manual_seed(cfg.seed * 100_003 + start)
-    meta: dict[str, Any] = {}  # the latest validation scores, saved with each checkpoint
+    meta: dict[str, Any] = {  # how it started, and the latest validation scores
+        "init": "scratch" if start_model is None else "prior",
+        "range_factor": model.range_factor,
+        "closed_lm": np.asarray(model.closed_lm).round(6).tolist(),
+    }
     rollout_from = int(cfg.rollout_start * cfg.steps)
     loop = TrainLoop(
         start, cfg.steps, cfg.checkpoint_every, lambda s: _save(model, opt, folder, meta, s)
@@ -143,7 +172,7 @@ def _train(
                         pred = model(feats, prev)
                         prev = torch.cat([prev[:, :1], pred[:, :-1]], dim=1)
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * _lr_factor(step - 1, cfg)
+                group["lr"] = lr * _lr_factor(step - 1, cfg)
             loss = smooth_l1(model(feats, prev), target)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,308 @@
+"""Lip sync across speakers: does a subject's mouth follow *another* person's voice?
+
+For each held-out test speaker of the corpus (``../shared/data/corpus/test``, tracked once into
+the user cache by :mod:`talkstudio.core.stage1.corpus`) a trained subject is driven by that
+speaker's audio, and the predicted track's mouth opening (inner-lip gap / mouth width) is
+correlated with the speaker's own tracked opening over the frames where the speaker's face was
+tracked: Pearson r at lag 0, and the best r within ±5 frames with its lag (positive: the
+prediction comes late). The opening is a ratio, so the subject's and the speaker's face sizes
+do not matter. Medians over the test speakers.
+
+Subjects: ``German_20s`` and ``German_8s`` (its first 8 s: the few-shot case), from
+``$TALKSTUDIO_SUBJECTS`` (copied without models) or preprocessed here from ``../shared/data``.
+
+Rows (models) per subject:
+
+- ``mel, from scratch``: today's per-subject training (preview preset, ``init="scratch"``);
+- ``prior only``: the shipped prior fitted to the subject (its mean, length, opening range and
+  closed mouth), no training;
+- ``prior + fine-tune``: the default training (preview preset, starting from the prior);
+- ``phonetic, from scratch`` / ``mel+phonetic, from scratch`` (German_20s only);
+- every extra prior in ``$TALKSTUDIO_PRIORS`` (one folder per prior, as built by
+  ``scripts/make_prior.py --out``): prior only and prior + fine-tune.
+
+Also per model: own-voice validation r and LMD vs the mean-landmark baseline (the subject's
+validation split; for German_8s also the rest of German_20s, 8–20 s, as an own-voice held-out
+clip), the silence check (the test audio with 1 s of silence before, inside and after:
+mean predicted opening on the silent frames above the subject's closed mouth, in units of the
+subject's opening range, 5th to 95th percentile; target ≤ 0.1) and inference speed (front end +
+KV-cached decoding, one thread, × real time).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bench import Context, Measure
+from benchmarks.common import SHARED_DATA, set_threads
+
+CORPUS = SHARED_DATA / "corpus"
+EIGHT_S = 200
+"""Frames of the few-shot subject (8 s at 25 fps)."""
+QUICK_TRAINING = {"steps": 4, "val_every": 2}
+
+
+@dataclass
+class Driver:
+    """A driving clip with the driver's own tracked mouth: 16 kHz audio, 37 points, mask."""
+
+    name: str
+    audio: np.ndarray
+    points37: np.ndarray  # [T, 37, 3]
+    tracked: np.ndarray  # [T] bool
+
+
+def _opening(points37: np.ndarray) -> np.ndarray:
+    from talkstudio.core.landmarks import mouth_opening
+    from talkstudio.core.stage1.metrics import to68
+
+    return mouth_opening(to68(np.asarray(points37, np.float64)))
+
+
+def _drivers(quick: bool, scratch: Path) -> tuple[list[Driver], str]:
+    from talkstudio.core.landmarks import STAGE1_POINTS
+
+    p37 = list(STAGE1_POINTS)
+    if not quick and (CORPUS / "test").is_dir():
+        from talkstudio.core.stage1.corpus import iter_corpus
+
+        out = []
+        for c in iter_corpus(CORPUS, "test"):
+            if isinstance(c, tuple):
+                continue
+            lm = np.asarray(c.tracks.lm_world)[:, p37]
+            out.append(Driver(c.name, c.tracks.audio, lm, c.tracks.tracked))
+        return out, f"{len(out)} corpus test speakers"
+    from talkstudio.core.subject import Subject
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+    res = write_synthetic(scratch / "driver", SynthConfig(seed=3, seconds=4.0, size=64), False)
+    s = Subject.open(res.subject_dir)
+    lm = np.asarray(s.tracks.lm_world)[:, p37]
+    return [Driver("synthetic seed 3", s.load_audio(), lm, s.tracks.tracked)], "synthetic driver"
+
+
+def _subjects(quick: bool, scratch: Path) -> list[tuple[str, Path | None, str]]:
+    from benchmarks.sections.stage1 import _real_subject
+
+    if quick:
+        from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+        res = write_synthetic(scratch / "subj", SynthConfig(seed=0, seconds=4.0, size=64), False)
+        return [("synthetic 4 s", res.subject_dir, "core.synthetic seed 0")]
+    german, note = _real_subject("German_20s", scratch)
+    out = [("German_20s", german, note)]
+    eight = _eight_seconds(scratch)
+    out.append(("German_8s", eight, "first 8 s of German_20s.mp4, preprocessed here"))
+    return out
+
+
+def _eight_seconds(scratch: Path) -> Path | None:
+    """German_20s.mp4 cut to its first 8 s and preprocessed."""
+    from talkstudio.core.media import encode_mp4, iter_video_frames, load_audio
+    from talkstudio.core.preprocess import preprocess
+    from talkstudio.core.progress import run_job
+
+    video = SHARED_DATA / "German_20s.mp4"
+    if not video.is_file():
+        return None
+    frames = [f.rgb for f in iter_video_frames(video, fps=25, max_frames=EIGHT_S)]
+    audio = load_audio(video)[: EIGHT_S * 640]
+    cut = scratch / "German_8s.mp4"
+    encode_mp4(cut, frames, audio, 16000, 25, crf=16)
+    return run_job(preprocess(cut, scratch / "German_8s"))
+
+
+def _copy(subject: Path, scratch: Path, tag: str) -> Path:
+    dest = scratch / "runs" / f"{subject.name}-{tag}"
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(subject, dest, ignore=shutil.ignore_patterns("models"))
+    return dest
+
+
+def _trained(subject: Path, scratch: Path, tag: str, **overrides: object) -> tuple[object, float]:
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.infer import load_stage1
+    from talkstudio.core.stage1.train import train_stage1
+
+    work = _copy(subject, scratch, tag)
+    cfg = Stage1Config.from_preset("preview", cpu_threads=1, **overrides)
+    t0 = time.perf_counter()
+    run_job(train_stage1(work, cfg, "cpu", resume=False))
+    return load_stage1(work), time.perf_counter() - t0
+
+
+def _prior_only(subject: Path, prior_dir: Path | None) -> tuple[object, float]:
+    from talkstudio.core.stage1.prior import load_prior, prior_for_subject
+    from talkstudio.core.subject import Subject
+
+    t0 = time.perf_counter()
+    model = prior_for_subject(Subject.open(subject), load_prior(prior_dir))
+    return model, time.perf_counter() - t0
+
+
+def _cross(model: object, drivers: list[Driver]) -> tuple[list[float], list[float], list[float]]:
+    from talkstudio.core.stage1.infer import predict
+    from talkstudio.core.stage1.prior_train import opening_r
+
+    r0s, best, lags = [], [], []
+    for d in drivers:
+        pred = _opening(predict(model, d.audio))  # type: ignore[arg-type]
+        true = _opening(d.points37)
+        n = min(len(pred), len(true))
+        m = d.tracked[:n]
+        r0, lag, rb = opening_r(pred[:n][m], true[:n][m], 5)
+        r0s.append(r0)
+        best.append(rb)
+        lags.append(float(lag))
+    return r0s, best, lags
+
+
+def _silence(model: object, subject: Path, driver: Driver) -> float:
+    """Mean predicted opening on silent frames above the closed mouth, in opening ranges."""
+    from talkstudio.core.landmarks import STAGE1_POINTS
+    from talkstudio.core.stage1.infer import predict
+    from talkstudio.core.stage1.prior import closed_mouth, silent_frames
+    from talkstudio.core.subject import Subject
+
+    s = Subject.open(subject)
+    own = np.asarray(s.tracks.lm_world)[: s.meta.train_frames][:, list(STAGE1_POINTS)]
+    opening = _opening(own)
+    span = float(np.percentile(opening, 95) - np.percentile(opening, 5))
+    closed = float(_opening(closed_mouth(own)[None])[0])
+    gap = np.zeros(16000, np.float32)
+    half = (len(driver.audio) // 2) // 640 * 640
+    audio = np.concatenate([gap, driver.audio[:half], gap, driver.audio[half:], gap])
+    pred = _opening(predict(model, audio))  # type: ignore[arg-type]
+    silent = silent_frames(audio, len(pred))
+    return float((pred[silent].mean() - closed) / max(span, 1e-9))
+
+
+def _own_rest(model: object, german: Path | None) -> float | None:
+    """Opening r of the 8-s model on German_20s's frames 200-500 (same person, unseen audio)."""
+    from talkstudio.core.landmarks import STAGE1_POINTS
+    from talkstudio.core.stage1.infer import predict
+    from talkstudio.core.stage1.prior_train import pearson
+    from talkstudio.core.subject import Subject
+
+    if german is None:
+        return None
+    g = Subject.open(german)
+    audio = g.load_audio()[EIGHT_S * 640 :]
+    pred = _opening(predict(model, audio))  # type: ignore[arg-type]
+    true = _opening(np.asarray(g.tracks.lm_world)[EIGHT_S:][:, list(STAGE1_POINTS)])
+    n = min(len(pred), len(true))
+    return pearson(pred[:n], true[:n])
+
+
+def _speed(model: object, drivers: list[Driver], seconds: float) -> float:
+    from talkstudio.core.stage1.infer import predict
+
+    audio = np.concatenate([d.audio for d in drivers])
+    reps = int(np.ceil(seconds * 16000 / len(audio)))
+    audio = np.tile(audio, reps)[: int(seconds * 16000)] + 1e-3 * np.random.default_rng(
+        0
+    ).standard_normal(int(seconds * 16000)).astype(np.float32)  # no decoder cache hit
+    t0 = time.perf_counter()
+    predict(model, audio)  # type: ignore[arg-type]
+    return seconds / (time.perf_counter() - t0)
+
+
+def _rows(subject_name: str, quick: bool) -> list[tuple[str, Callable[..., tuple[object, float]]]]:
+    from talkstudio.core.stage1.prior import prior_dir
+
+    over = QUICK_TRAINING if quick else {}
+    rows: list[tuple[str, Callable[..., tuple[object, float]]]] = [
+        ("mel, from scratch", lambda s, w: _trained(s, w, "scratch", init="scratch", **over)),
+    ]
+    priors = [("shipped prior", None)] if (prior_dir() / "config.json").is_file() else []
+    extra = os.environ.get("TALKSTUDIO_PRIORS")
+    if extra:
+        priors += [(f"prior {p.name}", p) for p in sorted(Path(extra).iterdir()) if p.is_dir()]
+    for label, path in priors:
+        ppath = "" if path is None else str(path)
+        rows.append((f"{label} only", lambda s, w, p=path: _prior_only(s, p)))
+        rows.append(
+            (
+                f"{label} + fine-tune",
+                lambda s, w, p=ppath, t=label: _trained(
+                    s, w, f"ft-{t}", init="prior", prior_path=p, **over
+                ),
+            )
+        )
+    if subject_name == "German_20s" or quick:
+        for feats in ("phonetic", "mel+phonetic"):
+            rows.append(
+                (
+                    f"{feats}, from scratch",
+                    lambda s, w, f=feats: _trained(
+                        s, w, f"scratch-{f}", init="scratch", audio_features=f, **over
+                    ),
+                )
+            )
+    return rows
+
+
+def run(ctx: Context) -> list[Measure]:
+    from talkstudio.core.stage1.metrics import evaluate
+    from talkstudio.core.subject import Subject
+
+    threads = set_threads(1)
+    measures: list[Measure] = []
+    scratch = Path(tempfile.mkdtemp(prefix="talkstudio_lipsync_"))
+    try:
+        drivers, dnote = _drivers(ctx.quick, scratch)
+        subjects = _subjects(ctx.quick, scratch)
+        german = next((p for n, p, _ in subjects if n == "German_20s"), None)
+        for name, subject, snote in subjects:
+            if subject is None:
+                measures.append(Measure(f"{name}", "-", [float("nan")], f"skipped: {snote}"))
+                continue
+            for label, make in _rows(name, ctx.quick):
+                model, seconds = make(subject, scratch)
+                tag = f"{name} | {label}"
+                r0, rb, lags = _cross(model, drivers)
+                own = evaluate(model, Subject.open(subject))
+                measures += [
+                    Measure(f"{tag} | cross r", "r", r0, f"{dnote}; lag 0; {snote}"),
+                    Measure(f"{tag} | cross r best lag", "r", rb, "best within ±5 frames"),
+                    Measure(f"{tag} | best lag", "frames", lags, "+: prediction late"),
+                    Measure(f"{tag} | own-voice val r", "r", [own.corr], f"{own.frames} frames"),
+                    Measure(
+                        f"{tag} | own-voice val LMD / mean baseline",
+                        "px@512",
+                        [own.lmd],
+                        f"baseline {own.lmd_baseline:.3f} px, ratio {own.lmd_ratio:.3f}",
+                    ),
+                    Measure(
+                        f"{tag} | silence opening",
+                        "range",
+                        [_silence(model, subject, drivers[0])],
+                        "above closed mouth, target ≤ 0.1",
+                    ),
+                    Measure(f"{tag} | make", "s", [seconds], "training or fitting, wall"),
+                    Measure(
+                        f"{tag} | inference",
+                        "x realtime",
+                        [_speed(model, drivers, ctx.pick(20.0, 2.0))],
+                        f"front end + decoding, {threads} thread",
+                    ),
+                ]
+                if name == "German_8s":
+                    rest = _own_rest(model, german)
+                    if rest is not None:
+                        measures.append(
+                            Measure(f"{tag} | own voice 8-20 s r", "r", [rest], "unseen audio")
+                        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return measures
