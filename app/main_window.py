@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from talkstudio.core.demo import is_demo_subject
 from talkstudio.core.edit import Edits
 from talkstudio.core.project import SUFFIX, ExportSettings, Project
 from talkstudio.widgets.alpha_panel import AlphaPanel
@@ -38,6 +39,7 @@ from talkstudio.widgets.timeline import Timeline
 from talkstudio.widgets.transport import Transport
 
 from .actions import build_actions
+from .demo_build import DemoBuilder
 from .jobs import JobRunner, describe_error
 from .platform_fixes import block_triton, guard_none_refcount
 from .render_controller import RenderController
@@ -118,6 +120,8 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.status_device)
 
         self.session = Session(self.state, self.client, self.settings, self)
+        self.demo = DemoBuilder(self.open_subject, parent=self)
+        """The one build of the demo subject (app/demo_build.py); the welcome page shows it."""
         self.jobs: list[JobRunner] = []
         self.export_dialog: ExportDialog | None = None
         self.wizard: TrainingWizard | None = None
@@ -133,6 +137,9 @@ class MainWindow(QMainWindow):
         self.controller.shown.connect(self._show_render_status)
         self.client.status.connect(self._engine_status)
         self.welcome.openDemo.connect(self.open_demo)
+        self.welcome.watch_demo(self.demo)
+        self.demo.progressed.connect(lambda p: self.statusBar().showMessage(p.text()))
+        self.demo.failed.connect(lambda msg: self.show_error("Cannot make the demo subject", msg))
         self.welcome.createSubject.connect(self.new_subject)
         self.welcome.openSubject.connect(self.choose_subject)
         self.welcome.openProject.connect(self.choose_project)
@@ -233,6 +240,8 @@ class MainWindow(QMainWindow):
         available, note = demo_status()
         self.welcome.set_demo_available(available, note)
         self.actions_.open_demo.setEnabled(available)
+        if available:
+            self.demo.refresh()
 
     def ask_unsaved(self) -> str:
         """Ask what to do with unsaved changes: "save", "discard" or "cancel"."""
@@ -260,14 +269,18 @@ class MainWindow(QMainWindow):
         menu.clear()
         files = self.session.recent_files()
         for f in files:
-            act = menu.addAction(f)
-            act.setEnabled(Path(f).exists())
+            demo = is_demo_subject(f)
+            act = menu.addAction("Demo (the built-in demo subject)" if demo else f)
+            act.setEnabled(demo or Path(f).exists())
             act.triggered.connect(lambda _=False, f=f: self.open_target(f))
         menu.setEnabled(bool(files))
 
     def open_target(self, target: str | Path) -> bool:
         """Open a ``.talkproj`` project or a subject folder."""
         path = Path(target)
+        if is_demo_subject(path):  # wherever this installation builds it (made if need be)
+            self.open_demo()
+            return True
         if path.suffix == SUFFIX or path.is_file():
             return self.open_project(path)
         return self.open_subject(path)
@@ -280,6 +293,9 @@ class MainWindow(QMainWindow):
         except TalkstudioError as exc:
             self.show_error("Cannot open the project", str(exc))
             return False
+        if project.uses_demo:  # made first if a clean-up removed it; one build at a time
+            self.demo.open(project.audio, project.edits, Path(path), project.export)
+            return True
         return self.open_subject(
             project.subject, project.audio, project.edits, Path(path), project.export
         )
@@ -293,6 +309,10 @@ class MainWindow(QMainWindow):
         export: ExportSettings | None = None,
     ) -> bool:
         """Open ``subject`` (driven by ``audio``, else its own speech); False when cancelled."""
+        from .untrained import offer_training
+
+        if offer_training(self, subject) is not None:  # names the next step, offers the wizard
+            return False
         if not self.maybe_save():
             return False
         self.playback.pause()
@@ -366,19 +386,13 @@ class MainWindow(QMainWindow):
 
     # --- the demo, jobs, the wizard and the export dialog -----------------------------------------
     def open_demo(self) -> None:
-        """Make the built-in demo subject (once, in a worker thread) and open it."""
+        """Make the built-in demo subject (once, in a worker thread) and open it; while it is
+        being made, asking again only waits for that build."""
         available, note = demo_status()
         if not available:
             self.show_error("No demo subject", note)
             return
-
-        def factory() -> Generator[Any, None, Any]:
-            from talkstudio.core.demo import ensure_demo_job
-
-            return ensure_demo_job()
-
-        job = self.run_job(factory, "demo", "Preparing the demo subject")
-        job.finished.connect(lambda path: self.open_subject(path))
+        self.demo.open()
 
     def run_job(
         self, factory: Callable[[], Generator[Any, None, Any]], name: str, what: str
