@@ -35,11 +35,11 @@ from talkstudio.core.timing import FPS
 from talkstudio.widgets.state import EditState
 
 from .images import FitImage, format_eta
-from .jobs import JobRunner
+from .jobs import JobRunner, OwnsJob
 from .worker import EngineClient
 
 
-class ExportDialog(QDialog):
+class ExportDialog(OwnsJob, QDialog):
     """Export the open session's clip with its edits to an MP4."""
 
     exported = Signal(object)  # Path
@@ -229,14 +229,9 @@ class ExportDialog(QDialog):
     def cancel_export(self) -> None:
         """Cancel a running export (the partial file is removed), or close the dialog."""
         if self.job is not None:
-            self.job.cancel()
+            self.cancel_job()
         else:
             self.reject()
-
-    def cancel_jobs(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.job.wait()
 
     def _set_running(self, running: bool) -> None:
         fields = (self.path_edit, self.browse_button, self.size_spin, self.start_spin)

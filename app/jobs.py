@@ -196,6 +196,24 @@ class JobRunner(QObject):
         self._end("cancelled")
 
 
+class OwnsJob:
+    """For a page or dialog that runs at most one :class:`JobRunner` at a time, as ``self.job``
+    (None when idle; the owner clears it when the job is done)."""
+
+    job: JobRunner | None
+
+    def cancel_job(self) -> None:
+        """Ask the running job to stop; it ends in its own thread and reports ``done``."""
+        if self.job is not None:
+            self.job.cancel()
+
+    def cancel_jobs(self) -> None:
+        """Cancel the running job and wait until its thread has ended (on closing or leaving)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()
+
+
 def invoke_queued(obj: QObject, method: str) -> None:
     """Call the slot ``method`` of ``obj`` in ``obj``'s thread (queued)."""
     QMetaObject.invokeMethod(obj, method, Qt.ConnectionType.QueuedConnection)

@@ -31,7 +31,7 @@ from talkstudio.core.presets import PRESETS
 from talkstudio.core.subject import MODEL_PARTS
 
 from .images import FitImage, ImageWindow, format_eta
-from .jobs import JobRunner
+from .jobs import JobRunner, OwnsJob
 
 if TYPE_CHECKING:
     from .video_check import VideoCheck
@@ -45,7 +45,7 @@ def default_subjects_folder() -> Path:
     return Path(docs or Path.home()) / "Talkstudio"
 
 
-class VideoPage(QWizardPage):
+class VideoPage(OwnsJob, QWizardPage):
     """Choose the video and where the subject goes; the video is checked in the background."""
 
     checkFinished = Signal()  # noqa: N815 (Qt signal naming)
@@ -177,13 +177,8 @@ class VideoPage(QWizardPage):
     def isComplete(self) -> bool:
         return self.check is not None and self.subject_folder() is not None
 
-    def cancel_jobs(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.job.wait()
 
-
-class PreprocessPage(QWizardPage):
+class PreprocessPage(OwnsJob, QWizardPage):
     """Runs preprocessing with progress and an ETA; shows the contact sheet; cancel and retry."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
@@ -206,7 +201,7 @@ class PreprocessPage(QWizardPage):
         self.sheet_window: ImageWindow | None = None
         self.cancel_button = QPushButton("Cancel")
         self.retry_button = QPushButton("Run again")
-        self.cancel_button.clicked.connect(self.cancel_jobs_async)
+        self.cancel_button.clicked.connect(self.cancel_job)
         self.retry_button.clicked.connect(self.start)
         buttons = QHBoxLayout()
         buttons.addWidget(self.view_button)
@@ -299,15 +294,6 @@ class PreprocessPage(QWizardPage):
     def _set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
         self.retry_button.setEnabled(not running and self.done_path is None)
-
-    def cancel_jobs_async(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-
-    def cancel_jobs(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.job.wait()
 
     def isComplete(self) -> bool:
         return self.done_path is not None and self.job is None

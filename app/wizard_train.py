@@ -31,7 +31,7 @@ from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.widgets.loss_plot import MIN_HEIGHT, LossHistory, LossPlot
 
 from .images import FitImage, format_eta
-from .jobs import JobRunner
+from .jobs import JobRunner, OwnsJob
 
 if TYPE_CHECKING:
     from .wizard import TrainingWizard
@@ -138,7 +138,7 @@ class StageBox(QGroupBox):
         self._t0 = 0.0
 
 
-class TrainPage(QWizardPage):
+class TrainPage(OwnsJob, QWizardPage):
     """Trains the three parts with progress; cancel and resume."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
@@ -152,7 +152,7 @@ class TrainPage(QWizardPage):
         self.start_button = QPushButton("Start training")
         self.cancel_button = QPushButton("Cancel")
         self.start_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(self.cancel_job)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
         buttons.addWidget(self.start_button)
@@ -218,15 +218,6 @@ class TrainPage(QWizardPage):
         self.cancel_button.setEnabled(running)
         self.start_button.setEnabled(not running and self.trained is None)
         self.start_button.setText("Resume training" if not running else "Training…")
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-
-    def cancel_jobs(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.job.wait()
 
     def isComplete(self) -> bool:
         return self.trained is not None and self.job is None

@@ -184,7 +184,7 @@ def test_training_cancel_and_resume(qtbot, tmp_path, synthetic_subject) -> None:
     def progress(p) -> None:
         if p.stage == "train head" and p.step >= 3 and not cancelled_at:
             cancelled_at.append(p.step)
-            train.cancel()
+            train.cancel_job()
 
     with qtbot.waitSignal(train.completeChanged, timeout=900_000):
         wizard.next()
