@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .driving import DrivingTrack, build_driving_track
-from .edit import Edits, apply_alphas, check_alpha
+from .edit import ALPHA_NAMES, Edits, apply_alphas, check_alpha
 from .errors import CheckpointError, TalkstudioError
 from .geometry import scale_intrinsics
 from .progress import Job, Progress
@@ -364,7 +364,7 @@ class Engine:
 
 
 def _check_alphas(alphas: tuple[float, ...] | np.ndarray) -> tuple[float, float, float]:
-    a = [check_alpha(n, float(v)) for n, v in zip(("left_eye", "right_eye", "mouth"), alphas)]
+    a = [check_alpha(n, float(v)) for n, v in zip(ALPHA_NAMES, alphas)]
     return (round(a[0], 4), round(a[1], 4), round(a[2], 4))
 
 
