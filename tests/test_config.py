@@ -43,7 +43,7 @@ def test_every_preset_sets_what_it_says_and_keeps_the_rest(name: str) -> None:
         untouched = set(cls.setting_names()) - set(changed)
         assert all(getattr(cfg, k) == getattr(default, k) for k in untouched)
     with pytest.raises(TypeError):
-        PRESETS[name].head["steps"] = 1  # type: ignore[index]  # read-only for everyone
+        PRESETS[name].head["steps"] = 1  # read-only for everyone
 
 
 def test_misspelt_keys_in_a_preset_or_an_override_are_errors(monkeypatch) -> None:
@@ -70,11 +70,11 @@ def test_values_are_checked_when_a_config_is_made() -> None:
     err = ConfigError("x")
     assert isinstance(err, ValueError) and isinstance(err, TalkstudioError)
     with pytest.raises(ConfigError, match=r"head setting steps = '9' is not a whole number"):
-        HeadConfig(steps="9")  # type: ignore[arg-type]
+        HeadConfig(steps="9")
     with pytest.raises(ConfigError, match=r"lr_mlp = True is not a number"):
         HeadConfig(lr_mlp=True)
     with pytest.raises(ConfigError, match=r"dcn_levels = \(1.5,\) is not a list of whole numbers"):
-        TorsoConfig(dcn_levels=(1.5,))  # type: ignore[arg-type]
+        TorsoConfig(dcn_levels=(1.5,))
     assert HeadConfig(lr_mlp=1).lr_mlp == 1  # an int is a number
     for cls in CONFIGS.values():
         with pytest.raises(ConfigError, match=r"steps must be at least 1, got -5"):
