@@ -10,7 +10,9 @@ English), each played once:
   ``mel+phonetic`` front ends, and on ``mel`` for comparison: features + free-running decoding of
   an untrained ``preview``-sized model (weights do not change the cost), phone cache emptied;
 - ``stage 1, phones cached``: the same clip driven again (the studio's case when only the
-  edits change).
+  edits change);
+- ``ds=2``: decoding speed and English accuracy with acoustic scores on every second frame, the
+  faster setting the front end does not use.
 
 With espeak-ng installed, the decoder's output on synthetic speech (16 kHz, 0.5 s of silence
 either side, spoken by espeak-ng's ``en-us``, ``de`` and ``es`` voices):
@@ -27,7 +29,8 @@ either side, spoken by espeak-ng's ``en-us``, ``de`` and ``es`` voices):
 Everything runs on one thread: torch's (``$TALKSTUDIO_BENCH_THREADS``, default 1) and
 PocketSphinx's (it has one). The ``cpu`` figures are the process's CPU time, which a busy machine
 inflates less than the wall clock. Also reported: the share of frames the decoder calls speech
-and the phones per second of speech. A quick run uses one second of each clip.
+and the phones per second of speech, and how the speech frames agree with the clip's energy (loud
+frames called speech, quiet ones called silence). A quick run uses one second of each clip.
 """
 
 from __future__ import annotations
@@ -241,6 +244,28 @@ def run(ctx: Context) -> list[Measure]:
         speech = ph.speech_mask(feats)
         spoken = sum(s.end - s.start for s in segs if not s.is_silence)
         measures.append(Measure(f"{name}: speech frames", "fraction", [float(speech.mean())]))
+        rows = np.zeros(len(feats) * 640)
+        rows[: len(audio)] = audio
+        rms = np.sqrt((rows.reshape(len(feats), 640) ** 2).mean(1))
+        level = np.percentile(rms, 90)
+        loud, quiet = rms > 0.1 * level, rms < 0.03 * level
+        measures.append(
+            Measure(
+                f"{name}: loud frames called speech",
+                "fraction",
+                [float(speech[loud].mean())],
+                f"{loud.sum()} frames within 20 dB of the loud ones",
+            )
+        )
+        if quiet.any():
+            measures.append(
+                Measure(
+                    f"{name}: quiet frames called silence",
+                    "fraction",
+                    [float((~speech[quiet]).mean())],
+                    f"{quiet.sum()} frames 30 dB or more below the loud ones",
+                )
+            )
         measures.append(
             Measure(
                 f"{name}: phones per second of speech",
