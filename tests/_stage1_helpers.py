@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from conftest import write_subject
 
-from talkstudio.core import geometry, subject
+from talkstudio.core import geometry
 from talkstudio.core.timing import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 
@@ -64,22 +65,6 @@ def write_envelope_subject(
     padded = np.zeros(frames * SAMPLES_PER_FRAME)
     padded[: len(env)] = env
     opening = padded.reshape(frames, -1).mean(1)  # [T]
-    size = 32
-    meta = subject.SubjectMeta(
-        name="envelope",
-        size=size,
-        num_frames=frames,
-        intrinsics=geometry.default_intrinsics(size).tolist(),
-        head_bbox=[[-1.0, -1.2, -1.0], [1.0, 1.2, 1.0]],
-        has_audio=audio,
-        frame_ext=".png",
-    )
-    subj = subject.create(root, meta)
-    blank = np.zeros((size, size, 3), np.uint8)
-    for i in range(frames):
-        subj.write_frame(i, blank)
-        subj.write_mask(i, np.zeros((size, size), np.uint8))
-    subj.write_background(blank)
     lm = np.repeat(rest_face()[None], frames, 0)
     lower = [*range(6, 11), *range(54, 60), *range(64, 68)]
     lm[:, lower, 1] += 0.15 * opening[:, None]
@@ -89,17 +74,8 @@ def write_envelope_subject(
     for i in range(frames):
         a = 0.05 * np.sin(i / 20)
         pose[i, :3, :3] = geometry.rotation_from_euler(a, 0.5 * a, 0.0)
-    subj.write_tracks(
-        subject.Tracks(
-            lm2d=geometry.project_head_points(meta.K, pose, lm).astype(np.float32),
-            lm_world=lm.astype(np.float32),
-            pose=pose.astype(np.float32),
-            eye_ratio=np.ones((frames, 2), np.float32),
-            tracked=np.ones(frames, bool),
-            mean_shape=lm[: meta.train_frames].mean(0).astype(np.float32),
-            eye_open_area=np.array([0.02, 0.02], np.float32),
-        )
+    blank = np.zeros((32, 32, 3), np.uint8)
+    unlabelled = np.zeros((32, 32), np.uint8)
+    return write_subject(
+        root, "envelope", [blank] * frames, unlabelled, lm, pose, samples if audio else None
     )
-    if audio:
-        subj.write_audio(samples)
-    return root

@@ -34,48 +34,75 @@ def _torch_threads() -> None:
     torch.set_num_threads(2)
 
 
-def make_tiny_subject(root: Path, frames: int = 12, size: int = 32, audio: bool = True) -> Path:
-    """Write a small valid subject folder (random content, consistent shapes) at ``root``."""
+def write_subject(
+    root: Path,
+    name: str,
+    images: list[np.ndarray],
+    masks: np.ndarray,
+    lm_world: np.ndarray,
+    pose: np.ndarray,
+    audio: np.ndarray | None,
+    mean_shape: np.ndarray | None = None,
+) -> Path:
+    """Write a valid subject folder at ``root`` from its parts: one RGB image [S, S, 3] and one
+    label mask [S, S] a frame (``masks`` [T, S, S] or one [S, S] for all), the tracks
+    ``lm_world`` [T, 68, 3] and ``pose`` [T, 4, 4] (lm2d projected from them), and 16 kHz mono
+    ``audio`` (None: a silent source). ``mean_shape`` defaults to that of the training frames."""
     import numpy as np
 
     from talkstudio.core import geometry, subject
-    from talkstudio.core.timing import SAMPLES_PER_FRAME
 
-    rng = np.random.default_rng(0)
+    frames, size = len(images), images[0].shape[0]
     meta = subject.SubjectMeta(
-        name="tiny",
+        name=name,
         size=size,
         num_frames=frames,
         intrinsics=geometry.default_intrinsics(size).tolist(),
         head_bbox=[[-1.0, -1.2, -1.0], [1.0, 1.2, 1.0]],
-        has_audio=audio,
+        has_audio=audio is not None,
         frame_ext=".png",
     )
     subj = subject.create(root, meta)
-    for i in range(frames):
-        subj.write_frame(i, rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
-        subj.write_mask(i, np.full((size, size), subject.MASK_PERSON | subject.MASK_HEAD, np.uint8))
+    masks = np.broadcast_to(masks, (frames, size, size))
+    for i, image in enumerate(images):
+        subj.write_frame(i, image)
+        subj.write_mask(i, masks[i])
     subj.write_background(np.zeros((size, size, 3), np.uint8))
-    shape = rng.normal(0, 0.3, (68, 3)).astype(np.float32)
-    pose = np.tile(np.eye(4, dtype=np.float32), (frames, 1, 1))
-    pose[:, 2, 3] = 6.0
-    lm_world = np.repeat(shape[None], frames, 0)
-    lm2d = geometry.project_head_points(meta.K, pose, lm_world).astype(np.float32)
+    if mean_shape is None:
+        mean_shape = lm_world[: meta.train_frames].mean(0)
     subj.write_tracks(
         subject.Tracks(
-            lm2d=lm2d,
-            lm_world=lm_world,
-            pose=pose,
+            lm2d=geometry.project_head_points(meta.K, pose, lm_world).astype(np.float32),
+            lm_world=lm_world.astype(np.float32),
+            pose=pose.astype(np.float32),
             eye_ratio=np.ones((frames, 2), np.float32),
             tracked=np.ones(frames, bool),
-            mean_shape=shape,
+            mean_shape=mean_shape.astype(np.float32),
             eye_open_area=np.array([0.02, 0.02], np.float32),
         )
     )
-    if audio:
-        t = np.arange(frames * SAMPLES_PER_FRAME) / 16000
-        subj.write_audio((0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    if audio is not None:
+        subj.write_audio(audio)
     return root
+
+
+def make_tiny_subject(root: Path, frames: int = 12, size: int = 32, audio: bool = True) -> Path:
+    """Write a small valid subject folder (random content, consistent shapes) at ``root``."""
+    import numpy as np
+
+    from talkstudio.core import subject
+    from talkstudio.core.timing import SAMPLES_PER_FRAME
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(frames)]
+    mask = np.full((size, size), subject.MASK_PERSON | subject.MASK_HEAD, np.uint8)
+    shape = rng.normal(0, 0.3, (68, 3)).astype(np.float32)
+    pose = np.tile(np.eye(4, dtype=np.float32), (frames, 1, 1))
+    pose[:, 2, 3] = 6.0
+    t = np.arange(frames * SAMPLES_PER_FRAME) / 16000
+    sound = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32) if audio else None
+    lm_world = np.repeat(shape[None], frames, 0)
+    return write_subject(root, "tiny", images, mask, lm_world, pose, sound, mean_shape=shape)
 
 
 @pytest.fixture
