@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +189,34 @@ def test_rendered_synthetic_subject(tmp_path: Path) -> None:
     losses = [r.losses["loss"] for r in records if "loss" in r.losses]
     assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:5])
     assert result.scores.lmd < 0.5 * result.scores.lmd_baseline, result.scores
+
+
+def test_cli_ctrl_c_saves_the_step_reached_and_the_command_continues(tmp_path: Path) -> None:
+    root = write_envelope_subject(tmp_path / "env", seconds=4.0)
+    code = "import sys; from talkstudio.app.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["train", "stage1", str(root), "--steps", "400", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the first progress line past step 0: press Ctrl+C
+        shown = re.match(r"\[train stage1\] (\d+)/400", line)
+        if shown and int(shown.group(1)) > 0:
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    cancelled = re.search(r"cancelled at step (\d+); what was learnt is saved", err)
+    assert cancelled, err
+    step = int(cancelled.group(1))
+    assert 0 < step < 400
+    saved = json.loads((root / "models/stage1/config.json").read_text())
+    assert saved["meta"]["step"] == step
+    cfg = Stage1Config.from_preset("preview", steps=step + 2)
+    records, _ = collect(train_stage1(root, cfg))
+    assert [r.step for r in records if r.losses] == [step + 1, step + 2]

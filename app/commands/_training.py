@@ -2,14 +2,18 @@
 
 The part's config from ``--preset``/``--steps`` (a bad setting is said on stderr: exit 2), the
 training job with a progress line for the records ``shown`` picks, and the ``saved ...`` line
-at the end.
+at the end. Ctrl+C cancels the job between two steps, as the GUI's Cancel does: the trainer
+saves the step it reached and the same command later continues from there (a second Ctrl+C
+stops at once).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -24,6 +28,7 @@ class _Config(Protocol):
 
 C = TypeVar("C", bound=_Config)
 R = TypeVar("R", bound="TrainResult")
+T = TypeVar("T")
 
 
 def part_config(args: argparse.Namespace, part: str, from_preset: Callable[..., C]) -> C | None:
@@ -49,8 +54,6 @@ def train_part(
     ``shown(record, every)`` says whether a progress record gets its ``[stage] step/total
     message`` line; ``every`` is the step interval giving about twenty lines.
     """
-    from talkstudio.core.progress import run_job
-
     config = part_config(args, part, from_preset)
     if config is None:
         return None
@@ -62,6 +65,43 @@ def train_part(
             tail = f" ({values})" if values else ""
             print(f"[{p.stage}] {p.step}/{p.total} {p.message}{tail}", flush=True)
 
-    result = run_job(train(args.subject, config, args.device), show)
+    result = run_cancellable(train(args.subject, config, args.device), show, part)
     print(f"saved {result.model_dir} ({result.steps} steps, {result.seconds:.1f} s this run)")
     return result
+
+
+def run_cancellable(
+    job: Generator[Progress, None, T], show: Callable[[Progress], None], part: str
+) -> T:
+    """Drive ``job`` like ``core.progress.run_job``; on Ctrl+C close it at the next record (the
+    trainer saves the step reached) and raise KeyboardInterrupt. A second Ctrl+C raises at once."""
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(f"talkstudio train {part}: stopping after this step (Ctrl+C again: at once)",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+    try:
+        while True:
+            try:
+                record = next(job)
+            except StopIteration as end:
+                return end.value
+            show(record)
+            if stop.is_set():
+                job.close()  # the trainer saves the step it reached
+                print(
+                    f"talkstudio train {part}: cancelled at step {record.step}; what was learnt "
+                    "is saved, run the same command to continue",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                raise KeyboardInterrupt
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
