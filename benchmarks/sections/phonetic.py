@@ -287,7 +287,7 @@ def _every_second_frame(
 
     before = dict(ph.DECODER_SETTINGS)
     ph.DECODER_SETTINGS.clear()
-    ph.DECODER_SETTINGS.update(ds=2)
+    ph.DECODER_SETTINGS.update(before, ds=2)
     try:
         for name, audio in clips:
             sec = len(audio) / 16000
