@@ -14,6 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def render_command(subject: Path, audio: Path, out: Path, *options: str) -> list[str]:
+    """The argv of ``talkstudio render`` at 64² in a fresh Python, with extra ``options``."""
+    import sys
+
+    return [
+        *(sys.executable, "-m", "talkstudio.app.cli", "render", "--subject", str(subject)),
+        *("--audio", str(audio), "--out", str(out), "--size", "64", *options),
+    ]
+
+
 def shared_data(name: str) -> Path:
     """Path of ``../shared/data/<name>``; skips the calling test when it is absent."""
     path = SHARED_DATA / name

@@ -4,12 +4,12 @@ edits, export (frame count, sound, cancel, bad audio) and the CLI."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import render_command
 
 from talkstudio.core import media
 from talkstudio.core.errors import MediaError
@@ -79,22 +79,7 @@ def test_corrupt_audio_message_and_no_file(engine, tmp_path: Path) -> None:
     with pytest.raises(MediaError):
         engine.drive(bad)
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "talkstudio.app.cli",
-            "render",
-            "--subject",
-            str(engine.subject.root),
-            "--audio",
-            str(bad),
-            "--size",
-            "64",
-            "--out",
-            str(tmp_path / "x.mp4"),
-        ],
-        capture_output=True,
-        text=True,
+        render_command(engine.subject.root, bad, tmp_path / "x.mp4"), capture_output=True, text=True
     )
     assert (
         res.returncode == 1 and "talkstudio render:" in res.stderr and "Traceback" not in res.stderr
@@ -106,22 +91,7 @@ def test_cli_render_with_edit(demo_subject: Path, tmp_path: Path) -> None:
     audio = _speech(tmp_path / "d.wav", 0.6)
     out = tmp_path / "cli.mp4"
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "talkstudio.app.cli",
-            "render",
-            "--subject",
-            str(demo_subject),
-            "--audio",
-            str(audio),
-            "--alpha-mouth",
-            "2.0",
-            "--size",
-            "64",
-            "--out",
-            str(out),
-        ],
+        render_command(demo_subject, audio, out, "--alpha-mouth", "2.0"),
         capture_output=True,
         text=True,
     )

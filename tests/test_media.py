@@ -95,18 +95,23 @@ def peak_hz(x: np.ndarray, rate: int) -> float:
     return float(np.fft.rfftfreq(len(x), 1 / rate)[np.argmax(spectrum)])
 
 
+def mux_audio(c: av.container.OutputContainer, a: av.AudioStream, x: np.ndarray, rate: int) -> None:
+    """Encode mono float ``x`` on the audio stream ``a`` of ``c`` and mux it, flushed."""
+    for k in range(0, len(x), 1152):
+        frame = av.AudioFrame.from_ndarray(x[None, k : k + 1152], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, k
+        for packet in a.encode(frame):
+            c.mux(packet)
+    for packet in a.encode(None):
+        c.mux(packet)
+
+
 def encode_audio_file(path: Path, codec: str, x: np.ndarray, rate: int) -> None:
     """Encode mono float ``x`` with PyAV's ``codec`` (``aac``, ``libmp3lame``) into ``path``."""
     with av.open(str(path), "w") as c:
         a = c.add_stream(codec, rate=rate)
         a.layout = "mono"
-        for k in range(0, len(x), 1152):
-            frame = av.AudioFrame.from_ndarray(x[None, k : k + 1152], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = rate, k
-            for packet in a.encode(frame):
-                c.mux(packet)
-        for packet in a.encode(None):
-            c.mux(packet)
+        mux_audio(c, a, x, rate)
 
 
 @pytest.fixture
@@ -280,13 +285,7 @@ def test_mp3_with_cover_picture(tmp_path: Path) -> None:
         pic.pts = 0
         for packet in [*v.encode(pic), *v.encode(None)]:
             c.mux(packet)
-        for k in range(0, len(x), 1152):
-            frame = av.AudioFrame.from_ndarray(x[None, k : k + 1152], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = rate, k
-            for packet in a.encode(frame):
-                c.mux(packet)
-        for packet in a.encode(None):
-            c.mux(packet)
+        mux_audio(c, a, x, rate)
     info = probe(path)
     assert info.has_audio and not info.has_video
     with pytest.raises(MediaError, match="cover picture"):

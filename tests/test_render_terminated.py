@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import render_command
 
 
 @pytest.mark.slow
@@ -20,22 +20,7 @@ def test_signalled_render_leaves_no_part_file(
 ) -> None:
     target = tmp_path / "take.mp4"
     render = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "talkstudio.app.cli",
-            "render",
-            "--subject",
-            str(demo_subject),
-            "--audio",
-            str(demo_subject / "audio.wav"),
-            "--out",
-            str(target),
-            "--size",
-            "64",
-            "--threads",
-            "1",
-        ],
+        render_command(demo_subject, demo_subject / "audio.wav", target, "--threads", "1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
