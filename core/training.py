@@ -244,3 +244,4 @@ class TrainLoop:
         cancelled = kind is not None and issubclass(kind, GeneratorExit)
         if cancelled and self.step > self.saved:
             self.save(self.step)  # cancelled: keep what was learnt
+            self.saved = self.step

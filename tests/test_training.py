@@ -223,3 +223,24 @@ def test_cuda_without_cuda_is_a_clear_error_in_every_trainer_and_the_engine(
     for part in ("head", "torso"):  # the CLI prints it, no traceback
         assert main(["train", part, str(root), "--steps", "1", "--device", "cuda"]) == 1
         assert "CUDA is not available on this machine" in capsys.readouterr().err
+
+
+def test_cancel_at_a_record_before_the_last_steps_save_keeps_that_step() -> None:
+    """The head yields a "baking" record after its last optimizer step and before that step's
+    save; a cancel there saves the last step (it was not saved yet)."""
+    saved: list[int] = []
+    loop = TrainLoop(0, 6, 4, saved.append)
+
+    def job() -> Job[None]:
+        with loop:
+            for step in loop:
+                if step == 6:
+                    yield Progress("toy", step, 6, "finishing")  # before loop.done(6, …)
+                yield Progress("toy", step, 6, loop.done(step, 1.0))
+
+    gen = job()
+    for p in gen:
+        if p.message == "finishing":
+            break
+    gen.close()
+    assert saved == [4, 6] and loop.saved == 6
