@@ -24,3 +24,28 @@ def test_losses_are_plotted_and_metrics_are_written(qtbot) -> None:
     assert sorted(head.history.names()) == sorted(parts)  # no counters on the log-scale plot
     head.record(Progress(TRAIN_STAGE["torso"], 6, 50, "step", {"other": 1.0}))
     assert "other" not in head.history.names()  # another part's records are not this box's
+
+
+def test_cancelling_the_wizards_job_in_stage1_keeps_the_step_and_resume_continues(
+    tmp_path,
+) -> None:
+    """The wizard's Cancel closes its training job (all three trainers in one generator)."""
+    import json
+
+    from _stage1_helpers import write_envelope_subject
+
+    from talkstudio.app.wizard_train import training_job
+
+    root = write_envelope_subject(tmp_path / "env", seconds=4.0)
+    quick = {"steps": 10, "window": 60, "val_every": 100, "checkpoint_every": 100, "cpu_threads": 1}
+    job = training_job(root, "preview", "cpu", {"stage1": quick})
+    for p in job:
+        if p.stage == TRAIN_STAGE["stage1"] and p.step == 4 and p.losses:
+            break
+    job.close()  # what JobRunner.cancel does, in the worker thread
+    saved = json.loads((root / "models" / "stage1" / "config.json").read_text())
+    assert saved["meta"]["step"] == 4
+    job = training_job(root, "preview", "cpu", {"stage1": quick})
+    first = next(p.step for p in job if p.losses)
+    job.close()
+    assert first == 5
