@@ -176,7 +176,7 @@ class Session(QObject):
         if expected is None or Path(expected).resolve() != Path(info.subject).resolve():
             return  # an answer to an earlier request, overtaken by a newer open
         self._pending = None
-        self.state.set_track(info.lm_world)
+        self.state.set_track(info.lm_world, info.typical)
         self.state.set_audio(info.audio)
         if pending is not None:  # a new session
             self.subject_path, self.project_path = info.subject, pending.project

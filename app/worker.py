@@ -39,7 +39,7 @@ from talkstudio.core.errors import TalkstudioError
 from .jobs import JobRunner, wait_for
 
 if TYPE_CHECKING:
-    from talkstudio.core.edit import Edits
+    from talkstudio.core.edit import Edits, TypicalOpening
     from talkstudio.core.engine import Engine
 
 RenderMode = Literal["fast", "full", "fast+full"]
@@ -110,6 +110,7 @@ class SessionInfo:
     has_stage1: bool
     subject_size: int
     open_ms: float
+    typical: TypicalOpening | None = None  # what α > 1 opens closed eyes and mouths by
 
 
 def _alphas(values: Any) -> Alphas:
@@ -215,6 +216,7 @@ class EngineWorker(QObject):
             has_stage1=engine.stage1 is not None,
             subject_size=engine.subject.meta.size,
             open_ms=ms,
+            typical=engine.track.typical,
         )
 
     @Slot()

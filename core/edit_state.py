@@ -25,7 +25,7 @@ from typing import Generic, TypeVarTuple
 
 import numpy as np
 
-from .edit import ALPHA_NAMES, EditError, Edits, apply_alphas, check_alpha
+from .edit import ALPHA_NAMES, EditError, Edits, TypicalOpening, apply_alphas, check_alpha
 from .landmarks import NUM_LANDMARKS
 from .timing import SAMPLE_RATE, num_frames
 from .undo import EditCommand, History, UndoHistory
@@ -79,6 +79,7 @@ class EditModel:
         self._edits = edits if edits is not None else Edits()
         self._frame = 0
         self._track: np.ndarray | None = None  # [T, 68, 3] head frame
+        self._typical: TypicalOpening | None = None  # what α > 1 opens a closed part by
         self._audio: np.ndarray | None = None  # [S] mono float32 at 16 kHz
         self._live_session = 0
         self._shown_alphas = self.alphas_at(0)  # [3] last values announced by alphas_changed
@@ -139,11 +140,13 @@ class EditModel:
         if self._track is None or len(self._track) == 0:
             return None
         f = int(np.clip(self._frame if frame is None else frame, 0, len(self._track) - 1))
-        return apply_alphas(self._track[f], self.alphas_at(f))
+        return apply_alphas(self._track[f], self.alphas_at(f), self._typical)
 
     # --- loading (not undoable: these replace the session's inputs) -------------------------
-    def set_track(self, track: np.ndarray | None) -> None:
-        """Set the base landmark track [T, 68, 3] in the head frame (None to clear)."""
+    def set_track(self, track: np.ndarray | None, typical: TypicalOpening | None = None) -> None:
+        """Set the base landmark track [T, 68, 3] in the head frame (None to clear) and the
+        subject's typical opening that α > 1 opens closed eyes and mouths by (docs/edit.md;
+        the engine's ``DrivingTrack.typical``, so the landmarks shown match the render)."""
         if track is not None:
             track = np.asarray(track)
             if track.ndim != 3 or track.shape[1:] != (NUM_LANDMARKS, 3):
@@ -152,6 +155,7 @@ class EditModel:
                     f"got {track.shape}"
                 )
         self._track = track
+        self._typical = typical if track is not None else None
         self.events.track_changed.emit()
         self._clamp_frame()
 

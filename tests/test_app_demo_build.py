@@ -41,6 +41,8 @@ def test_one_demo_build_and_a_demo_project_survives_a_rebuild(
         window.open_demo()
     qtbot.waitUntil(lambda: window.session.info is not None, timeout=OPEN_TIMEOUT_MS)
     assert window.demo.builds == 1  # it found the demo built
+    # the landmarks the studio shows open closed parts like the render (docs/edit.md)
+    assert window.session.info.typical is not None
     window.state.set_keyframe("mouth", 0, 1.6)
     project = tmp_path / "projects" / "talk.talkproj"
     project.parent.mkdir()

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from talkstudio.core.edit import Edits
+from talkstudio.core.edit import Edits, TypicalOpening
 from talkstudio.core.edit_state import EditModel
 from talkstudio.core.timing import FPS
 
@@ -106,9 +106,10 @@ class EditState(QObject):
         return self.model.edited_landmarks(frame)
 
     # --- loading (not undoable: these replace the session's inputs) -------------------------
-    def set_track(self, track: np.ndarray | None) -> None:
-        """Set the base landmark track [T, 68, 3] in the head frame (None to clear)."""
-        self.model.set_track(track)
+    def set_track(self, track: np.ndarray | None, typical: TypicalOpening | None = None) -> None:
+        """Set the base landmark track [T, 68, 3] in the head frame (None to clear) and the
+        subject's typical opening (see :meth:`EditModel.set_track`)."""
+        self.model.set_track(track, typical)
 
     def set_audio(self, samples: np.ndarray | None) -> None:
         """Set the driving audio [S] (mono, 16 kHz; None to clear)."""
