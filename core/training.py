@@ -81,8 +81,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise DeviceError(f"unknown device {str(device)!r}: use auto, cpu or cuda") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(
-            f"device {str(device)!r}: CUDA is not available on this machine; use --device cpu "
-            "(or auto, which takes the GPU when there is one)"
+            f"device {str(device)!r}: CUDA is not available on this machine; use the CPU "
+            "(--device cpu) or auto, which takes the GPU when there is one"
         )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise DeviceError(

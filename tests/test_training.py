@@ -187,7 +187,7 @@ def test_resolve_device_says_what_to_use_instead(monkeypatch: pytest.MonkeyPatch
     assert resolve_device("auto") == torch.device("cpu")
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(
-        DeviceError, match=r"CUDA is not available on this machine; use --device cpu"
+        DeviceError, match=r"CUDA is not available on this machine; use the CPU \(--device cpu\)"
     ):
         resolve_device("cuda")
     with pytest.raises(DeviceError, match=r"unknown device 'tpu': use auto, cpu or cuda"):
