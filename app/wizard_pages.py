@@ -45,19 +45,39 @@ def default_subjects_folder() -> Path:
     return Path(docs or Path.home()) / "Talkstudio"
 
 
-class VideoPage(OwnsJob, QWizardPage):
+class JobPage(OwnsJob, QWizardPage):
+    """A wizard page (``wiz``: its wizard) that runs one background job at a time; when the job
+    is done, ``_set_running(False)`` updates the page's buttons and the wizard asks again
+    whether the page is complete."""
+
+    def __init__(self, wizard: TrainingWizard, title: str, subtitle: str) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.job: JobRunner | None = None
+        self.setTitle(title)
+        self.setSubTitle(subtitle)
+
+    def _done(self) -> None:
+        self.job = None
+        self._set_running(False)
+        self.completeChanged.emit()
+
+    def _set_running(self, running: bool) -> None:
+        """Enable the page's buttons for a job that runs (``running``) or has ended."""
+
+
+class VideoPage(JobPage):
     """Choose the video and where the subject goes; the video is checked in the background."""
 
     checkFinished = Signal()  # noqa: N815 (Qt signal naming)
     """The check of the chosen video ended (accepted or rejected)."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
-        super().__init__()
-        self.wiz = wizard
-        self.setTitle("Choose a video")
-        self.setSubTitle(
+        super().__init__(
+            wizard,
+            "Choose a video",
             "One person speaking to the camera, at least 2 s (1–5 minutes trains well), "
-            "with their speech on the sound track."
+            "with their speech on the sound track.",
         )
         self.video_edit = QLineEdit()
         self.video_edit.setPlaceholderText("a video file")
@@ -94,7 +114,6 @@ class VideoPage(OwnsJob, QWizardPage):
         layout.addStretch(1)
         self.check: VideoCheck | None = None
         self.error = ""
-        self.job: JobRunner | None = None
         self.video_edit.editingFinished.connect(self._video_edited)
         self.out_edit.textChanged.connect(self.completeChanged)
 
@@ -178,14 +197,15 @@ class VideoPage(OwnsJob, QWizardPage):
         return self.check is not None and self.subject_folder() is not None
 
 
-class PreprocessPage(OwnsJob, QWizardPage):
+class PreprocessPage(JobPage):
     """Runs preprocessing with progress and an ETA; shows the contact sheet; cancel and retry."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
-        super().__init__()
-        self.wiz = wizard
-        self.setTitle("Preprocessing")
-        self.setSubTitle("Tracking the face, solving the head pose, segmenting every frame.")
+        super().__init__(
+            wizard,
+            "Preprocessing",
+            "Tracking the face, solving the head pose, segmenting every frame.",
+        )
         self.stage_label = QLabel(" ")
         self.bar = QProgressBar()
         self.eta_label = QLabel(" ")
@@ -214,7 +234,6 @@ class PreprocessPage(OwnsJob, QWizardPage):
         layout.addWidget(self.eta_label)
         layout.addWidget(self.sheet, 1)
         layout.addLayout(buttons)
-        self.job: JobRunner | None = None
         self.done_path: Path | None = None
         self._stage = ""
         self._t0 = 0.0
@@ -285,11 +304,6 @@ class PreprocessPage(OwnsJob, QWizardPage):
 
     def _ended(self, text: str) -> None:
         self.eta_label.setText(text)
-
-    def _done(self) -> None:
-        self.job = None
-        self._set_running(False)
-        self.completeChanged.emit()
 
     def _set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QVBoxLayout,
-    QWizardPage,
 )
 
 from talkstudio.core.presets import TRAIN_STAGE
@@ -31,7 +30,8 @@ from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.widgets.loss_plot import MIN_HEIGHT, LossHistory, LossPlot
 
 from .images import FitImage, format_eta
-from .jobs import JobRunner, OwnsJob
+from .jobs import JobRunner
+from .wizard_pages import JobPage
 
 if TYPE_CHECKING:
     from .wizard import TrainingWizard
@@ -138,14 +138,13 @@ class StageBox(QGroupBox):
         self._t0 = 0.0
 
 
-class TrainPage(OwnsJob, QWizardPage):
+class TrainPage(JobPage):
     """Trains the three parts with progress; cancel and resume."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
-        super().__init__()
-        self.wiz = wizard
-        self.setTitle("Training")
-        self.setSubTitle("Stage 1, the head and the torso train one after the other.")
+        super().__init__(
+            wizard, "Training", "Stage 1, the head and the torso train one after the other."
+        )
         self.boxes = {part: StageBox(part) for part in MODEL_PARTS}
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
@@ -161,7 +160,6 @@ class TrainPage(OwnsJob, QWizardPage):
         for box in self.boxes.values():
             layout.addWidget(box, 1)
         layout.addLayout(buttons)
-        self.job: JobRunner | None = None
         self.trained: Path | None = None
         self._set_running(False)
 
@@ -208,11 +206,6 @@ class TrainPage(OwnsJob, QWizardPage):
     def _finished(self, subject: object) -> None:
         self.trained = Path(str(subject))
         self.status.setText(f"✔ {self.trained.name} is trained: Finish opens it in the studio")
-
-    def _done(self) -> None:
-        self.job = None
-        self._set_running(False)
-        self.completeChanged.emit()
 
     def _set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
