@@ -14,6 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def show_widget(qtbot, widget, size: tuple[int, int] | None = None):
+    """``widget`` resized to ``size``, shown and exposed; qtbot closes it after the test."""
+    qtbot.addWidget(widget)
+    if size is not None:
+        widget.resize(*size)
+    with qtbot.waitExposed(widget):
+        widget.show()
+    return widget
+
+
 def render_command(subject: Path, audio: Path, out: Path, *options: str) -> list[str]:
     """The argv of ``talkstudio render`` at 64² in a fresh Python, with extra ``options``."""
     import sys

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import face_track
+from conftest import face_track, show_widget
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
@@ -15,12 +15,7 @@ from talkstudio.widgets.state import EditState
 def setup(qtbot) -> tuple[EditState, AlphaPanel]:
     state = EditState()
     state.set_track(face_track(120))
-    panel = AlphaPanel(state)
-    qtbot.addWidget(panel)
-    panel.resize(760, 130)
-    with qtbot.waitExposed(panel):
-        panel.show()
-    return state, panel
+    return state, show_widget(qtbot, AlphaPanel(state), (760, 130))
 
 
 def test_slider_drag_sets_the_value_live_in_one_undo_step(qtbot, setup) -> None:

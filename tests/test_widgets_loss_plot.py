@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import show_widget
 
 from talkstudio.core.progress import Progress
 from talkstudio.widgets.loss_plot import TOTAL_COLOR, LossHistory, LossPlot
@@ -29,10 +30,7 @@ def test_history_collects_losses_per_name_and_stage(qapp) -> None:
 
 def test_plot_draws_every_series_and_coalesces_redraws(qtbot) -> None:
     history = LossHistory()
-    plot = LossPlot(history)
-    qtbot.addWidget(plot)
-    plot.resize(400, 250)
-    plot.show()
+    plot = show_widget(qtbot, LossPlot(history), (400, 250))
     for step in range(50):
         losses = {"a": 0.5 + step, "b": 0.0, "eye": 0.1 if step % 3 == 0 else 0.0, "loss": 2.0}
         history.add(Progress("s", step, 50, losses=losses))
@@ -64,10 +62,7 @@ def test_axis_numbers_stay_whole_in_a_small_plot(qtbot) -> None:
     from talkstudio.widgets.loss_plot import MIN_HEIGHT
 
     history = LossHistory()
-    plot = LossPlot(history, step_label=False)
-    qtbot.addWidget(plot)
-    plot.resize(300, MIN_HEIGHT)
-    plot.show()
+    plot = show_widget(qtbot, LossPlot(history, step_label=False), (300, MIN_HEIGHT))
     for step in range(401):
         history.add(Progress("s", step, 400, losses={"loss": 1.0 / (step + 1)}))
     qtbot.waitUntil(lambda: "loss" in plot.curves, timeout=2000)

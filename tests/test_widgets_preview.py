@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import show_widget
 
 from talkstudio.widgets.preview import Preview, PreviewError
 
@@ -19,11 +20,7 @@ def _near(got: tuple[int, int, int], want: tuple[int, int, int], tol: int = 10) 
 
 
 def test_preview_shows_the_image_letterboxed(qtbot) -> None:
-    preview = Preview()
-    qtbot.addWidget(preview)
-    preview.resize(300, 300)
-    with qtbot.waitExposed(preview):
-        preview.show()
+    preview = show_widget(qtbot, Preview(), (300, 300))
     rgb = np.zeros((40, 80, 3), np.uint8)  # 2:1, left half red, right half blue
     rgb[:, :40] = (220, 30, 30)
     rgb[:, 40:] = (30, 40, 210)

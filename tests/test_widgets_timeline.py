@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import face_track
+from conftest import face_track, show_widget
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
@@ -22,12 +22,7 @@ def setup(qtbot) -> tuple[EditState, Timeline]:
     t = np.arange(16000 * 8) / 16000  # 8 s: 200 frames
     state.set_audio((0.3 * np.sin(2 * np.pi * 150 * t) * (t % 1 < 0.5)).astype(np.float32))
     state.set_track(face_track(200))
-    timeline = Timeline(state)
-    qtbot.addWidget(timeline)
-    timeline.resize(900, 240)
-    with qtbot.waitExposed(timeline):
-        timeline.show()
-    return state, timeline
+    return state, show_widget(qtbot, Timeline(state), (900, 240))
 
 
 def _mouse(widget, kind: QEvent.Type, pos: QPointF, buttons: Qt.MouseButton) -> None:
@@ -189,11 +184,7 @@ def test_waveform_drawn_with_at_most_two_points_per_pixel(qtbot) -> None:
     rng = np.random.default_rng(0)
     audio = rng.uniform(-0.1, 0.1, 16000 * 600).astype(np.float32)  # ten minutes
     audio[16000 * 300 + 123] = 0.9  # one click in the middle
-    timeline = Timeline(state)
-    qtbot.addWidget(timeline)
-    timeline.resize(800, 200)
-    with qtbot.waitExposed(timeline):
-        timeline.show()
+    timeline = show_widget(qtbot, Timeline(state), (800, 200))
     with qtbot.waitSignal(timeline.waveformReady, timeout=20000):  # built off the GUI thread
         state.set_audio(audio)
         assert timeline.wave.getData()[0] is None or len(timeline.wave.getData()[0]) == 0
@@ -230,10 +221,7 @@ def test_envelope_matches_brute_force_min_max() -> None:
 
 def test_a_stale_envelope_is_dropped(qtbot) -> None:
     state = EditState()
-    timeline = Timeline(state)
-    qtbot.addWidget(timeline)
-    timeline.resize(800, 200)
-    timeline.show()
+    timeline = show_widget(qtbot, Timeline(state), (800, 200))
     long_audio = np.full(16000 * 120, 0.5, np.float32)  # built in a thread
     short_audio = np.zeros(16000 * 4, np.float32)
     short_audio[::2] = 0.1

@@ -6,6 +6,7 @@ import wave
 
 import numpy as np
 import pytest
+from conftest import show_widget
 from PySide6.QtCore import Qt
 
 from talkstudio.widgets.state import EditState, PlaybackState
@@ -24,11 +25,7 @@ def setup(qtbot) -> tuple[EditState, PlaybackState, Transport]:
     t = np.arange(16000 * 2) / 16000  # 2 s: 50 frames
     state.set_audio((0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
     playback = PlaybackState(state)
-    transport = Transport(state, playback)
-    qtbot.addWidget(transport)
-    with qtbot.waitExposed(transport):
-        transport.show()
-    return state, playback, transport
+    return state, playback, show_widget(qtbot, Transport(state, playback))
 
 
 def test_audio_device_or_says_it_plays_silently(setup) -> None:
