@@ -131,7 +131,9 @@ def test_no_video_stream_is_one_error_everywhere(tmp_path: Path) -> None:
         lambda: run_job(preprocess(wav, tmp_path / "s")),
         lambda: track_video(wav),
     ):
-        with pytest.raises(PreprocessError, match="voice.wav has no video stream; choose a video"):
+        with pytest.raises(
+            PreprocessError, match=r"voice\.wav has no video stream; choose a video"
+        ):
             refuse()
 
 
