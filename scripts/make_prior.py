@@ -55,6 +55,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-speakers", nargs="*", default=list(VAL_SPEAKERS))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clip-norm", action="store_true", help="mel_clip_norm (per-clip CMN)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
@@ -81,7 +82,12 @@ def main() -> int:
         seed=args.seed,
         val_speakers=tuple(sorted(val_names)),
     )
-    config = Stage1Config(audio_features=args.features, window=args.window, seed=args.seed)
+    config = Stage1Config(
+        audio_features=args.features,
+        window=args.window,
+        seed=args.seed,
+        mel_clip_norm=args.clip_norm,
+    )
     front_end = AudioFrontEnd(config, allow_fallback=False)
     t1 = time.monotonic()
     train = prepare_clips(train_clips, norms, front_end, recipe)
@@ -94,7 +100,7 @@ def main() -> int:
     )
     poses = {c.name: (c.tracks.pose, c.tracks.K, c.tracks.size) for c in val_clips}
     t2 = time.monotonic()
-    model, history = train_prior(config, recipe, train, val, norms, poses, front_end.in_dim)
+    model, history = train_prior(config, recipe, train, val, norms, poses, front_end)
     train_s = time.monotonic() - t2
     meta = {
         "recipe": recipe.to_dict(),

@@ -154,7 +154,7 @@ def _envelope_prior(tmp_path: Path) -> Path:
     for c in clips:
         c.starts = _window_starts(c, recipe)
     torch.set_num_threads(1)
-    model, _ = train_prior(config, recipe, clips, [], norms, {}, front_end.in_dim, lambda _: None)
+    model, _ = train_prior(config, recipe, clips, [], norms, {}, front_end, lambda _: None)
     save_prior(model, tmp_path / "prior", {"recipe": recipe.to_dict()})
     return tmp_path / "prior"
 

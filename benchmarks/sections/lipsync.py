@@ -21,6 +21,9 @@ Rows (models) per subject:
 - every extra prior in ``$TALKSTUDIO_PRIORS`` (one folder per prior, as built by
   ``scripts/make_prior.py --out``): prior only and prior + fine-tune.
 
+``$LIPSYNC_ROWS`` (comma-separated words, e.g. ``scratch`` or ``prior``) keeps only the rows
+whose name contains one of them.
+
 Also per model: own-voice validation r and LMD vs the mean-landmark baseline (the subject's
 validation split; for German_8s also the rest of German_20s, 8–20 s, as an own-voice held-out
 clip), the silence check (the test audio with 1 s of silence before, inside and after:
@@ -249,6 +252,9 @@ def _rows(subject_name: str, quick: bool) -> list[tuple[str, Callable[..., tuple
                     ),
                 )
             )
+    keep = os.environ.get("LIPSYNC_ROWS")  # e.g. "scratch" or "prior": rows naming any of them
+    if keep:
+        rows = [r for r in rows if any(k in r[0] for k in keep.split(","))]
     return rows
 
 

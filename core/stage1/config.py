@@ -15,6 +15,7 @@ ARCHITECTURE_FIELDS = (
     "audio_features",
     "n_mels",
     "use_formants",
+    "mel_clip_norm",
     "feature_dim",
     "audio_conv_layers",
     "audio_kernel",
@@ -55,6 +56,10 @@ class Stage1Config(PartConfig):
     """Mel bands of the log-mel front end (4 mel frames of 10 ms per 40 ms video frame)."""
     use_formants: bool = True
     """Append the 6 LPC formant features (3 formants' frequency and bandwidth) per frame."""
+    mel_clip_norm: bool = False
+    """Subtract each log-mel column's mean over the clip (over the window in training) before
+    the audio encoder: the voice's and the microphone's average spectrum go, what changes with
+    the mouth stays (cepstral mean normalisation, for a speaker-independent prior)."""
     normalize_loudness: bool = True
     """Scale each clip to a fixed speech level before the features (gain-invariant driving)."""
 

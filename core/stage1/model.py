@@ -97,7 +97,11 @@ class Stage1Model(nn.Module):
     # -- parts -------------------------------------------------------------------------------------
     def encode_audio(self, feats: torch.Tensor) -> torch.Tensor:
         """Audio features [B, T, dim] of raw front-end rows [B, T, in_dim]."""
-        return self.audio_encoder((feats - self.feat_mean) / self.feat_std)
+        x = (feats - self.feat_mean) / self.feat_std
+        if self.config.mel_clip_norm and "mel" in self.config.audio_features:
+            m = 4 * self.config.n_mels  # the log-mel block leads the row
+            x = torch.cat([x[..., :m] - x[..., :m].mean(dim=1, keepdim=True), x[..., m:]], -1)
+        return self.audio_encoder(x)
 
     def encode_landmarks(self, disp: torch.Tensor) -> torch.Tensor:
         """E_lm over every frame: [B, T, 37, 3] displacements → [B, T, dim]."""

@@ -50,7 +50,7 @@ SILENCE_MIN_S = 0.3
 """Only silent runs at least this long close the mouth (shorter ones are stops in speech)."""
 SILENCE_RAMP = 2
 """Frames at each end of a silent run over which the mouth blends into the closed shape."""
-RANGE_LIMITS = (0.5, 2.0)
+RANGE_LIMITS = (0.5, 4.0)
 """Bounds of the range factor :func:`calibrate_range` may choose."""
 MIN_RANGE_FRAMES = 50
 """Subjects with fewer training frames keep range factor 1 (too little to measure a range)."""

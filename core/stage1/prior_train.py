@@ -164,9 +164,9 @@ def _window_starts(clip: PriorClip, recipe: PriorRecipe) -> np.ndarray:
     return starts[good]
 
 
-def statistics(clips: Sequence[PriorClip]) -> dict[str, np.ndarray]:
+def statistics(clips: Sequence[PriorClip], front_end: AudioFrontEnd) -> dict[str, np.ndarray]:
     """Buffers of the prior: mean 0 and scale 1 (normalised space), the displacement and
-    feature statistics over every copy."""
+    feature statistics over every copy (the std floors of ``front_end.feature_std``)."""
     disp = np.concatenate([c.disp[c.tracked] for c in clips]).astype(np.float64)
     feats = np.concatenate([c.feats for c in clips]).astype(np.float64)
     disp_std = np.maximum(np.sqrt(np.mean(disp**2, axis=(0, 1))), 1e-3)
@@ -175,7 +175,7 @@ def statistics(clips: Sequence[PriorClip]) -> dict[str, np.ndarray]:
         "lm_scale": np.ones(3, np.float32),
         "disp_std": disp_std.astype(np.float32),
         "feat_mean": feats.mean(axis=0).astype(np.float32),
-        "feat_std": np.maximum(feats.std(axis=0), 1e-3).astype(np.float32),
+        "feat_std": front_end.feature_std(feats),
     }
 
 
@@ -265,14 +265,14 @@ def train_prior(
     val: Sequence[PriorClip],
     norms: dict[str, SpeakerNorm],
     poses: dict[str, tuple[np.ndarray, np.ndarray, int]],
-    in_dim: int,
+    front_end: AudioFrontEnd,
     log: Callable[[str], None] = print,
 ) -> tuple[Stage1Model, list[dict[str, float]]]:
     """Train the prior; returns the model and the validation history."""
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
-    model = Stage1Model(config, in_dim)
-    model.set_statistics(**statistics(train))
+    model = Stage1Model(config, front_end.in_dim)
+    model.set_statistics(**statistics(train, front_end))
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     history: list[dict[str, float]] = []
     rollout_from = int(recipe.rollout_start * recipe.steps)
