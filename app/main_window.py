@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         self.welcome.openDemo.connect(self.open_demo)
         self.welcome.watch_demo(self.demo)
         self.demo.progressed.connect(lambda p: self.statusBar().showMessage(p.text()))
+        self.demo.stateChanged.connect(self._demo_state_changed)
         self.demo.failed.connect(lambda msg: self.show_error("Cannot make the demo subject", msg))
         self.welcome.createSubject.connect(self.new_subject)
         self.welcome.openSubject.connect(self.choose_subject)
@@ -393,6 +394,10 @@ class MainWindow(QMainWindow):
             self.show_error("No demo subject", note)
             return
         self.demo.open()
+
+    def _demo_state_changed(self, state: str) -> None:
+        if state == "idle":  # stopped: the last progress message would stay otherwise
+            self.statusBar().showMessage("Making the demo subject was stopped", 5000)
 
     def run_job(
         self, factory: Callable[[], Generator[Any, None, Any]], name: str, what: str

@@ -30,8 +30,6 @@ from .subject import MODEL_PARTS, Subject, validate_subject
 DEMO_FILES = ("model.safetensors", "config.json")
 DEMO_REFERENCE = "talkstudio:demo"
 """How projects name the built-in demo subject: resolved to :func:`demo_target` when opened."""
-DEMO_MARKER = ".talkstudio-demo"
-"""Empty file in a built demo subject folder that says what it is."""
 _DEMO_NAME = re.compile(r"demo-[0-9a-f]{12}")
 
 
@@ -84,11 +82,10 @@ def demo_built(cache: str | Path | None = None) -> bool:
 
 
 def is_demo_subject(path: str | Path) -> bool:
-    """Whether ``path`` is a built demo subject folder (marked so when built), or where one was
-    in the default cache (true even after a clean-up deleted it: it can be rebuilt)."""
+    """Whether ``path`` is (or was: a clean-up may have deleted it, it can be made again) a demo
+    subject folder in the cache, this installation's or an older one's. A copy elsewhere (a test's
+    own cache, say) is an ordinary subject folder."""
     p = Path(path)
-    if (p / DEMO_MARKER).is_file():
-        return True
     if not _DEMO_NAME.fullmatch(p.name):
         return False
     try:
@@ -120,7 +117,6 @@ def ensure_demo_job(cache: str | Path | None = None) -> Generator[Progress, None
             dest.mkdir(parents=True, exist_ok=True)
             for name in DEMO_FILES:
                 shutil.copyfile(demo_resources() / part / name, dest / name)
-        (result.subject_dir / DEMO_MARKER).touch()
         if target.exists():
             shutil.rmtree(target)
         os.replace(result.subject_dir, target)

@@ -85,3 +85,20 @@ def test_one_demo_build_and_a_demo_project_survives_a_rebuild(
     assert window.state.value("mouth", 0) == 1.6  # the project's edits came with it
     assert not panel.isVisible() and button.isEnabled()
     assert button.text().startswith("Open the demo subject")
+
+
+def test_stopping_the_demo_build_leaves_nothing(qtbot, tmp_path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TALKSTUDIO_CACHE", str(cache))
+    window = make_window(qtbot, tmp_path)
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.demo.last is not None, timeout=120_000)
+    assert window.welcome.demo_panel.isVisible()
+    with qtbot.waitSignal(window.demo.stateChanged, timeout=60_000):
+        qtbot.mouseClick(window.welcome.demo_stop, Qt.MouseButton.LeftButton)
+    assert window.demo.state == "idle" and not window.demo.building
+    assert not window.welcome.demo_panel.isVisible()
+    assert window.welcome.demo_button.isEnabled()
+    assert window.session.info is None  # nothing opens after a stop
+    assert list(cache.iterdir()) == []  # no half-made demo, no staging folder
+    assert "stopped" in window.statusBar().currentMessage()

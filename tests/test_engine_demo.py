@@ -110,6 +110,34 @@ def test_mouth_edit_opens_a_closed_mouth(engine) -> None:
     assert change >= 5.0, f"α3 = 2 barely changed the closed mouth ({change:.2f} / 255)"
 
 
+def test_eye_edit_opens_a_blinking_eye(engine) -> None:
+    """α1 = 2 at a frame where the left eye is shut (a blink) opens it (by the subject's typical
+    opening, docs/edit.md) and leaves the right eye as it was."""
+    from talkstudio.core.landmarks import eye_opening
+
+    track = engine.track
+    opening = eye_opening(track.lm_world.astype(np.float64), left=True)  # [T]
+    frame = int(np.argmin(opening))
+    assert opening[frame] < 0.2 * np.median(opening), "the demo replay has no blink"
+    base_lm = engine.landmarks(frame).astype(np.float64)
+    wide_lm = engine.landmarks(frame, (2, 1, 1)).astype(np.float64)
+    assert eye_opening(wide_lm, left=True) > 0.5 * np.median(opening)
+    np.testing.assert_allclose(wide_lm[36:42], base_lm[36:42])
+
+    K = scale_intrinsics(engine.subject.meta.K, engine.subject.meta.size, SIZE)
+    region = np.zeros((SIZE, SIZE), np.uint8)
+    for lms in (base_lm, wide_lm):
+        lids = project_head_points(K, track.pose[frame], lms[42:48])  # [6, 2]
+        cv2.fillPoly(region, [np.round(lids).astype(np.int32)], 1)
+    region = cv2.dilate(region, np.ones((3, 3), np.uint8)) > 0
+    base = engine.render(frame, (1, 1, 1), SIZE).rgb.astype(np.float64)
+    wide = engine.render(frame, (2, 1, 1), SIZE).rgb.astype(np.float64)
+    diff = np.abs(wide - base).mean(axis=2)  # [S, S]
+    change = diff[region].mean()
+    assert change >= 5.0, f"α1 = 2 barely changed the shut eye ({change:.2f} / 255)"
+    assert diff[~region].mean() < change / 20
+
+
 def test_eye_edit_closes_one_eye_only(engine, mouth_frame: int) -> None:
     from talkstudio.core.landmarks import eye_opening
 

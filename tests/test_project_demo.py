@@ -5,13 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from talkstudio.core.demo import (
-    DEMO_MARKER,
-    DEMO_REFERENCE,
-    demo_built,
-    demo_target,
-    is_demo_subject,
-)
+from talkstudio.core.demo import DEMO_REFERENCE, demo_built, demo_target, is_demo_subject
 from talkstudio.core.edit import Edits
 from talkstudio.core.project import Project
 
@@ -36,16 +30,17 @@ def test_demo_project_stores_the_reference_and_follows_the_cache(tmp_path, monke
     assert json.loads(again.save(path).read_text("utf-8"))["subject"] == DEMO_REFERENCE
 
 
-def test_marked_demo_folders_anywhere_and_ordinary_subjects(tmp_path, monkeypatch) -> None:
+def test_demo_copies_elsewhere_and_ordinary_subjects_keep_their_paths(
+    tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("TALKSTUDIO_CACHE", str(tmp_path / "cache"))
-    elsewhere = tmp_path / "tests-cache" / "demo-0123456789ab"
+    elsewhere = tmp_path / "tests-cache" / demo_target().name
     elsewhere.mkdir(parents=True)
-    assert not is_demo_subject(elsewhere)  # a demo-like name outside the cache, unmarked
-    (elsewhere / DEMO_MARKER).touch()
-    assert is_demo_subject(elsewhere)
-    assert json.loads(Project(elsewhere).save(tmp_path / "a").read_text())["subject"] == (
-        DEMO_REFERENCE
-    )
+    assert not is_demo_subject(elsewhere)  # a copy outside the cache is a subject folder
+    saved = Project(elsewhere).save(tmp_path / "a")
+    assert json.loads(saved.read_text())["subject"] == str(Path("tests-cache") / elsewhere.name)
+    assert Project.load(saved).subject == elsewhere and not Project.load(saved).uses_demo
+    assert not is_demo_subject(tmp_path / "cache" / "demo-notahash")
     mine = tmp_path / "subjects" / "anna"
     mine.mkdir(parents=True)
     assert not is_demo_subject(mine)
