@@ -46,7 +46,7 @@ def _log(every: int):
     return show
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--size", type=int, default=256)
@@ -55,14 +55,16 @@ def main() -> int:
     ap.add_argument("--torso-steps", type=int, default=None)
     ap.add_argument("--stage1-steps", type=int, default=None)
     ap.add_argument("--work", type=Path, help="keep the training subject here")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"where the demo goes (default {OUT})")
     ap.add_argument(
         "--parts", nargs="+", choices=MODEL_PARTS, default=list(MODEL_PARTS),
         help="train only these parts; the others keep their shipped files",
     )  # fmt: skip
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    out: Path = args.out
     partial = set(args.parts) != set(MODEL_PARTS)
-    if partial and not (OUT / "demo.json").is_file():
-        ap.error(f"--parts needs the shipped demo in {OUT} for the parts it does not train")
+    if partial and not (out / "demo.json").is_file():
+        ap.error(f"--parts needs the shipped demo in {out} for the parts it does not train")
     synth = SynthConfig(seed=args.seed, seconds=args.seconds, size=args.size, name="demo")
     work = args.work or Path(tempfile.mkdtemp(prefix="talkstudio-demo-"))
     t0 = time.perf_counter()
@@ -73,7 +75,7 @@ def main() -> int:
     over = lambda steps: {} if steps is None else {"steps": steps}  # noqa: E731
     timings = {}
     if partial:
-        timings = json.loads((OUT / "demo.json").read_text())["train_seconds"]
+        timings = json.loads((out / "demo.json").read_text())["train_seconds"]
     for part, job in (
         (
             "stage1",
@@ -100,7 +102,7 @@ def main() -> int:
         print(f"trained {part} in {timings[part]} s", flush=True)
     total = 0
     for part in MODEL_PARTS:
-        src, dst = subject / "models" / part, OUT / part
+        src, dst = subject / "models" / part, out / part
         if part not in args.parts:
             total += (dst / "model.safetensors").stat().st_size
             continue
@@ -115,11 +117,11 @@ def main() -> int:
         save_file(half, str(dst / "model.safetensors"))
         shutil.copyfile(src / "config.json", dst / "config.json")
         total += (dst / "model.safetensors").stat().st_size
-    (OUT / "demo.json").write_text(
+    (out / "demo.json").write_text(
         json.dumps({"synth": asdict(synth), "train_seconds": timings}, indent=2) + "\n"
     )
     mb = total / 2**20
-    print(f"demo weights: {mb:.1f} MB in {OUT} (limit {LIMIT_MB} MB)")
+    print(f"demo weights: {mb:.1f} MB in {out} (limit {LIMIT_MB} MB)")
     return 0 if mb <= LIMIT_MB else 1
 
 

@@ -11,13 +11,14 @@ on the validation frames (docs/design.md "Evaluation"). Prints a table and write
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from benchmarks.bench import device_description
 from benchmarks.common import RESULTS, bench_subject, setup_threads, train_model
+from talkstudio.core.atomic import write_json
 
 ROWS = {
     "posenc": "γ(·)",
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=600, help="training steps per encoding")
     parser.add_argument("--subject", help="subject folder (default: synthetic benchmark subject)")
     parser.add_argument("--kinds", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="folder for the models and table3.json"
+    )
+    parser.add_argument(
+        "--size", type=int, help="image size of the head models (default: the preset's)"
+    )
     args = parser.parse_args(argv)
     if args.subject:
         os.environ["HEAD_BENCH_SUBJECT"] = args.subject
@@ -42,13 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     from talkstudio.core.head import evaluate_head
 
     threads = setup_threads()
-    subject = bench_subject()
+    subject = bench_subject(args.out)
     print(f"device: {device_description()}; torch threads {threads}; subject {subject}")
     print(f"budget: {args.steps} steps of the preview preset per encoding\n")
     rows = []
     for kind in args.kinds:
-        out = RESULTS / "table3" / kind
-        folder, cpu_s = train_model(subject, out, args.steps, encoding=kind)
+        out = args.out / "table3" / kind
+        size = {} if args.size is None else {"image_size": args.size}
+        folder, cpu_s = train_model(subject, out, args.steps, encoding=kind, **size)
         t0 = time.perf_counter()
         report = evaluate_head(subject, folder)
         s = report.summary()
@@ -79,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['mode']} | {r['psnr_head']:.2f} | {r['psnr_full']:.2f} | {r['psnr_mouth']:.2f} | "
             f"{r['psnr_mouth_mean_landmarks']:.2f} | {r['ssim']:.3f} | {r['train_cpu_s']:.0f} |"
         )
-    RESULTS.mkdir(exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     payload = {
         "device": device_description(),
         "threads": threads,
@@ -87,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "subject": str(subject),
         "rows": rows,
     }
-    (RESULTS / "table3.json").write_text(json.dumps(payload, indent=2))
+    write_json(args.out / "table3.json", payload)
     return 0
 
 

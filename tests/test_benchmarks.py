@@ -1,7 +1,8 @@
-"""Every benchmark section and figure script still runs: each section once, one repetition on
-tiny inputs (``python -m benchmarks --quick``, the real code paths), and the scripts that need no
-training of their own, offscreen. The figures of a quick run mean nothing; only that it ran and
-wrote its table."""
+"""Every benchmark section and script still runs: each section once, one repetition on tiny
+inputs (``python -m benchmarks --quick``, the real code paths), and the scripts of ``scripts/``
+(widget gallery, torso strip, Table III, demo builder, screenshots) offscreen on tiny subjects or
+the built-in demo, writing into temporary folders. The figures of a quick run mean nothing; only
+that it ran and wrote its results."""
 
 from __future__ import annotations
 
@@ -81,3 +82,47 @@ def test_torso_strip_on_the_demo_subject(demo_subject: Path, tmp_path: Path) -> 
     _run(["-m", "scripts.torso_strip", str(demo_subject), "--frames", "2", "--out", str(out)])
     strip = cv2.imread(str(out))
     assert strip is not None and strip.shape[1] > strip.shape[0]  # 4 columns side by side, 2 rows
+
+
+@pytest.mark.slow
+def test_table3_on_a_tiny_subject(tmp_path: Path) -> None:
+    from talkstudio.core.synthetic import SynthConfig, write_synthetic
+
+    subject = write_synthetic(tmp_path / "synth", SynthConfig(seconds=2.0, size=64), False)
+    args = ["--steps", "2", "--size", "32", "--out", str(tmp_path / "out")]
+    res = _run(["-m", "scripts.table3", "--subject", str(subject.subject_dir), *args])
+    rows = json.loads((tmp_path / "out" / "table3.json").read_text())["rows"]
+    assert [r["encoding"] for r in rows] == [
+        "posenc",
+        "mlp",
+        "keypoint",
+        "gaussian_no_depth",
+        "gaussian",
+    ]
+    assert all(math.isfinite(r["psnr_head"]) for r in rows)
+    assert "| Eq. (8a) |" in res.stdout
+
+
+@pytest.mark.slow
+def test_make_demo_writes_fp16_weights_elsewhere(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    steps = ["--stage1-steps", "2", "--head-steps", "2", "--torso-steps", "2"]
+    out = tmp_path / "demo"
+    _run(["-m", "scripts.make_demo", "--seconds", "2", "--size", "64", *steps, "--out", str(out)])
+    assert json.loads((out / "demo.json").read_text())["synth"]["seconds"] == 2.0
+    for part in ("stage1", "head", "torso"):
+        weights = load_file(str(out / part / "model.safetensors"))
+        assert {str(t.dtype) for t in weights.values() if t.is_floating_point()} == {
+            "torch.float16"
+        }, part
+        assert (out / part / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_screenshots_offscreen(demo_subject: Path, tmp_path: Path) -> None:
+    """The main window, export dialog and training wizard shots (no video: its pages skip)."""
+    args = ["--subject", str(demo_subject), "--video", str(tmp_path / "none.mp4")]
+    _run(["-m", "scripts.screenshots", str(tmp_path / "shots"), *args])
+    shots = {p.name for p in (tmp_path / "shots").glob("*.png")}
+    assert {"welcome.png", "main_window.png", "export_dialog.png", "wizard_training.png"} <= shots
