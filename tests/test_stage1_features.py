@@ -225,7 +225,11 @@ def test_stage1_trains_and_predicts_on_wav2vec2_features(tmp_path: Path, fresh_w
     hidden = save_tiny_wav2vec2(tmp_path / "w2v")
     root = write_envelope_subject(tmp_path / "env", seconds=3.0)
     cfg = Stage1Config.from_preset(
-        "preview", audio_features="wav2vec2", wav2vec2_path=str(tmp_path / "w2v"), steps=2
+        "preview",
+        audio_features="wav2vec2",
+        wav2vec2_path=str(tmp_path / "w2v"),
+        steps=2,
+        init="scratch",
     )
     result = run_job(train_stage1(root, cfg))
     model = load_stage1(root)

@@ -24,6 +24,7 @@ from talkstudio.core.stage1.train import train_stage1
 from talkstudio.core.subject import Subject
 
 QUICK = {"window": 60, "batch": 2, "lr": 3e-3, "warmup": 5, "rollout_passes": 1, "cpu_threads": 1}
+QUICK["init"] = "scratch"  # these tests are about the trainer itself, not the shipped prior
 
 
 def quick(**overrides) -> Stage1Config:

@@ -92,9 +92,9 @@ class Stage1Config(PartConfig):
 
     # -- where training starts ---------------------------------------------------------------------
     init: str = "prior"
-    """"prior" (fine-tune the shipped speaker prior, docs/prior.md: its architecture, front end
-    and window replace the settings above; a missing prior falls back to "scratch" with a
-    notice) or "scratch" (random weights, the settings above)."""
+    """"prior" (fine-tune the shipped speaker prior, docs/prior.md: its audio front end and
+    window replace the settings above, its network sizes must be these; a missing prior falls
+    back to "scratch" with a notice) or "scratch" (random weights, the settings above)."""
     prior_path: str = ""
     """Folder of the prior to start from ("" = the shipped ``talkstudio/resources/prior``)."""
     finetune_lr: float = 3e-4

@@ -233,16 +233,21 @@ def prior_for_subject(subject: Subject, prior: Stage1Model | None = None) -> Sta
     return model
 
 
+FRONT_END_FIELDS = ("audio_features", "n_mels", "use_formants", "mel_clip_norm", "window")
+"""Settings that come with the prior when training starts from it (its audio front end and its
+attention window); the other architecture fields must match the prior's."""
+
+
 def initial_model(
     subject: Subject, config: Stage1Config
 ) -> tuple[Stage1Model | None, Stage1Config, str]:
     """Where per-subject training starts: ``(model, config, note)``.
 
     ``config.init == "prior"``: the prior (``config.prior_path``, default the shipped one)
-    fitted to ``subject`` (:func:`prior_for_subject`), and ``config`` with the prior's attention
-    window. The prior is used only when ``config`` asks for its architecture (network sizes,
-    fusion and audio front end); other settings, ``"scratch"``, or a prior that is missing or
-    cannot run here give ``(None, config, note)``, the note saying why (empty for "scratch").
+    fitted to ``subject`` (:func:`prior_for_subject`), and ``config`` with the prior's
+    :data:`FRONT_END_FIELDS` (the note names those that changed). The network's sizes and
+    fusion must be the prior's; other sizes, ``"scratch"``, or a prior that is missing or cannot
+    run here give ``(None, config, note)``, the note saying why (empty for "scratch").
     """
     from .config import ARCHITECTURE_FIELDS
 
@@ -252,26 +257,33 @@ def initial_model(
         prior = load_prior(config.prior_path or None)
     except PriorError as exc:
         return None, config, f"{exc}. Training from scratch instead."
-    changed = [
+    other = [
         f"{n} {getattr(config, n)!r} (the prior: {getattr(prior.config, n)!r})"
         for n in ARCHITECTURE_FIELDS
-        if getattr(config, n) != getattr(prior.config, n)
+        if n not in FRONT_END_FIELDS and getattr(config, n) != getattr(prior.config, n)
     ]
-    if changed:
+    if other:
         return (
             None,
             config,
             (
-                f"training from scratch: the speaker prior has another architecture than asked for "
-                f"({'; '.join(changed)})"
+                "training from scratch: the speaker prior has another network than asked for "
+                f"({'; '.join(other)})"
             ),
         )
     try:
         model = prior_for_subject(subject, prior)
     except CheckpointError as exc:  # e.g. its front end cannot run on this machine
         return None, config, f"{exc}. Training from scratch instead."
-    config = config.replace(window=prior.config.window)
+    taken = [
+        f"{n} {getattr(config, n)!r} -> {getattr(prior.config, n)!r}"
+        for n in FRONT_END_FIELDS
+        if getattr(config, n) != getattr(prior.config, n)
+    ]
+    config = config.replace(**{n: getattr(prior.config, n) for n in FRONT_END_FIELDS})
     model.config = config
     note = f"starting from the speaker prior ({prior.config.audio_features} front end, "
     note += f"opening range × {model.range_factor:.2f})"
+    if taken:
+        note += f"; the prior's settings: {', '.join(taken)}"
     return model, config, note
