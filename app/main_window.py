@@ -396,6 +396,10 @@ class MainWindow(QMainWindow):
         self.demo.open()
 
     def _demo_state_changed(self, state: str) -> None:
+        building = state == "building"  # the menu says it too; choosing it then only waits
+        self.actions_.open_demo.setText(
+            "Making the &demo subject… (opens when ready)" if building else "Open the &demo subject"
+        )
         if state == "idle":  # stopped: the last progress message would stay otherwise
             self.statusBar().showMessage("Making the demo subject was stopped", 5000)
 

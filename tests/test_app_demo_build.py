@@ -64,6 +64,7 @@ def test_one_demo_build_and_a_demo_project_survives_a_rebuild(
     assert window.demo.state == "building" and window.demo.builds == 2
     button = window.welcome.demo_button
     assert not button.isEnabled() and button.text().startswith("Making the demo subject")
+    assert window.actions_.open_demo.text().startswith("Making the &demo subject")
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # disabled: nothing happens
     window.actions_.open_demo.trigger()
     window.actions_.open_demo.trigger()
@@ -85,6 +86,7 @@ def test_one_demo_build_and_a_demo_project_survives_a_rebuild(
     assert window.state.value("mouth", 0) == 1.6  # the project's edits came with it
     assert not panel.isVisible() and button.isEnabled()
     assert button.text().startswith("Open the demo subject")
+    assert window.actions_.open_demo.text() == "Open the &demo subject"
 
 
 def test_stopping_the_demo_build_leaves_nothing(qtbot, tmp_path, monkeypatch) -> None:
