@@ -290,6 +290,12 @@ def run(ctx: Context) -> list[Measure]:
                     Measure(f"{tag} | best lag", "frames", lags, "+: prediction late"),
                     Measure(f"{tag} | own-voice val r", "r", [own.corr], f"{own.frames} frames"),
                     Measure(
+                        f"{tag} | own-voice opening std / track",
+                        "ratio",
+                        [own.opening_ratio],
+                        "1: the subject's own range",
+                    ),
+                    Measure(
                         f"{tag} | own-voice val LMD / mean baseline",
                         "px@512",
                         [own.lmd],
