@@ -23,6 +23,7 @@ from conftest import shared_data
 from talkstudio.app.wizard import PAGE_PREPROCESS, PAGE_PRESET, PAGE_TRAIN, TrainingWizard
 from talkstudio.core.media import encode_mp4
 from talkstudio.core.subject import Subject
+from talkstudio.widgets.loss_plot import MIN_HEIGHT
 
 pytestmark = MULTIMEDIA_NOISE
 
@@ -162,7 +163,7 @@ def test_training_page_trains_off_the_gui_thread_and_finish_opens(
     wizard.resize(900, 720)  # three stages fit: every loss plot gets its full height
     qtbot.waitUntil(lambda: wizard.height() == 720)
     for box in train.boxes.values():
-        assert box.plot.height() >= box.plot.minimumHeight() >= 140
+        assert box.plot.height() >= box.plot.minimumHeight() >= MIN_HEIGHT
         assert box.geometry().bottom() < train.status.geometry().top()
     with qtbot.waitSignal(window.sessionOpened, timeout=RENDER_TIMEOUT_MS) as opened:
         wizard.button(wizard.WizardButton.FinishButton).click()
