@@ -82,7 +82,7 @@ def modulated_deform_conv(
 
     ``backend``: "torchvision", "torch", or "auto" — torchvision on CUDA, the reference on CPU,
     where torchvision's backward is several times slower than grid_sample's. Both agree to
-    float32 rounding (tests/test_torso_deform.py). Runs in float32 under autocast.
+    float32 rounding (tests/test_torso_net.py). Runs in float32 under autocast.
     """
     if backend == "auto":
         backend = "torchvision" if x.is_cuda else "torch"
