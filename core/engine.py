@@ -253,6 +253,17 @@ class Engine:
         self._remember(key, rgb)
         return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
 
+    def render_once(
+        self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1), size: int = 256
+    ) -> RenderedFrame:
+        """The full frame ``frame`` rendered straight, keeping nothing (the preview's frame
+        cache renders ahead with it: no edit cache is built for frames only played)."""
+        t0 = time.perf_counter()
+        alphas = _check_alphas(alphas)
+        self._check_frame(frame)
+        rgb = self._full_frame(frame, alphas, size, keep=False)
+        return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
+
     def _full_frame(
         self, frame: int, alphas: tuple[float, float, float], size: int, keep: bool
     ) -> np.ndarray:
