@@ -14,9 +14,11 @@ twice, and a fast edit composites only the re-rendered head region over the cach
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -323,11 +325,20 @@ class Engine:
         size: int = 256,
         start: int = 0,
         end: int | None = None,
+        workers: int = 1,
+        ray: str | None = None,
+        threads: int | None = None,
     ) -> Job[Path]:
         """Write frames [start, end) with ``edits`` and the matching audio to an MP4.
 
         A generator: it yields :class:`Progress` per frame and returns the path. Closing it (or
         an error) leaves no file under ``out``.
+
+        ``workers`` > 1 renders the frames in that many local processes with ``threads`` torch
+        threads each (default: this process's threads shared out); ``ray`` ("auto", "local" or
+        a cluster address) renders them as Ray tasks of ``threads`` CPUs (default 1). Either
+        way the frames come back in order into the one encoder here, so the video equals a
+        serial export frame for frame (see core/parallel_export.py).
         """
         from .media import Mp4Writer
 
@@ -337,17 +348,24 @@ class Engine:
             raise TalkstudioError(f"nothing to export: frames {start}..{end} are empty")
         if size % 2:
             raise TalkstudioError(f"export size must be even for H.264, got {size}")
+        if workers < 1:
+            raise TalkstudioError(f"the number of export workers must be 1 or more, got {workers}")
         edits = edits or Edits()
         alphas = edits.alphas(end)
+        wanted = {i: _check_alphas(alphas[i]) for i in range(start, end)}
+        if ray is not None:
+            from .parallel_export import import_ray
+
+            import_ray()  # a missing Ray is an error now, before the file is started
         audio, rate = self._export_audio(start, end)
         t0 = time.perf_counter()
-        with Mp4Writer(out, size, size, audio=audio, sample_rate=rate) as writer:
-            for i in range(start, end):
-                a = _check_alphas(alphas[i])
-                cached = self._frames.get((i, a, size))
-                rgb = cached if cached is not None else self._full_frame(i, a, size, keep=False)
+        frames = self._export_frames(wanted, size, workers, ray, threads)
+        with (
+            contextlib.closing(frames) as rgbs,  # closed: every worker stopped
+            Mp4Writer(out, size, size, audio=audio, sample_rate=rate) as writer,
+        ):
+            for done, rgb in enumerate(rgbs, 1):
                 writer.write(rgb)
-                done = i - start + 1
                 elapsed = time.perf_counter() - t0
                 yield Progress(
                     "export",
@@ -357,6 +375,25 @@ class Engine:
                     preview=rgb if done % 25 == 1 else None,
                 )
         return Path(out)
+
+    def _export_frames(
+        self,
+        alphas: dict[int, tuple[float, float, float]],
+        size: int,
+        workers: int,
+        ray: str | None,
+        threads: int | None,
+    ) -> Generator[np.ndarray, None, None]:
+        """The frames of an export in order: here (cached ones reused), or from workers."""
+        if workers > 1 or ray is not None:
+            from .parallel_export import RenderSpec, render_frames
+
+            spec = RenderSpec.of(self, alphas, size)
+            yield from render_frames(spec, sorted(alphas), workers, ray, threads)
+            return
+        for i, a in alphas.items():
+            cached = self._frames.get((i, a, size))
+            yield cached if cached is not None else self._full_frame(i, a, size, keep=False)
 
     def _export_audio(self, start: int, end: int) -> tuple[np.ndarray, int]:
         """The audio of frames [start, end) as float32 [C, S] and its rate: the driving file's
