@@ -89,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha-mouth", type=float)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="render in N processes on this machine, each with its share of --threads "
+        "(default 1: in this process)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="auto|local|ADDRESS",
+        help="render as tasks on a Ray cluster: auto (the one started with `ray start --head`), "
+        "local (a new one on this machine) or its address; needs Ray: "
+        'pip install "ray==2.60.*"',
+    )
 
     p = sub.add_parser(
         "eval", parents=[common], help="evaluate a trained subject on its validation frames"

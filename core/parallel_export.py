@@ -300,7 +300,7 @@ def connect_ray(address: str) -> Any:
             ray.init(address=address)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise TalkstudioError(
-            f"cannot connect to the Ray cluster {address!r}: {err}. Start one with "
+            f"cannot connect to the Ray cluster {address!r}: {str(err).rstrip('.')}. Start one with "
             "`ray start --head` (then use --ray auto), give its address (--ray HOST:6379 or "
             "ray://HOST:10001), or use --ray local for a cluster on this machine only"
         ) from err

@@ -26,11 +26,17 @@ def _render(args: argparse.Namespace) -> int:
         if value is not None:  # a constant value overrides the project's keyframes
             edits.track(name).keys.clear()
             edits.track(name).set(0, value)
+    if args.ray is not None and args.workers > 1:
+        print(
+            "--workers and --ray exclude each other: Ray decides where tasks run", file=sys.stderr
+        )
+        return 2
     t0 = time.perf_counter()
     engine = Engine.open(args.subject)
     engine.drive(args.audio)
     t_drive = time.perf_counter() - t0
-    path = run_job(engine.export(args.out, edits, size=args.size), ProgressBar())
+    job = engine.export(args.out, edits, size=args.size, workers=args.workers, ray=args.ray)
+    path = run_job(job, ProgressBar())
     total = time.perf_counter() - t0
     n = engine.num_frames
     print(
