@@ -5,10 +5,14 @@ export generator renders every frame with the keyframed edits and muxes the driv
 dialog only shows its progress. Cancel closes the generator between two frames; the engine's
 writer removes the partial file, so a cancelled export leaves nothing behind. The edits are
 copied when the export starts: editing meanwhile does not change the video being written.
+
+"Workers" renders the frames in that many processes on this machine, each with its share of the
+torch threads (see core/parallel_export.py); the video is the same frame for frame.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -80,12 +84,21 @@ class ExportDialog(OwnsJob, QDialog):
         range_row.addStretch(1)
         self.range_label = QLabel()
         self.range_label.setObjectName("hint")
+        self.workers_spin = QSpinBox()
+        self.workers_spin.setRange(1, max(1, os.cpu_count() or 1))
+        self.workers_spin.setValue(1)
+        self.workers_spin.setToolTip(
+            "Render in this many processes on this machine, each with its share of the CPU "
+            "threads; the video is the same. More than one pays on many cores with a long clip "
+            "(each process first loads the models, a few seconds)"
+        )
 
         form = QFormLayout()
         form.addRow("File", path_row)
         form.addRow("Size", self.size_spin)
         form.addRow("Frames", range_row)
         form.addRow("", self.range_label)
+        form.addRow("Workers", self.workers_spin)
 
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m frames")
@@ -184,7 +197,7 @@ class ExportDialog(OwnsJob, QDialog):
         self.settings.start_frame = start
         self.settings.end_frame = None if end >= self.state.num_frames else end
         edits = Edits.from_json(self.state.edits.to_json())  # a snapshot
-        job = self.client.export(out, edits, size, start, end)
+        job = self.client.export(out, edits, size, start, end, workers=self.workers_spin.value())
         self.job = job
         self._t0 = time.monotonic()
         self.progress.setRange(0, end - start)
@@ -235,7 +248,7 @@ class ExportDialog(OwnsJob, QDialog):
 
     def _set_running(self, running: bool) -> None:
         fields = (self.path_edit, self.browse_button, self.size_spin, self.start_spin)
-        for w in (*fields, self.end_spin, self.whole_button):
+        for w in (*fields, self.end_spin, self.whole_button, self.workers_spin):
             w.setEnabled(not running)
         self.export_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)

@@ -10,7 +10,11 @@ fast as the engine can and always the newest value. Each result carries the requ
 
 Modes: ``"fast"`` is :meth:`Engine.render_fast` (the edited head region over the cached frame),
 ``"full"`` is :meth:`Engine.render`, and ``"fast+full"`` renders fast, hands that out, then —
-unless a newer request arrived meanwhile — the full frame.
+unless a newer request arrived meanwhile — the full frame. ``"ahead"`` is
+:meth:`Engine.render_once`, a frame for the playback cache (``app/playback.py``) that keeps no
+edit cache in the engine; it is posted only into an empty mailbox (:meth:`EngineClient.
+request_ahead`), so it never replaces an interactive request, while any interactive request
+replaces a waiting one.
 
 A request that fails is reported by ``failed`` as (:class:`RequestKind`, the exception): the
 exception object itself, its frames' local variables cleared in the engine thread, so that the
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
     from talkstudio.core.edit import Edits, TypicalOpening
     from talkstudio.core.engine import Engine
 
-RenderMode = Literal["fast", "full", "fast+full"]
+RenderMode = Literal["fast", "full", "fast+full", "ahead"]
 """How to render a request (see the module docstring)."""
 RENDER_MODES: tuple[RenderMode, ...] = get_args(RenderMode)
 RenderKind = Literal["fast", "full"]
@@ -95,6 +99,7 @@ class RenderResult:
     kind: RenderKind  # a cached full frame counts as full
     rgb: np.ndarray  # [size, size, 3] uint8
     ms: float  # engine time of this render
+    ahead: bool = False  # rendered for the playback cache ("ahead" mode)
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,14 @@ class EngineWorker(QObject):
             replaced = self._pending is not None
             self._pending = request
         return replaced
+
+    def post_if_empty(self, request: RenderRequest) -> bool:
+        """Put ``request`` in the mailbox only when nothing waits there; True when posted."""
+        with self._lock:
+            if self._pending is not None:
+                return False
+            self._pending = request
+        return True
 
     def _take(self) -> RenderRequest | None:
         with self._lock:
@@ -229,6 +242,10 @@ class EngineWorker(QObject):
         try:
             if not 0 <= req.frame < engine.num_frames:
                 return  # from a clip that was replaced meanwhile
+            if req.mode == "ahead":
+                out = engine.render_once(req.frame, req.alphas, req.size)
+                self._emit(req, out.kind, out.rgb, out.ms)
+                return
             if req.mode in ("fast", "fast+full"):
                 out = engine.render_fast(req.frame, req.alphas, req.size)
                 self._emit(req, out.kind, out.rgb, out.ms)
@@ -247,7 +264,16 @@ class EngineWorker(QObject):
     def _emit(self, req: RenderRequest, kind: str, rgb: np.ndarray, ms: float) -> None:
         shown: RenderKind = "fast" if kind == "fast" else "full"
         self.rendered.emit(
-            RenderResult(req.seq, req.frame, req.alphas, req.size, shown, rgb, float(ms))
+            RenderResult(
+                req.seq,
+                req.frame,
+                req.alphas,
+                req.size,
+                shown,
+                rgb,
+                float(ms),
+                ahead=req.mode == "ahead",
+            )
         )
 
 
@@ -297,8 +323,11 @@ class EngineClient(QObject):
 
     def request(self, frame: int, alphas: Any, mode: RenderMode = "full") -> RenderRequest:
         """Ask for a render; a request still waiting in the mailbox is replaced (latest wins)."""
-        if mode not in RENDER_MODES:
-            raise ValueError(f"render mode must be one of {RENDER_MODES}, got {mode!r}")
+        if mode not in RENDER_MODES or mode == "ahead":
+            raise ValueError(
+                f"render mode must be one of fast, full, fast+full, got {mode!r} "
+                "(frames for the playback cache go through request_ahead)"
+            )
         self._seq += 1
         req = RenderRequest(self._seq, int(frame), _alphas(alphas), self.size, mode)
         self.requests += 1
@@ -309,6 +338,19 @@ class EngineClient(QObject):
             self._wake.emit()
         return req
 
+    def request_ahead(self, frame: int, alphas: Any, size: int) -> RenderRequest | None:
+        """Ask for a frame for the playback cache at ``size``, only when no request waits in
+        the mailbox (None: not sent; an interactive request goes first)."""
+        if size < 1:
+            raise ValueError(f"a render size must be a positive number of pixels; got {size}")
+        req = RenderRequest(self._seq + 1, int(frame), _alphas(alphas), int(size), "ahead")
+        if not self.worker.post_if_empty(req):
+            return None
+        self._seq += 1
+        self.requests += 1
+        self._wake.emit()
+        return req
+
     def export(
         self,
         out: str | Path,
@@ -316,14 +358,18 @@ class EngineClient(QObject):
         size: int,
         start: int,
         end: int,
+        workers: int = 1,
     ) -> JobRunner:
-        """An export job on the engine thread (not started); preview renders interleave."""
+        """An export job on the engine thread (not started); preview renders interleave.
+        ``workers`` > 1 renders the frames in that many local processes."""
         worker = self.worker
 
         def factory() -> Any:
             if worker.engine is None:
                 raise RuntimeError("no subject is open")
-            return worker.engine.export(out, edits, size=size, start=start, end=end)
+            return worker.engine.export(
+                out, edits, size=size, start=start, end=end, workers=workers
+            )
 
         job = JobRunner(factory, "export", thread=self.engine_thread, parent=self)
         self.jobs.append(job)
