@@ -220,7 +220,7 @@ class TrainLoop:
             self.save(step)
             self.saved = step
         left = self._eta.remaining(step - self.start, self.total - self.start)
-        return f"loss {loss:.4f}" + (f", {left:.0f} s left" if left else "")
+        return f"loss {loss:.4g}" + (f", {left:.0f} s left" if left else "")
 
     @property
     def seconds(self) -> float:
