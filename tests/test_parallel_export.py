@@ -197,3 +197,15 @@ def test_missing_ray_is_a_clear_error(engine, tmp_path: Path, monkeypatch) -> No
     with pytest.raises(TalkstudioError, match=r'pip install "ray==2\.60\.\*"'):
         next(engine.export(tmp_path / "x.mp4", size=SIZE, ray="auto"))
     assert _leftovers(tmp_path) == []
+
+
+def test_ray_cancel_stops_tasks_and_leaves_no_file(engine, ray_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "ray_cancelled.mp4"
+    job = engine.export(out, size=SIZE, ray="auto")
+    next(job)
+    job.close()
+    assert _leftovers(tmp_path) == [], "a cancelled export left files behind"
+    deadline = time.monotonic() + 20
+    while _ray_task_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _ray_task_pids(), "cancel left Ray tasks rendering"
