@@ -42,6 +42,7 @@ from .actions import build_actions
 from .demo_build import DemoBuilder
 from .jobs import JobRunner, describe_error
 from .platform_fixes import block_triton, guard_none_refcount
+from .playback import PlaybackCache, PreviewRange
 from .render_controller import RenderController
 from .session import Session, demo_status
 from .welcome import WelcomePage
@@ -108,6 +109,11 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(timeline, alphas, Qt.Orientation.Horizontal)
         self.stack.setMinimumSize(320, 240)  # the welcome page may shrink; the editor sets the rest
         self.controller = RenderController(self.state, self.client, self.preview, self.alpha_panel)
+        self.playback_cache = PlaybackCache(
+            self.state, self.playback, self.client, self.preview, self.controller, parent=self
+        )
+        """Renders ahead of the playhead and plays cached frames (app/playback.py)."""
+        self.playback_cache.cacheChanged.connect(self._show_cached)
 
         self.status_render = QLabel("no render yet")
         self.status_device = QLabel("device: –")
@@ -128,6 +134,11 @@ class MainWindow(QMainWindow):
         self.actions_, self.toolbar = build_actions(
             self, self, self.state.undo_stack, self.playback, self.docks, self.client.size
         )
+        play_menu = next(
+            (a.menu() for a in self.menuBar().actions() if a.text() == "&Playback"), None
+        )
+        self.preview_range = PreviewRange(self, self.playback_cache, self.timeline, play_menu)
+        """In/out marks and "Render preview of range"."""
         self.session.changed.connect(self._update_title)
         self.session.recentChanged.connect(self._fill_recent_menu)
         self.session.opened.connect(self._session_opened)
@@ -176,8 +187,11 @@ class MainWindow(QMainWindow):
         self._set_editing_enabled(True)
 
     def _set_editing_enabled(self, on: bool) -> None:
-        for act in self.actions_.editing():
+        for act in (*self.actions_.editing(), *self.preview_range.actions()):
             act.setEnabled(on)
+
+    def _show_cached(self) -> None:
+        self.timeline.set_cached(*self.playback_cache.ranges())
 
     # --- status ------------------------------------------------------------------------------
     def _show_render_status(self, result: RenderResult) -> None:
@@ -213,6 +227,7 @@ class MainWindow(QMainWindow):
         for s, act in self.actions_.size_actions.items():
             act.setChecked(s == size)
         self.controller.schedule("full")
+        self._show_cached()  # the bar shows what is cached at the new size
 
     # --- closing -----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -318,6 +333,7 @@ class MainWindow(QMainWindow):
             return False
         self.playback.pause()
         self.controller.active = False
+        self.playback_cache.active = False
         self.statusBar().showMessage(f"Opening {Path(subject).name}…")
         self._busy(True)
         self.session.open(subject, audio, edits, project, export)
@@ -373,6 +389,7 @@ class MainWindow(QMainWindow):
         self.controller.reset()
         self.controller.active = True
         self.controller.schedule("full")
+        self.playback_cache.active = True
         self.show_editor()
         self.sessionOpened.emit(info)
 
@@ -501,6 +518,7 @@ class MainWindow(QMainWindow):
         self.playback.pause()
         self.save_layout()
         self.controller.active = False
+        self.playback_cache.active = False
         self.controller.reset()
         self.session.close()
         self.show_welcome()

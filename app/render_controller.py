@@ -8,6 +8,11 @@ Triggers (collected for one turn of the event loop, then sent as one request):
   changes the current value) → ``"fast+full"``: the fast render first, the full frame after;
 - the playhead moves → ``"full"`` (a new frame has nothing cached to edit over).
 
+While playing, the playhead's moves ask for nothing (``hold``): the playback cache
+(``app/playback.py``) shows cached frames then, and frames rendered for it ("ahead" results) are
+not this controller's. A full request whose frame, α and size the playback cache holds is
+answered from there at once (``cached``).
+
 A result is shown only when it is for the current frame and newer than the one shown; a full
 result must also match the current α (a newer request is on its way otherwise). Fast results
 whose α lags behind a drag are shown while the slider is down: they are the newest picture.
@@ -15,6 +20,7 @@ whose α lags behind a drag are shown while the slider is down: they are the new
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -65,6 +71,12 @@ class RenderController(QObject):
         self._last_seq = 0
         self._last_request: tuple[tuple[int, tuple[float, ...], int], RenderMode] | None = None
         self.last_shown: RenderResult | None = None
+        self.hold: Callable[[], bool] = lambda: False
+        """True while playback shows frames itself (the playhead's moves ask for nothing)."""
+        self.cached: Callable[[int, tuple[float, float, float], int], np.ndarray | None] = (
+            lambda _f, _a, _s: None
+        )
+        """A cached full frame of (frame, α, size), or None."""
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
@@ -88,8 +100,9 @@ class RenderController(QObject):
         self.schedule("fast" if self.dragging() else "fast+full")
 
     def schedule(self, mode: RenderMode) -> None:
-        """Ask for a render of ``mode`` at the end of this turn of the event loop."""
-        if not self.active:
+        """Ask for a render of ``mode`` at the end of this turn of the event loop (nothing while
+        playback shows frames itself)."""
+        if not self.active or self.hold():
             return
         self._mode = merge_modes(self._mode, mode)
         if not self._flush_timer.isActive():
@@ -113,6 +126,14 @@ class RenderController(QObject):
                 return
             if mode == "fast+full":
                 mode = "full"
+        if mode == "full":
+            a3 = (alphas[0], alphas[1], alphas[2])
+            rgb = self.cached(self.state.frame, a3, key[2])
+            if rgb is not None:
+                self._show(
+                    RenderResult(self._last_seq, self.state.frame, a3, key[2], "full", rgb, 0)
+                )
+                return
         self._last_request = (key, mode)
         self.client.request(self.state.frame, alphas, mode)
 
@@ -126,9 +147,14 @@ class RenderController(QObject):
         return bool(same_alphas) or self.dragging()
 
     def _rendered(self, result: RenderResult) -> None:
-        if not self.active or not self.current(result):
+        if result.ahead:
+            return  # the playback cache's
+        if not self.active or self.hold() or not self.current(result):
             self.dropped.emit(result)
             return
+        self._show(result)
+
+    def _show(self, result: RenderResult) -> None:
         self._last_seq = result.seq
         self.last_shown = result
         self.preview.show_frame(result.rgb, result.ms, result.kind)

@@ -160,8 +160,10 @@ class EngineWorker(QObject):
         return req
 
     def _waiting(self) -> bool:
+        """Whether an interactive request waits (a frame for the playback cache does not
+        supersede anything)."""
         with self._lock:
-            return self._pending is not None
+            return self._pending is not None and self._pending.mode != "ahead"
 
     # --- slots (run in the engine thread) --------------------------------------------------------
     @Slot(str, str, str)
@@ -299,7 +301,9 @@ class EngineClient(QObject):
         self.worker.moveToThread(self.engine_thread)
         self._seq = 0
         self.requests = 0
-        """Render requests sent so far."""
+        """Render requests sent so far (interactive ones; not counting :meth:`request_ahead`)."""
+        self.ahead_requests = 0
+        """Frames asked for by the playback cache (:meth:`request_ahead`)."""
         self.replaced = 0
         """Requests dropped because a newer one replaced them while they waited."""
         self.last_request: RenderRequest | None = None
@@ -347,7 +351,7 @@ class EngineClient(QObject):
         if not self.worker.post_if_empty(req):
             return None
         self._seq += 1
-        self.requests += 1
+        self.ahead_requests += 1
         self._wake.emit()
         return req
 

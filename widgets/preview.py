@@ -2,8 +2,10 @@
 
 It renders nothing itself: whoever renders (the worker) calls :meth:`Preview.show_frame` with an
 RGB uint8 image, the render time and its kind — "fast" (the edited head region over the cached
-frame, shown first) or "full" (the refined frame that follows). A line at the bottom says which
-it is, how long it took and on which device ("full · render 123 ms · CPU").
+frame, shown first) or "full" (the refined frame that follows), or, while playing from the
+frame cache, "proxy" (a low-resolution render standing in for the full frame). A line at the
+bottom says which it is, how long it took and on which device ("full · render 123 ms · CPU");
+a note at the top (:meth:`Preview.set_note`) says when playback is rendering ahead.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from talkstudio.core.errors import TalkstudioError
 
-KINDS = ("fast", "full")
-KIND_COLORS = {"fast": QColor(255, 190, 80), "full": QColor(120, 220, 140)}
+KINDS = ("fast", "full", "proxy")
+KIND_COLORS = {
+    "fast": QColor(255, 190, 80),
+    "full": QColor(120, 220, 140),
+    "proxy": QColor(150, 180, 255),
+}
+NOTE_COLOR = QColor(255, 200, 90)
 BACKGROUND = QColor(22, 23, 26)
 
 
@@ -33,6 +40,7 @@ class Preview(QWidget):
         self._kind = ""
         self._ms = 0.0
         self._device = device
+        self._note = ""
         self.setMinimumSize(128, 128)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -52,6 +60,17 @@ class Preview(QWidget):
         """Name of the device renders run on ("CPU", "GPU", …), shown in the overlay."""
         self._device = device
         self.update()
+
+    @property
+    def note(self) -> str:
+        """The line at the top ("" when none)."""
+        return self._note
+
+    def set_note(self, text: str) -> None:
+        """Show ``text`` at the top of the preview ("" hides it), e.g. "rendering ahead …"."""
+        if text != self._note:
+            self._note = text
+            self.update()
 
     def overlay_text(self) -> str:
         if self._image is None:
@@ -109,4 +128,11 @@ class Preview(QWidget):
         p.fillRect(box, QColor(0, 0, 0, 160))
         p.setPen(KIND_COLORS.get(self._kind, QColor(200, 200, 200)))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        if self._note:
+            width = min(metrics.horizontalAdvance(self._note) + 12, self.width() - 12)
+            top = QRect(6, 6, width, metrics.height() + 4)
+            p.fillRect(top, QColor(0, 0, 0, 170))
+            p.setPen(NOTE_COLOR)
+            shown = metrics.elidedText(self._note, Qt.TextElideMode.ElideRight, width - 12)
+            p.drawText(top, Qt.AlignmentFlag.AlignCenter, shown)
         p.end()

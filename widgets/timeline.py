@@ -5,6 +5,10 @@ above); the waveform fills y ∈ [-1, 1] and the three keyframe lanes sit below 
 drag pans in time only; a click seeks; the playhead drags; a diamond is selected by a click,
 moved by a drag (one undoable move) and deleted with Delete or Backspace; a double click on a
 lane keys that factor's current value at that frame.
+
+A thin bar along the top shows which frames the playback cache holds (green: full size, blue:
+low-resolution proxies; :meth:`Timeline.set_cached`), and a shaded band the in/out range that
+"Render preview of range" renders (:meth:`Timeline.set_marks`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from .waveform import EnvelopePyramid
 LANE_Y = {"left_eye": -1.7, "right_eye": -2.4, "mouth": -3.1}
 """y of each factor's keyframe lane (the waveform fills [-1, 1])."""
 Y_RANGE = (-3.5, 1.15)
+CACHE_Y = {"proxy": 1.1, "full": 1.1}
+"""y of the cached-range bar (above the waveform's peak; full-size runs drawn over proxies)."""
+CACHE_COLORS = {"proxy": (90, 130, 230), "full": (90, 210, 120)}
 MIN_SPAN_FRAMES = 2
 """Narrowest zoom, in frames (two frames show single samples on a wide timeline)."""
 SYNC_BUILD_SAMPLES = 60 * 16_000
@@ -81,6 +88,21 @@ class Timeline(QWidget):
 
         self.wave = pg.PlotCurveItem(pen=pg.mkPen(*WAVEFORM_COLOR, width=1))
         self.view.addItem(self.wave)
+        self.cache_bars = {
+            kind: pg.PlotCurveItem(pen=pg.mkPen(*CACHE_COLORS[kind], width=5)) for kind in CACHE_Y
+        }
+        for z, bar in enumerate(self.cache_bars.values()):
+            bar.setZValue(5 + z)
+            self.view.addItem(bar)
+        self.cached: dict[str, list[tuple[int, int]]] = {"proxy": [], "full": []}
+        """[start, end) frame runs drawn on the cache bar, by kind."""
+        self.marks: tuple[int, int] | None = None
+        self.marks_band = pg.LinearRegionItem(
+            (0.0, 0.0), movable=False, brush=pg.mkBrush(255, 255, 255, 28)
+        )
+        self.marks_band.setZValue(-5)
+        self.marks_band.hide()
+        self.view.addItem(self.marks_band)
         self.lanes = {
             n: KeyframeLane(
                 n, LANE_Y[n], ALPHA_COLORS[n], self._marker_clicked, self._move, self.fps
@@ -145,6 +167,27 @@ class Timeline(QWidget):
 
     def set_visible_range(self, t0: float, t1: float) -> None:
         self.view.setXRange(t0, t1, padding=0)
+
+    # --- the playback cache and the in/out range ---------------------------------------------
+    def set_cached(self, full: list[tuple[int, int]], proxy: list[tuple[int, int]]) -> None:
+        """Draw the cached frames: runs [start, end) at full size and at proxy size."""
+        self.cached = {"full": list(full), "proxy": list(proxy)}
+        for kind, runs in self.cached.items():
+            if not runs:
+                self.cache_bars[kind].setData([], [])
+                continue
+            xs = np.array([[s / self.fps, e / self.fps] for s, e in runs], float).reshape(-1)
+            ys = np.full(len(xs), CACHE_Y[kind])
+            self.cache_bars[kind].setData(xs, ys, connect="pairs")
+
+    def set_marks(self, marks: tuple[int, int] | None) -> None:
+        """Show the in/out range [start, end) in frames (None hides it)."""
+        self.marks = marks
+        if marks is None:
+            self.marks_band.hide()
+            return
+        self.marks_band.setRegion((marks[0] / self.fps, marks[1] / self.fps))
+        self.marks_band.show()
 
     # --- selection and keyboard ----------------------------------------------------------------
     @property
