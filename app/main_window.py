@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QStackedWidget,
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         )
         """Renders ahead of the playhead and plays cached frames (app/playback.py)."""
         self.playback_cache.cacheChanged.connect(self._show_cached)
+        self.playback_cache.displayed.connect(self._show_playing_status)
 
         self.status_render = QLabel("no render yet")
         self.status_device = QLabel("device: –")
@@ -135,7 +137,12 @@ class MainWindow(QMainWindow):
             self, self, self.state.undo_stack, self.playback, self.docks, self.client.size
         )
         play_menu = next(
-            (a.menu() for a in self.menuBar().actions() if a.text() == "&Playback"), None
+            (
+                m
+                for a in self.menuBar().actions()
+                if a.text() == "&Playback" and isinstance(m := a.menu(), QMenu)
+            ),
+            None,
         )
         self.preview_range = PreviewRange(self, self.playback_cache, self.timeline, play_menu)
         """In/out marks and "Render preview of range"."""
@@ -198,6 +205,11 @@ class MainWindow(QMainWindow):
         self.status_render.setText(
             f"{result.kind} render {result.ms:.0f} ms · frame {result.frame} · {result.size}²"
         )
+
+    def _show_playing_status(self, head: int, frame: int, size: int) -> None:
+        kind = "full" if size == self.client.size else "proxy"
+        behind = f" ({head - frame} behind)" if frame != head else ""
+        self.status_render.setText(f"playing cached {kind} frame {frame}{behind} · {size}²")
 
     def show_playing(self, playing: bool) -> None:
         icon = (

@@ -139,9 +139,11 @@ class PlaybackCache(QObject):
     def range_cached(self, start: int, end: int) -> bool:
         return all(self.cache.has(f, self.size, self.alphas_at) for f in range(start, end))
 
-    def _cached_full(self, frame: int, alphas: Alphas, size: int) -> np.ndarray | None:
+    def _cached_full(
+        self, frame: int, alphas: Alphas, size: int
+    ) -> tuple[np.ndarray, float] | None:
         e = self.cache.get(frame, size, alphas)
-        return None if e is None else e.rgb
+        return None if e is None else (e.rgb, e.ms)
 
     # --- requests ----------------------------------------------------------------------------------
     def render_range(self, start: int, end: int) -> None:
@@ -349,13 +351,13 @@ class PreviewRange(QObject):
         return self.timeline.marks
 
     def _mark_in(self) -> None:
-        n, f = self.state.num_frames, self.state.frame
-        end = self.marks()[1] if self.marks() else n
+        n, f, marks = self.state.num_frames, self.state.frame, self.marks()
+        end = marks[1] if marks else n
         self.timeline.set_marks((f, end if end > f else n))
 
     def _mark_out(self) -> None:
-        f = self.state.frame + 1
-        start = self.marks()[0] if self.marks() else 0
+        f, marks = self.state.frame + 1, self.marks()
+        start = marks[0] if marks else 0
         self.timeline.set_marks((start if start < f else 0, f))
 
     def clear(self) -> None:

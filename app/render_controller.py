@@ -73,10 +73,10 @@ class RenderController(QObject):
         self.last_shown: RenderResult | None = None
         self.hold: Callable[[], bool] = lambda: False
         """True while playback shows frames itself (the playhead's moves ask for nothing)."""
-        self.cached: Callable[[int, tuple[float, float, float], int], np.ndarray | None] = (
-            lambda _f, _a, _s: None
-        )
-        """A cached full frame of (frame, α, size), or None."""
+        self.cached: Callable[
+            [int, tuple[float, float, float], int], tuple[np.ndarray, float] | None
+        ] = lambda _f, _a, _s: None
+        """A cached full frame of (frame, α, size) and what it cost to render, or None."""
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
@@ -128,10 +128,11 @@ class RenderController(QObject):
                 mode = "full"
         if mode == "full":
             a3 = (alphas[0], alphas[1], alphas[2])
-            rgb = self.cached(self.state.frame, a3, key[2])
-            if rgb is not None:
+            hit = self.cached(self.state.frame, a3, key[2])
+            if hit is not None:
+                rgb, ms = hit
                 self._show(
-                    RenderResult(self._last_seq, self.state.frame, a3, key[2], "full", rgb, 0)
+                    RenderResult(self._last_seq, self.state.frame, a3, key[2], "full", rgb, ms)
                 )
                 return
         self._last_request = (key, mode)
