@@ -288,6 +288,9 @@ class PlaybackCache(QObject):
     def _playing_changed(self, playing: bool) -> None:
         self._shown = None
         if playing:
+            dropped = self.client.drop_waiting()  # a seek's full render: not shown while playing
+            if dropped is not None:
+                self._interactive_seq = max(self._interactive_seq, dropped.seq)
             self._show_at(self.state.frame)
         else:
             self._set_note("")

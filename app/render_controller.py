@@ -116,8 +116,8 @@ class RenderController(QObject):
         """
         self._flush_timer.stop()
         mode, self._mode = self._mode, ""
-        if not mode or not self.active or self.state.num_frames == 0:
-            return
+        if not mode or not self.active or self.hold() or self.state.num_frames == 0:
+            return  # nothing asked, nothing open, or playing (playback shows frames itself)
         alphas = tuple(round(float(a), 4) for a in self.state.current_alphas())
         key = (self.state.frame, alphas, self.client.size)
         last = self._last_request

@@ -159,6 +159,15 @@ class EngineWorker(QObject):
             req, self._pending = self._pending, None
         return req
 
+    def take_interactive(self) -> RenderRequest | None:
+        """Take an interactive request out of the mailbox before it runs (None: none waits)."""
+        with self._lock:
+            req = self._pending
+            if req is None or req.mode == "ahead":
+                return None
+            self._pending = None
+        return req
+
     def _waiting(self) -> bool:
         """Whether an interactive request waits (a frame for the playback cache does not
         supersede anything)."""
@@ -341,6 +350,11 @@ class EngineClient(QObject):
         else:
             self._wake.emit()
         return req
+
+    def drop_waiting(self) -> RenderRequest | None:
+        """Withdraw the interactive request still waiting in the mailbox (playback started:
+        its answer would not be shown); returns it, or None."""
+        return self.worker.take_interactive()
 
     def request_ahead(self, frame: int, alphas: Any, size: int) -> RenderRequest | None:
         """Ask for a frame for the playback cache at ``size``, only when no request waits in

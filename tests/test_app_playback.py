@@ -36,12 +36,16 @@ def window(qtbot, tmp_path, demo_subject):
 
 def _play(qtbot, window, start: int, frames: int) -> list[tuple[int, int, int]]:
     """Play from ``start`` until the playhead has gone ``frames`` frames; (playhead, frame
-    shown, its size) for every frame the playback put on the preview."""
+    shown, its size) for every frame the playback put on the preview. The seek and the play
+    come in one turn of the event loop, as a click and Space do: no interactive render may be
+    asked for while playing (the seek's would only delay the frames rendered ahead)."""
     log: list[tuple[int, int, int]] = []
     window.playback_cache.displayed.connect(lambda h, f, s: log.append((h, f, s)))
+    sent = window.client.requests
     window.state.set_frame(start)
     window.playback.play()
     qtbot.waitUntil(lambda: window.state.frame >= start + frames, timeout=60_000)
+    assert window.client.requests == sent
     window.playback.pause()
     return log
 
