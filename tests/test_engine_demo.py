@@ -84,6 +84,22 @@ def test_mouth_edit_opens_the_rendered_mouth(engine, mouth_frame: int) -> None:
     )
 
 
+def _edit_change(engine, frame: int, alphas, points: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel change [S, S] of the render at ``frame`` under ``alphas``, and the region
+    [S, S] the ``points`` cover before and after the edit (projected, filled, grown by a pixel)."""
+    base_lm = engine.landmarks(frame).astype(np.float64)
+    edit_lm = engine.landmarks(frame, alphas).astype(np.float64)
+    K = scale_intrinsics(engine.subject.meta.K, engine.subject.meta.size, SIZE)
+    region = np.zeros((SIZE, SIZE), np.uint8)
+    for lms in (base_lm, edit_lm):
+        outline = project_head_points(K, engine.track.pose[frame], lms[points])  # [P, 2]
+        cv2.fillPoly(region, [np.round(outline).astype(np.int32)], 1)
+    grown = cv2.dilate(region, np.ones((3, 3), np.uint8)) > 0
+    base = engine.render(frame, (1, 1, 1), SIZE).rgb.astype(np.float64)
+    edited = engine.render(frame, alphas, SIZE).rgb.astype(np.float64)
+    return np.abs(edited - base).mean(axis=2), grown
+
+
 def test_mouth_edit_opens_a_closed_mouth(engine) -> None:
     """α3 = 2 at a frame whose mouth is shut opens it visibly (by the subject's typical opening,
     docs/edit.md): scaling the frame's own, zero opening alone left the render unchanged."""
@@ -91,22 +107,13 @@ def test_mouth_edit_opens_a_closed_mouth(engine) -> None:
     opening = mouth_opening(track.lm_world.astype(np.float64))  # [T]
     frame = int(np.argmin(opening))
     assert opening[frame] < 0.2 * np.median(opening), "the demo replay has no closed mouth"
-    base_lm = engine.landmarks(frame).astype(np.float64)
     wide_lm = engine.landmarks(frame, (1, 1, 2)).astype(np.float64)
     assert mouth_opening(wide_lm) > 0.4 * np.median(opening)
 
     # The mouth region: the outer lip contours of both landmark sets, projected, slightly grown.
-    K = scale_intrinsics(engine.subject.meta.K, engine.subject.meta.size, SIZE)
-    region = np.zeros((SIZE, SIZE), np.uint8)
-    for lms in (base_lm, wide_lm):
-        lips = project_head_points(K, track.pose[frame], lms[48:60])  # [12, 2]
-        cv2.fillPoly(region, [np.round(lips).astype(np.int32)], 1)
-    region = cv2.dilate(region, np.ones((3, 3), np.uint8)) > 0
+    diff, region = _edit_change(engine, frame, (1, 1, 2), slice(48, 60))
     assert region.sum() > 20, "the projected mouth is too small to measure"
-
-    base = engine.render(frame, (1, 1, 1), SIZE).rgb.astype(np.float64)
-    wide = engine.render(frame, (1, 1, 2), SIZE).rgb.astype(np.float64)
-    change = np.abs(wide - base).mean(axis=2)[region].mean()
+    change = diff[region].mean()
     assert change >= 5.0, f"α3 = 2 barely changed the closed mouth ({change:.2f} / 255)"
 
 
@@ -124,15 +131,7 @@ def test_eye_edit_opens_a_blinking_eye(engine) -> None:
     assert eye_opening(wide_lm, left=True) > 0.5 * np.median(opening)
     np.testing.assert_allclose(wide_lm[36:42], base_lm[36:42])
 
-    K = scale_intrinsics(engine.subject.meta.K, engine.subject.meta.size, SIZE)
-    region = np.zeros((SIZE, SIZE), np.uint8)
-    for lms in (base_lm, wide_lm):
-        lids = project_head_points(K, track.pose[frame], lms[42:48])  # [6, 2]
-        cv2.fillPoly(region, [np.round(lids).astype(np.int32)], 1)
-    region = cv2.dilate(region, np.ones((3, 3), np.uint8)) > 0
-    base = engine.render(frame, (1, 1, 1), SIZE).rgb.astype(np.float64)
-    wide = engine.render(frame, (2, 1, 1), SIZE).rgb.astype(np.float64)
-    diff = np.abs(wide - base).mean(axis=2)  # [S, S]
+    diff, region = _edit_change(engine, frame, (2, 1, 1), slice(42, 48))
     change = diff[region].mean()
     assert change >= 5.0, f"α1 = 2 barely changed the shut eye ({change:.2f} / 255)"
     assert diff[~region].mean() < change / 20

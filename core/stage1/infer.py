@@ -43,20 +43,28 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 @torch.inference_mode()
-def generate(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
-    """Displacements [B, T, 37, 3] for front-end rows ``feats`` [B, T, in_dim], with a KV cache.
+def generate(model: Stage1Model, feats: torch.Tensor, cached: bool = True) -> torch.Tensor:
+    """Displacements [B, T, 37, 3] for front-end rows ``feats`` [B, T, in_dim], autoregressive.
 
-    The steps are tiny and sequential: on the CPU they run on one thread, which is faster than
-    several (and far faster on a busy machine, where waiting threads spin).
+    With ``cached`` each step attends through a KV cache; without it (the reference the cached
+    path is tested against) the full decoder runs over the whole prefix at every step. The steps
+    are tiny and sequential: on the CPU they run on one thread, which is faster than several (and
+    far faster on a busy machine, where waiting threads spin).
     """
     with torch_threads(1 if feats.device.type == "cpu" else 0):
-        return _generate(model, feats)
+        model.eval()
+        states = model.decoder.prepare(model.encode_audio(feats))
+        step = _generate if cached else _generate_uncached
+        return step(model, feats, states)
 
 
-def _generate(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
-    model.eval()
+def generate_uncached(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
+    """Reference for :func:`generate`: the full decoder over the whole prefix at every step."""
+    return generate(model, feats, cached=False)
+
+
+def _generate(model: Stage1Model, feats: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
     b, t = feats.shape[:2]
-    states = model.decoder.prepare(model.encode_audio(feats))
     caches = [KVCache() for _ in model.decoder.layers]
     out = feats.new_zeros(b, t, NUM_POINTS, 3)
     prev = feats.new_zeros(b, 1, NUM_POINTS, 3)  # the start: the mean landmarks
@@ -67,19 +75,11 @@ def _generate(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@torch.inference_mode()
-def generate_uncached(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
-    """Reference for :func:`generate`: the full decoder over the whole prefix at every step."""
-    with torch_threads(1 if feats.device.type == "cpu" else 0):
-        return _generate_uncached(model, feats)
-
-
-def _generate_uncached(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    b, t = feats.shape[:2]
-    states = model.decoder.prepare(model.encode_audio(feats))
-    prev = feats.new_zeros(b, 1, NUM_POINTS, 3)  # [B, i + 1, 37, 3]: start + predictions
-    for _ in range(t):
+def _generate_uncached(
+    model: Stage1Model, feats: torch.Tensor, states: list[torch.Tensor]
+) -> torch.Tensor:
+    prev = feats.new_zeros(feats.shape[0], 1, NUM_POINTS, 3)  # [B, i + 1, 37, 3]: start + steps
+    for _ in range(feats.shape[1]):
         x = model.decoder(model.encode_landmarks(prev), states, q_offset=0)
         prev = torch.cat([prev, model.output(x)[:, -1:]], dim=1)
     return prev[:, 1:]
