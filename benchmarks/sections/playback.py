@@ -85,17 +85,19 @@ def run(ctx: Context) -> list[Measure]:
         load = os.getloadavg()[0]
         note = f"{which}; {size}² previews, CPU, {threads} torch thread(s), load {load:.1f}"
 
-        cache.clear()
-        count, full, lag, played = _play(window, start, seconds)
-        measures += [
-            Measure(
-                "frames shown per second while playing, no cache",
+        def play(case: str, detail: str) -> None:
+            count, full, lag, played = _play(window, start, seconds)
+            shown_fps = Measure(
+                f"frames shown per second while playing, {case}",
                 "fps",
                 [count / played],
-                f"{note}; {full} of {count} at full size, the rest proxies",
-            ),
-            Measure("worst lag behind the playhead, no cache", "frames", [float(lag)], note),
-        ]
+                f"{note}; {full} of {count} at full size{detail}",
+            )
+            worst = Measure(f"worst lag behind the playhead, {case}", "frames", [float(lag)], note)
+            measures.extend([shown_fps, worst])
+
+        cache.clear()
+        play("no cache", ", the rest proxies")
 
         cache.clear()
         window.state.set_frame(start)
@@ -103,17 +105,7 @@ def run(ctx: Context) -> list[Measure]:
         cache.render_range(start, min(start + frames + 2, n))
         wait_until(lambda: cache.range_cached(start, min(start + frames + 2, n)), 3600)
         cached_s = time.perf_counter() - t0
-        count, full, lag, played = _play(window, start, seconds)
-        measures += [
-            Measure(
-                "frames shown per second while playing, cached range",
-                "fps",
-                [count / played],
-                f"{note}; {full} of {count} at full size; rendering the range took "
-                f"{cached_s:.0f} s",
-            ),
-            Measure("worst lag behind the playhead, cached range", "frames", [float(lag)], note),
-        ]
+        play("cached range", f"; rendering the range took {cached_s:.0f} s")
         window.shutdown()
         window.close()
     del app
