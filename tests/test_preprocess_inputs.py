@@ -95,7 +95,7 @@ def test_audio_only_file_is_refused(tmp_path: Path) -> None:
 
     wav = tmp_path / "speech.wav"
     sf.write(str(wav), np.zeros(16000 * 3, np.float32), 16000)
-    with pytest.raises(MediaError, match="no video"):
+    with pytest.raises(PreprocessError, match="no video stream"):
         run_job(preprocess(wav, tmp_path / "s"))
 
 
