@@ -254,3 +254,89 @@ def test_views_of_an_empty_state_then_a_track_without_audio(qtbot) -> None:
     state.set_keyframe("mouth", 29, 0.5)
     np.testing.assert_allclose(timeline.marker_x("mouth"), [29 / FPS])
     assert panel.rows["mouth"].spin.value() == pytest.approx(0.5)  # held before the only key
+
+
+def _lane_color_near(timeline: Timeline, name: str, x: float, y: float) -> bool:
+    """Whether the lane's colour is drawn within 3 pixels of view point (x, y) on screen."""
+    from talkstudio.widgets.palette import ALPHA_COLORS
+
+    image = timeline.plot.viewport().grab().toImage()
+    ratio = image.devicePixelRatio()
+    p = timeline.widget_pos(x, y)
+    want = np.array(ALPHA_COLORS[name], float)
+    for dx in range(-3, 4):
+        for dy in range(-3, 4):
+            c = image.pixelColor(round((p.x() + dx) * ratio), round((p.y() + dy) * ratio))
+            if np.abs(np.array([c.red(), c.green(), c.blue()], float) - want).max() < 40:
+                return True
+    return False
+
+
+def test_each_lane_draws_its_interpolated_value_curve(qtbot, setup) -> None:
+    from talkstudio.widgets.timeline import CURVE_HALF_HEIGHT
+
+    state, timeline = setup
+    y = LANE_Y["mouth"]
+    # No keys: α = 1 everywhere, on the lane's line.
+    assert timeline.curve_y("mouth", 3.0) == pytest.approx(y)
+    state.set_keyframe("mouth", 50, 0.0)
+    state.set_keyframe("mouth", 150, 2.0)
+    # Held before the first key, linear between keys, held after the last.
+    assert timeline.curve_y("mouth", 0.5) == pytest.approx(y - CURVE_HALF_HEIGHT)
+    assert timeline.curve_y("mouth", 100 / FPS) == pytest.approx(y)
+    assert timeline.curve_y("mouth", 75 / FPS) == pytest.approx(y - CURVE_HALF_HEIGHT / 2)
+    assert timeline.curve_y("mouth", 7.9) == pytest.approx(y + CURVE_HALF_HEIGHT)
+    assert timeline.curve_y("left_eye", 3.0) == pytest.approx(LANE_Y["left_eye"])
+    # The curve is on screen: the mouth's colour where the value is low, between two keys.
+    qtbot.waitUntil(lambda: _lane_color_near(timeline, "mouth", 1.0, y - CURVE_HALF_HEIGHT))
+    assert not _lane_color_near(timeline, "mouth", 1.0, y + CURVE_HALF_HEIGHT)
+    state.undo_stack.undo()  # the key at 150 goes: the value holds at 0 after frame 50
+    assert timeline.curve_y("mouth", 7.9) == pytest.approx(y - CURVE_HALF_HEIGHT)
+
+
+def test_keys_past_the_audio_end_are_counted_at_the_lane_end(qtbot, setup) -> None:
+    from talkstudio.core.edit import Edits
+
+    state, timeline = setup
+    state.set_edits(Edits.from_json({"mouth": [[100, 1.5], [250, 0.5], [260, 0.4]]}))
+    marker = timeline.beyond["mouth"]
+    assert marker.isVisible() and marker.count == 2
+    assert "2 keys after the end" in marker.toPlainText()
+    assert marker.pos().x() == pytest.approx(timeline.duration)
+    assert not timeline.beyond["left_eye"].isVisible()
+    # The curve ends at the clip's end, on the way from the key at 100 to the one at 250.
+    value_at_end = 1.5 + (199 - 100) / 150 * (0.5 - 1.5)
+    assert timeline.curve_y("mouth", timeline.duration) == pytest.approx(
+        timeline.curves["mouth"].y_of(value_at_end).item()
+    )
+    # A longer clip reaches them: no marker.
+    state.set_track(face_track(300))
+    assert not marker.isVisible() and marker.count == 0
+
+
+def test_scrollbar_pans_a_zoomed_view_and_fit_shows_all(qtbot, setup) -> None:
+    _, timeline = setup
+    assert not timeline.scrollbar.isEnabled()  # the whole clip is in view
+    timeline.set_visible_range(2.0, 4.0)
+    bar = timeline.scrollbar
+    assert bar.isEnabled()
+    assert bar.pageStep() == 50 and bar.value() == 50 and bar.maximum() == 150
+    bar.setValue(100)  # as a drag of the handle does
+    x0, x1 = timeline.visible_range()
+    assert x0 == pytest.approx(4.0) and x1 == pytest.approx(6.0)
+    qtbot.mouseClick(timeline.fit_button, Qt.MouseButton.LeftButton)
+    assert timeline.visible_range() == pytest.approx((0.0, 8.0))
+    assert not bar.isEnabled()
+
+
+def test_zoomed_view_follows_the_playhead_unless_told_not_to(qtbot, setup) -> None:
+    state, timeline = setup
+    timeline.set_visible_range(0.0, 2.0)
+    state.set_frame(120)  # 4.8 s: outside the view
+    x0, x1 = timeline.visible_range()
+    assert x0 <= 4.8 <= x1 and x1 - x0 == pytest.approx(2.0)
+    assert timeline.scrollbar.value() == round(x0 * FPS)
+    qtbot.mouseClick(timeline.follow_button, Qt.MouseButton.LeftButton)
+    assert not timeline.follow_button.isChecked()
+    state.set_frame(10)
+    assert timeline.visible_range() == pytest.approx((x0, x1))

@@ -6,6 +6,11 @@ drag pans in time only; a click seeks; the playhead drags; a diamond is selected
 moved by a drag (one undoable move) and deleted with Delete or Backspace; a double click on a
 lane keys that factor's current value at that frame.
 
+Each lane also draws its factor's interpolated value as a curve (α = 1 on the lane's dashed
+line, 0 and 2 at ±``CURVE_HALF_HEIGHT``), and keys past the clip's end (kept from a longer driving
+clip) are counted at the lane's right end. Below the plot a scroll bar pans a zoomed view, and
+"Follow playhead" pages the view along when the playhead leaves it.
+
 A thin bar along the top shows which frames the playback cache holds (green: full size, blue:
 low-resolution proxies; :meth:`Timeline.set_cached`), and a shaded band the in/out range that
 "Render preview of range" renders (:meth:`Timeline.set_marks`).
@@ -19,18 +24,27 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QScrollBar, QToolButton, QVBoxLayout, QWidget
 
-from talkstudio.core.edit import ALPHA_NAMES
+from talkstudio.core.edit import ALPHA_MAX, ALPHA_MIN, ALPHA_NAMES
 from talkstudio.core.timing import FPS
 
 from .palette import ALPHA_COLORS, ALPHA_LABELS, PLAYHEAD_COLOR, WAVEFORM_COLOR
 from .state import EditState
-from .timeline_items import FramesAxis, KeyframeLane, SecondsAxis, TimelineViewBox
+from .timeline_items import (
+    BeyondEndMarker,
+    FramesAxis,
+    KeyframeLane,
+    SecondsAxis,
+    TimelineViewBox,
+    ValueCurve,
+)
 from .waveform import EnvelopePyramid
 
 LANE_Y = {"left_eye": -1.7, "right_eye": -2.4, "mouth": -3.1}
 """y of each factor's keyframe lane (the waveform fills [-1, 1])."""
+CURVE_HALF_HEIGHT = 0.3
+"""How far (in y) the value curve swings from its lane's line at α = 0 and α = 2."""
 Y_RANGE = (-3.5, 1.15)
 CACHE_Y = {"proxy": 1.1, "full": 1.1}
 """y of the cached-range bar (above the waveform's peak; full-size runs drawn over proxies)."""
@@ -112,6 +126,17 @@ class Timeline(QWidget):
         for lane in self.lanes.values():
             lane.setZValue(10)
             self.view.addItem(lane)
+        self.curves = {
+            n: ValueCurve(LANE_Y[n], ALPHA_COLORS[n], ALPHA_MIN, ALPHA_MAX, 1.0, CURVE_HALF_HEIGHT)
+            for n in ALPHA_NAMES
+        }
+        """The interpolated value of each factor, drawn along its lane."""
+        self.beyond = {n: BeyondEndMarker(LANE_Y[n], ALPHA_COLORS[n]) for n in ALPHA_NAMES}
+        """Per lane: how many keys lie past the clip's last frame."""
+        items: list[pg.GraphicsObject] = [*self.curves.values(), *self.beyond.values()]
+        for item in items:
+            item.setZValue(8)
+            self.view.addItem(item)
         self.playhead = pg.InfiniteLine(
             pos=0.0,
             angle=90,
@@ -122,15 +147,36 @@ class Timeline(QWidget):
         self.playhead.setZValue(20)
         self.view.addItem(self.playhead)
 
+        self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
+        self.scrollbar.setToolTip("Pan the zoomed timeline (the wheel zooms)")
+        self.scrollbar.valueChanged.connect(self._scrolled)
+        self.follow_button = QToolButton()
+        self.follow_button.setText("Follow playhead")
+        self.follow_button.setCheckable(True)
+        self.follow_button.setChecked(True)
+        self.follow_button.setToolTip("Page a zoomed view along when the playhead leaves it")
+        self.fit_button = QToolButton()
+        self.fit_button.setText("Fit")
+        self.fit_button.setToolTip("Show the whole clip")
+        self.fit_button.clicked.connect(lambda: self.set_visible_range(0.0, self.duration))
+        scroll_row = QHBoxLayout()
+        scroll_row.setContentsMargins(4, 0, 4, 2)
+        scroll_row.addWidget(self.scrollbar, 1)
+        scroll_row.addWidget(self.fit_button)
+        scroll_row.addWidget(self.follow_button)
+        self._syncing = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.setSpacing(2)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(scroll_row)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumHeight(170)
 
         self.playhead.sigPositionChanged.connect(self._playhead_dragged)
         self.view.sigClicked.connect(self._clicked)
         self.view.sigXRangeChanged.connect(self._redraw_wave)
+        self.view.sigXRangeChanged.connect(self._sync_scrollbar)
         self.view.sigResized.connect(self._redraw_wave)
         state.frameChanged.connect(self._frame_changed)
         state.keyframesChanged.connect(self._keys_changed)
@@ -167,6 +213,33 @@ class Timeline(QWidget):
 
     def set_visible_range(self, t0: float, t1: float) -> None:
         self.view.setXRange(t0, t1, padding=0)
+
+    def curve_y(self, name: str, x: float) -> float:
+        """y of ``name``'s drawn value curve at ``x`` seconds (where its line is on screen)."""
+        xs, ys = self.curves[name].getData()
+        return float(np.interp(x, xs, ys))
+
+    # --- the scroll bar -------------------------------------------------------------------------
+    def _sync_scrollbar(self) -> None:
+        """Size and place the scroll bar's handle on the visible range (in frames)."""
+        x0, x1 = self.visible_range()
+        span = max(round((x1 - x0) * self.fps), 1)
+        last = max(self.state.num_frames - span, 0)
+        self._syncing = True
+        self.scrollbar.setRange(0, last)
+        self.scrollbar.setPageStep(span)
+        self.scrollbar.setSingleStep(max(span // 10, 1))
+        self.scrollbar.setValue(round(x0 * self.fps))
+        self.scrollbar.setEnabled(last > 0)
+        self.fit_button.setEnabled(last > 0)
+        self._syncing = False
+
+    def _scrolled(self, value: int) -> None:
+        if self._syncing:
+            return
+        x0, x1 = self.visible_range()
+        start = value / self.fps
+        self.set_visible_range(start, start + (x1 - x0))
 
     # --- the playback cache and the in/out range ---------------------------------------------
     def set_cached(self, full: list[tuple[int, int]], proxy: list[tuple[int, int]]) -> None:
@@ -247,6 +320,8 @@ class Timeline(QWidget):
             self._selected = None
         sel = self._selected[1] if self._selected and self._selected[0] == name else None
         self.lanes[name].show_keys(frames, sel)
+        self.curves[name].show_keys(self.state.keyframes(name), self.state.num_frames)
+        self.beyond[name].show_keys(frames, self.state.num_frames)
 
     def _clicked(self, x: float, y: float, double: bool) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
@@ -269,7 +344,7 @@ class Timeline(QWidget):
         self._show_playhead(frame)
         x = self.x_of_frame(frame)
         x0, x1 = self.visible_range()
-        if not x0 <= x <= x1:  # playing past the edge: page the view along
+        if self.follow_button.isChecked() and not x0 <= x <= x1:  # page the view along
             span = x1 - x0
             start = float(np.clip(x - 0.1 * span, 0.0, max(self.duration - span, 0.0)))
             self.set_visible_range(start, start + span)
@@ -287,7 +362,10 @@ class Timeline(QWidget):
         self.playhead.setBounds((0.0, max(d - 1.0 / self.fps, 0.0)))
         for lane in self.lanes.values():
             lane.max_frame = max(self.state.num_frames - 1, 0)
+        for name in self.lanes:
+            self._keys_changed(name)  # the curves end, and keys fall past the end, elsewhere
         self.set_visible_range(0.0, d)
+        self._sync_scrollbar()
         self._show_playhead(self.state.frame)
 
     def _audio_changed(self) -> None:

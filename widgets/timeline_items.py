@@ -1,4 +1,5 @@
-"""Graphics items of the timeline: the time rulers, its view box and the keyframe lanes."""
+"""Graphics items of the timeline: the time rulers, its view box, the keyframe lanes, the
+interpolated value curve of each lane and the marker of keys past the clip's end."""
 
 from __future__ import annotations
 
@@ -63,6 +64,75 @@ class TimelineViewBox(pg.ViewBox):
         ev.accept()
         p = self.mapSceneToView(ev.scenePos())
         self.sigClicked.emit(p.x(), p.y(), bool(ev.double()))
+
+
+class ValueCurve(pg.PlotCurveItem):
+    """The interpolated value of one keyframed factor, drawn along its lane.
+
+    A value ``v`` in [``lo``, ``hi``] is drawn at ``y + (v - mid) / (hi - lo) * 2 * half_height``
+    (``mid``: the value with no edit, on the lane's line). Values are linear between keys and held
+    before the first and after the last, so the keys and the clip's two ends are the whole curve.
+    """
+
+    def __init__(
+        self,
+        y: float,
+        color: tuple[int, int, int],
+        lo: float,
+        hi: float,
+        mid: float,
+        half_height: float,
+        fps: int = FPS,
+    ) -> None:
+        super().__init__(pen=pg.mkPen(*color, 220, width=2))
+        self.y, self.lo, self.hi, self.mid = y, lo, hi, mid
+        self.half_height = half_height
+        self.fps = fps
+
+    def y_of(self, value: float | np.ndarray) -> np.ndarray:
+        """Where ``value`` is drawn on the lane (view y)."""
+        v = np.clip(np.asarray(value, dtype=float), self.lo, self.hi)
+        return self.y + (v - self.mid) / (self.hi - self.lo) * 2.0 * self.half_height
+
+    def show_keys(self, keys: list[tuple[int, float]], num_frames: int) -> None:
+        """Draw the curve through ``keys`` (sorted (frame, value)) over frames [0, num_frames)."""
+        end = max(num_frames, 1) / self.fps
+        inside = [(f, v) for f, v in keys if f < num_frames]
+        if not keys:
+            xs, vs = np.array([0.0, end]), np.array([self.mid, self.mid])
+        else:
+            frames = np.array([f for f, _ in keys], float)
+            values = np.array([v for _, v in keys], float)
+            xs = np.array([0.0, *(f / self.fps for f, _ in inside), end])
+            vs = np.interp(np.minimum(xs * self.fps, max(num_frames - 1, 0)), frames, values)
+        self.setData(xs, self.y_of(vs))
+
+
+class BeyondEndMarker(pg.TextItem):
+    """ "N keys after the end ▸" at the right end of a lane whose keys lie past the clip."""
+
+    def __init__(self, y: float, color: tuple[int, int, int], fps: int = FPS) -> None:
+        super().__init__("", color=color, anchor=(1.0, 0.5))
+        self.y = y
+        self.fps = fps
+        self.count = 0
+        self.hide()
+
+    def show_keys(self, frames: list[int], num_frames: int) -> None:
+        beyond = [f for f in frames if f >= num_frames]
+        self.count = len(beyond)
+        if not beyond:
+            self.hide()
+            return
+        keys = "key" if len(beyond) == 1 else "keys"
+        self.setText(f"{len(beyond)} {keys} after the end ▸")
+        self.setToolTip(
+            f"frames {', '.join(map(str, beyond[:6]))}{'…' if len(beyond) > 6 else ''}: past the "
+            f"driving audio's last frame ({max(num_frames - 1, 0)}), so they have no effect; a "
+            "longer driving clip uses them, and the factor's Reset in the α panel removes them"
+        )
+        self.setPos(max(num_frames, 1) / self.fps, self.y)
+        self.show()
 
 
 class KeyframeLane(pg.ScatterPlotItem):
