@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from talkstudio.core.project import ExportSettings
 
 from .images import format_eta
-from .jobs import JobRunner
+from .jobs import JobRunner, describe_error
 
 Opener = Callable[..., bool]
 """``MainWindow.open_subject(subject, audio, edits, project, export)``."""
@@ -161,10 +161,10 @@ class DemoBuilder(QObject):
         if pending is not None:
             self._opener(self.path, pending.audio, pending.edits, pending.project, pending.export)
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, error: BaseException) -> None:
         self._pending = None
         self._set_state("failed")
-        self.failed.emit(message)
+        self.failed.emit(describe_error(error))
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -39,7 +39,7 @@ from talkstudio.core.timing import FPS
 from talkstudio.widgets.state import EditState
 
 from .images import FitImage, format_eta
-from .jobs import JobRunner, OwnsJob
+from .jobs import JobRunner, OwnsJob, describe_error
 from .worker import EngineClient
 
 
@@ -227,8 +227,8 @@ class ExportDialog(OwnsJob, QDialog):
         self.eta_label.setText(f"wrote {path} in {elapsed:.1f} s")
         self.exported.emit(Path(str(path)))
 
-    def _failed(self, message: str) -> None:
-        self.eta_label.setText(f"export failed: {message.splitlines()[0]}")
+    def _failed(self, error: BaseException) -> None:
+        self.eta_label.setText(f"export failed: {describe_error(error).splitlines()[0]}")
 
     def _cancelled(self) -> None:
         self.progress.setValue(0)

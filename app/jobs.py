@@ -4,7 +4,7 @@ A core job is a generator that yields :class:`~talkstudio.core.progress.Progress
 returns its result. :class:`JobRunner` makes the generator *in* a worker thread (so the heavy
 imports of the factory run there too), advances it one record per event of that thread's loop,
 and reports through signals in the GUI thread: ``progress``, then exactly one of ``finished``
-(the returned value), ``failed`` (a message) or ``cancelled``, then ``done``.
+(the returned value), ``failed`` (the exception) or ``cancelled``, then ``done``.
 
 Stepping by events, not in a ``for`` loop, lets other work of the same thread interleave: an
 export runs on the engine's own thread (the one that owns the torch objects) and preview
@@ -42,7 +42,7 @@ class _Stepper(QObject):
 
     progress = Signal(object)
     finished = Signal(object)
-    failed = Signal(str)
+    failed = Signal(object)
     cancelled = Signal()
     _again = Signal()
 
@@ -58,7 +58,7 @@ class _Stepper(QObject):
         try:
             self._gen = self._factory()
         except Exception as exc:
-            self.failed.emit(describe_error(exc))
+            self.failed.emit(exc)
             return
         self._step()
 
@@ -72,7 +72,7 @@ class _Stepper(QObject):
             try:
                 gen.close()  # the job's own cleanup runs here, in the worker thread
             except Exception as exc:
-                self.failed.emit(describe_error(exc))
+                self.failed.emit(exc)
                 return
             self.cancelled.emit()
             return
@@ -84,7 +84,7 @@ class _Stepper(QObject):
             return
         except Exception as exc:
             self._gen = None
-            self.failed.emit(describe_error(exc))
+            self.failed.emit(exc)
             return
         self.progress.emit(record)
         self._again.emit()  # queued: events that arrived meanwhile go first
@@ -101,8 +101,8 @@ class JobRunner(QObject):
     """A :class:`Progress` record."""
     finished = Signal(object)
     """The job's return value."""
-    failed = Signal(str)
-    """The job raised; the message for the user."""
+    failed = Signal(object)
+    """The job raised: the exception (``describe_error`` words it where it is shown)."""
     cancelled = Signal()
     """:meth:`cancel` took effect: the generator was closed between two records."""
     done = Signal()
@@ -128,7 +128,7 @@ class JobRunner(QObject):
         self.outcome = ""
         """"finished", "failed" or "cancelled" once done; "" before."""
         self.result: Any = None
-        self.error = ""
+        self.error: BaseException | None = None
         s = self._stepper
         if self._own_thread:
             # the thread ends with the job even if this runner is gone by then; until it ended,
@@ -186,9 +186,9 @@ class JobRunner(QObject):
         self.finished.emit(value)
         self._end("finished")
 
-    def _on_failed(self, message: str) -> None:
-        self.error = message
-        self.failed.emit(message)
+    def _on_failed(self, error: BaseException) -> None:
+        self.error = error
+        self.failed.emit(error)
         self._end("failed")
 
     def _on_cancelled(self) -> None:

@@ -452,7 +452,7 @@ class MainWindow(QMainWindow):
                 self.jobs.remove(job)
 
         job.progress.connect(progress)
-        job.failed.connect(lambda msg: self.show_error(what, msg))
+        job.failed.connect(lambda exc: self.show_error(what, describe_error(exc)))
         job.done.connect(done)
         job.start()
         return job

@@ -6,6 +6,7 @@ Each page runs its work as a job off the GUI thread (:class:`~.jobs.JobRunner`) 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSpinBox,
     QVBoxLayout,
     QWizardPage,
 )
@@ -31,7 +33,7 @@ from talkstudio.core.presets import PRESETS
 from talkstudio.core.subject import MODEL_PARTS
 
 from .images import FitImage, ImageWindow, format_eta
-from .jobs import JobRunner, OwnsJob
+from .jobs import JobRunner, OwnsJob, describe_error
 
 if TYPE_CHECKING:
     from .video_check import VideoCheck
@@ -169,7 +171,7 @@ class VideoPage(JobPage):
         job = JobRunner(lambda: check_video_job(path), "check-video", parent=self)
         self.job = job
         job.finished.connect(lambda check: self._checked(job, check))
-        job.failed.connect(lambda msg: self._rejected(job, msg))
+        job.failed.connect(lambda exc: self._rejected(job, describe_error(exc)))
         job.start()
         return job
 
@@ -219,7 +221,8 @@ class PreprocessPage(JobPage):
         self.sheet.activated.connect(self.show_sheet)
         self.sheet.imageChanged.connect(self.view_button.setEnabled)
         self.sheet_window: ImageWindow | None = None
-        self.cancel_button = QPushButton("Cancel")
+        # "Stop", not "Cancel": the wizard's own Cancel button below closes the wizard
+        self.cancel_button = QPushButton("Stop preprocessing")
         self.retry_button = QPushButton("Run again")
         self.cancel_button.clicked.connect(self.cancel_job)
         self.retry_button.clicked.connect(self.start)
@@ -279,8 +282,8 @@ class PreprocessPage(JobPage):
         self.job = job = JobRunner(factory, "preprocess", parent=self)
         job.progress.connect(self._progress)
         job.finished.connect(self._finished)
-        job.failed.connect(lambda msg: self._ended(f"✘ {msg}"))
-        job.cancelled.connect(lambda: self._ended("cancelled; nothing was written"))
+        job.failed.connect(lambda exc: self._ended(f"✘ {describe_error(exc)}"))
+        job.cancelled.connect(lambda: self._ended("stopped; nothing was written"))
         job.done.connect(self._done)
         self._set_running(True)
         job.start()
@@ -322,8 +325,16 @@ def _preset_text(name: str) -> str:
     return f"Paper — {size}², the paper's settings; wants a GPU ({steps})"
 
 
+def default_threads() -> int:
+    """The CPU threads training starts with: torch's setting (``talkstudio --threads N`` sets
+    it for the whole studio; else one per core)."""
+    import torch
+
+    return max(int(torch.get_num_threads()), 1)
+
+
 class PresetPage(QWizardPage):
-    """Choose the training preset and the device."""
+    """Choose the training preset, the device and the CPU threads."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__()
@@ -343,8 +354,22 @@ class PresetPage(QWizardPage):
         self.device.addItem("Automatic (GPU when there is one)", "auto")
         self.device.addItem("CPU", "cpu")
         self.device.addItem("GPU (CUDA)", "cuda")
+        self.threads = QSpinBox()
+        start = default_threads()
+        self.threads.setRange(1, max(os.cpu_count() or 1, start))
+        self.threads.setValue(start)
+        self.threads.setToolTip(
+            "Torch threads while training on the CPU. On a machine busy with other work, "
+            "1 or 2 run many times faster than one per core (waiting threads spin)."
+        )
+        threads_note = QLabel("on a busy machine 1–2 threads train fastest")
+        threads_note.setStyleSheet("color: palette(mid)")
+        threads_row = QHBoxLayout()
+        threads_row.addWidget(self.threads)
+        threads_row.addWidget(threads_note, 1)
         form = QFormLayout()
         form.addRow("Device", self.device)
+        form.addRow("CPU threads", threads_row)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addSpacing(12)
@@ -356,3 +381,6 @@ class PresetPage(QWizardPage):
 
     def device_name(self) -> str:
         return str(self.device.currentData())
+
+    def thread_count(self) -> int:
+        return int(self.threads.value())

@@ -1,9 +1,11 @@
 """The training page of the wizard: stage 1, the head and the torso, one after the other.
 
 Per stage: a progress bar, the ETA, the live loss curves (:class:`LossPlot`) and the latest
-preview render. The three trainers run as one job in a worker thread; Cancel closes it between
-two steps (the trainer keeps a checkpoint of what it learnt), Resume starts it again and every
-trainer continues from its checkpoint — finished stages are skipped at once. A subject without
+preview render. The three trainers run as one job in a worker thread, with the CPU threads chosen
+on the preset page; Stop training closes it between two steps (the trainer saves the step it
+was at), Resume starts it again and every trainer continues from its checkpoint — finished
+stages are skipped at once. "Continue in background" hands the running job to the main window
+(:attr:`~.wizard.TrainingWizard.trainingInBackground`) and hides the wizard. A subject without
 speech skips stage 1 (it can still be edited, replaying its own frames).
 """
 
@@ -30,7 +32,7 @@ from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.widgets.loss_plot import MIN_HEIGHT, LossHistory, LossPlot
 
 from .images import FitImage, format_eta
-from .jobs import JobRunner
+from .jobs import JobRunner, describe_error
 from .wizard_pages import JobPage
 
 if TYPE_CHECKING:
@@ -49,8 +51,18 @@ TITLES = {
 }
 
 
-def training_job(subject: Path, preset: str, device: str, overrides: dict[str, dict]) -> Any:
-    """Train stage 1 (when the subject has speech), the head and the torso; returns ``subject``."""
+def training_job(
+    subject: Path, preset: str, device: str, overrides: dict[str, dict], threads: int = 0
+) -> Any:
+    """Train stage 1 (when the subject has speech), the head and the torso with ``threads``
+    torch CPU threads (0: leave torch's setting; restored afterwards); returns ``subject``."""
+    from talkstudio.core.stage1.infer import torch_threads
+
+    with torch_threads(threads):
+        return (yield from _train_parts(subject, preset, device, overrides))
+
+
+def _train_parts(subject: Path, preset: str, device: str, overrides: dict[str, dict]) -> Any:
     from talkstudio.core.head.config import HeadConfig
     from talkstudio.core.head.train import train_head
     from talkstudio.core.stage1.config import Stage1Config
@@ -149,13 +161,24 @@ class TrainPage(JobPage):
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
         self.start_button = QPushButton("Start training")
-        self.cancel_button = QPushButton("Cancel")
+        # "Stop", not "Cancel": the wizard's own Cancel button below closes the wizard
+        self.cancel_button = QPushButton("Stop training")
+        self.cancel_button.setToolTip(
+            "Stop after the current step; what was learnt is saved and Resume continues from it"
+        )
+        self.background_button = QPushButton("Continue in background")
+        self.background_button.setToolTip(
+            "Close the wizard and keep training; the main window's status bar shows the "
+            "progress and the subject opens when it is trained"
+        )
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel_job)
+        self.background_button.clicked.connect(self.wiz.to_background)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.background_button)
         layout = QVBoxLayout(self)
         for box in self.boxes.values():
             layout.addWidget(box, 1)
@@ -177,23 +200,26 @@ class TrainPage(JobPage):
         if self.job is not None:
             return self.job
         subject = self.wiz.subject_dir()
-        preset, device = self.wiz.preset(), self.wiz.device()
+        preset, device, threads = self.wiz.preset(), self.wiz.device(), self.wiz.threads()
         overrides = self.wiz.overrides
         self.trained = None
         for box in self.boxes.values():
             box.restart_clock()
         job = JobRunner(
-            lambda: training_job(subject, preset, device, overrides), "train", parent=self
+            lambda: training_job(subject, preset, device, overrides, threads), "train", parent=self
         )
         self.job = job
         job.progress.connect(self._progress)
         job.finished.connect(self._finished)
-        job.failed.connect(lambda msg: self.status.setText(f"✘ {msg}"))
+        job.failed.connect(lambda exc: self.status.setText(f"✘ {describe_error(exc)}"))
         job.cancelled.connect(
-            lambda: self.status.setText("cancelled; what was learnt is kept — Resume continues")
+            lambda: self.status.setText(
+                "stopped; what was learnt up to this step is saved — Resume continues from it"
+            )
         )
         job.done.connect(self._done)
-        self.status.setText(f"training {subject.name} with the {preset} preset on {device}…")
+        on = f"{device}, {threads} CPU thread{'s' if threads != 1 else ''}" if threads else device
+        self.status.setText(f"training {subject.name} with the {preset} preset on {on}…")
         self._set_running(True)
         job.start()
         return job
@@ -209,6 +235,7 @@ class TrainPage(JobPage):
 
     def _set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
+        self.background_button.setEnabled(running)
         self.start_button.setEnabled(not running and self.trained is None)
         self.start_button.setText("Resume training" if not running else "Training…")
 

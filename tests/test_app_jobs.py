@@ -6,7 +6,7 @@ import threading
 
 from _app_helpers import settings_at
 
-from talkstudio.app.jobs import JobRunner
+from talkstudio.app.jobs import JobRunner, describe_error
 from talkstudio.core.errors import SubjectError
 from talkstudio.core.progress import Progress
 
@@ -59,7 +59,7 @@ def test_cancel_closes_the_generator_in_its_thread(qtbot, tmp_path) -> None:
     assert log["closed_in"] is log["made_in"] is not threading.current_thread()
 
 
-def test_errors_arrive_as_messages(qtbot, tmp_path) -> None:
+def test_errors_arrive_as_exceptions(qtbot, tmp_path) -> None:
     settings_at(tmp_path)
 
     def broken():
@@ -69,10 +69,13 @@ def test_errors_arrive_as_messages(qtbot, tmp_path) -> None:
     job = JobRunner(broken, "broken")
     with qtbot.waitSignal(job.failed, timeout=10_000) as failed:
         job.start()
-    assert failed.args[0] == "the subject folder is damaged: tracks.npz is missing"
+    assert isinstance(failed.args[0], SubjectError)
+    assert describe_error(failed.args[0]) == "the subject folder is damaged: tracks.npz is missing"
     qtbot.waitUntil(lambda: job.outcome == "failed")
+    assert job.error is failed.args[0]
 
     job = JobRunner(lambda: 1 / 0, "no-generator")  # the factory itself fails
     with qtbot.waitSignal(job.failed, timeout=10_000) as failed:
         job.start()
-    assert failed.args[0].startswith("ZeroDivisionError")
+    assert isinstance(failed.args[0], ZeroDivisionError)
+    assert describe_error(failed.args[0]).startswith("ZeroDivisionError")
