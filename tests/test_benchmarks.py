@@ -1,6 +1,6 @@
 """Every benchmark section and script still runs: each section once, one repetition on tiny
 inputs (``python -m benchmarks --quick``, the real code paths), and the scripts of ``scripts/``
-(widget gallery, torso strip, Table III, demo builder, screenshots) offscreen on tiny subjects or
+(widget gallery, torso strip, Table III, demo builder, screenshots, speaker prior) offscreen on tiny subjects or
 the built-in demo, writing into temporary folders. The figures of a quick run mean nothing; only
 that it ran and wrote its results."""
 
@@ -21,13 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 SECTIONS = available_sections()
 
 
-def _run(args: list[str], timeout: int = 1800) -> subprocess.CompletedProcess[str]:
-    """``python ARGS`` from the repository root, offscreen, one torch thread."""
+def _run(
+    args: list[str], timeout: int = 1800, **env_extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` from the repository root, offscreen, one torch thread (``env_extra``:
+    more environment variables)."""
     env = dict(
         os.environ,
         QT_QPA_PLATFORM="offscreen",
         OMP_NUM_THREADS="1",
         TALKSTUDIO_BENCH_THREADS="1",
+        **env_extra,
     )
     res = subprocess.run(
         [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
@@ -126,3 +130,40 @@ def test_screenshots_offscreen(demo_subject: Path, tmp_path: Path) -> None:
     _run(["-m", "scripts.screenshots", str(tmp_path / "shots"), *args])
     shots = {p.name for p in (tmp_path / "shots").glob("*.png")}
     assert {"welcome.png", "main_window.png", "export_dialog.png", "wizard_training.png"} <= shots
+
+
+@pytest.mark.slow
+def test_make_prior_on_a_two_clip_corpus(tmp_path: Path) -> None:
+    """The prior builder on a corpus of two short real clips (tracked into a temporary cache),
+    two training steps, one clip held out for validation: it writes fp16 weights and its recipe."""
+    from conftest import shared_data
+    from safetensors.torch import load_file
+
+    may = shared_data("May_5s.mp4")  # skips when the footage is absent
+    corpus = tmp_path / "corpus"
+    for split, names in (("train", ("speaker_a", "speaker_b")), ("test", ())):
+        (corpus / split).mkdir(parents=True)
+        for name in names:
+            (corpus / split / f"{name}.mp4").symlink_to(may)
+    out = tmp_path / "prior"
+    args = ["--corpus", str(corpus), "--out", str(out), "--steps", "2", "--batch", "2"]
+    cache = str(tmp_path / "cache")
+    res = _run(
+        ["-m", "scripts.make_prior", *args, "--val-speakers", "speaker_b"], TALKSTUDIO_CACHE=cache
+    )
+    assert "2 clips tracked" in res.stdout
+    meta = json.loads((out / "config.json").read_text())
+    prior = meta["meta"]["prior"]
+    assert prior["clips"] == ["speaker_a"] and prior["recipe"]["steps"] == 2
+    weights = load_file(str(out / "model.safetensors"))
+    assert {str(t.dtype) for t in weights.values() if t.is_floating_point()} == {"torch.float16"}
+    assert list((tmp_path / "cache" / "corpus-tracks").glob("speaker_a-*.npz"))
+
+
+def test_every_script_has_a_run_here() -> None:
+    """Each script of ``scripts/`` is run by one of this file's tests (``-m scripts.NAME``)."""
+    text = Path(__file__).read_text()
+    scripts = sorted(p.stem for p in (REPO / "scripts").glob("[!_]*.py"))
+    assert scripts, "no scripts found"
+    missing = [name for name in scripts if f'"scripts.{name}"' not in text]
+    assert not missing, f"scripts without a test here: {missing}"
