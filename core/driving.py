@@ -4,24 +4,25 @@ docs/design.md "Driving track": stage 1 predicts the 37 jaw and lip points only.
 pose, the other 31 points (brows, nose, eyes) and the eye ratios come from the subject's
 *reference track* — its training frames — played back and forth so the head keeps moving
 naturally. When the reference blinks too rarely, blinks are synthesised with a 9-frame lid
-profile every 50–80 frames (the authors' schedule). A "still head" option holds one pose.
+profile every 50–80 frames (the authors' schedule; :mod:`talkstudio.core.blinks`). A "still
+head" option holds one pose; the ``head_motion`` edit scales the motion about the mean pose
+instead (:meth:`DrivingTrack.pose_at`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .edit import TypicalOpening, apply_alphas
+from .blinks import BLINK_GAP as BLINK_GAP
+from .blinks import BLINK_PROFILE as BLINK_PROFILE
+from .blinks import BlinkSchedule, blink_factors
+from .edit import FrameEdit, TypicalOpening, apply_alphas, apply_frame_edit
 from .landmarks import STAGE1_POINTS
 from .subject import Tracks
 from .timing import FPS
 
-BLINK_PROFILE = np.array([0.6, 0.4, 0.3, 0.1, 0.0, 0.1, 0.3, 0.4, 0.6])
-"""Eye opening over the 9 frames of a synthesised blink."""
-BLINK_GAP = (50, 80)
-"""Frames between synthesised blinks (drawn uniformly)."""
 MIN_BLINKS_PER_MINUTE = 6.0
 """Below this rate in the reference, blinks are synthesised."""
 
@@ -37,6 +38,12 @@ class DrivingTrack:
     typical: TypicalOpening | None = None
     """The subject's typical eye and mouth opening (over its reference frames): α > 1 opens a
     closed eye or mouth by it (see docs/edit.md)."""
+    unblinked: np.ndarray | None = None
+    """[T, 68, 3] ``lm_world`` before its synthesised blinks (None: it has none), which a chosen
+    blink rate places its own blinks on."""
+    blinks: BlinkSchedule = field(default_factory=lambda: BlinkSchedule(auto=False))
+    """How this track synthesises blinks (``lm_world`` carries them at the automatic rate)."""
+    _mean: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def num_frames(self) -> int:
@@ -45,6 +52,45 @@ class DrivingTrack:
     def edited(self, alphas: np.ndarray) -> np.ndarray:
         """Landmarks [T, 68, 3] with per-frame ``alphas`` [T, 3] applied."""
         return apply_alphas(self.lm_world, alphas, self.typical)
+
+    @property
+    def before_blinks(self) -> np.ndarray:
+        """[T, 68, 3] the landmarks before synthesised blinks."""
+        return self.lm_world if self.unblinked is None else self.unblinked
+
+    def landmarks_at(self, frame: int, edit: FrameEdit) -> np.ndarray:
+        """Head-frame landmarks [68, 3] of ``frame`` moved by ``edit`` (docs/edit.md): on the
+        track as built when its synthesised-blink opening is automatic (-1), else on the track
+        before its blinks with that opening."""
+        base = self.lm_world if edit[4] < 0 else self.before_blinks
+        return apply_frame_edit(base[frame], edit, self.typical)
+
+    def mean_pose(self) -> np.ndarray:
+        """[4, 4] the mean of the track's poses: mean rotation (chordal) and mean translation."""
+        if self._mean is None:
+            from scipy.spatial.transform import Rotation
+
+            mean = np.eye(4)
+            mean[:3, :3] = Rotation.from_matrix(self.pose[:, :3, :3]).mean().as_matrix()
+            mean[:3, 3] = self.pose[:, :3, 3].mean(axis=0)
+            self._mean = mean
+        return self._mean
+
+    def pose_at(self, frame: int, amplitude: float = 1.0) -> np.ndarray:
+        """[4, 4] the pose of ``frame`` with its rotation and translation about the mean pose
+        scaled by ``amplitude`` (the ``head_motion`` edit): 1 is the track's own pose, 0 the mean
+        pose for every frame (a still head), 2 twice the motion."""
+        pose = np.asarray(self.pose[frame], np.float64)
+        if amplitude == 1.0:
+            return pose
+        from scipy.spatial.transform import Rotation
+
+        mean = self.mean_pose()
+        rel = Rotation.from_matrix(mean[:3, :3].T @ pose[:3, :3]).as_rotvec()
+        out = np.eye(4)
+        out[:3, :3] = mean[:3, :3] @ Rotation.from_rotvec(amplitude * rel).as_matrix()
+        out[:3, 3] = mean[:3, 3] + amplitude * (pose[:3, 3] - mean[:3, 3])
+        return out
 
 
 def pingpong_indices(count: int, length: int, start: int = 0) -> np.ndarray:
@@ -62,17 +108,6 @@ def count_blinks(eye_ratio: np.ndarray, threshold: float = 0.5) -> int:
     """Number of dips of the mean eye ratio [T, 2] below ``threshold``."""
     closed = eye_ratio.mean(axis=1) < threshold
     return int(np.sum(closed[1:] & ~closed[:-1]) + (1 if len(closed) and closed[0] else 0))
-
-
-def blink_factors(count: int, seed: int = 0) -> np.ndarray:
-    """Eye-opening multipliers [count] with synthesised blinks (1 where the eyes are open)."""
-    rng = np.random.default_rng(seed)
-    out = np.ones(count)
-    t = int(rng.integers(10, BLINK_GAP[0]))
-    while t + len(BLINK_PROFILE) <= count:
-        out[t : t + len(BLINK_PROFILE)] = BLINK_PROFILE
-        t += len(BLINK_PROFILE) + int(rng.integers(*BLINK_GAP))
-    return out
 
 
 def build_driving_track(
@@ -108,9 +143,12 @@ def build_driving_track(
         eye_ratio = np.ones_like(eye_ratio) * np.median(tracks.eye_ratio[ref], axis=0)
     ref_minutes = len(ref) / FPS / 60.0
     rate = count_blinks(tracks.eye_ratio[ref]) / max(ref_minutes, 1e-9)
-    if still_head or rate < MIN_BLINKS_PER_MINUTE:
+    auto = bool(still_head or rate < MIN_BLINKS_PER_MINUTE)
+    unblinked = None
+    if auto:
         factors = blink_factors(count, seed)
         alphas = np.stack([factors, factors, np.ones(count)], axis=1)
+        unblinked = lm.astype(np.float32)
         lm = apply_alphas(lm, alphas)
         eye_ratio = eye_ratio * factors[:, None]
     return DrivingTrack(
@@ -119,4 +157,6 @@ def build_driving_track(
         eye_ratio=eye_ratio.astype(np.float32),
         ref_index=idx,
         typical=TypicalOpening.of_track(tracks.lm_world[ref]),
+        unblinked=unblinked,
+        blinks=BlinkSchedule(auto=auto, seed=seed),
     )

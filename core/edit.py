@@ -23,6 +23,21 @@ every point exactly where it is.
 
 Values are keyframed per factor (:class:`AlphaTrack`): linear between keyframes, held before
 the first and after the last, 1 everywhere when a factor has none.
+
+Beyond the three α, the same keyframed tracks carry three more channels (:data:`CHANNELS`):
+
+- ``brows`` in [-1, 1] (0: as predicted): the brows (17–26) move along the head frame's vertical
+  axis, towards the forehead for b > 0, by ``b × BROW_GAIN`` times the subject's eye-brow
+  distance (:attr:`TypicalOpening.brow_gap`);
+- ``blink``: each keyframe inserts a blink at its frame, its value the depth in [0, 1]
+  (:func:`talkstudio.core.blinks.inserted_openings`); :attr:`Edits.blink_rate` sets the rate of
+  the synthesised blinks;
+- ``head_motion`` in [0, 2] (1: as the reference): the looped reference pose's rotation and
+  translation about their mean are scaled by it, 0 holding the mean pose (the engine's
+  ``DrivingTrack.pose_at``).
+
+What a frame is rendered with is its :data:`FrameEdit` (:meth:`Edits.frame_edits`), and
+:func:`apply_frame_edit` moves the landmarks by it.
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from .blinks import BlinkSchedule, check_blink_rate, inserted_openings
 from .errors import TalkstudioError
 
 ALPHA_MIN, ALPHA_MAX = 0.0, 2.0
@@ -50,10 +66,65 @@ _CHIN = {6: 0.35, 7: 0.65, 8: 0.8, 9: 0.65, 10: 0.35}
 """Share of the lower lip's centre displacement that each chin point follows."""
 OPEN_FLOOR = 0.8
 """α > 1 opens each point by at least this share of its typical offset times (α − 1)."""
+_BROWS = list(range(17, 27))
+_EYE_POINTS = list(range(36, 48))
+BROW_GAIN = 0.4
+"""A brow raise of 1 moves the brows by this share of the subject's eye-brow distance."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One keyframed edit channel: its range, the value that leaves the track as it is, and
+    what its values mean (for error messages)."""
+
+    lo: float
+    hi: float
+    neutral: float
+    meaning: str
+
+
+_ALPHA_MEANING = "0 closes, 1 leaves as predicted, 2 doubles the opening"
+CHANNELS = {
+    "left_eye": Channel(0.0, 2.0, 1.0, _ALPHA_MEANING),
+    "right_eye": Channel(0.0, 2.0, 1.0, _ALPHA_MEANING),
+    "mouth": Channel(0.0, 2.0, 1.0, _ALPHA_MEANING),
+    "brows": Channel(-1.0, 1.0, 0.0, "-1 lowers the brows, 0 leaves them, 1 raises them"),
+    "blink": Channel(0.0, 1.0, 0.0, "a blink's depth: 1 closes the eyes, 0 not at all"),
+    "head_motion": Channel(
+        0.0, 2.0, 1.0, "0 holds the head still, 1 moves it as the reference, 2 doubles the motion"
+    ),
+}
+"""Every keyframed channel by name: the three α, then the brows, blinks and head motion."""
+CHANNEL_NAMES = tuple(CHANNELS)
+"""Order of the channels (the three α first, in ALPHA_NAMES order)."""
+CURVE_CHANNELS = ("brows", "head_motion")
+"""Channels beyond the α whose keys are linearly interpolated values (``blink`` keys are events)."""
+
+FrameEdit = tuple[float, float, float, float, float, float, float]
+"""What one frame is rendered with: (α1, α2, α3, brows, synthesised-blink opening, inserted-blink
+opening, head motion). The synthesised-blink opening is -1 for "the track's own automatic
+blinks" (the driving track as built), else the factor applied to the track before its blinks."""
+FRAME_EDIT_FIELDS = (*ALPHA_NAMES, "brows", "synth_blink", "blink", "head_motion")
+NEUTRAL_EDIT: FrameEdit = (1.0, 1.0, 1.0, 0.0, -1.0, 1.0, 1.0)
+"""The frame edit of a frame nobody edited."""
 
 
 class EditError(TalkstudioError):
     """An edit value or keyframe is out of range or malformed."""
+
+
+def check_value(name: str, value: float) -> float:
+    """``value`` as float when it lies in channel ``name``'s range; else a clear :class:`EditError`."""
+    spec = CHANNELS.get(name)
+    if spec is None or name in ALPHA_NAMES:
+        return check_alpha(name, value)
+    v = float(value)
+    if not np.isfinite(v) or not spec.lo <= v <= spec.hi:
+        raise EditError(
+            f"{name.replace('_', ' ')} must be between {spec.lo:g} and {spec.hi:g} "
+            f"({spec.meaning}); got {value!r}"
+        )
+    return v
 
 
 def check_alpha(name: str, value: float) -> float:
@@ -155,6 +226,9 @@ class TypicalOpening:
     right_eye: np.ndarray  # [6] points 36–41
     upper_lip: np.ndarray  # [8] the inner upper lip's offset at each upper-lip point
     lower_lip: np.ndarray  # [8] the inner lower lip's offset at each lower-lip point
+    brow_gap: float | None = None
+    """Signed distance along y from the eyes' centre to the brows' centre (points 36–47 and
+    17–26): how far a brow raise of 1 / BROW_GAIN moves the brows, and in which direction."""
 
     @classmethod
     def of_track(cls, landmarks: np.ndarray) -> TypicalOpening:
@@ -176,7 +250,13 @@ class TypicalOpening:
             right_eye=np.median(_eye_offsets(lm, _RIGHT_EYE), axis=0),
             upper_lip=np.median(up[speaking], axis=0),
             lower_lip=np.median(low[speaking], axis=0),
+            brow_gap=float(np.median(_brow_gaps(lm))),
         )
+
+
+def _brow_gaps(points: np.ndarray) -> np.ndarray:
+    """Signed y distance [...] from the eyes' centre to the brows' centre of ``points``."""
+    return points[..., _BROWS, 1].mean(-1) - points[..., _EYE_POINTS, 1].mean(-1)
 
 
 def apply_alphas(
@@ -200,9 +280,58 @@ def apply_alphas(
     return pts.astype(np.asarray(landmarks).dtype, copy=False)
 
 
+def frame_edit(values: object) -> FrameEdit:
+    """A :data:`FrameEdit` from ``values``: seven values, or the three α alone (the rest as
+    nobody edited them); checked and rounded to 4 decimals, as render requests carry them."""
+    v = [float(x) for x in np.asarray(values, dtype=np.float64).reshape(-1)]
+    if len(v) == 3:
+        v = [*v, *NEUTRAL_EDIT[3:]]
+    if len(v) != len(NEUTRAL_EDIT):
+        raise EditError(
+            f"a frame edit has 3 values (α1, α2, α3) or {len(NEUTRAL_EDIT)} "
+            f"({', '.join(FRAME_EDIT_FIELDS)}); got {len(v)}"
+        )
+    for name, x in zip((*ALPHA_NAMES, "brows"), v[:4]):
+        check_value(name, x)
+    check_value("head_motion", v[6])
+    for name, x, lo in (("synthesised-blink", v[4], -1.0), ("blink", v[5], 0.0)):
+        if not np.isfinite(x) or not lo <= x <= 1.0:
+            raise EditError(f"a {name} eye opening must be between {lo:g} and 1; got {x!r}")
+    r = [round(x, 4) for x in v]
+    return (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+
+def apply_frame_edit(
+    landmarks: np.ndarray, edit: np.ndarray | FrameEdit, typical: TypicalOpening | None = None
+) -> np.ndarray:
+    """Edited copy of head-frame ``landmarks`` [..., 68, 3] by ``edit`` [..., 7] (:data:`FrameEdit`).
+
+    In order: the synthesised-blink opening scales both eyes' lids (a negative value leaves them:
+    the landmarks already carry the track's own blinks), then the α (:func:`apply_alphas`), then
+    the inserted-blink opening scales both eyes' lids (so an inserted blink closes the eyes
+    whatever α1 and α2 are), then the brows (17–26, nothing else) move along y by
+    ``brows × BROW_GAIN × brow_gap``. Head motion moves the pose, not the landmarks.
+    """
+    e = np.broadcast_to(np.asarray(edit, dtype=np.float64), (*np.shape(landmarks)[:-2], 7))
+    base = np.array(landmarks, dtype=np.float64, copy=True)
+    synth = np.where(e[..., 4] < 0, 1.0, e[..., 4])
+    for group in (_LEFT_EYE, _RIGHT_EYE):
+        _scale_eye(base, group, synth, None)
+    pts = apply_alphas(base, e[..., :3], typical).astype(np.float64)
+    for group in (_LEFT_EYE, _RIGHT_EYE):
+        _scale_eye(pts, group, e[..., 5], None)
+    if typical is not None and typical.brow_gap is not None:
+        gap: np.ndarray | float = typical.brow_gap
+    else:
+        gap = _brow_gaps(pts)
+    pts[..., _BROWS, 1] += (e[..., 3] * BROW_GAIN * gap)[..., None]
+    return pts.astype(np.asarray(landmarks).dtype, copy=False)
+
+
 @dataclass
 class AlphaTrack:
-    """Keyframes of one α over frame numbers; linear between them, held outside."""
+    """Keyframes of one channel (an α, or another of :data:`CHANNELS`) over frame numbers; linear
+    between them, held outside, the channel's neutral value (1 for an α) without any."""
 
     name: str
     keys: dict[int, float] = field(default_factory=dict)
@@ -210,7 +339,7 @@ class AlphaTrack:
     def set(self, frame: int, value: float) -> None:
         if frame < 0:
             raise EditError(f"keyframe frame must be >= 0, got {frame}")
-        self.keys[int(frame)] = check_alpha(self.name, value)
+        self.keys[int(frame)] = check_value(self.name, value)
 
     def remove(self, frame: int) -> None:
         if frame not in self.keys:
@@ -224,9 +353,14 @@ class AlphaTrack:
         self.remove(old)
         self.set(new, value)
 
+    @property
+    def neutral(self) -> float:
+        spec = CHANNELS.get(self.name)
+        return 1.0 if spec is None else spec.neutral
+
     def value_at(self, frame: float) -> float:
         if not self.keys:
-            return 1.0
+            return self.neutral
         frames = sorted(self.keys)
         k = bisect.bisect_right(frames, frame)
         if k == 0:
@@ -240,22 +374,28 @@ class AlphaTrack:
     def values(self, count: int) -> np.ndarray:
         """Values at frames 0..count-1 as float64 [count]."""
         if not self.keys:
-            return np.ones(count)
+            return np.full(count, self.neutral)
         frames = sorted(self.keys)
         return np.interp(np.arange(count), frames, [self.keys[f] for f in frames])
 
 
 @dataclass
 class Edits:
-    """The three keyframed factors of a project."""
+    """The keyframed channels of a project (the three α, brows, blinks, head motion) and the
+    rate of the synthesised blinks."""
 
     left_eye: AlphaTrack = field(default_factory=lambda: AlphaTrack("left_eye"))
     right_eye: AlphaTrack = field(default_factory=lambda: AlphaTrack("right_eye"))
     mouth: AlphaTrack = field(default_factory=lambda: AlphaTrack("mouth"))
+    brows: AlphaTrack = field(default_factory=lambda: AlphaTrack("brows"))
+    blink: AlphaTrack = field(default_factory=lambda: AlphaTrack("blink"))
+    head_motion: AlphaTrack = field(default_factory=lambda: AlphaTrack("head_motion"))
+    blink_rate: float | None = None
+    """Synthesised blinks per minute; None: automatic (the driving track's own choice)."""
 
     def track(self, name: str) -> AlphaTrack:
-        if name not in ALPHA_NAMES:
-            raise EditError(f"unknown edit {name!r}; expected one of {', '.join(ALPHA_NAMES)}")
+        if name not in CHANNEL_NAMES:
+            raise EditError(f"unknown edit {name!r}; expected one of {', '.join(CHANNEL_NAMES)}")
         track: AlphaTrack = getattr(self, name)
         return track
 
@@ -267,6 +407,26 @@ class Edits:
         """(α1, α2, α3) for frames 0..count-1 [count, 3]."""
         return np.stack([self.track(n).values(count) for n in ALPHA_NAMES], axis=1)
 
+    def frame_edits(self, count: int, blinks: BlinkSchedule | None = None) -> np.ndarray:
+        """The :data:`FrameEdit` of frames 0..count-1 [count, 7] (not rounded).
+
+        ``blinks``: how the driving track synthesises blinks; needed only to place them at a
+        chosen :attr:`blink_rate` (without it a chosen rate adds no blink). With the automatic
+        rate the synthesised-blink column is -1: the track's own blinks.
+        """
+        out = np.empty((count, 7))
+        out[:, :3] = self.alphas(count)
+        out[:, 3] = self.brows.values(count)
+        if self.blink_rate is None:
+            out[:, 4] = -1.0
+        elif blinks is None:
+            out[:, 4] = 1.0
+        else:
+            out[:, 4] = blinks.factors(count, self.blink_rate)
+        out[:, 5] = inserted_openings(self.blink.keys, count)
+        out[:, 6] = self.head_motion.values(count)
+        return out
+
     @classmethod
     def constant(cls, left_eye: float = 1.0, right_eye: float = 1.0, mouth: float = 1.0) -> Edits:
         """Edits holding one value per factor over the whole clip."""
@@ -277,16 +437,23 @@ class Edits:
         return edits
 
     def to_json(self) -> dict[str, Any]:
-        return {n: [[f, v] for f, v in sorted(self.track(n).keys.items())] for n in ALPHA_NAMES}
+        out: dict[str, Any] = {
+            n: [[f, v] for f, v in sorted(self.track(n).keys.items())] for n in CHANNEL_NAMES
+        }
+        out["blink_rate"] = self.blink_rate
+        return out
 
     @classmethod
     def from_json(cls, raw: Any) -> Edits:
+        """Edits from :meth:`to_json`'s object; channels it lacks (a project saved before they
+        existed) have no keyframes, and a missing blink rate is automatic."""
         if not isinstance(raw, dict):
             raise EditError("keyframes must be an object with left_eye, right_eye and mouth lists")
         edits = cls()
-        for name in ALPHA_NAMES:
+        for name in CHANNEL_NAMES:
             for item in raw.get(name, []):
                 if not (isinstance(item, list | tuple) and len(item) == 2):
                     raise EditError(f"{name} keyframe {item!r} must be [frame, value]")
                 edits.track(name).set(int(item[0]), float(item[1]))
+        edits.blink_rate = check_blink_rate(raw.get("blink_rate"))
         return edits

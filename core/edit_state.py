@@ -1,13 +1,14 @@
-"""The editing session's model without Qt: keyframed α edits, the playhead, the driving track.
+"""The editing session's model without Qt: keyframed edits, the playhead, the driving track.
 
-:class:`EditModel` owns the keyframed edits (:class:`~talkstudio.core.edit.Edits`), the current
+:class:`EditModel` owns the keyframed edits (:class:`~talkstudio.core.edit.Edits`: the three α,
+brows, inserted blinks, head motion and the synthesised blinks' rate), the current
 frame, the frame count, the base landmark track ``[T, 68, 3]`` (head frame, before edits) and
 the driving audio ``[S]`` (mono float32, 16 kHz). It is *evented*: every change fires one of
 the small callback lists in :attr:`EditModel.events`, so any front end (the studio's Qt views,
 a script, a test) can follow it without polling and without Qt.
 
 Every change of the keyframes is a command (:class:`SetValue`, :class:`MoveKeyframe`,
-:class:`DeleteKeyframe`, :class:`ClearKeyframes`) handed to the model's history
+:class:`DeleteKeyframe`, :class:`ClearKeyframes`, :class:`SetBlinkRate`) handed to the model's history
 (:mod:`talkstudio.core.undo`), which applies it and may take it back. By default that is the
 plain Python :class:`~talkstudio.core.undo.UndoHistory`; the studio hands the model an adapter
 over Qt's ``QUndoStack`` instead (``talkstudio.widgets.commands``), so the undo/redo menus and
@@ -25,7 +26,17 @@ from typing import Generic, TypeVarTuple
 
 import numpy as np
 
-from .edit import ALPHA_NAMES, EditError, Edits, TypicalOpening, apply_alphas, check_alpha
+from .blinks import BlinkSchedule, check_blink_rate
+from .edit import (
+    CHANNEL_NAMES,
+    EditError,
+    Edits,
+    FrameEdit,
+    TypicalOpening,
+    apply_frame_edit,
+    check_value,
+    frame_edit,
+)
 from .landmarks import NUM_LANDMARKS
 from .timing import SAMPLE_RATE, num_frames
 from .undo import EditCommand, History, UndoHistory
@@ -34,6 +45,8 @@ Args = TypeVarTuple("Args")
 
 ALPHA_LABELS = {"left_eye": "α1 left eye", "right_eye": "α2 right eye", "mouth": "α3 mouth"}
 """Short human label of each factor (undo steps, sliders, timeline lanes), in ALPHA_NAMES order."""
+CHANNEL_LABELS = {**ALPHA_LABELS, "brows": "brows", "blink": "blink", "head_motion": "head motion"}
+"""Short human label of every channel, in CHANNEL_NAMES order."""
 
 
 class Event(Generic[*Args]):
@@ -61,9 +74,10 @@ class EditEvents:
         self.frame_changed: Event[int] = Event()
         """The current frame changed (the new frame)."""
         self.keyframes_changed: Event[str] = Event()
-        """The keyframes of one factor (its name in ALPHA_NAMES) changed."""
+        """The keyframes of one channel (its name in CHANNEL_NAMES) changed; a change of the
+        blink rate is announced as a change of ``blink``."""
         self.alphas_changed: Event[()] = Event()
-        """The (α1, α2, α3) values at the current frame changed."""
+        """What the current frame is rendered with (its :data:`FrameEdit`) changed."""
         self.track_changed: Event[()] = Event()
         """The base landmark track (and with it possibly the frame count) changed."""
         self.audio_changed: Event[()] = Event()
@@ -71,7 +85,7 @@ class EditEvents:
 
 
 class EditModel:
-    """Keyframed α edits, the playhead and the driving track of one editing session."""
+    """Keyframed edits, the playhead and the driving track of one editing session."""
 
     def __init__(self, edits: Edits | None = None, history: History | None = None) -> None:
         self.events = EditEvents()
@@ -80,9 +94,11 @@ class EditModel:
         self._frame = 0
         self._track: np.ndarray | None = None  # [T, 68, 3] head frame
         self._typical: TypicalOpening | None = None  # what α > 1 opens a closed part by
+        self._blinks: BlinkSchedule | None = None  # how the track synthesises blinks
         self._audio: np.ndarray | None = None  # [S] mono float32 at 16 kHz
         self._live_session = 0
-        self._shown_alphas = self.alphas_at(0)  # [3] last values announced by alphas_changed
+        self._table: np.ndarray | None = None  # [T, 7] frame edits, made again after a change
+        self._shown_edit = self.frame_edit(0)  # what alphas_changed announced last
 
     # --- reading -------------------------------------------------------------------------
     @property
@@ -135,18 +151,56 @@ class EditModel:
     def has_keyframe(self, name: str, frame: int | None = None) -> bool:
         return (self._frame if frame is None else frame) in self._edits.track(name).keys
 
+    @property
+    def blink_rate(self) -> float | None:
+        """Synthesised blinks per minute; None: automatic."""
+        return self._edits.blink_rate
+
+    @property
+    def blinks(self) -> BlinkSchedule | None:
+        """How the driving track synthesises blinks (given with the track), or None."""
+        return self._blinks
+
+    def frame_edits(self) -> np.ndarray:
+        """The :data:`FrameEdit` of every frame of the clip [T, 7] (kept until the next change)."""
+        n = self.num_frames
+        if self._table is None or len(self._table) != n:
+            self._table = self._edits.frame_edits(n, self._blinks)
+        return self._table
+
+    def frame_edit(self, frame: int | None = None) -> FrameEdit:
+        """What ``frame`` (default: the current frame) is rendered with, rounded as render
+        requests carry it (the three α, brows, blinks, head motion)."""
+        f = self._frame if frame is None else int(frame)
+        if 0 <= f < self.num_frames:
+            return frame_edit(self.frame_edits()[f])
+        return frame_edit(self._edits.frame_edits(max(f, 0) + 1, self._blinks)[max(f, 0)])
+
     def edited_landmarks(self, frame: int | None = None) -> np.ndarray | None:
-        """Landmarks [68, 3] of ``frame`` (default current) with its α applied; None without track."""
+        """Landmarks [68, 3] of ``frame`` (default current) with its edits applied (α, brows,
+        blinks); None without track."""
         if self._track is None or len(self._track) == 0:
             return None
         f = int(np.clip(self._frame if frame is None else frame, 0, len(self._track) - 1))
-        return apply_alphas(self._track[f], self.alphas_at(f), self._typical)
+        edit = np.asarray(self.frame_edits()[f], dtype=np.float64).copy()
+        if edit[4] < 0 and self._blinks is not None:  # the track's own automatic blinks
+            edit[4] = self._blinks.factors(f + 1)[f]
+        return apply_frame_edit(self._track[f], edit, self._typical)
 
     # --- loading (not undoable: these replace the session's inputs) -------------------------
-    def set_track(self, track: np.ndarray | None, typical: TypicalOpening | None = None) -> None:
+    def set_track(
+        self,
+        track: np.ndarray | None,
+        typical: TypicalOpening | None = None,
+        blinks: BlinkSchedule | None = None,
+    ) -> None:
         """Set the base landmark track [T, 68, 3] in the head frame (None to clear) and the
         subject's typical opening that α > 1 opens closed eyes and mouths by (docs/edit.md;
-        the engine's ``DrivingTrack.typical``, so the landmarks shown match the render)."""
+        the engine's ``DrivingTrack.typical``, so the landmarks shown match the render).
+
+        With ``blinks`` (the engine's ``DrivingTrack.blinks``) the track is the one before its
+        synthesised blinks (``DrivingTrack.before_blinks``), and the model adds them as the
+        engine does, at the automatic or the chosen rate."""
         if track is not None:
             track = np.asarray(track)
             if track.ndim != 3 or track.shape[1:] != (NUM_LANDMARKS, 3):
@@ -156,8 +210,11 @@ class EditModel:
                 )
         self._track = track
         self._typical = typical if track is not None else None
+        self._blinks = blinks if track is not None else None
+        self._table = None
         self.events.track_changed.emit()
         self._clamp_frame()
+        self._announce_alphas()
 
     def set_audio(self, samples: np.ndarray | None) -> None:
         """Set the driving audio [S] (mono, 16 kHz; None to clear)."""
@@ -166,14 +223,16 @@ class EditModel:
             if samples.ndim != 1:
                 raise EditError(f"driving audio must be mono [samples]; got shape {samples.shape}")
         self._audio = samples
+        self._table = None
         self.events.audio_changed.emit()
         self._clamp_frame()
 
     def set_edits(self, edits: Edits) -> None:
         """Replace all keyframes (a loaded project); clears the undo history."""
         self._edits = edits
+        self._table = None
         self.history.clear()
-        for name in ALPHA_NAMES:
+        for name in CHANNEL_NAMES:
             self.events.keyframes_changed.emit(name)
         self._announce_alphas(force=True)
 
@@ -221,9 +280,21 @@ class EditModel:
         self.history.push(DeleteKeyframe(self, name, int(frame)))
 
     def reset(self, name: str) -> None:
-        """Remove every keyframe of ``name`` (back to 1 everywhere; one undo step)."""
+        """Remove every keyframe of ``name`` (back to its neutral value everywhere; one undo
+        step)."""
         if self._edits.track(name).keys:
             self.history.push(ClearKeyframes(self, name))
+
+    def insert_blink(self, frame: int | None = None, depth: float = 1.0) -> None:
+        """Insert a blink at ``frame`` (default: the current frame), fully closed there for depth
+        1 (one undo step; a blink already there gets the new depth)."""
+        self.set_keyframe("blink", self._frame if frame is None else frame, depth)
+
+    def set_blink_rate(self, rate: float | None) -> None:
+        """Synthesised blinks per minute (None: automatic; one undo step, none when unchanged)."""
+        rate = check_blink_rate(rate)
+        if rate != self._edits.blink_rate:
+            self.history.push(SetBlinkRate(self, rate))
 
     # --- used by the commands only -------------------------------------------------------------
     def _put_key(self, name: str, frame: int, value: float, notify: bool = True) -> None:
@@ -240,20 +311,25 @@ class EditModel:
         self._edits.track(name).keys = dict(keys)
         self._keys_changed(name)
 
+    def _put_blink_rate(self, rate: float | None) -> None:
+        self._edits.blink_rate = rate
+        self._keys_changed("blink")
+
     def _keys_changed(self, name: str) -> None:
+        self._table = None
         self.events.keyframes_changed.emit(name)
         self._announce_alphas()
 
     def _check(self, name: str, frame: int, value: float) -> None:
         self._edits.track(name)  # unknown names raise EditError
-        check_alpha(name, value)
+        check_value(name, value)
         if frame < 0:
             raise EditError(f"keyframe frame must be >= 0, got {frame}")
 
     def _announce_alphas(self, force: bool = False) -> None:
-        now = self.current_alphas()
-        if force or not np.array_equal(now, self._shown_alphas):
-            self._shown_alphas = now
+        now = self.frame_edit()
+        if force or now != self._shown_edit:
+            self._shown_edit = now
             self.events.alphas_changed.emit()
 
     def _clamp_frame(self) -> None:
@@ -263,7 +339,7 @@ class EditModel:
 
 
 def _label(name: str) -> str:
-    return ALPHA_LABELS.get(name, name)
+    return CHANNEL_LABELS.get(name, name)
 
 
 class SetValue(EditCommand):
@@ -285,6 +361,9 @@ class SetValue(EditCommand):
         self.text = self._text()
 
     def _text(self) -> str:
+        if self.name == "blink":
+            depth = "" if self.value == 1.0 else f" of depth {self.value:.2f}"
+            return f"Insert blink{depth} at frame {self.frame}"
         return f"Set {_label(self.name)} to {self.value:.2f} at frame {self.frame}"
 
     @property
@@ -369,3 +448,21 @@ class ClearKeyframes(EditCommand):
 
     def undo(self) -> None:
         self._model._replace_keys(self.name, self._keys)
+
+
+class SetBlinkRate(EditCommand):
+    """Set the rate of the synthesised blinks (blinks per minute; None: automatic)."""
+
+    def __init__(self, model: EditModel, rate: float | None) -> None:
+        self._model = model
+        self.rate = rate
+        self._old = model.edits.blink_rate
+        self.text = (
+            "Set blink rate to automatic" if rate is None else f"Set blink rate to {rate:g}/min"
+        )
+
+    def redo(self) -> None:
+        self._model._put_blink_rate(self.rate)
+
+    def undo(self) -> None:
+        self._model._put_blink_rate(self._old)

@@ -6,10 +6,11 @@
     fast = engine.render_fast(10, alphas=(1, 1, 1.5), size=256)  # edited head region only
     run_job(engine.export("out.mp4", edits, size=256))   # MP4 with the driving audio
 
-Caching: per (frame, size) the landmark-free work of the head render (sample positions, hash
-features) lives in an :class:`~talkstudio.core.head.edit_render.EditRenderer`; the full frames
-of recent (frame, α, size) requests are kept, so the torso of an unchanged frame is never run
-twice, and a fast edit composites only the re-rendered head region over the cached frame.
+Caching: per (frame, size, head motion) the landmark-free work of the head render (sample
+positions, hash features) lives in an :class:`~talkstudio.core.head.edit_render.EditRenderer`;
+the full frames of recent (frame, edit, size) requests are kept, so the torso of an unchanged
+frame is never run twice, and a fast edit composites only the re-rendered head region over the
+cached frame.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import contextlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .driving import DrivingTrack, build_driving_track
-from .edit import ALPHA_NAMES, Edits, apply_alphas, check_alpha
+from .edit import Edits, FrameEdit, frame_edit
 from .errors import CheckpointError, TalkstudioError
 from .geometry import scale_intrinsics
 from .progress import Job, Progress
@@ -106,10 +107,8 @@ class Engine:
         """The driving file; exports encode its audio at its own rate and channels."""
         self.track: DrivingTrack | None = None
         self._backgrounds: dict[int, torch.Tensor] = {}
-        self._frames: OrderedDict[tuple[int, tuple[float, float, float], int], np.ndarray] = (
-            OrderedDict()
-        )
-        self._editors: OrderedDict[tuple[int, int], EditRenderer] = OrderedDict()
+        self._frames: OrderedDict[tuple[int, FrameEdit, int], np.ndarray] = OrderedDict()
+        self._editors: OrderedDict[tuple[int, int, float], EditRenderer] = OrderedDict()
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -201,10 +200,11 @@ class Engine:
             raise TalkstudioError(f"frame {frame} is outside the clip (0..{self.num_frames - 1})")
         return self.track
 
-    def landmarks(self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1)) -> np.ndarray:
-        """Edited head-frame landmarks [68, 3] of ``frame``."""
+    def landmarks(self, frame: int, alphas: Sequence[float] = (1, 1, 1)) -> np.ndarray:
+        """Edited head-frame landmarks [68, 3] of ``frame``; ``alphas`` is (α1, α2, α3) or a whole
+        :data:`~talkstudio.core.edit.FrameEdit` (brows, blinks and head motion too)."""
         track = self._check_frame(frame)
-        return apply_alphas(track.lm_world[frame], np.asarray(alphas, np.float64), track.typical)
+        return track.landmarks_at(frame, frame_edit(alphas))
 
     # -- rendering -----------------------------------------------------------------------------
     def _background(self, size: int) -> torch.Tensor:
@@ -221,12 +221,16 @@ class Engine:
     def _K(self, size: int) -> np.ndarray:
         return scale_intrinsics(self.subject.meta.K, self.subject.meta.size, size)
 
-    def _editor(self, frame: int, size: int) -> EditRenderer:
-        key = (frame, size)
+    def _pose(self, frame: int, edit: FrameEdit) -> np.ndarray:
+        """The head pose of ``frame`` under ``edit``'s head motion."""
+        return self._check_frame(frame).pose_at(frame, edit[6])
+
+    def _editor(self, frame: int, size: int, edit: FrameEdit) -> EditRenderer:
+        key = (frame, size, edit[6])
         editor = self._editors.pop(key, None)
         if editor is None:
-            track = self._check_frame(frame)
-            editor = self.head.editor(self._K(size), track.pose[frame], self._background(size))
+            pose = self._pose(frame, edit)
+            editor = self.head.editor(self._K(size), pose, self._background(size))
         self._editors[key] = editor
         while len(self._editors) > EDITOR_CACHE:
             self._editors.popitem(last=False)
@@ -240,35 +244,34 @@ class Engine:
         return _to_uint8(out.permute(1, 2, 0))
 
     def render(
-        self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1), size: int = 256
+        self, frame: int, alphas: Sequence[float] = (1, 1, 1), size: int = 256
     ) -> RenderedFrame:
-        """The full frame ``frame`` with edits ``alphas`` at ``size`` x ``size``."""
+        """The full frame ``frame`` with edits ``alphas`` ((α1, α2, α3) or a whole
+        :data:`~talkstudio.core.edit.FrameEdit`) at ``size`` x ``size``."""
         t0 = time.perf_counter()
-        alphas = _check_alphas(alphas)
-        key = (frame, alphas, size)
+        edit = frame_edit(alphas)
+        key = (frame, edit, size)
         if key in self._frames:
             self._frames.move_to_end(key)
             return RenderedFrame(
                 self._frames[key], (time.perf_counter() - t0) * 1e3, "cached", frame
             )
-        rgb = self._full_frame(frame, alphas, size, keep=True)
+        rgb = self._full_frame(frame, edit, size, keep=True)
         self._remember(key, rgb)
         return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
 
     def render_once(
-        self, frame: int, alphas: tuple[float, float, float] = (1, 1, 1), size: int = 256
+        self, frame: int, alphas: Sequence[float] = (1, 1, 1), size: int = 256
     ) -> RenderedFrame:
         """The full frame ``frame`` rendered straight, keeping nothing (the preview's frame
         cache renders ahead with it: no edit cache is built for frames only played)."""
         t0 = time.perf_counter()
-        alphas = _check_alphas(alphas)
+        edit = frame_edit(alphas)
         self._check_frame(frame)
-        rgb = self._full_frame(frame, alphas, size, keep=False)
+        rgb = self._full_frame(frame, edit, size, keep=False)
         return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
 
-    def _full_frame(
-        self, frame: int, alphas: tuple[float, float, float], size: int, keep: bool
-    ) -> np.ndarray:
+    def _full_frame(self, frame: int, alphas: FrameEdit, size: int, keep: bool) -> np.ndarray:
         """Head NeRF + torso of ``frame``; ``keep`` builds and keeps the frame's edit cache (for
         later fast edits), else the head is rendered straight (an export's one-off frames)."""
         import torch
@@ -276,27 +279,32 @@ class Engine:
         lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32).to(self.device)
         with torch.no_grad():
             if keep:
-                head = self._editor(frame, size).render(lms)
+                head = self._editor(frame, size, alphas).render(lms)
             else:
-                pose = self._check_frame(frame).pose[frame]
+                pose = self._pose(frame, alphas)
                 head = self.head.render(self._K(size), pose, lms, self._background(size))
             return self._finish(head.head, head.opacity, size)
 
-    def render_fast(
-        self, frame: int, alphas: tuple[float, float, float], size: int = 256
-    ) -> RenderedFrame:
+    def render_fast(self, frame: int, alphas: Sequence[float], size: int = 256) -> RenderedFrame:
         """A quick preview of an edit: only the head rays the changed landmarks reach are
         re-rendered and composited over the newest cached full frame of ``frame``; the torso
         network is not run. Falls back to :meth:`render` when nothing is cached yet."""
         import torch
 
         t0 = time.perf_counter()
-        alphas = _check_alphas(alphas)
-        base = next((k for k in reversed(self._frames) if k[0] == frame and k[2] == size), None)
-        if base is None or (frame, size) not in self._editors:
-            return self.render(frame, alphas, size)
-        editor = self._editor(frame, size)
-        lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32).to(self.device)
+        edit = frame_edit(alphas)
+        base = next(
+            (
+                k
+                for k in reversed(self._frames)
+                if k[0] == frame and k[2] == size and k[1][6] == edit[6]  # same head pose
+            ),
+            None,
+        )
+        if base is None or (frame, size, edit[6]) not in self._editors:
+            return self.render(frame, edit, size)
+        editor = self._editor(frame, size, edit)
+        lms = torch.as_tensor(self.landmarks(frame, edit), dtype=torch.float32).to(self.device)
         base_lms = torch.as_tensor(self.landmarks(frame, base[1]), dtype=torch.float32)
         with torch.no_grad():
             rays = editor.affected_rays(base_lms.to(self.device), lms)  # None: every ray
@@ -312,7 +320,7 @@ class Engine:
         rgb = torch.where(changed[..., None], mixed, cached)
         return RenderedFrame(_to_uint8(rgb), (time.perf_counter() - t0) * 1e3, "fast", frame)
 
-    def _remember(self, key: tuple[int, tuple[float, float, float], int], rgb: np.ndarray) -> None:
+    def _remember(self, key: tuple[int, FrameEdit, int], rgb: np.ndarray) -> None:
         self._frames[key] = rgb
         while len(self._frames) > FRAME_CACHE:
             self._frames.popitem(last=False)
@@ -351,8 +359,8 @@ class Engine:
         if workers < 1:
             raise TalkstudioError(f"the number of export workers must be 1 or more, got {workers}")
         edits = edits or Edits()
-        alphas = edits.alphas(end)
-        wanted = {i: _check_alphas(alphas[i]) for i in range(start, end)}
+        table = edits.frame_edits(end, track.blinks)
+        wanted = {i: frame_edit(table[i]) for i in range(start, end)}
         if ray is not None:
             from .parallel_export import import_ray
 
@@ -378,7 +386,7 @@ class Engine:
 
     def _export_frames(
         self,
-        alphas: dict[int, tuple[float, float, float]],
+        alphas: dict[int, FrameEdit],
         size: int,
         workers: int,
         ray: str | None,
@@ -409,11 +417,6 @@ class Engine:
         piece = source[:, first : first + audio.shape[1]]
         audio[:, : piece.shape[1]] = piece
         return audio, rate
-
-
-def _check_alphas(alphas: tuple[float, ...] | np.ndarray) -> tuple[float, float, float]:
-    a = [check_alpha(n, float(v)) for n, v in zip(ALPHA_NAMES, alphas)]
-    return (round(a[0], 4), round(a[1], 4), round(a[2], 4))
 
 
 def _to_uint8(rgb: torch.Tensor) -> np.ndarray:

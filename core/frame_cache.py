@@ -4,10 +4,11 @@ Playing a clip needs frames faster than a CPU renders them (a 256² frame costs 
 studio renders ahead of the playhead into a :class:`FrameCache` and plays from it, as video
 editors do (``docs/design.md``, "Playback"):
 
-- every entry is one frame at one size rendered with one (α1, α2, α3); an entry counts only
-  while the edit state still gives that frame those α (:meth:`FrameCache.get` checks, and
-  :meth:`FrameCache.invalidate` drops the rest after an edit), so a keyframe change never shows
-  a stale frame;
+- every entry is one frame at one size rendered with one
+  :data:`~talkstudio.core.edit.FrameEdit` (the three α, brows, blinks, head motion); an entry
+  counts only while the edit state still gives that frame that edit (:meth:`FrameCache.get`
+  checks, and :meth:`FrameCache.invalidate` drops the rest after an edit), so a keyframe change
+  of any channel never shows a stale frame;
 - the cache holds at most ``budget_bytes`` of pixels; when full it drops the entries farthest
   from the playhead (those played last, or never);
 - *proxies* are small renders (``proxy_size``, a quarter of the side: ~1/16 of the cost) that
@@ -28,9 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Alphas = tuple[float, float, float]
+from .edit import FrameEdit, frame_edit
+
+Alphas = FrameEdit
+"""What a cached frame was rendered with: its whole frame edit, not only its α."""
 AlphasAt = Callable[[int], Alphas]
-"""(α1, α2, α3) of a frame under the current edits, rounded as the renders are asked for."""
+"""The frame edit of a frame under the current edits, rounded as the renders are asked for."""
 
 DEFAULT_BUDGET_BYTES = 512 * 1024 * 1024
 """Pixels the cache may hold: ~2700 frames at 256², ~680 at 512² (27 s at 25 fps)."""
@@ -44,11 +48,9 @@ def proxy_size(size: int) -> int:
 
 
 def round_alphas(values: object) -> Alphas:
-    """α rounded to 4 decimals, as render requests carry them."""
-    a = [round(float(v), 4) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
-    if len(a) != 3:
-        raise ValueError(f"α needs three values (left eye, right eye, mouth); got {len(a)}")
-    return (a[0], a[1], a[2])
+    """A frame edit (seven values, or the three α alone) rounded to 4 decimals, as render
+    requests carry it (:func:`talkstudio.core.edit.frame_edit`)."""
+    return frame_edit(values)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class CachedFrame:
 
 
 class FrameCache:
-    """Rendered frames by (frame, size), valid while their α are the frame's current α."""
+    """Rendered frames by (frame, size), valid while their edit is the frame's current edit."""
 
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         if budget_bytes <= 0:

@@ -45,6 +45,7 @@ from .errors import TalkstudioError
 
 if TYPE_CHECKING:
     from .driving import DrivingTrack
+    from .edit import FrameEdit
     from .engine import Engine
 
 MAX_RETRIES = 2
@@ -57,12 +58,12 @@ RAY_INSTALL = 'pip install "ray==2.60.*"  (or the optional extra: pip install "t
 @dataclass(frozen=True)
 class RenderSpec:
     """What a worker needs to render frames of an export, independent of the caller's engine:
-    the subject (opened by path), the device, the driving track and each frame's α."""
+    the subject (opened by path), the device, the driving track and each frame's edit."""
 
     subject_dir: str
     device: str
     track: DrivingTrack
-    alphas: dict[int, tuple[float, float, float]]
+    alphas: dict[int, FrameEdit]
     size: int
     token: str = field(default_factory=lambda: os.urandom(8).hex())
     """Identifies this export: a Ray worker keeps the engine of the last export it served."""
@@ -71,7 +72,7 @@ class RenderSpec:
     def of(
         cls,
         engine: Engine,
-        alphas: dict[int, tuple[float, float, float]],
+        alphas: dict[int, FrameEdit],
         size: int,
     ) -> RenderSpec:
         if engine.track is None:

@@ -1,5 +1,5 @@
-"""The ``.talkproj`` project file: which subject, which speech, the keyframed edits, export
-settings. JSON, versioned, written atomically; paths are stored relative to the project file
+"""The ``.talkproj`` project file: which subject, which speech, the keyframed edits (every
+channel of :class:`~talkstudio.core.edit.Edits` and the blink rate), export settings. JSON, versioned, written atomically; paths are stored relative to the project file
 when they can be. The built-in demo subject is stored as ``"talkstudio:demo"`` (the demo, wherever
 this installation builds it), never as its cache folder.
 """
@@ -18,7 +18,9 @@ from .edit import EditError, Edits
 from .errors import TalkstudioError
 
 PROJECT_FORMAT = "talkstudio.project"
-PROJECT_VERSION = 1
+PROJECT_VERSION = 2
+"""2 added the brows, blink and head-motion channels and the blink rate to ``keyframes``;
+version-1 projects open with those channels unedited."""
 SUFFIX = ".talkproj"
 
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkstudio.core.frame_cache import (
-    CachedFrame,
-    FrameCache,
-    PlanInput,
-    plan_next,
-    proxy_size,
-    round_alphas,
-)
+from talkstudio.core import frame_cache
+from talkstudio.core.edit import EditError, Edits
+from talkstudio.core.frame_cache import CachedFrame, FrameCache, round_alphas
 
 ONE = (1.0, 1.0, 1.0)
 
@@ -34,16 +29,42 @@ def _fill(cache: FrameCache, frames, size: int) -> None:
 def _plan(cache: FrameCache, alphas_at=_unedited, **kw):
     args = dict(playhead=0, num_frames=100, size=64, playing=False, full_ms=1000.0, proxy_ms=100.0)
     args.update(kw)
-    return plan_next(PlanInput(**args), cache, alphas_at)
+    return frame_cache.plan_next(frame_cache.PlanInput(**args), cache, alphas_at)
 
 
 def test_proxy_size_and_alphas() -> None:
-    assert proxy_size(256) == 64 and proxy_size(64) == 16 and proxy_size(32) == 16
+    assert (
+        frame_cache.proxy_size(256) == 64
+        and frame_cache.proxy_size(64) == 16
+        and frame_cache.proxy_size(32) == 16
+    )
     with pytest.raises(ValueError, match="positive"):
-        proxy_size(0)
-    assert round_alphas([1.23456, 2, 0.5]) == (1.2346, 2.0, 0.5)
-    with pytest.raises(ValueError, match="three values"):
+        frame_cache.proxy_size(0)
+    assert round_alphas([1.23456, 2, 0.5]) == (1.2346, 2.0, 0.5, 0.0, -1.0, 1.0, 1.0)
+    assert round_alphas([1, 1, 1, 0.123456, 0.5, 0.25, 0]) == (1, 1, 1, 0.1235, 0.5, 0.25, 0)
+    with pytest.raises(EditError, match="3 values"):
         round_alphas([1, 2])
+    with pytest.raises(EditError, match="brows"):
+        round_alphas([1, 1, 1, 3, 1, 1, 1])
+
+
+def test_an_edit_of_any_channel_drops_the_frames_it_changes() -> None:
+    """Cache keys are whole frame edits: a brow key, an inserted blink or a head-motion key
+    invalidates the frames whose edit it changes and no other."""
+    n = 40
+    cache = FrameCache()
+    edits = Edits()
+
+    def edit_at(frame: int):
+        return round_alphas(edits.frame_edits(n)[frame])
+
+    for f in range(n):
+        cache.put(CachedFrame(f, 16, edit_at(f), np.zeros((16, 16, 3), np.uint8), 1.0))
+    edits.blink.set(20, 1.0)  # closes frames 18..23 only
+    assert cache.invalidate(edit_at) == 6
+    assert {e.frame for e in cache} == set(range(n)) - set(range(18, 24))
+    edits.brows.set(30, 0.5)  # held over the whole clip
+    assert cache.invalidate(edit_at) == n - 6 and len(cache) == 0
 
 
 def test_get_checks_the_alphas_and_ranges_are_runs() -> None:
