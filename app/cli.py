@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("subject")
     p.add_argument("--json", help="also write the report as JSON")
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="score only N validation frames, evenly spaced (default: all)",
+    )
 
     p = sub.add_parser("demo", parents=[common], help="open or render the built-in demo subject")
     p.add_argument("--render", metavar="OUT.mp4", help="render the demo to an MP4 instead")

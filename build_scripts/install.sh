@@ -30,4 +30,4 @@ command -v "$py" >/dev/null || py=python3
   "torch==2.14.1" "torchvision==0.29.1" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 \
   | grep -v -e '^WARNING: Location' -e 'Running pip as the' || true
-.venv/bin/python -c "import talkstudio.core, torch, cv2, PySide6, mediapipe; print('install.sh: ready, torch', torch.__version__)"
+.venv/bin/python -c "import talkstudio.core, torch, cv2, PySide6, mediapipe, piq; print('install.sh: ready, torch', torch.__version__)"

@@ -5,7 +5,9 @@
   validation audio, with the frames' own poses and eye track.
 
 Each pass reports PSNR of the full frame, inside the head mask and inside the mouth region
-(the mouth polygon's box plus a margin), SSIM, and the image-space LMD (rendered and real frames
+(the mouth polygon's box plus a margin), SSIM, HaarPSI and MS-GMSD (``piq``, no learnt weights),
+the mouth sharpness ratio (the render's Laplacian energy in the mouth box over the real frame's;
+below 1: blurrier), and the image-space LMD (rendered and real frames
 re-tracked with MediaPipe; mouth points 48–67, centred, pixels at 512²). Beside them stand the
 baselines: the per-pixel mean of the training frames (full frame and head mask) and, for stage 1,
 the track-space LMD of the subject's mean landmarks.
@@ -20,14 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from .fidelity import evenly_spaced, mouth_box
 from .landmarks import MOUTH, STAGE1_POINTS
-from .metrics import box_mask, landmark_distance, psnr, ssim
+from .metrics import haarpsi, landmark_distance, ms_gmsd, psnr, sharpness_ratio, ssim
 from .progress import Job, Progress
 from .subject import MASK_HEAD
 
 EVAL_SIZE = 512
-MOUTH_MARGIN = 0.15
-"""Margin around the mouth polygon's box, as a fraction of the mouth width."""
 
 
 @dataclass
@@ -39,7 +40,22 @@ class PassScores:
     psnr_head: list[float] = field(default_factory=list)
     psnr_mouth: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
+    haarpsi: list[float] = field(default_factory=list)
+    ms_gmsd: list[float] = field(default_factory=list)
+    mouth_sharpness: list[float] = field(default_factory=list)
     lmd: list[float] = field(default_factory=list)
+
+    def add_image(
+        self, rgb: np.ndarray, truth: np.ndarray, head: np.ndarray, mouth: np.ndarray
+    ) -> None:
+        """Score one frame: whole image, head mask ``head`` and mouth box ``mouth`` [S, S]."""
+        self.psnr.append(psnr(rgb, truth))
+        self.psnr_head.append(psnr(rgb, truth, head))
+        self.psnr_mouth.append(psnr(rgb, truth, mouth))
+        self.ssim.append(ssim(rgb, truth))
+        self.haarpsi.append(haarpsi(rgb, truth))
+        self.ms_gmsd.append(ms_gmsd(rgb, truth))
+        self.mouth_sharpness.append(sharpness_ratio(rgb, truth, mouth))
 
     def summary(self) -> dict[str, float | None]:
         def mean(v: list[float]) -> float | None:
@@ -50,6 +66,9 @@ class PassScores:
             "psnr_head": mean(self.psnr_head),
             "psnr_mouth": mean(self.psnr_mouth),
             "ssim": mean(self.ssim),
+            "haarpsi": mean(self.haarpsi),
+            "ms_gmsd": mean(self.ms_gmsd),
+            "mouth_sharpness": mean(self.mouth_sharpness),
             "lmd_image": mean(self.lmd),
         }
 
@@ -76,9 +95,13 @@ def _mouth_points(tracker: Any, rgb: np.ndarray) -> np.ndarray | None:
 
 
 def evaluate_subject(
-    subject_dir: str | os.PathLike[str], device: str = "auto", retrack: bool = True
+    subject_dir: str | os.PathLike[str],
+    device: str = "auto",
+    retrack: bool = True,
+    frames: int | None = None,
 ) -> Job[dict[str, Any]]:
-    """Evaluate a trained subject; yields progress, returns the report (JSON-ready dict)."""
+    """Evaluate a trained subject; yields progress, returns the report (JSON-ready dict).
+    ``frames``: score only that many validation frames, evenly spaced (default: all)."""
     import torch
 
     from .engine import Engine
@@ -92,6 +115,9 @@ def evaluate_subject(
     meta, tracks = subject.meta, subject.tracks
     size = int(engine.head.config.image_size)
     val = list(meta.val_range)
+    if frames is not None and frames < 1:
+        raise ValueError(f"the number of frames to score must be at least 1, got {frames}")
+    picks = evenly_spaced(len(val), frames)
     train = list(meta.train_range)
     mean_frame = np.zeros((size, size, 3))
     for i in train:
@@ -99,7 +125,8 @@ def evaluate_subject(
     mean_frame /= len(train)
 
     passes: dict[str, np.ndarray] = {"stage2_alone": tracks.lm_world[val].astype(np.float64)}
-    report: dict[str, Any] = {"subject": str(subject.root), "size": size, "frames": val}
+    scored = [val[k] for k in picks]
+    report: dict[str, Any] = {"subject": str(subject.root), "size": size, "frames": scored}
     if engine.stage1 is not None and meta.has_audio:
         pred = predict(engine.stage1, validation_audio(subject))[: len(val)]  # [V, 37, 3]
         whole = passes["stage2_alone"].copy()
@@ -115,30 +142,22 @@ def evaluate_subject(
     base = PassScores("baseline_mean_frame")
     scores = {name: PassScores(name) for name in passes}
     tracker = FaceMeshTracker(max_faces=1, static=True) if retrack else None
-    total = len(val) * len(passes)
+    total = len(picks) * len(passes)
     done = 0
     try:
-        for k, i in enumerate(val):
+        for k, i in zip(picks, scored):
             truth = _resize(subject.load_frame(i), size)
             labels = _resize(subject.load_mask(i), size)
             head_mask = (labels & MASK_HEAD) > 0
-            mouth2d = tracks.lm2d[i][list(MOUTH)] * size / meta.size
-            width = float(np.ptp(mouth2d[:, 0]))
-            mouth_box = box_mask((size, size), mouth2d, MOUTH_MARGIN * width + 2)
-            base.psnr.append(psnr(mean_frame, truth))
-            base.psnr_head.append(psnr(mean_frame, truth, head_mask))
-            base.psnr_mouth.append(psnr(mean_frame, truth, mouth_box))
-            base.ssim.append(ssim(mean_frame, truth))
+            mouth = mouth_box(subject, i, size)
+            base.add_image(mean_frame, truth, head_mask, mouth)
             true_mouth = _mouth_points(tracker, truth) if tracker else None
             for name, lms in passes.items():
                 with torch.no_grad():
                     head = engine.head.render(K, tracks.pose[i], lms[k], bg)
                     rgb = engine._finish(head.head, head.opacity, size)
                 sc = scores[name]
-                sc.psnr.append(psnr(rgb, truth))
-                sc.psnr_head.append(psnr(rgb, truth, head_mask))
-                sc.psnr_mouth.append(psnr(rgb, truth, mouth_box))
-                sc.ssim.append(ssim(rgb, truth))
+                sc.add_image(rgb, truth, head_mask, mouth)
                 if tracker is not None and true_mouth is not None:
                     got = _mouth_points(tracker, rgb)
                     if got is not None:
@@ -156,8 +175,10 @@ def evaluate_subject(
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as an aligned text table."""
-    cols = ["psnr", "psnr_head", "psnr_mouth", "ssim", "lmd_image"]
-    rows = [("pass", "PSNR dB", "head dB", "mouth dB", "SSIM", "LMD px")]
+    cols = ["psnr", "psnr_head", "psnr_mouth", "ssim", "haarpsi", "ms_gmsd"]
+    cols += ["mouth_sharpness", "lmd_image"]
+    titles = ["PSNR dB", "head dB", "mouth dB", "SSIM", "HaarPSI", "MS-GMSD", "mouth sharp"]
+    rows = [("pass", *titles, "LMD px")]
     for name, vals in [*report["passes"].items(), ("baseline (mean frame)", report["baseline"])]:
         rows.append((name, *("-" if vals[c] is None else f"{vals[c]:.3f}" for c in cols)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

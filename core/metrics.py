@@ -1,12 +1,18 @@
 """Image and landmark metrics shared by every stage and by ``eval`` (docs/design.md "Evaluation").
 
 Images are float arrays in [0, 1] of shape [H, W, 3] (or [N, H, W, 3]); masks are boolean
-[H, W] (or [N, H, W]). PSNR is in dB; LMD in pixels.
+[H, W] (or [N, H, W]). PSNR is in dB; LMD in pixels. The perceptual metrics (HaarPSI, MS-GMSD)
+come from ``piq`` and need no downloaded weights.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
@@ -69,3 +75,73 @@ def landmark_distance(pred: np.ndarray, target: np.ndarray, centre: bool = True)
         p = p - p.mean(axis=-2, keepdims=True)
         t = t - t.mean(axis=-2, keepdims=True)
     return float(np.linalg.norm(p - t, axis=-1).mean())
+
+
+def _nchw(img: np.ndarray) -> torch.Tensor:
+    """[H, W, 3] image (uint8 or float) → float32 tensor [1, 3, H, W] clipped to [0, 1]."""
+    import torch
+
+    arr = np.clip(to_float(img), 0.0, 1.0).astype(np.float32)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an RGB image [H, W, 3], got shape {arr.shape}")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]
+
+
+def _check_pair(pred: np.ndarray, target: np.ndarray, least: int, metric: str) -> None:
+    if np.shape(pred) != np.shape(target):
+        raise ValueError(
+            f"{metric}: images differ in shape, {np.shape(pred)} vs {np.shape(target)}"
+        )
+    if min(np.shape(pred)[:2]) < least:
+        raise ValueError(
+            f"{metric} needs images of at least {least}×{least} px, got {np.shape(pred)[:2]}: "
+            "score a larger region"
+        )
+
+
+def haarpsi(pred: np.ndarray, target: np.ndarray) -> float:
+    """HaarPSI (Reisenhofer et al. 2018) of two RGB images [H, W, 3], from ``piq``: a perceptual
+    similarity in [0, 1] built from Haar wavelet responses (1 for identical images); it needs
+    no learnt weights. Images must be at least 16 px on each side."""
+    import piq
+    import torch
+
+    _check_pair(pred, target, 16, "HaarPSI")
+    with torch.no_grad():
+        return float(piq.haarpsi(_nchw(pred), _nchw(target), data_range=1.0))
+
+
+def ms_gmsd(pred: np.ndarray, target: np.ndarray) -> float:
+    """Multi-scale gradient magnitude similarity deviation (``piq``) of two RGB images
+    [H, W, 3]: 0 for identical images, larger when edges differ; no learnt weights. Images
+    must be at least 32 px on each side (four scales)."""
+    import piq
+    import torch
+
+    _check_pair(pred, target, 32, "MS-GMSD")
+    with torch.no_grad():
+        x, y = _nchw(pred), _nchw(target)
+        return float(piq.multi_scale_gmsd(x, y, data_range=1.0, chromatic=True))
+
+
+def laplacian_energy(img: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean high-frequency energy of an RGB image [H, W, 3]: the mean squared response of the
+    3×3 Laplacian on its grey level (in [0, 1] units), over ``mask`` [H, W] when given."""
+    import cv2
+
+    grey = to_float(img).mean(axis=-1)  # [H, W]
+    lap = cv2.Laplacian(grey, cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT) ** 2
+    if mask is None:
+        return float(lap.mean())
+    m = np.asarray(mask, bool)
+    if not m.any():
+        raise ValueError("the mask selects no pixels")
+    return float(lap[m].mean())
+
+
+def sharpness_ratio(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """High-frequency energy of ``pred`` over that of ``target`` (:func:`laplacian_energy`),
+    inside ``mask``: below 1 the render is blurrier than the real frame, above 1 sharper (or
+    noisier). NaN when the real frame has no detail there."""
+    real = laplacian_energy(target, mask)
+    return laplacian_energy(pred, mask) / real if real > 0 else float("nan")

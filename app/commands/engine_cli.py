@@ -53,7 +53,10 @@ def _eval(args: argparse.Namespace) -> int:
 
     from ..progress_bar import ProgressBar
 
-    report = run_job(evaluate_subject(args.subject), ProgressBar())
+    if args.frames is not None and args.frames < 1:
+        print(f"--frames must be at least 1, got {args.frames}", file=sys.stderr)
+        return 2
+    report = run_job(evaluate_subject(args.subject, frames=args.frames), ProgressBar())
     print(format_report(report))
     if args.json:
         write_json(args.json, report)

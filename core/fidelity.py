@@ -1,0 +1,122 @@
+"""Fidelity of a rendered frame against the real one, region by region (docs/design.md
+"Evaluation"; the ``fidelity`` benchmark and ``talkstudio eval``).
+
+Regions of a frame at side ``S`` (:func:`frame_regions`):
+
+- head: the head bit of the subject's label mask; PSNR is taken over its pixels, SSIM and
+  HaarPSI over its bounding box (at least 32 px), where the head's edges and the background
+  right around it count;
+- mouth: the box of the tracked mouth polygon (points 48–67) plus a margin of
+  ``MOUTH_MARGIN`` of its width; its sharpness ratio is the render's mean Laplacian energy over
+  the real frame's (:func:`metrics.sharpness_ratio`);
+- seam: a band ``SEAM_PX`` wide (at 512²) around the head-mask boundary, where the rendered head
+  is blended into the plate; its mean absolute error over the mean absolute error inside the
+  head (the head without the band) is the seam ratio: 1 when the blend is as good as the head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import metrics
+from .landmarks import MOUTH
+from .subject import MASK_HEAD, Subject
+
+SEAM_PX = 12
+"""Width of the seam band, pixels at 512²."""
+MOUTH_MARGIN = 0.15
+"""Margin around the mouth polygon's box, as a fraction of the mouth width."""
+MIN_BOX = 32
+"""Smallest side of the head box the image metrics are taken over (MS-GMSD needs 32 px)."""
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Boolean masks [S, S] of one frame and the head's bounding box."""
+
+    head: np.ndarray
+    mouth: np.ndarray
+    seam: np.ndarray
+    inner: np.ndarray
+    """The head without the seam band."""
+    box: tuple[slice, slice]
+    """Rows and columns of the head's bounding box (at least MIN_BOX on each side)."""
+
+
+def evenly_spaced(count: int, wanted: int | None) -> list[int]:
+    """``wanted`` indices of range(count), evenly spaced (all of them when None or more)."""
+    if wanted is None or wanted >= count:
+        return list(range(count))
+    return sorted(set(np.linspace(0, count - 1, wanted).round().astype(int).tolist()))
+
+
+def mouth_box(subject: Subject, i: int, size: int) -> np.ndarray:
+    """Boolean [size, size]: the box of frame ``i``'s tracked mouth polygon plus the margin."""
+    mouth2d = subject.tracks.lm2d[i][list(MOUTH)] * size / subject.meta.size  # [20, 2]
+    width = float(np.ptp(mouth2d[:, 0]))
+    return metrics.box_mask((size, size), mouth2d, MOUTH_MARGIN * width + 2)
+
+
+def _span(lo: int, hi: int, n: int) -> slice:
+    """[lo, hi) grown about its centre to at least MIN_BOX (or n), kept inside [0, n)."""
+    need = min(MIN_BOX, n)
+    if hi - lo < need:
+        lo = min(max(0, (lo + hi) // 2 - need // 2), n - need)
+        hi = lo + need
+    return slice(int(lo), int(hi))
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        raise ValueError("the head mask is empty: this frame has no head to score")
+    h, w = mask.shape
+    return _span(ys.min(), ys.max() + 1, h), _span(xs.min(), xs.max() + 1, w)
+
+
+def frame_regions(subject: Subject, i: int, size: int, seam_px: int = SEAM_PX) -> Regions:
+    """The regions of frame ``i`` at ``size`` × ``size`` (see the module docstring)."""
+    import cv2
+
+    labels = subject.load_mask(i)  # [H, W] label bits
+    if labels.shape != (size, size):
+        labels = cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
+    head = (labels & MASK_HEAD) > 0
+    r = max(1, round(seam_px * size / 512) // 2)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    h8 = head.astype(np.uint8)
+    outer = cv2.dilate(h8, kernel) > 0
+    inner = cv2.erode(h8, kernel, borderType=cv2.BORDER_REPLICATE) > 0
+    return Regions(head, mouth_box(subject, i, size), outer & ~inner, inner, _box(head))
+
+
+COLUMNS: dict[str, str] = {
+    "psnr_head": "head PSNR dB",
+    "ssim_head": "head SSIM",
+    "haarpsi_head": "head HaarPSI",
+    "ms_gmsd_head": "head MS-GMSD",
+    "mouth_sharpness": "mouth sharp",
+    "psnr_full": "full PSNR dB",
+    "seam_ratio": "seam ratio",
+}
+"""Keys of :func:`score_frame`'s result and their column titles."""
+
+
+def score_frame(render: np.ndarray, truth: np.ndarray, regions: Regions) -> dict[str, float]:
+    """Every score of :data:`COLUMNS` for one rendered frame against the real one ([S, S, 3])."""
+    pred, real = metrics.to_float(render), metrics.to_float(truth)
+    crop_p, crop_r = pred[regions.box], real[regions.box]
+    err = np.abs(pred - real).mean(axis=-1)  # [S, S]
+    inside = float(err[regions.inner].mean()) if regions.inner.any() else float("nan")
+    band = float(err[regions.seam].mean()) if regions.seam.any() else float("nan")
+    return {
+        "psnr_head": metrics.psnr(pred, real, regions.head),
+        "ssim_head": metrics.ssim(crop_p, crop_r),
+        "haarpsi_head": metrics.haarpsi(crop_p, crop_r),
+        "ms_gmsd_head": metrics.ms_gmsd(crop_p, crop_r),
+        "mouth_sharpness": metrics.sharpness_ratio(pred, real, regions.mouth),
+        "psnr_full": metrics.psnr(pred, real),
+        "seam_ratio": band / inside if inside > 0 else float("nan"),
+    }
