@@ -120,15 +120,14 @@ class PlaybackCache(QObject):
         return proxy_size(self.client.size)
 
     def alphas_at(self, frame: int) -> Alphas:
-        """(α1, α2, α3) of ``frame`` under the current edits, as render requests carry them (a
-        table of the whole clip, made again after each edit)."""
+        """The frame edit of ``frame`` under the current edits (α, brows, blinks, head motion),
+        as render requests carry it (a table of the whole clip, made again after each edit)."""
         n = self.state.num_frames
         if self._alphas is None or len(self._alphas) != n:
-            table = self.state.edits.alphas(n).tolist() if n else []
-            self._alphas = [(round(a, 4), round(b, 4), round(c, 4)) for a, b, c in table]
+            self._alphas = [round_alphas(row) for row in self.state.frame_edits()] if n else []
         if 0 <= frame < n:
             return self._alphas[frame]
-        return round_alphas(self.state.alphas_at(frame))
+        return self.state.frame_edit(frame)
 
     def ranges(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """[start, end) runs cached at full size, and at proxy size, under the current edits."""

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from talkstudio.core.edit import FrameEdit
 from talkstudio.widgets.alpha_panel import AlphaPanel
 from talkstudio.widgets.preview import Preview
 from talkstudio.widgets.state import EditState
@@ -73,10 +74,10 @@ class RenderController(QObject):
         self.last_shown: RenderResult | None = None
         self.hold: Callable[[], bool] = lambda: False
         """True while playback shows frames itself (the playhead's moves ask for nothing)."""
-        self.cached: Callable[
-            [int, tuple[float, float, float], int], tuple[np.ndarray, float] | None
-        ] = lambda _f, _a, _s: None
-        """A cached full frame of (frame, α, size) and what it cost to render, or None."""
+        self.cached: Callable[[int, FrameEdit, int], tuple[np.ndarray, float] | None] = (
+            lambda _f, _a, _s: None
+        )
+        """A cached full frame of (frame, frame edit, size) and what it cost to render, or None."""
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
@@ -118,7 +119,7 @@ class RenderController(QObject):
         mode, self._mode = self._mode, ""
         if not mode or not self.active or self.hold() or self.state.num_frames == 0:
             return  # nothing asked, nothing open, or playing (playback shows frames itself)
-        alphas = tuple(round(float(a), 4) for a in self.state.current_alphas())
+        alphas = self.state.frame_edit()
         key = (self.state.frame, alphas, self.client.size)
         last = self._last_request
         if last is not None and last[0] == key and last[1] in ("fast", "fast+full"):
@@ -127,12 +128,11 @@ class RenderController(QObject):
             if mode == "fast+full":
                 mode = "full"
         if mode == "full":
-            a3 = (alphas[0], alphas[1], alphas[2])
-            hit = self.cached(self.state.frame, a3, key[2])
+            hit = self.cached(self.state.frame, alphas, key[2])
             if hit is not None:
                 rgb, ms = hit
                 self._show(
-                    RenderResult(self._last_seq, self.state.frame, a3, key[2], "full", rgb, ms)
+                    RenderResult(self._last_seq, self.state.frame, alphas, key[2], "full", rgb, ms)
                 )
                 return
         self._last_request = (key, mode)
@@ -142,7 +142,7 @@ class RenderController(QObject):
         """Whether ``result`` may be shown now."""
         if result.frame != self.state.frame or result.seq < self._last_seq:
             return False
-        same_alphas = np.allclose(result.alphas, self.state.current_alphas(), atol=1e-4)
+        same_alphas = np.allclose(result.alphas, self.state.frame_edit(), atol=1e-4)
         if result.kind == "full":
             return bool(same_alphas)
         return bool(same_alphas) or self.dragging()

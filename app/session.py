@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from talkstudio.core.edit import ALPHA_NAMES, Edits
+from talkstudio.core.edit import CHANNEL_NAMES, Edits
 from talkstudio.core.errors import TalkstudioError
 from talkstudio.core.project import ExportSettings, Project
 from talkstudio.widgets.state import EditState
@@ -176,7 +176,7 @@ class Session(QObject):
         if expected is None or Path(expected).resolve() != Path(info.subject).resolve():
             return  # an answer to an earlier request, overtaken by a newer open
         self._pending = None
-        self.state.set_track(info.lm_world, info.typical)
+        self.state.set_track(info.lm_world, info.typical, info.blinks)
         self.state.set_audio(info.audio)
         if pending is not None:  # a new session
             self.subject_path, self.project_path = info.subject, pending.project
@@ -202,11 +202,12 @@ class Session(QObject):
 
     # --- editing ---------------------------------------------------------------------------------
     def reset_all_edits(self) -> None:
-        """Reset every factor (one undo step per factor that had keyframes)."""
+        """Reset every channel and the blink rate (one undo step per change, in one macro)."""
         stack = self.state.undo_stack
         stack.beginMacro("Reset all edits")
-        for name in ALPHA_NAMES:
+        for name in CHANNEL_NAMES:
             self.state.reset(name)
+        self.state.set_blink_rate(None)
         stack.endMacro()
 
     # --- saving and closing ----------------------------------------------------------------------

@@ -33,16 +33,18 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import numpy as np
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
+from talkstudio.core.edit import FrameEdit, frame_edit
 from talkstudio.core.errors import TalkstudioError
 
 from .jobs import JobRunner, wait_for
 
 if TYPE_CHECKING:
+    from talkstudio.core.blinks import BlinkSchedule
     from talkstudio.core.edit import Edits, TypicalOpening
     from talkstudio.core.engine import Engine
 
@@ -51,7 +53,8 @@ RenderMode = Literal["fast", "full", "fast+full", "ahead"]
 RENDER_MODES: tuple[RenderMode, ...] = get_args(RenderMode)
 RenderKind = Literal["fast", "full"]
 """What a result is: the edited head region over the cached frame, or a full frame."""
-Alphas = tuple[float, float, float]
+Alphas: TypeAlias = FrameEdit
+"""What a frame is rendered with: its whole frame edit (α, brows, blinks, head motion)."""
 
 
 class RequestKind(enum.Enum):
@@ -108,7 +111,7 @@ class SessionInfo:
 
     subject: Path
     name: str
-    lm_world: np.ndarray  # [T, 68, 3] head frame, before edits
+    lm_world: np.ndarray  # [T, 68, 3] head frame, before edits and synthesised blinks
     audio: np.ndarray  # [S] mono float32 16 kHz
     audio_path: Path | None  # None: the subject's own speech (replay)
     device: str  # "CPU" or "GPU (name)"
@@ -116,11 +119,11 @@ class SessionInfo:
     subject_size: int
     open_ms: float
     typical: TypicalOpening | None = None  # what α > 1 opens closed eyes and mouths by
+    blinks: BlinkSchedule | None = None  # how the track synthesises blinks (added by the edits)
 
 
 def _alphas(values: Any) -> Alphas:
-    a = [round(float(v), 4) for v in values]
-    return (a[0], a[1], a[2])
+    return frame_edit(values)
 
 
 class EngineWorker(QObject):
@@ -233,7 +236,7 @@ class EngineWorker(QObject):
         return SessionInfo(
             subject=engine.subject.root,
             name=engine.subject.meta.name,
-            lm_world=np.asarray(engine.track.lm_world, np.float32),
+            lm_world=np.asarray(engine.track.before_blinks, np.float32),
             audio=np.asarray(engine.audio, np.float32),
             audio_path=Path(audio) if audio else None,
             device=device,
@@ -241,6 +244,7 @@ class EngineWorker(QObject):
             subject_size=engine.subject.meta.size,
             open_ms=ms,
             typical=engine.track.typical,
+            blinks=engine.track.blinks,
         )
 
     @Slot()

@@ -1,10 +1,15 @@
-"""The α panel: one row per factor (α1 left eye, α2 right eye, α3 mouth).
+"""The edits panel: one row per factor (α1 left eye, α2 right eye, α3 mouth), then "More":
+brows, head motion and blinks.
 
-Each row has a slider 0–2 (200 steps) and a spin box kept in step with it, a keyframe indicator,
-and buttons to set or delete the keyframe at the current frame and to reset the factor. The row
-shows the state's value at the current frame (interpolated between keyframes). A slider drag
-sets the value at the current frame live (one merged undo step per drag); releasing it, or any
-other finished change, emits :attr:`AlphaPanel.editCommitted`, which asks for the full render.
+Each factor row has a slider over the channel's range (α 0–2, brows -1–1, head motion 0–2; 100
+steps per unit) and a spin box kept in step with it, a keyframe indicator, and buttons to set or
+delete the keyframe at the current frame and to reset the channel. The row shows the state's
+value at the current frame (interpolated between keyframes). A slider drag sets the value at the
+current frame live (one merged undo step per drag); releasing it, or any other finished change,
+emits :attr:`AlphaPanel.editCommitted`, which asks for the full render.
+
+The blink row inserts a blink at the current frame, deletes the one there, removes them all, and
+sets the rate of the synthesised blinks (per minute; "auto" is the driving track's own choice).
 """
 
 from __future__ import annotations
@@ -12,20 +17,30 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
+    QFrame,
     QGridLayout,
     QLabel,
     QSlider,
+    QSpinBox,
     QToolButton,
     QWidget,
 )
 
-from talkstudio.core.edit import ALPHA_MAX, ALPHA_MIN, ALPHA_NAMES
+from talkstudio.core.blinks import BLINK_RATE_MAX
+from talkstudio.core.edit import ALPHA_NAMES, CHANNELS, CURVE_CHANNELS
 
-from .palette import ALPHA_COLORS, ALPHA_LABELS
+from .palette import CHANNEL_COLORS, CHANNEL_LABELS
 from .state import EditState
 
 STEPS_PER_UNIT = 100
-"""Slider steps per unit of α: 200 steps over [0, 2]."""
+"""Slider steps per unit of a channel: 200 steps over α's [0, 2]."""
+ROW_NAMES = (*ALPHA_NAMES, *CURVE_CHANNELS)
+"""The channels with a slider row, in panel order."""
+TIPS = {
+    "brows": "Raise (+) or lower (−) the brows, by up to 0.4 of the subject's eye-brow distance",
+    "head_motion": "Amplitude of the head's motion about its mean pose: 0 holds the head still, "
+    "1 moves it as the subject did, 2 doubles the motion",
+}
 
 
 def _button(text: str) -> QToolButton:
@@ -34,20 +49,29 @@ def _button(text: str) -> QToolButton:
     return button
 
 
+def _swatch(name: str) -> QLabel:
+    r, g, b = CHANNEL_COLORS[name]
+    label = QLabel(f"<span style='color:rgb({r},{g},{b})'>■</span> {CHANNEL_LABELS[name]}")
+    label.setToolTip(TIPS.get(name, ""))
+    return label
+
+
 class AlphaRow:
-    """The controls of one factor, laid out on one row of the panel's grid."""
+    """The controls of one channel with values, laid out on one row of the panel's grid."""
 
     def __init__(self, name: str, grid: QGridLayout, row: int) -> None:
         self.name = name
-        r, g, b = ALPHA_COLORS[name]
-        self.label = QLabel(f"<span style='color:rgb({r},{g},{b})'>■</span> {ALPHA_LABELS[name]}")
+        spec = CHANNELS[name]
+        self.neutral = spec.neutral
+        self.label = _swatch(name)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(int(ALPHA_MIN * STEPS_PER_UNIT), int(ALPHA_MAX * STEPS_PER_UNIT))
+        self.slider.setRange(round(spec.lo * STEPS_PER_UNIT), round(spec.hi * STEPS_PER_UNIT))
         self.slider.setPageStep(10)
         self.slider.setMinimumWidth(140)
         self.slider.setObjectName(f"slider_{name}")
+        self.slider.setToolTip(TIPS.get(name, ""))
         self.spin = QDoubleSpinBox()
-        self.spin.setRange(ALPHA_MIN, ALPHA_MAX)
+        self.spin.setRange(spec.lo, spec.hi)
         self.spin.setDecimals(2)
         self.spin.setSingleStep(0.05)
         self.spin.setKeyboardTracking(False)
@@ -59,7 +83,8 @@ class AlphaRow:
         self.delete_button.setToolTip("Delete the keyframe at the current frame")
         self.reset_button = _button("Reset")
         self.reset_button.setToolTip(
-            f"Remove every {ALPHA_LABELS[name]} keyframe: back to 1 (as predicted) everywhere"
+            f"Remove every {CHANNEL_LABELS[name]} keyframe: back to {spec.neutral:g} "
+            "(as predicted) everywhere"
         )
         widgets = (
             self.label,
@@ -74,8 +99,45 @@ class AlphaRow:
             grid.addWidget(w, row, col)
 
 
+class BlinkRow:
+    """Insert, delete and reset blinks, and the synthesised blinks' rate, on one grid row."""
+
+    def __init__(self, grid: QGridLayout, row: int) -> None:
+        self.label = _swatch("blink")
+        self.label.setToolTip("Blinks: inserted at a frame, and synthesised at a rate")
+        self.insert_button = _button("Insert blink")
+        self.insert_button.setObjectName("insert_blink")
+        self.insert_button.setToolTip(
+            "Close both eyes for ~0.24 s, fully shut at the current frame (a keyframe on the "
+            "blink lane)"
+        )
+        self.rate = QSpinBox()
+        self.rate.setObjectName("blink_rate")
+        self.rate.setRange(-1, int(BLINK_RATE_MAX))
+        self.rate.setSpecialValueText("auto")
+        self.rate.setSuffix("/min")
+        self.rate.setKeyboardTracking(False)
+        self.rate.setToolTip(
+            "Synthesised blinks per minute (0: none). Auto: blinks are added only when the "
+            "subject's own footage blinks too rarely, every 2–3 s"
+        )
+        self.indicator = QLabel()
+        self.indicator.setMinimumWidth(86)
+        self.delete_button = _button("Del blink")
+        self.delete_button.setToolTip("Delete the blink inserted at the current frame")
+        self.reset_button = _button("Reset")
+        self.reset_button.setToolTip("Remove every inserted blink (the rate stays)")
+        grid.addWidget(self.label, row, 0)
+        grid.addWidget(self.insert_button, row, 1)
+        grid.addWidget(self.rate, row, 2)
+        grid.addWidget(self.indicator, row, 3)
+        grid.addWidget(self.delete_button, row, 5)
+        grid.addWidget(self.reset_button, row, 6)
+
+
 class AlphaPanel(QWidget):
-    """Three α rows viewing an :class:`EditState`."""
+    """The α rows and the "More" rows (brows, head motion, blinks) viewing an
+    :class:`EditState`."""
 
     valueEdited = Signal(str, float)  # noqa: N815 (Qt signal naming)
     """A live value change while a slider is dragged (factor, value)."""
@@ -91,6 +153,21 @@ class AlphaPanel(QWidget):
         grid.setHorizontalSpacing(8)
         grid.setColumnStretch(1, 1)
         self.rows = {n: AlphaRow(n, grid, i) for i, n in enumerate(ALPHA_NAMES)}
+        more = QLabel("More")
+        more.setStyleSheet("font-weight: bold")
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        first = len(ALPHA_NAMES)
+        grid.addWidget(more, first, 0)
+        grid.addWidget(line, first, 1, 1, 6)
+        for i, n in enumerate(CURVE_CHANNELS, first + 1):
+            self.rows[n] = AlphaRow(n, grid, i)
+        self.blink = BlinkRow(grid, first + 1 + len(CURVE_CHANNELS))
+        self.blink.insert_button.clicked.connect(self._insert_blink)
+        self.blink.delete_button.clicked.connect(lambda _=False: self._delete_key("blink"))
+        self.blink.reset_button.clicked.connect(lambda _=False: self._reset("blink"))
+        self.blink.rate.valueChanged.connect(self._rate_changed)
         for name, row in self.rows.items():
             row.slider.valueChanged.connect(lambda v, n=name: self._slider_moved(n, v))
             row.slider.sliderReleased.connect(lambda n=name: self._slider_released(n))
@@ -116,7 +193,8 @@ class AlphaPanel(QWidget):
                 if frame in keys:
                     text, tip = "◆ keyframe", "a keyframe at this frame"
                 elif not keys:
-                    text, tip = "· default", "no keyframes: 1 (as predicted) everywhere"
+                    text = "· default"
+                    tip = f"no keyframes: {row.neutral:g} (as predicted) everywhere"
                 elif frame < keys[0] or frame > keys[-1]:
                     text, tip = "◇ held", "held from the nearest keyframe"
                 else:
@@ -125,8 +203,35 @@ class AlphaPanel(QWidget):
                 row.indicator.setToolTip(tip)
                 row.delete_button.setEnabled(frame in keys)
                 row.reset_button.setEnabled(bool(keys))
+            self._refresh_blinks(frame)
         finally:
             self._updating = False
+
+    def _refresh_blinks(self, frame: int) -> None:
+        blinks = [f for f, _ in self.state.keyframes("blink")]
+        near = [f for f in blinks if abs(f - frame) <= 3]
+        row = self.blink
+        if frame in blinks:
+            row.indicator.setText("◆ blink here")
+        elif near:
+            row.indicator.setText(f"◇ blink at {near[0]}")
+        else:
+            row.indicator.setText(f"· {len(blinks)} inserted")
+        row.indicator.setToolTip(f"blinks inserted at frames {blinks}" if blinks else "")
+        row.delete_button.setEnabled(frame in blinks)
+        row.reset_button.setEnabled(bool(blinks))
+        rate = self.state.blink_rate
+        row.rate.setValue(-1 if rate is None else round(rate))
+
+    def _insert_blink(self) -> None:
+        self.state.insert_blink()
+        self.editCommitted.emit("blink")
+
+    def _rate_changed(self, value: int) -> None:
+        if self._updating:
+            return
+        self.state.set_blink_rate(None if value < 0 else float(value))
+        self.editCommitted.emit("blink")
 
     def _slider_moved(self, name: str, steps: int) -> None:
         if self._updating:

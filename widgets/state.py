@@ -15,7 +15,8 @@ import numpy as np
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from talkstudio.core.edit import Edits, TypicalOpening
+from talkstudio.core.blinks import BlinkSchedule
+from talkstudio.core.edit import Edits, FrameEdit, TypicalOpening
 from talkstudio.core.edit_state import EditModel
 from talkstudio.core.timing import FPS
 
@@ -31,9 +32,10 @@ class EditState(QObject):
     frameChanged = Signal(int)  # noqa: N815 (Qt signal naming)
     """The current frame changed (new frame)."""
     keyframesChanged = Signal(str)  # noqa: N815 (Qt signal naming)
-    """The keyframes of one factor (its name in ALPHA_NAMES) changed."""
+    """The keyframes of one channel (its name in CHANNEL_NAMES) changed, or the blink rate
+    (announced as ``blink``)."""
     alphasChanged = Signal()  # noqa: N815 (Qt signal naming)
-    """The (α1, α2, α3) values at the current frame changed."""
+    """What the current frame is rendered with changed (its α, brows, blinks or head motion)."""
     trackChanged = Signal()  # noqa: N815 (Qt signal naming)
     """The base landmark track (and with it possibly the frame count) changed."""
     audioChanged = Signal()  # noqa: N815 (Qt signal naming)
@@ -90,6 +92,20 @@ class EditState(QObject):
         """(α1, α2, α3) at the current frame [3]."""
         return self.model.current_alphas()
 
+    def frame_edit(self, frame: int | None = None) -> FrameEdit:
+        """What ``frame`` (default: the current frame) is rendered with (see
+        :meth:`EditModel.frame_edit`)."""
+        return self.model.frame_edit(frame)
+
+    def frame_edits(self) -> np.ndarray:
+        """The frame edit of every frame of the clip [T, 7]."""
+        return self.model.frame_edits()
+
+    @property
+    def blink_rate(self) -> float | None:
+        """Synthesised blinks per minute; None: automatic."""
+        return self.model.blink_rate
+
     def value(self, name: str, frame: float | None = None) -> float:
         """Value of factor ``name`` at ``frame`` (default: the current frame)."""
         return self.model.value(name, frame)
@@ -106,10 +122,16 @@ class EditState(QObject):
         return self.model.edited_landmarks(frame)
 
     # --- loading (not undoable: these replace the session's inputs) -------------------------
-    def set_track(self, track: np.ndarray | None, typical: TypicalOpening | None = None) -> None:
-        """Set the base landmark track [T, 68, 3] in the head frame (None to clear) and the
-        subject's typical opening (see :meth:`EditModel.set_track`)."""
-        self.model.set_track(track, typical)
+    def set_track(
+        self,
+        track: np.ndarray | None,
+        typical: TypicalOpening | None = None,
+        blinks: BlinkSchedule | None = None,
+    ) -> None:
+        """Set the base landmark track [T, 68, 3] in the head frame (None to clear), the
+        subject's typical opening and how the track synthesises blinks (see
+        :meth:`EditModel.set_track`)."""
+        self.model.set_track(track, typical, blinks)
 
     def set_audio(self, samples: np.ndarray | None) -> None:
         """Set the driving audio [S] (mono, 16 kHz; None to clear)."""
@@ -150,8 +172,16 @@ class EditState(QObject):
         self.model.delete_keyframe(name, frame)
 
     def reset(self, name: str) -> None:
-        """Remove every keyframe of ``name`` (back to 1 everywhere; one undo step)."""
+        """Remove every keyframe of ``name`` (back to its neutral value; one undo step)."""
         self.model.reset(name)
+
+    def insert_blink(self, frame: int | None = None, depth: float = 1.0) -> None:
+        """Insert a blink at ``frame`` (default: the current frame; one undo step)."""
+        self.model.insert_blink(frame, depth)
+
+    def set_blink_rate(self, rate: float | None) -> None:
+        """Synthesised blinks per minute, None for automatic (one undo step when it changes)."""
+        self.model.set_blink_rate(rate)
 
 
 class PlaybackState(QObject):
