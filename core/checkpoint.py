@@ -11,9 +11,9 @@ A checkpoint folder (``SUBJECT/models/<part>/``) holds
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -21,6 +21,15 @@ from . import atomic
 from .errors import CheckpointError
 
 CHECKPOINT_VERSION = 1
+
+
+class _FromDict(Protocol):
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any: ...
+
+
+C = TypeVar("C", bound=_FromDict)
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def save_model(
@@ -97,6 +106,22 @@ def load_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source
             "train again with the current settings or load it with its own config"
         )
     module.load_state_dict(state)
+
+
+def load_module(
+    folder: str | Path,
+    kind: str,
+    config_type: type[C],
+    build: Callable[[C, Mapping[str, torch.Tensor], dict[str, Any]], M],
+    config: C | None = None,
+) -> M:
+    """The network saved in ``folder``: ``build(config, weights, meta)`` makes it (with the
+    checkpoint's own config unless ``config`` is given) and the weights are loaded into it."""
+    state, raw = load_model(folder, kind)
+    cfg = config or config_type.from_dict(raw.get("config", {}))
+    module = build(cfg, state, raw.get("meta", {}))
+    load_into(module, state, str(Path(folder) / "model.safetensors"))
+    return module
 
 
 def save_train_state(

@@ -10,22 +10,14 @@ import numpy as np
 import pytest
 from conftest import shared_data
 
+from talkstudio.core import subject as sj
 from talkstudio.core.geometry import OUTER_EYE_DISTANCE, project_head_points
 from talkstudio.core.landmarks import STABLE_POINTS
 from talkstudio.core.preprocess import preprocess
 from talkstudio.core.preprocess.ibug68 import mesh_to_ibug68
 from talkstudio.core.preprocess.pose import fit_rigid, intrinsics
 from talkstudio.core.preprocess.tracking import FaceMeshTracker, choose_face
-from talkstudio.core.subject import (
-    MASK_FACE,
-    MASK_HEAD,
-    MASK_LEFT_EYE,
-    MASK_MOUTH,
-    MASK_RIGHT_EYE,
-    MASK_TORSO,
-    Subject,
-    validate_subject,
-)
+from talkstudio.core.subject import Subject, validate_subject
 
 
 @pytest.fixture(scope="module")
@@ -103,18 +95,18 @@ def test_masks_have_the_right_regions(may_subject: Path) -> None:
     lm = subject.tracks.lm2d
     for i in (0, 60, 124):
         m = subject.load_mask(i)
-        face, head, torso = m & MASK_FACE > 0, m & MASK_HEAD > 0, m & MASK_TORSO > 0
+        face, head, torso = m & sj.MASK_FACE > 0, m & sj.MASK_HEAD > 0, m & sj.MASK_TORSO > 0
         assert not np.any(head & torso)
         assert np.all(head[face])
-        for bit in (MASK_LEFT_EYE, MASK_RIGHT_EYE, MASK_MOUTH):
+        for bit in (sj.MASK_LEFT_EYE, sj.MASK_RIGHT_EYE, sj.MASK_MOUTH):
             region = m & bit > 0
             assert region.sum() > 30 and (face[region]).mean() > 0.95
         rows = np.arange(m.shape[0])[:, None] * np.ones(m.shape[1])
         assert rows[head].mean() < lm[i, 8, 1] < rows[torso].mean()
         assert 0.15 < head.mean() < 0.6 and torso.mean() > 0.05
         # the subject's left eye (42-47) is on the image's right
-        left_cols = np.nonzero(m & MASK_LEFT_EYE)[1]
-        right_cols = np.nonzero(m & MASK_RIGHT_EYE)[1]
+        left_cols = np.nonzero(m & sj.MASK_LEFT_EYE)[1]
+        right_cols = np.nonzero(m & sj.MASK_RIGHT_EYE)[1]
         assert left_cols.mean() > right_cols.mean()
 
 

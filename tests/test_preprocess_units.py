@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from talkstudio.core import subject as sj
 from talkstudio.core.geometry import rotation_angle_deg, rotation_from_euler
 from talkstudio.core.landmarks import eye_area
 from talkstudio.core.preprocess import PreprocessError
@@ -24,15 +25,6 @@ from talkstudio.core.preprocess.pose import (
 from talkstudio.core.preprocess.segment import label_mask
 from talkstudio.core.preprocess.shape import similarity
 from talkstudio.core.preprocess.tracking import choose_face, fill_gaps
-from talkstudio.core.subject import (
-    MASK_FACE,
-    MASK_HEAD,
-    MASK_LEFT_EYE,
-    MASK_MOUTH,
-    MASK_PERSON,
-    MASK_RIGHT_EYE,
-    MASK_TORSO,
-)
 
 SIZE = 512
 
@@ -210,7 +202,7 @@ def test_background_plate_is_the_median_behind_a_moving_person() -> None:
         frame = background.copy()
         labels = np.zeros((64, 64), np.uint8)
         x = 4 * i
-        labels[20:64, x : x + 16] = MASK_PERSON | MASK_HEAD
+        labels[20:64, x : x + 16] = sj.MASK_PERSON | sj.MASK_HEAD
         frame[labels > 0] = 255 - frame[labels > 0]
         frame[0:2] = rng.integers(0, 256, (2, 64, 3))  # flicker in a few frames' top rows
         builder.add(frame, labels)
@@ -218,7 +210,7 @@ def test_background_plate_is_the_median_behind_a_moving_person() -> None:
     assert holes == 0.0
     assert np.abs(plate[4:].astype(int) - background[4:]).max() == 0
     labels = np.zeros((64, 64), np.uint8)
-    labels[10:20, 10:20] = MASK_HEAD
+    labels[10:20, 10:20] = sj.MASK_HEAD
     hob = head_on_background(np.zeros_like(plate), labels, plate)
     assert (hob[10:20, 10:20] == 0).all() and (hob[30:] == plate[30:]).all()
 
@@ -228,7 +220,7 @@ def test_plate_holes_are_filled_from_their_surroundings() -> None:
     frame = np.zeros((64, 64, 3), np.uint8)
     frame[:, :32] = 200
     labels = np.zeros((64, 64), np.uint8)
-    labels[16:48, 16:48] = MASK_PERSON
+    labels[16:48, 16:48] = sj.MASK_PERSON
     builder.add(frame, labels)
     plate, holes = builder.plate()
     assert 0.25 < holes < 0.4
@@ -261,17 +253,17 @@ def test_label_mask_regions_and_neck_line() -> None:
     prob[30:, 50:206] = 1.0  # head and hair above, shoulders below
     prob[200:, :] = 1.0
     labels = label_mask(lm, prob)
-    head = labels & MASK_HEAD > 0
-    torso = labels & MASK_TORSO > 0
-    assert not (head & torso).any() and ((labels & MASK_PERSON > 0) == (head | torso)).all()
+    head = labels & sj.MASK_HEAD > 0
+    torso = labels & sj.MASK_TORSO > 0
+    assert not (head & torso).any() and ((labels & sj.MASK_PERSON > 0) == (head | torso)).all()
     assert head[40, 128] and torso[250, 128]  # hair above is head, shoulders below are torso
     chin_row = int(lm[8, 1])
     assert head[chin_row - 2, 128] and torso[chin_row + 15, 128]
-    for bit, idx in ((MASK_LEFT_EYE, 42), (MASK_RIGHT_EYE, 36), (MASK_MOUTH, 48)):
+    for bit, idx in ((sj.MASK_LEFT_EYE, 42), (sj.MASK_RIGHT_EYE, 36), (sj.MASK_MOUTH, 48)):
         region = labels & bit > 0
         centre = lm[idx : idx + 6].mean(0).round().astype(int)
-        assert region[centre[1], centre[0]] and (labels[region] & MASK_FACE).all()
-    assert np.nonzero(labels & MASK_LEFT_EYE)[1].mean() > 128  # subject's left: image right
+        assert region[centre[1], centre[0]] and (labels[region] & sj.MASK_FACE).all()
+    assert np.nonzero(labels & sj.MASK_LEFT_EYE)[1].mean() > 128  # subject's left: image right
 
 
 def test_eye_ratio_is_area_over_open_area() -> None:

@@ -53,7 +53,7 @@ def test_torch_reference_matches_torchvision_forward_and_backward() -> None:
     w = torch.randn(4, 6, 3, 3, requires_grad=True)
     b = torch.randn(4, requires_grad=True)
     inputs = (x, offset, mask, w, b)
-    ref = _modulated_deform_conv(x, offset, mask, w, b, stride=2, padding=1)
+    ref = _modulated_deform_conv(x, offset, mask, w, stride=2, padding=1) + b.view(1, -1, 1, 1)
     tv = modulated_deform_conv(x, offset, mask, w, b, stride=2, padding=1, backend="torchvision")
     torch.testing.assert_close(ref, tv, rtol=1e-4, atol=1e-4)
     g_ref = torch.autograd.grad((ref * ref.detach().sin()).sum(), inputs)

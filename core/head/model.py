@@ -8,6 +8,7 @@ image = editor.render(edited_landmarks)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_into, load_model, save_model
+from ..checkpoint import load_module, save_model
 from ..training import resolve_device
 from .config import HeadConfig
 from .edit_render import EditRenderer
@@ -140,11 +141,11 @@ class HeadModel(nn.Module):
         config: HeadConfig | None = None,
     ) -> HeadModel:
         """The model saved in ``folder`` (its own config unless ``config`` is given)."""
-        state, raw = load_model(folder, KIND)
-        cfg = config or HeadConfig.from_dict(raw.get("config", {}))
-        bbox = raw.get("meta", {}).get("bbox")
-        if bbox is None:
-            bbox = state["field.bbox"].numpy()
-        model = cls(cfg, np.asarray(bbox, np.float32), device)
-        load_into(model, state, str(Path(folder) / "model.safetensors"))
-        return model.eval()
+
+        def build(cfg: HeadConfig, state: Mapping[str, torch.Tensor], meta: dict) -> HeadModel:
+            bbox = meta.get("bbox")
+            if bbox is None:  # older checkpoints: the box is also a buffer of the field
+                bbox = state["field.bbox"].numpy()
+            return cls(cfg, np.asarray(bbox, np.float32), device)
+
+        return load_module(folder, KIND, HeadConfig, build, config).eval()

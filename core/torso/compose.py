@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_into, load_model
+from ..checkpoint import load_module
 from ..errors import TalkstudioError
 from .config import TorsoConfig
 from .train import KIND, resolve_device
@@ -41,10 +41,7 @@ class Compositor:
         config: TorsoConfig | None = None,
     ) -> Compositor:
         """The model saved in ``folder``; with ``config``, build that network and demand a match."""
-        state, raw = load_model(folder, KIND)
-        cfg = config or TorsoConfig.from_dict(raw.get("config", {}))
-        net = TorsoUNet(cfg)
-        load_into(net, state, str(Path(folder) / "model.safetensors"))
+        net = load_module(folder, KIND, TorsoConfig, lambda cfg, *_: TorsoUNet(cfg), config)
         return cls(net, device)
 
     @torch.no_grad()

@@ -15,7 +15,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
 
@@ -92,7 +92,8 @@ def modulated_deform_conv(
     args = (x.float(), offset.float(), mask.float(), weight.float())
     b = None if bias is None else bias.float()
     if backend == "torch":
-        y = _modulated_deform_conv(*args, b, stride=stride, padding=padding)
+        y = _modulated_deform_conv(*args, stride=stride, padding=padding)
+        y = y if b is None else y + b.view(1, -1, 1, 1)
     else:
         y = deform_conv2d(
             args[0], args[1], args[3], b, stride=stride, padding=padding, mask=args[2]
@@ -101,15 +102,10 @@ def modulated_deform_conv(
 
 
 def _modulated_deform_conv(
-    x: torch.Tensor,  # [B, Cin, H, W]
-    offset: torch.Tensor,  # [B, 2·G·k², H', W']
-    mask: torch.Tensor,  # [B, G·k², H', W']
-    weight: torch.Tensor,  # [Cout, Cin, k, k]
-    bias: torch.Tensor | None,
-    stride: int = 1,
-    padding: int = 1,
-) -> torch.Tensor:  # [B, Cout, H', W']
-    """PyTorch reference of torchvision's ``deform_conv2d`` (same layout and sampling rule).
+    x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, stride: int = 1, padding: int = 1
+) -> Tensor:
+    """PyTorch reference of torchvision's ``deform_conv2d`` without the bias (same layout and
+    sampling rule; shapes as in :func:`modulated_deform_conv`).
 
     Each tap k samples x bilinearly at p·stride − padding + p_k + Δp_k (zero outside the
     image), is scaled by m_k, and the k² sampled maps are contracted with the weights.
@@ -137,11 +133,12 @@ def _modulated_deform_conv(
         cols.append(torch.cat(per_group, dim=1))
     col = torch.stack(cols, dim=2)  # [B, Cin, k², H', W']
     y = torch.einsum("bckhw,ock->bohw", col, weight.reshape(cout, cin, kh * kw))
-    return y if bias is None else y + bias.view(1, -1, 1, 1)
+    return y
 
 
 class DeformBlock(nn.Module):
-    """Residual refinement block: x + act(norm(DCN(x))), or a plain 3×3 conv when not deformable.
+    """Residual refinement block: x + act(norm(DCN(x))), or a plain 3×3 conv when not deformable;
+    ``groups`` 0: no normalisation.
 
     Zero-initialised offsets make the deformable and the plain variant start from the same
     function (given the same weights), which keeps the deformable-vs-plain comparison fair.
@@ -155,7 +152,7 @@ class DeformBlock(nn.Module):
             self.conv = ModulatedDeformConv2d(channels, channels, 3)
         else:
             self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-        self.norm = nn.GroupNorm(groups, channels)
+        self.norm: nn.Module = nn.GroupNorm(groups, channels) if groups else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> same
         return x + F.leaky_relu(self.norm(self.conv(x)), 0.2)
