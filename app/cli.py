@@ -65,9 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal", type=float, help="focal length in pixels at --size (else estimated)")
 
     p = sub.add_parser(
-        "train", parents=[common], help="train a part of a subject: stage1, head or torso"
+        "train",
+        parents=[common],
+        help="train a part of a subject: stage1, head, torso or refiner (the 512² head path)",
     )
-    p.add_argument("part", choices=["stage1", "head", "torso"])
+    p.add_argument("part", choices=["stage1", "head", "torso", "refiner"])
     p.add_argument("subject")
     p.add_argument("--preset", choices=["preview", "paper"], default="preview")
     p.add_argument("--steps", type=int, help="override the preset's number of steps")

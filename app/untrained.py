@@ -16,7 +16,7 @@ from talkstudio.core.subject import Subject
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-PART_NAMES = {"stage1": "stage 1", "head": "head", "torso": "torso"}
+PART_NAMES = {"stage1": "stage 1", "head": "head", "torso": "torso", "refiner": "refiner"}
 
 
 def untrained_text(subject: Subject) -> str | None:

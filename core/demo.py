@@ -25,9 +25,11 @@ from typing import Any
 
 from .errors import TalkstudioError
 from .progress import Progress, run_job
-from .subject import MODEL_PARTS, Subject, validate_subject
+from .subject import Subject, validate_subject
 
 DEMO_FILES = ("model.safetensors", "config.json")
+DEMO_PARTS = ("stage1", "head", "torso")
+"""The parts whose weights ship with the demo (the optional refiner does not)."""
 DEMO_REFERENCE = "talkstudio:demo"
 """How projects name the built-in demo subject: resolved to :func:`demo_target` when opened."""
 _DEMO_NAME = re.compile(r"demo-[0-9a-f]{12}")
@@ -53,7 +55,7 @@ def demo_config() -> dict[str, Any]:
 
 def _fingerprint(raw: dict[str, Any]) -> str:
     h = hashlib.sha256(json.dumps(raw, sort_keys=True).encode())
-    for part in MODEL_PARTS:
+    for part in DEMO_PARTS:
         for name in DEMO_FILES:
             f = demo_resources() / part / name
             h.update(f.read_bytes() if name == "config.json" else str(f.stat().st_size).encode())
@@ -112,7 +114,7 @@ def ensure_demo_job(cache: str | Path | None = None) -> Generator[Progress, None
         cfg = SynthConfig(**kwargs)
         result = yield from write_synthetic_job(staging, cfg, video=False)
         subject = Subject.open(result.subject_dir)
-        for part in MODEL_PARTS:
+        for part in DEMO_PARTS:
             dest = subject.model_dir(part)
             dest.mkdir(parents=True, exist_ok=True)
             for name in DEMO_FILES:

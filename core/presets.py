@@ -30,6 +30,7 @@ class Preset:
     stage1: Mapping[str, Any]
     head: Mapping[str, Any]
     torso: Mapping[str, Any]
+    refiner: Mapping[str, Any]
 
     def __post_init__(self) -> None:
         for part in MODEL_PARTS:  # read-only, so a caller cannot change a preset for everyone
@@ -72,12 +73,14 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "checkpoint_every": 500,
             },
             torso={"image_size": 128, "base_width": 32, "steps": 300},
+            refiner={"steps": 600, "cache_frames": 200, "base_width": 24},
         ),
         "paper": Preset(
             "paper",
             stage1={"steps": 20000},
             head={"image_size": 512, "steps": 100_000},
             torso={"image_size": 512, "base_width": 64, "steps": 50_000},
+            refiner={"steps": 20_000, "base_width": 48, "up_width": 32, "batch_size": 8},
         ),
     }
 )

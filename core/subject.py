@@ -21,7 +21,7 @@ from .timing import FPS, SAMPLE_RATE, num_frames
 
 FORMAT_NAME = "talkstudio.subject"
 FORMAT_VERSION = 1
-MODEL_PARTS = ("stage1", "head", "torso")
+MODEL_PARTS = ("stage1", "head", "torso", "refiner")
 VALIDATION_FRACTION = 0.1
 
 # Bits of the per-frame label mask (masks/NNNNNN.png, uint8).

@@ -42,6 +42,29 @@ from .progress import Eta
 from .subject import Subject
 
 
+class DecayConfig(Protocol):
+    """What :func:`half_decay_lr` reads of a part's config."""
+
+    @property
+    def steps(self) -> int: ...
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def lr_final_fraction(self) -> float: ...
+
+
+def half_decay_lr(config: DecayConfig, step: int) -> float:
+    """Constant for the first half, then linear decay to lr × lr_final_fraction (the torso and
+    the refiner)."""
+    half = config.steps / 2
+    if config.steps <= 1 or step < half:
+        return config.lr
+    t = min(1.0, (step - half) / max(half, 1.0))
+    return config.lr * (1.0 - t * (1.0 - config.lr_final_fraction))
+
+
 class RunConfig(Protocol):
     """What :func:`open_run` and :func:`network_check` need of a part's config."""
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from talkstudio.core.demo import DEMO_PARTS
 from talkstudio.core.head.config import HeadConfig
 from talkstudio.core.head.train import train_head
 from talkstudio.core.progress import Progress, run_job
 from talkstudio.core.stage1.config import Stage1Config
 from talkstudio.core.stage1.train import train_stage1
-from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.core.synthetic import SynthConfig, write_synthetic
 from talkstudio.core.torso.config import TorsoConfig
 from talkstudio.core.torso.train import train_torso
@@ -57,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="keep the training subject here")
     ap.add_argument("--out", type=Path, default=OUT, help=f"where the demo goes (default {OUT})")
     ap.add_argument(
-        "--parts", nargs="+", choices=MODEL_PARTS, default=list(MODEL_PARTS),
+        "--parts", nargs="+", choices=DEMO_PARTS, default=list(DEMO_PARTS),
         help="train only these parts; the others keep their shipped files",
     )  # fmt: skip
     args = ap.parse_args(argv)
     out: Path = args.out
-    partial = set(args.parts) != set(MODEL_PARTS)
+    partial = set(args.parts) != set(DEMO_PARTS)
     if partial and not (out / "demo.json").is_file():
         ap.error(f"--parts needs the shipped demo in {out} for the parts it does not train")
     synth = SynthConfig(seed=args.seed, seconds=args.seconds, size=args.size, name="demo")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         timings[part] = round(time.perf_counter() - t, 1)
         print(f"trained {part} in {timings[part]} s", flush=True)
     total = 0
-    for part in MODEL_PARTS:
+    for part in DEMO_PARTS:
         src, dst = subject / "models" / part, out / part
         if part not in args.parts:
             total += (dst / "model.safetensors").stat().st_size

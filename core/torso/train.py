@@ -21,6 +21,7 @@ from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..training import TrainLoop, TrainResult, network_check, open_run, restore, save_checkpoint
+from ..training import half_decay_lr as learning_rate
 from ..training import resolve_device as resolve_device  # used by compose.py
 from .config import TorsoConfig
 from .data import Batch, PairSampler, load_batch
@@ -50,15 +51,6 @@ def torso_loss(
         total = total + config.vgg_weight * vgg
     parts["loss"] = float(total.detach())
     return total, parts
-
-
-def learning_rate(config: TorsoConfig, step: int) -> float:
-    """Constant for the first half, then linear decay to lr × lr_final_fraction."""
-    half = config.steps / 2
-    if config.steps <= 1 or step < half:
-        return config.lr
-    t = min(1.0, (step - half) / max(half, 1.0))
-    return config.lr * (1.0 - t * (1.0 - config.lr_final_fraction))
 
 
 def preview_strip(net: TorsoUNet, batch: Batch) -> np.ndarray:

@@ -23,6 +23,8 @@ IN_CHANNELS = 7  # background plate (3) + head rgb (3) + head opacity (1)
 
 
 def _groups(channels: int, wanted: int) -> int:
+    if wanted <= 0:
+        return 0  # no normalisation
     g = max(1, min(wanted, channels))
     while channels % g:
         g -= 1
@@ -30,54 +32,93 @@ def _groups(channels: int, wanted: int) -> int:
 
 
 class ConvNormAct(nn.Sequential):
-    """3×3 conv (optionally strided) → GroupNorm → LeakyReLU(0.2)."""
+    """3×3 conv (optionally strided) → GroupNorm (none when ``groups`` is 0) → LeakyReLU(0.2)."""
 
     def __init__(self, cin: int, cout: int, groups: int, stride: int = 1) -> None:
         super().__init__(
             nn.Conv2d(cin, cout, 3, stride=stride, padding=1),
-            nn.GroupNorm(_groups(cout, groups), cout),
+            nn.GroupNorm(_groups(cout, groups), cout) if groups else nn.Identity(),
             nn.LeakyReLU(0.2),
         )
 
 
-class TorsoUNet(nn.Module):
-    """The frame-completing UNet; build it from a :class:`TorsoConfig`."""
+class UNetTrunk(nn.Module):
+    """Encoder and decoder of Fig. 4 without the output layer: ``in_channels`` in, ``widths[0]``
+    feature channels out at the input's resolution (:meth:`features`). The torso UNet and the
+    refiner's low-resolution trunk (core/refiner) are built on it; ``norm_groups`` 0 leaves out
+    the GroupNorms (for a net trained on small crops and run on whole frames)."""
 
-    def __init__(self, config: TorsoConfig) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        base_width: int,
+        depth: int,
+        dcn_levels: tuple[int, ...],
+        deformable: bool,
+        norm_groups: int,
+    ) -> None:
         super().__init__()
-        config.check()
-        self.config = config
-        c, g = config.base_width, config.norm_groups
-        widths = [
-            min(c * 2**i, 8 * c) for i in range(config.depth + 1)
-        ]  # per level, full res first
+        c, g = base_width, norm_groups
+        self.depth = depth
+        widths = [min(c * 2**i, 8 * c) for i in range(depth + 1)]  # per level, full res first
         self.widths = widths
-        self.stem = ConvNormAct(IN_CHANNELS, widths[0], g)
+        self.stem = ConvNormAct(in_channels, widths[0], g)
         self.down = nn.ModuleList(
-            ConvNormAct(widths[i], widths[i + 1], g, stride=2) for i in range(config.depth)
+            ConvNormAct(widths[i], widths[i + 1], g, stride=2) for i in range(depth)
         )
         self.refine = nn.ModuleDict(
             {
-                str(level): DeformBlock(widths[level], _groups(widths[level], g), config.deformable)
-                for level in sorted(set(config.dcn_levels))
+                str(level): DeformBlock(widths[level], _groups(widths[level], g), deformable)
+                for level in sorted(set(dcn_levels))
             }
         )
         # Decoder level i brings level i+1 up to level i's resolution (i = depth-1 .. 0).
-        self.up = nn.ModuleList(
-            ConvNormAct(widths[i + 1], widths[i], g) for i in range(config.depth)
-        )
-        self.fuse = nn.ModuleList(
-            ConvNormAct(2 * widths[i], widths[i], g) for i in range(config.depth)
-        )
-        self.to_rgb = nn.Conv2d(widths[0], 3, 1)
-        if config.output != "direct":  # start as the composite
-            nn.init.zeros_(self.to_rgb.weight)
-            nn.init.zeros_(self.to_rgb.bias)  # type: ignore[arg-type]
+        self.up = nn.ModuleList(ConvNormAct(widths[i + 1], widths[i], g) for i in range(depth))
+        self.fuse = nn.ModuleList(ConvNormAct(2 * widths[i], widths[i], g) for i in range(depth))
 
     @property
     def multiple(self) -> int:
         """Input sides are padded to a multiple of this."""
-        return 2**self.config.depth
+        return 2**self.depth
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # [B, Cin, H, W] -> [B, widths[0], H, W]
+        """The decoder's full-resolution features; sides are padded to :attr:`multiple` inside."""
+        h, w = x.shape[-2:]
+        m = self.multiple
+        pad_h, pad_w = (-h) % m, (-w) % m
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        skips = [self.stem(x)]  # level 0: [B, C, H, W]
+        for level, down in enumerate(self.down, start=1):
+            y = down(skips[-1])  # [B, widths[level], H/2^level, W/2^level]
+            if str(level) in self.refine:
+                y = self.refine[str(level)](y)
+            skips.append(y)
+        y = skips.pop()
+        for i in reversed(range(self.depth)):
+            y = self.up[i](F.interpolate(y, scale_factor=2.0, mode="nearest"))  # level i
+            y = self.fuse[i](torch.cat([y, skips[i]], dim=1))
+        return y[..., :h, :w]
+
+
+class TorsoUNet(UNetTrunk):
+    """The frame-completing UNet; build it from a :class:`TorsoConfig`."""
+
+    def __init__(self, config: TorsoConfig) -> None:
+        config.check()
+        super().__init__(
+            IN_CHANNELS,
+            config.base_width,
+            config.depth,
+            config.dcn_levels,
+            config.deformable,
+            config.norm_groups,
+        )
+        self.config = config
+        self.to_rgb = nn.Conv2d(self.widths[0], 3, 1)
+        if config.output != "direct":  # start as the composite
+            nn.init.zeros_(self.to_rgb.weight)
+            nn.init.zeros_(self.to_rgb.bias)  # type: ignore[arg-type]
 
     def forward(
         self,
@@ -111,20 +152,5 @@ class TorsoUNet(nn.Module):
         head_opacity: torch.Tensor,  # [B, 1, H, W] in [0, 1]
     ) -> torch.Tensor:  # [B, 3, H, W]
         """The network's raw output (a correction of the composite, or the frame when direct)."""
-        h, w = background.shape[-2:]
         x = torch.cat([background, head_rgb, head_opacity], dim=1) * 2.0 - 1.0  # [B, 7, H, W]
-        m = self.multiple
-        pad_h, pad_w = (-h) % m, (-w) % m
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        skips = [self.stem(x)]  # level 0: [B, C, H, W]
-        for level, down in enumerate(self.down, start=1):
-            y = down(skips[-1])  # [B, widths[level], H/2^level, W/2^level]
-            if str(level) in self.refine:
-                y = self.refine[str(level)](y)
-            skips.append(y)
-        y = skips.pop()
-        for i in reversed(range(self.config.depth)):
-            y = self.up[i](F.interpolate(y, scale_factor=2.0, mode="nearest"))  # level i
-            y = self.fuse[i](torch.cat([y, skips[i]], dim=1))
-        return self.to_rgb(y)[..., :h, :w]  # [B, 3, H, W]
+        return self.to_rgb(self.features(x))  # [B, 3, H, W]

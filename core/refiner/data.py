@@ -1,0 +1,121 @@
+"""Training crops of the refiner: cached low-resolution head renders → full-resolution frames.
+
+A crop is ``crop_size``² at the subject's resolution S and ``crop_size / scale``² at the render's
+L, aligned so that one render pixel covers exactly scale × scale frame pixels. Its centre is the
+mouth (a share ``mouth_fraction``), an eye (``eye_fraction``) or anywhere in the frame; mouth and
+eye centres come from the frame's tracked 2-D landmarks, jittered by an eighth of the crop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
+from ..subject import MASK_PERSON, Subject
+from ..torso.data import to_chw
+from .config import RefinerConfig
+
+
+@dataclass
+class CropBatch:
+    """Inputs and targets of one step, float in [0, 1]."""
+
+    inputs: torch.Tensor  # [B, 5, p, p] head render (rgb premultiplied, opacity, depth feature)
+    plate: torch.Tensor  # [B, 3, P, P] background plate, P = p · scale
+    target: torch.Tensor  # [B, 3, P, P] the real frame
+    person: torch.Tensor  # [B, 1, P, P] person mask {0, 1}
+
+    def to(self, device: torch.device | str) -> CropBatch:
+        return CropBatch(
+            *(t.to(device) for t in (self.inputs, self.plate, self.target, self.person))
+        )
+
+
+def region_centres(subject: Subject, frame: int) -> np.ndarray:
+    """Centres [3, 2] (x, y pixels at the subject's size) of the mouth, right and left eye."""
+    pts = np.asarray(subject.tracks.lm2d[frame], np.float64)  # [68, 2]
+    return np.stack([pts[list(idx)].mean(axis=0) for idx in (MOUTH, RIGHT_EYE, LEFT_EYE)])
+
+
+def full_batch(
+    subject: Subject, frames: Sequence[int], inputs: torch.Tensor, scale: int
+) -> CropBatch:
+    """Whole frames: ``inputs`` [N, 5, L, L] (uint8 or float) of ``frames`` with their targets."""
+    x = inputs.float() / 255.0 if inputs.dtype == torch.uint8 else inputs.float()
+    plate = to_chw(subject.load_background().astype(np.float32) / 255.0)
+    targets = [to_chw(subject.load_frame(i).astype(np.float32) / 255.0) for i in frames]
+    persons = [
+        to_chw(((subject.load_mask(i) & MASK_PERSON) > 0).astype(np.float32)) for i in frames
+    ]
+    side = x.shape[-1] * scale
+    if plate.shape[-1] != side:
+        raise ValueError(
+            f"the subject's frames are {plate.shape[-1]}², not {scale} × {x.shape[-1]}"
+        )
+    return CropBatch(
+        x, plate.expand(len(frames), -1, -1, -1), torch.stack(targets), torch.stack(persons)
+    )
+
+
+class CropSampler:
+    """Random crops from the cached renders ``inputs`` [N, 5, L, L] uint8 of ``frames``."""
+
+    def __init__(
+        self,
+        subject: Subject,
+        frames: Sequence[int],
+        inputs: torch.Tensor,
+        config: RefinerConfig,
+        scale: int,
+    ) -> None:
+        self.subject = subject
+        self.frames = list(frames)
+        self.inputs = inputs
+        self.config = config
+        self.scale = scale
+        self.low = int(inputs.shape[-1])
+        self.side = self.low * scale
+        self.plate = to_chw(subject.load_background().astype(np.float32) / 255.0)  # [3, S, S]
+        if self.plate.shape[-1] != self.side:
+            raise ValueError(
+                f"the subject's frames are {self.plate.shape[-1]}², not {scale} × {self.low}"
+            )
+        self.crop = min(config.crop_size, self.side)
+        self.centres = np.stack([region_centres(subject, i) for i in self.frames])  # [N, 3, 2]
+
+    def _origin(self, centre: np.ndarray) -> tuple[int, int]:
+        """Top-left corner (x, y) in render pixels of the crop around ``centre`` (frame pixels)."""
+        p = self.crop // self.scale
+        x0 = round(float(centre[0]) / self.scale - p / 2)
+        y0 = round(float(centre[1]) / self.scale - p / 2)
+        return min(max(x0, 0), self.low - p), min(max(y0, 0), self.low - p)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> CropBatch:
+        """``batch_size`` crops: mouth-, eye-centred or anywhere, per the config's shares."""
+        cfg, p, s = self.config, self.crop // self.scale, self.scale
+        picks = torch.randint(len(self.frames), (batch_size,), generator=generator).tolist()
+        u = torch.rand(batch_size, 4, generator=generator).numpy()  # kind, eye, jitter x, y
+        xs, plates, targets, persons = [], [], [], []
+        for b, k in enumerate(picks):
+            jitter = (u[b, 2:] - 0.5) * self.crop / 4.0
+            if u[b, 0] < cfg.mouth_fraction:
+                centre = self.centres[k, 0] + jitter
+            elif u[b, 0] < cfg.mouth_fraction + cfg.eye_fraction:
+                centre = self.centres[k, 1 + int(u[b, 1] < 0.5)] + jitter
+            else:
+                centre = (u[b, 2:] * self.side).astype(np.float64)
+            x0, y0 = self._origin(centre)
+            X0, Y0, P = x0 * s, y0 * s, p * s
+            frame = self.subject.load_frame(self.frames[k])[Y0 : Y0 + P, X0 : X0 + P]
+            mask = self.subject.load_mask(self.frames[k])[Y0 : Y0 + P, X0 : X0 + P]
+            xs.append(self.inputs[k, :, y0 : y0 + p, x0 : x0 + p].float() / 255.0)
+            plates.append(self.plate[:, Y0 : Y0 + P, X0 : X0 + P])
+            targets.append(to_chw(frame.astype(np.float32) / 255.0))
+            persons.append(to_chw(((mask & MASK_PERSON) > 0).astype(np.float32)))
+        return CropBatch(
+            torch.stack(xs), torch.stack(plates), torch.stack(targets), torch.stack(persons)
+        )

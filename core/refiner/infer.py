@@ -1,0 +1,117 @@
+"""Inference: the subject's frame at full resolution from the head's low-resolution render.
+
+    refiner = Refiner.load(subject.model_dir("refiner"), device="cpu")
+    frame = refiner(inputs, plate)                 # [5, L, L] + [3, S, S] -> [3, S, S]
+    for rgb in render_refined("subjects/anna", subject.meta.val_range):  # uint8 [S, S, 3]
+        ...
+
+``render_refined`` is the whole high-resolution path for frames of the subject's own track
+(tracked landmarks and pose, or landmarks given per frame): what the fidelity benchmark and the
+refiner's validation strip measure. The engine uses :class:`Refiner` the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_module
+from ..errors import TalkstudioError
+from ..head.model import HeadModel
+from ..head.renderer import HeadImage
+from ..subject import Subject
+from ..training import resolve_device
+from .config import RefinerConfig
+from .inputs import image_inputs, render_inputs
+from .net import RefinerNet
+from .train import KIND
+
+
+class Refiner:
+    """A trained :class:`RefinerNet` in inference mode on one device."""
+
+    def __init__(
+        self, net: RefinerNet, input_size: int, device: str | torch.device = "cpu"
+    ) -> None:
+        self.device = resolve_device(device)
+        self.net = net.to(self.device).eval()
+        self.config = net.config
+        self.input_size = input_size
+        """Side L of the head render it reads; it writes frames of side L · scale."""
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size * self.config.scale
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> Refiner:
+        """The refiner saved in ``folder`` (by core/refiner/train.py)."""
+        meta: dict[str, Any] = {}
+
+        def build(cfg: RefinerConfig, _: object, saved: dict[str, Any]) -> RefinerNet:
+            meta.update(saved)
+            return RefinerNet(cfg)
+
+        net = load_module(Path(folder), KIND, RefinerConfig, build)
+        return cls(net, int(meta["input_size"]), device)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        inputs: torch.Tensor,  # [B, 5, L, L] | [5, L, L]
+        plate: torch.Tensor,  # [B, 3, S, S] | [3, S, S] in [0, 1]
+    ) -> torch.Tensor:  # [B, 3, S, S] | [3, S, S], clamped to [0, 1]
+        single = inputs.ndim == 3
+        x = (inputs[None] if single else inputs).to(self.device, torch.float32)
+        bg = (plate if plate.ndim == 4 else plate[None]).to(self.device, torch.float32)
+        if x.shape[-1] != self.input_size or bg.shape[-1] != self.output_size:
+            raise TalkstudioError(
+                f"this refiner turns {self.input_size}² head renders into {self.output_size}² "
+                f"frames; got inputs {tuple(inputs.shape)} and plate {tuple(plate.shape)}"
+            )
+        out = self.net(x, bg.expand(len(x), -1, -1, -1)).frame.clamp(0.0, 1.0)
+        return out[0] if single else out
+
+    def frame(
+        self, image: HeadImage, pose: np.ndarray, bbox: torch.Tensor, plate: torch.Tensor
+    ) -> torch.Tensor:  # [S, S, 3]
+        """The frame of a head rendered at L (``image``), over ``plate`` [S, S, 3] in [0, 1]."""
+        x = image_inputs(image, pose, bbox.cpu())
+        return self(x, plate.permute(2, 0, 1)).permute(1, 2, 0)
+
+
+def render_refined(
+    subject_dir: str | os.PathLike[str],
+    frames: Sequence[int],
+    landmarks: Sequence[np.ndarray] | None = None,
+    device: str = "cpu",
+) -> Iterator[np.ndarray]:
+    """The refined frames ``frames`` of a subject with trained head and refiner, uint8 [S, S, 3]
+    at the subject's size, in order: the head rendered at the refiner's input size from each
+    frame's tracked pose and landmarks (or ``landmarks[k]`` [68, 3] for ``frames[k]``)."""
+    subject = Subject.open(Path(subject_dir))
+    for part in ("head", "refiner"):
+        if not subject.has_model(part):
+            raise TalkstudioError(
+                f"subject {subject.root} has no trained {part}: run "
+                f"`talkstudio train {part} {subject.root}`"
+            )
+    dev = resolve_device(device)
+    head = HeadModel.load(subject.model_dir("head"), device=dev)
+    refiner = Refiner.load(subject.model_dir("refiner"), device=dev)
+    if refiner.output_size != subject.meta.size:
+        raise TalkstudioError(
+            f"the refiner of {subject.root} makes {refiner.output_size}² frames but the subject "
+            f"is {subject.meta.size}²: train it again"
+        )
+    plate = torch.from_numpy(subject.load_background()).permute(2, 0, 1).float() / 255.0
+    for k, i in enumerate(frames):
+        lms = None if landmarks is None else np.asarray(landmarks[k], np.float32)
+        x = render_inputs(head, subject, i, refiner.input_size, lms)
+        out = refiner(x, plate)  # [3, S, S]
+        yield (out.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)

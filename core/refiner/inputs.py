@@ -1,0 +1,137 @@
+"""The refiner's input: the head NeRF's low-resolution render of a frame, and its cache.
+
+A frame's input is five channels at the render side L: the head's colour premultiplied by its
+opacity (3), the opacity (1) and a depth feature (1), α · (½ + ½ · clamp((d − D) / R, −1, 1)):
+the ray's expected depth d against the camera's distance D to the head's origin, in units of the
+head box's half diagonal R. All three come from the renderer as it is; the head is not retrained.
+
+Training renders the training frames once and keeps them in ``models/refiner/inputs-L.npz``
+(uint8, with the head checkpoint's fingerprint; a retrained head makes it stale). The cache is
+saved every ``SAVE_EVERY`` frames, atomically, so a cancelled render resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import atomic
+from ..geometry import scale_intrinsics
+from ..head.model import HeadModel
+from ..head.renderer import HeadImage
+from ..progress import Job, Progress
+from ..subject import Subject
+
+SAVE_EVERY = 25
+"""Frames rendered between two saves of the cache."""
+STAGE = "render head"
+
+
+def depth_feature(
+    image: HeadImage, pose: np.ndarray, bbox: np.ndarray | torch.Tensor
+) -> torch.Tensor:  # [L, L] in [0, 1]
+    """α · (½ + ½ · clamp((d − D) / R, −1, 1)) of the module docstring."""
+    box = torch.as_tensor(np.asarray(bbox, np.float32)).reshape(2, 3)
+    radius = float((box[1] - box[0]).norm()) / 2.0
+    dist = float(np.linalg.norm(np.asarray(pose)[:3, 3]))
+    rel = ((image.depth - dist) / radius).clamp(-1.0, 1.0)
+    return image.opacity * (0.5 + 0.5 * rel)
+
+
+def image_inputs(
+    image: HeadImage, pose: np.ndarray, bbox: np.ndarray | torch.Tensor
+) -> torch.Tensor:  # [5, L, L]
+    """The refiner's input channels of one rendered head (see the module docstring)."""
+    feature = depth_feature(image, pose, bbox)
+    return torch.cat(
+        [image.head.permute(2, 0, 1), image.opacity[None], feature[None]], dim=0
+    ).float()
+
+
+def render_inputs(
+    head: HeadModel, subject: Subject, frame: int, size: int, landmarks: np.ndarray | None = None
+) -> torch.Tensor:  # [5, size, size] on the head's device
+    """The head's render of ``frame`` at ``size``² as refiner input (``landmarks`` [68, 3]: the
+    frame's tracked ones unless given)."""
+    tracks = subject.tracks
+    lms = tracks.lm_world[frame] if landmarks is None else landmarks
+    K = scale_intrinsics(subject.meta.K, subject.meta.size, size)
+    black = torch.zeros(size, size, 3, device=head.device)
+    with torch.no_grad():
+        image = head.render(K, tracks.pose[frame], lms, black)
+    return image_inputs(image, tracks.pose[frame], head.field.bbox.cpu())
+
+
+def head_fingerprint(subject: Subject) -> str:
+    """Changes whenever the subject's head model is retrained or replaced."""
+    folder = subject.model_dir("head")
+    h = hashlib.sha256((folder / "config.json").read_bytes())
+    h.update(str((folder / "model.safetensors").stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_path(subject: Subject, size: int) -> Path:
+    return subject.model_dir("refiner") / f"inputs-{size}.npz"
+
+
+def pick_frames(train: Sequence[int], count: int) -> list[int]:
+    """``count`` frames spread evenly over ``train`` (all of them when count is 0 or more)."""
+    frames = list(train)
+    if count <= 0 or count >= len(frames):
+        return frames
+    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    return [frames[i] for i in sorted(set(picks.tolist()))]
+
+
+def _read(path: Path, key: str) -> dict[int, np.ndarray]:
+    """The frames already in the cache at ``path`` when its fingerprint is ``key``, else none."""
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) != key:
+                return {}
+            return {int(i): data["inputs"][k] for k, i in enumerate(data["frames"])}
+    except (OSError, ValueError, KeyError):
+        return {}  # damaged: render again
+
+
+def _write(path: Path, key: str, done: dict[int, np.ndarray]) -> None:
+    frames = sorted(done)
+    atomic.write_npz(
+        path,
+        key=np.asarray(key),
+        frames=np.asarray(frames, np.int64),
+        inputs=np.stack([done[i] for i in frames]),
+    )
+
+
+def build_cache(
+    subject: Subject, head: HeadModel, frames: Sequence[int], size: int
+) -> Job[torch.Tensor]:
+    """Render (or read back) the refiner inputs of ``frames``; returns uint8 [N, 5, L, L].
+
+    Frames already cached for this head are not rendered again; progress is reported per frame.
+    """
+    path = cache_path(subject, size)
+    key = head_fingerprint(subject)
+    done = {i: x for i, x in _read(path, key).items() if i in set(frames)}
+    todo = [i for i in frames if i not in done]
+    yield Progress(STAGE, len(done), len(frames), f"{len(done)} of {len(frames)} frames cached")
+    fresh = 0
+    try:
+        for i in todo:
+            x = render_inputs(head, subject, i, size).clamp(0.0, 1.0)
+            done[i] = (x.cpu() * 255.0).round().to(torch.uint8).numpy()
+            fresh += 1
+            if fresh % SAVE_EVERY == 0:
+                _write(path, key, done)
+            yield Progress(STAGE, len(done), len(frames), f"frame {i} rendered at {size}²")
+    finally:
+        if fresh % SAVE_EVERY:  # the last frames, or what was rendered before a cancel
+            _write(path, key, done)
+    return torch.from_numpy(np.stack([done[i] for i in frames]))

@@ -1,0 +1,170 @@
+"""Training of the refiner: a resumable generator job (core.progress, core.training).
+
+    job = train_refiner("subjects/anna", RefinerConfig.from_preset("preview"), "cpu")
+    result = run_job(job, print)
+
+The subject's trained head renders its training frames once at L = S / scale (the cache of
+core/refiner/inputs.py); then each step takes crops at the subject's resolution S, a share of
+them centred on the mouth and the eyes. Weights go to ``Subject.model_dir("refiner")`` with the
+optimizer beside them every ``checkpoint_every`` steps, at the end and when the job is closed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import CheckpointError
+from ..head.model import HeadModel
+from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
+from ..presets import TRAIN_STAGE
+from ..progress import Job, Progress
+from ..subject import Subject
+from ..training import (
+    TrainLoop,
+    TrainResult,
+    half_decay_lr,
+    network_check,
+    open_run,
+    restore,
+    save_checkpoint,
+)
+from .config import RefinerConfig
+from .data import CropBatch, CropSampler, full_batch
+from .inputs import build_cache, pick_frames
+from .net import Refined, RefinerNet, upsample
+
+KIND = "refiner"
+STAGE = TRAIN_STAGE["refiner"]
+
+
+class RefinerTrainResult(TrainResult):
+    """What a finished (or already complete) refiner training run left behind."""
+
+
+def resolve_scale(subject: Subject, config: RefinerConfig) -> RefinerConfig:
+    """``config`` with its scale set: as given, or the subject's side over the head's training
+    size. A subject without a trained head, or sizes that do not divide, raise CheckpointError."""
+    if not subject.has_model("head"):
+        raise CheckpointError(
+            f"subject {subject.root} has no trained head: the refiner learns from the head's "
+            f"renders, so run `talkstudio train head {subject.root}` first"
+        )
+    side = subject.meta.size
+    scale = config.scale
+    if scale == 0:
+        raw = json.loads((subject.model_dir("head") / "config.json").read_text("utf-8"))
+        head_size = int(raw.get("config", {}).get("image_size", side))
+        scale = side // head_size if head_size else 0
+        if scale not in (2, 4) or side % head_size:
+            raise CheckpointError(
+                f"the head of {subject.root} trained at {head_size}² and the frames are {side}²: "
+                "the refiner needs a ratio of 2 or 4; set its scale (2 or 4) explicitly"
+            )
+    if side % scale:
+        raise CheckpointError(f"the subject's side {side} is not a multiple of scale {scale}")
+    return config.replace(scale=scale)
+
+
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal [B, C, H, W-1] and vertical [B, C, H-1, W] finite differences."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def refiner_loss(
+    out: Refined,
+    batch: CropBatch,
+    config: RefinerConfig,
+    perceptual: PerceptualLoss | None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Smooth-L1 + edge_weight · L1 of the image gradients + mask_weight · BCE(m, person)
+    (+ vgg_weight · VGG when its weights exist)."""
+    pix = F.smooth_l1_loss(out.frame, batch.target, beta=config.smooth_l1_beta)
+    gx, gy = image_gradients(out.frame)
+    tx, ty = image_gradients(batch.target)
+    edge = 0.5 * ((gx - tx).abs().mean() + (gy - ty).abs().mean())
+    mask = F.binary_cross_entropy(out.mask.clamp(1e-5, 1 - 1e-5), batch.person)
+    total = pix + config.edge_weight * edge + config.mask_weight * mask
+    parts = {"smooth_l1": float(pix.detach()), "edge": float(edge.detach())}
+    parts["mask"] = float(mask.detach())
+    if perceptual is not None and config.vgg_weight > 0:
+        vgg = perceptual(out.frame, batch.target)
+        parts["vgg"] = float(vgg.detach())
+        total = total + config.vgg_weight * vgg
+    parts["loss"] = float(total.detach())
+    return total, parts
+
+
+def preview_strip(net: RefinerNet, batch: CropBatch) -> np.ndarray:
+    """RGB uint8 [S, 3S, 3]: upsampled head over the plate | refined | real, first frame."""
+    with torch.no_grad():
+        out = net(batch.inputs[:1], batch.plate[:1]).frame[0].clamp(0, 1)
+    up = upsample(batch.inputs[:1, :4], net.config.scale)[0]
+    base = up[:3] + (1.0 - up[3:].clamp(0, 1)) * batch.plate[0]
+    strip = torch.cat([t.detach().float().cpu() for t in (base, out, batch.target[0])], dim=2)
+    return (strip.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+
+
+def _save(folder: Path, net: RefinerNet, opt: torch.optim.Optimizer, meta: dict, step: int) -> None:
+    save_checkpoint(
+        folder, KIND, net, net.config.to_dict(), opt, step, meta, {"seed": net.config.seed}
+    )
+
+
+def train_refiner(
+    subject_dir: str | Path,
+    config: RefinerConfig | None = None,
+    device: str | torch.device = "cpu",
+    out_dir: str | Path | None = None,
+    resume: bool = True,
+) -> Job[RefinerTrainResult]:
+    """Train (or continue training) the refiner of a subject; yields Progress per frame rendered
+    into the input cache, then per step."""
+    config = config or RefinerConfig()
+    subject, folder, dev = open_run(subject_dir, KIND, config, device, out_dir)
+    config = resolve_scale(subject, config)
+    net = RefinerNet(config).to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    check = network_check(folder, "refiner", config, RefinerConfig.from_dict)
+    start = restore(folder, KIND, net, opt, check) if resume else 0
+    if start >= config.steps:
+        yield Progress(STAGE, config.steps, config.steps, f"already trained for {start} steps")
+        return RefinerTrainResult(folder, start, 0.0, float("nan"))
+
+    low = subject.meta.size // config.scale
+    head = HeadModel.load(subject.model_dir("head"), device=dev)
+    frames = pick_frames(subject.meta.train_range, config.cache_frames)
+    inputs = yield from build_cache(subject, head, frames, low)
+    del head
+    sampler = CropSampler(subject, frames, inputs, config, config.scale)
+    preview = full_batch(subject, frames[:1], inputs[:1], config.scale).to(dev)
+    perceptual = load_perceptual(dev) if config.vgg_weight > 0 else None
+    note = perceptual_notice() if config.vgg_weight > 0 else "VGG perceptual loss off (weight 0)"
+    yield Progress(
+        STAGE, start, config.steps, f"{len(frames)} frames at {low}² → {subject.meta.size}²; {note}"
+    )
+
+    meta = {"subject": subject.meta.name, "input_size": low}
+    loop = TrainLoop(
+        start, config.steps, config.checkpoint_every, partial(_save, folder, net, opt, meta)
+    )
+    net.train()
+    with loop:  # a cancel (closing the job) saves the step reached
+        for step in loop:
+            for group in opt.param_groups:
+                group["lr"] = half_decay_lr(config, step - 1)
+            gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            batch = sampler.sample(config.batch_size, gen).to(dev)
+            loss, parts = refiner_loss(net(batch.inputs, batch.plate), batch, config, perceptual)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            msg = loop.done(step, parts["loss"])
+            image = preview_strip(net, preview) if step % config.preview_every == 0 else None
+            yield Progress(STAGE, step, config.steps, msg, parts, image)
+    return RefinerTrainResult(folder, config.steps, loop.seconds, loop.final_loss)
