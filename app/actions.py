@@ -74,6 +74,7 @@ class Actions:
     undo: QAction
     redo: QAction
     reset_edits: QAction
+    insert_blink: QAction
     play: QAction
     prev_frame: QAction
     next_frame: QAction
@@ -94,6 +95,7 @@ class Actions:
             self.replay_audio,
             self.close_session,
             self.reset_edits,
+            self.insert_blink,
             self.play,
             self.prev_frame,
             self.next_frame,
@@ -223,6 +225,14 @@ def build_actions(
         undo=undo,
         redo=redo,
         reset_edits=_action(w, "Reset &all edits", slots.reset_all_edits, None),
+        insert_blink=_action(
+            w,
+            "Insert &blink at the playhead",
+            lambda: playback.edit.insert_blink(),
+            "B",
+            None,
+            "Close both eyes for ~0.24 s, fully shut at the current frame (undoable)",
+        ),
         play=_action(
             w,
             "&Play / pause",
@@ -257,7 +267,7 @@ def build_actions(
     file.addAction(a.quit)
 
     edit = bar.addMenu("&Edit")
-    for item in (a.undo, a.redo, None, a.reset_edits):
+    for item in (a.undo, a.redo, None, a.insert_blink, None, a.reset_edits):
         edit.addAction(item) if item else edit.addSeparator()
 
     play = bar.addMenu("&Playback")
@@ -328,6 +338,12 @@ def show_shortcuts(w: QWidget) -> QMessageBox:
     box.setText(
         f"<table>{lines}</table><p>Space and the arrows work wherever the focus is, "
         "except in text and number fields.</p>"
+        "<p><b>Edits</b>: α1–α3 open or close the eyes and the mouth; under <i>More</i>, "
+        "<i>brows</i> raises (+) or lowers (−) the brows, <i>head motion</i> scales the head's "
+        "movement (0: a still head, 2: twice as much), <i>Insert blink</i> (B) shuts the eyes "
+        "at the playhead and the blink rate sets the synthesised blinks per minute (auto: only "
+        "when the subject's footage blinks too rarely). Each is keyframed on its timeline lane "
+        "and undoable; docs/edit.md explains the rules.</p>"
     )
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()

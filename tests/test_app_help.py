@@ -35,3 +35,16 @@ def test_f1_lists_delete_for_keyframes(qtbot, tmp_path) -> None:
     box = window.findChild(QMessageBox, "shortcutsBox")
     assert box is not None and "<b>Delete or Backspace</b>" in box.text()
     box.close()
+
+
+def test_f1_lists_insert_blink_and_explains_the_more_edits(qtbot, tmp_path) -> None:
+    from talkstudio.app.actions import shortcut_rows, show_shortcuts
+    from talkstudio.app.main_window import MainWindow
+
+    window = MainWindow(settings=settings_at(tmp_path), device="cpu", use_gl=False)
+    qtbot.addWidget(window)
+    assert dict(shortcut_rows(window))["Insert blink at the playhead"] == "B"
+    box = show_shortcuts(window)
+    for words in ("brows", "head motion", "Insert blink", "blink rate"):
+        assert words in box.text()
+    box.close()
