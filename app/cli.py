@@ -89,8 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha-left-eye", type=float)
     p.add_argument("--alpha-right-eye", type=float)
     p.add_argument("--alpha-mouth", type=float)
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument(
+        "--size",
+        type=int,
+        default=256,
+        help="side of the rendered square in pixels (default 256); with --framing source it is "
+        "pasted back into the source video's frames",
+    )
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--framing",
+        choices=("source", "crop"),
+        help="source: the source video's own frame size and framing, the render pasted back "
+        "(default for subjects made from a video); crop: the square crop as rendered "
+        "(default for synthetic subjects, and when the source video is missing)",
+    )
     p.add_argument(
         "--workers",
         type=int,

@@ -37,6 +37,7 @@ from .timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, num_frames
 if TYPE_CHECKING:
     import torch
 
+    from .framing import Framing
     from .head.edit_render import EditRenderer
     from .head.model import HeadModel
     from .stage1.model import Stage1Model
@@ -271,9 +272,18 @@ class Engine:
         rgb = self._full_frame(frame, edit, size, keep=False)
         return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
 
-    def _full_frame(self, frame: int, alphas: FrameEdit, size: int, keep: bool) -> np.ndarray:
+    def _full_frame(
+        self,
+        frame: int,
+        alphas: FrameEdit,
+        size: int,
+        keep: bool,
+        with_opacity: bool = False,
+    ) -> np.ndarray:
         """Head NeRF + torso of ``frame``; ``keep`` builds and keeps the frame's edit cache (for
-        later fast edits), else the head is rendered straight (an export's one-off frames)."""
+        later fast edits), else the head is rendered straight (an export's one-off frames).
+        ``with_opacity`` adds the head's opacity as a fourth channel ([S, S, 4] uint8: what
+        paste-back blends with, core/paste_back.py)."""
         import torch
 
         lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32).to(self.device)
@@ -283,7 +293,10 @@ class Engine:
             else:
                 pose = self._pose(frame, alphas)
                 head = self.head.render(self._K(size), pose, lms, self._background(size))
-            return self._finish(head.head, head.opacity, size)
+            rgb = self._finish(head.head, head.opacity, size)
+        if with_opacity:
+            return np.dstack([rgb, _to_uint8(head.opacity)])
+        return rgb
 
     def render_fast(self, frame: int, alphas: Sequence[float], size: int = 256) -> RenderedFrame:
         """A quick preview of an edit: only the head rays the changed landmarks reach are
@@ -326,6 +339,14 @@ class Engine:
             self._frames.popitem(last=False)
 
     # -- export --------------------------------------------------------------------------------
+    def framing(self, requested: str | None = None) -> Framing:
+        """How an export with ``framing=requested`` is framed (see core/framing.py): "source"
+        (the default for subjects made from a video) or "crop", with a notice when the source
+        framing cannot be used."""
+        from .framing import choose_framing
+
+        return choose_framing(self.subject.meta, requested)
+
     def export(
         self,
         out: str | os.PathLike[str],
@@ -336,6 +357,7 @@ class Engine:
         workers: int = 1,
         ray: str | None = None,
         threads: int | None = None,
+        framing: str | None = None,
     ) -> Job[Path]:
         """Write frames [start, end) with ``edits`` and the matching audio to an MP4.
 
@@ -347,7 +369,13 @@ class Engine:
         a cluster address) renders them as Ray tasks of ``threads`` CPUs (default 1). Either
         way the frames come back in order into the one encoder here, so the video equals a
         serial export frame for frame (see core/parallel_export.py).
+
+        ``framing`` "source" pastes each ``size`` render back into the source video's frame and
+        writes the source's frame size; "crop" writes the ``size`` square; None picks "source"
+        for subjects made from a video (see :meth:`framing`). When the source cannot be used
+        the crop is written, and the first progress message carries the notice.
         """
+        from .framing import Paster
         from .media import Mp4Writer
 
         track = self._check_frame(start)
@@ -365,14 +393,22 @@ class Engine:
             from .parallel_export import import_ray
 
             import_ray()  # a missing Ray is an error now, before the file is started
+        frame_as = self.framing(framing)
+        if frame_as.notice:
+            yield Progress("export", 0, end - start, frame_as.notice)
         audio, rate = self._export_audio(start, end)
         t0 = time.perf_counter()
-        frames = self._export_frames(wanted, size, workers, ray, threads)
+        paster = Paster(self.subject, frame_as) if frame_as.kind == "source" else None
+        frames = self._export_frames(wanted, size, workers, ray, threads, paster is not None)
+        width, height = frame_as.size(size)
         with (
+            paster if paster is not None else contextlib.nullcontext(),
             contextlib.closing(frames) as rgbs,  # closed: every worker stopped
-            Mp4Writer(out, size, size, audio=audio, sample_rate=rate) as writer,
+            Mp4Writer(out, width, height, audio=audio, sample_rate=rate) as writer,
         ):
             for done, rgb in enumerate(rgbs, 1):
+                if paster is not None:
+                    rgb = paster(rgb, int(track.ref_index[start + done - 1]))
                 writer.write(rgb)
                 elapsed = time.perf_counter() - t0
                 yield Progress(
@@ -391,13 +427,19 @@ class Engine:
         workers: int,
         ray: str | None,
         threads: int | None,
+        with_opacity: bool = False,
     ) -> Generator[np.ndarray, None, None]:
-        """The frames of an export in order: here (cached ones reused), or from workers."""
+        """The frames of an export in order: here (cached ones reused), or from workers;
+        ``with_opacity``: [S, S, 4] with the head's opacity, always rendered."""
         if workers > 1 or ray is not None:
             from .parallel_export import RenderSpec, render_frames
 
-            spec = RenderSpec.of(self, alphas, size)
+            spec = RenderSpec.of(self, alphas, size, with_opacity)
             yield from render_frames(spec, sorted(alphas), workers, ray, threads)
+            return
+        if with_opacity:
+            for i, a in alphas.items():
+                yield self._full_frame(i, a, size, keep=False, with_opacity=True)
             return
         for i, a in alphas.items():
             cached = self._frames.get((i, a, size))

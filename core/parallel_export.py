@@ -65,6 +65,8 @@ class RenderSpec:
     track: DrivingTrack
     alphas: dict[int, FrameEdit]
     size: int
+    with_opacity: bool = False
+    """Frames come back [S, S, 4] with the head's opacity (for paste-back, core/framing.py)."""
     token: str = field(default_factory=lambda: os.urandom(8).hex())
     """Identifies this export: a Ray worker keeps the engine of the last export it served."""
 
@@ -74,10 +76,13 @@ class RenderSpec:
         engine: Engine,
         alphas: dict[int, FrameEdit],
         size: int,
+        with_opacity: bool = False,
     ) -> RenderSpec:
         if engine.track is None:
             raise TalkstudioError("the engine is not driven: call drive() or replay() first")
-        return cls(str(engine.subject.root), str(engine.device), engine.track, alphas, size)
+        return cls(
+            str(engine.subject.root), str(engine.device), engine.track, alphas, size, with_opacity
+        )
 
 
 def chunk_frames(frames: Sequence[int], parallel: int, most: int = MAX_CHUNK) -> list[list[int]]:
@@ -96,7 +101,8 @@ def render_frames(
     ray: str | None = None,
     threads: int | None = None,
 ) -> Iterator[np.ndarray]:
-    """The frames ``frames`` of ``spec`` as uint8 [S, S, 3] arrays, in order, rendered by
+    """The frames ``frames`` of ``spec`` as uint8 [S, S, 3] arrays ([S, S, 4] with the head's
+    opacity when ``spec.with_opacity``), in order, rendered by
     ``workers`` local processes with ``threads`` torch threads each (default: this process's
     threads shared out), or, with ``ray`` ("auto" or an address), as Ray tasks of ``threads``
     CPUs each (default 1). Closing the generator stops every worker."""
@@ -129,7 +135,9 @@ def _open_engine(spec: RenderSpec) -> Engine:
 
 
 def _render_one(engine: Engine, spec: RenderSpec, frame: int) -> np.ndarray:
-    return engine._full_frame(frame, spec.alphas[frame], spec.size, keep=False)
+    return engine._full_frame(
+        frame, spec.alphas[frame], spec.size, keep=False, with_opacity=spec.with_opacity
+    )
 
 
 # -- local processes -------------------------------------------------------------------------------

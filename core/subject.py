@@ -20,7 +20,9 @@ from .landmarks import NUM_LANDMARKS
 from .timing import FPS, SAMPLE_RATE, num_frames
 
 FORMAT_NAME = "talkstudio.subject"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 adds the source video's identity and the crop transform to ``source``; version-1 folders
+are migrated on read (:func:`migrate_meta`)."""
 MODEL_PARTS = ("stage1", "head", "torso", "refiner")
 VALIDATION_FRACTION = 0.1
 
@@ -250,9 +252,31 @@ def read_meta(root: Path) -> SubjectMeta:
         )
     known = set(SubjectMeta.__dataclass_fields__)
     try:
-        return SubjectMeta(**{k: v for k, v in raw.items() if k in known})
+        meta = SubjectMeta(**{k: v for k, v in raw.items() if k in known})
     except TypeError as exc:
         raise SubjectError(f"{path} lacks a required field: {exc}") from exc
+    return migrate_meta(meta)
+
+
+def migrate_meta(meta: SubjectMeta) -> SubjectMeta:
+    """``meta`` brought to the current format in memory (the file is left as it is).
+
+    Version 1 → 2: a video ``source`` gains ``crop_affine`` (source pixels → subject pixels)
+    from its legacy ``crop`` [x0, y0, side]; its ``file_bytes`` and ``file_hash`` stay unknown
+    (absent), which the export's source framing checks (core/framing.py).
+    """
+    if meta.version < 2:
+        source = dict(meta.source or {})
+        crop = source.get("crop")
+        if source.get("kind") == "video" and "crop_affine" not in source and crop:
+            from .paste_back import crop_affine
+
+            x0, y0, side = (float(v) for v in crop)
+            source["crop_affine"] = crop_affine(x0, y0, side, meta.size).tolist()
+        source["migrated_from_version"] = meta.version
+        meta.source = source
+        meta.version = FORMAT_VERSION
+    return meta
 
 
 def write_meta(root: Path, meta: SubjectMeta) -> None:

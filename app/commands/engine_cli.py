@@ -35,13 +35,27 @@ def _render(args: argparse.Namespace) -> int:
     engine = Engine.open(args.subject)
     engine.drive(args.audio)
     t_drive = time.perf_counter() - t0
-    job = engine.export(args.out, edits, size=args.size, workers=args.workers, ray=args.ray)
+    framing = engine.framing(args.framing)
+    if framing.notice:
+        print(f"note: {framing.notice}", file=sys.stderr)
+    job = engine.export(
+        args.out,
+        edits,
+        size=args.size,
+        workers=args.workers,
+        ray=args.ray,
+        framing=framing.kind,
+    )
     path = run_job(job, ProgressBar())
     total = time.perf_counter() - t0
     n = engine.num_frames
+    width, height = framing.size(args.size)
+    shape = f"{width}x{height} (the source's framing, rendered at {args.size}²)"
     print(
-        f"wrote {path}: {n} frames at {args.size}² with sound; stage 1 + setup {t_drive:.1f} s, "
-        f"total {total:.1f} s ({(total - t_drive) / max(n, 1) * 1000:.0f} ms/frame)"
+        f"wrote {path}: {n} frames at "
+        f"{shape if framing.kind == 'source' else f'{args.size}²'} with sound; stage 1 + setup "
+        f"{t_drive:.1f} s, total {total:.1f} s ({(total - t_drive) / max(n, 1) * 1000:.0f} "
+        "ms/frame)"
     )
     return 0
 

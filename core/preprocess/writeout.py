@@ -134,14 +134,21 @@ def finish_subject(
 def source_description(
     video: str | os.PathLike[str], fps: float, vfr: bool, width: int, height: int, crop: Any
 ) -> dict[str, Any]:
-    """``subject.json``'s ``source``: where the subject came from and how it was cropped."""
+    """``subject.json``'s ``source``: where the subject came from (the video's path, frame size,
+    rate and identity, see core/framing.py) and how it was cropped: the legacy ``crop``
+    [x0, y0, side] and ``crop_affine`` [2, 3], source pixels → subject pixels (core/paste_back.py)."""
+    from ..framing import video_identity
+    from ..paste_back import crop_affine
+
     return {
         "kind": "video",
         "path": str(Path(video).resolve()),
+        **video_identity(video),
         "fps": round(float(fps), 4),
         "variable_frame_rate": bool(vfr),
         "width": int(width),
         "height": int(height),
         "crop": [int(crop.x0), int(crop.y0), int(crop.side)],
+        "crop_affine": crop_affine(crop.x0, crop.y0, crop.side, crop.size).tolist(),
         "padded": bool(crop.padded(width, height)),
     }

@@ -1,0 +1,146 @@
+"""Paste-back: a rendered square crop warped into its source video frame and blended in.
+
+Geometry (docs/design.md "Paste-back"). Pixel coordinates follow the camera convention: (0, 0)
+is the top-left corner of the top-left pixel, so pixel (col, row) has its centre at
+(col + 0.5, row + 0.5). A subject's crop transform is the affine ``A`` [2, 3] that maps source
+pixels to the subject's square pixels, ``u = A @ (x, y, 1)``; for a square ``[x0, x0 + side)``
+resized to ``size`` it is a scale ``size / side`` and a shift (:func:`crop_affine`). A render of
+side ``R`` uses ``A`` scaled by ``R / size`` (:func:`scale_affine`).
+
+Blend: the weight of the render is 1 over the head (the rendered head's opacity and the source
+frame's own head mask, so neither head shows through the other), stays 1 for ``GROW`` of the side
+around it (the jaw line and the top of the neck), falls smoothly to 0 over ``FEATHER`` of the
+side, and is tapered to 0 at the crop's border. Outside that region the source frame is kept
+exactly, so its background and body are its own.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+GROW = 0.03
+"""Render weight 1 this far (fraction of the render's side) around the head."""
+FEATHER = 0.06
+"""Width of the fall from 1 to 0 (fraction of the render's side), around the head and at the
+crop's border."""
+
+
+# -- geometry ------------------------------------------------------------------------------------
+def crop_affine(x0: float, y0: float, side: float, size: int) -> np.ndarray:
+    """[2, 3] affine from source pixels to the pixels of the square ``[x0, x0 + side) x
+    [y0, y0 + side)`` resized to ``size`` (what :class:`~talkstudio.core.preprocess.crop.Crop`
+    does to a frame)."""
+    if side <= 0 or size <= 0:
+        raise ValueError(f"a crop needs a positive side and size, got side {side}, size {size}")
+    s = size / side
+    return np.array([[s, 0.0, -s * x0], [0.0, s, -s * y0]])
+
+
+def scale_affine(affine: np.ndarray, factor: float) -> np.ndarray:
+    """``affine`` followed by a scale of its output by ``factor`` (a render at another size)."""
+    return np.asarray(affine, np.float64) * factor
+
+
+def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points [..., 2] mapped by ``affine`` [2, 3]."""
+    a = np.asarray(affine, np.float64)
+    return np.asarray(points, np.float64) @ a[:, :2].T + a[:, 2]
+
+
+def invert_affine(affine: np.ndarray) -> np.ndarray:
+    """The inverse [2, 3] of an invertible affine [2, 3]."""
+    full = np.vstack([np.asarray(affine, np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+def check_affine(affine: object) -> np.ndarray:
+    """``affine`` as a float64 [2, 3] array, or a ValueError saying what is wrong with it."""
+    a = np.asarray(affine, np.float64)
+    if a.shape != (2, 3) or not np.all(np.isfinite(a)) or abs(np.linalg.det(a[:, :2])) < 1e-12:
+        raise ValueError(f"a crop transform is an invertible 2x3 matrix; got {a.tolist()}")
+    return a
+
+
+# -- blend ---------------------------------------------------------------------------------------
+def _smooth(t: np.ndarray) -> np.ndarray:
+    """Smoothstep of ``t`` clipped to [0, 1]: exactly 0 and 1 at the ends, flat there."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def blend_weights(opacity: np.ndarray, source_head: np.ndarray | None = None) -> np.ndarray:
+    """Weight float32 [R, R] in [0, 1] of the render at each of its pixels.
+
+    ``opacity`` [R, R]: the rendered head's opacity (float in [0, 1], or uint8); ``source_head``
+    [R, R] bool: the source frame's own head mask at the render's size. The head is where either
+    holds (opacity ≥ 0.5); see the module docstring for the fall-off.
+    """
+    op = np.asarray(opacity)
+    op = op.astype(np.float32) / 255.0 if op.dtype == np.uint8 else op.astype(np.float32)
+    if op.ndim != 2 or op.shape[0] != op.shape[1]:
+        raise ValueError(f"the opacity must be a square [R, R] image, got {op.shape}")
+    r = op.shape[0]
+    head = op >= 0.5
+    if source_head is not None:
+        if source_head.shape != head.shape:
+            raise ValueError(f"source head mask {source_head.shape} differs from {head.shape}")
+        head |= source_head.astype(bool)
+    if not head.any():
+        return np.zeros((r, r), np.float32)
+    outside = np.where(head, 0, 255).astype(np.uint8)
+    dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)  # px to the head
+    grow, feather = GROW * r, max(FEATHER * r, 1.0)
+    weight = _smooth(1.0 - (dist - grow) / feather)
+    centres = np.arange(r, dtype=np.float32) + 0.5
+    edge = np.minimum(centres, r - centres)  # distance of pixel centres to the border
+    taper = _smooth(np.minimum(edge[:, None], edge[None, :]) / feather)
+    return (weight * taper).astype(np.float32)
+
+
+def paste(
+    source: np.ndarray, render: np.ndarray, weights: np.ndarray, affine: np.ndarray
+) -> np.ndarray:
+    """``render`` uint8 [R, R, 3] warped into ``source`` uint8 [H, W, 3] and blended with
+    ``weights`` float32 [R, R]; ``affine`` maps source pixels to render pixels. Returns a new
+    uint8 [H, W, 3]; where the warped weight is 0 it equals ``source`` exactly.
+
+    Only the render's footprint in the source is touched. A render finer than the source is
+    first shrunk with an area filter to about the footprint's size (no aliasing); then an exact
+    inverse warp (bicubic colour, bilinear weight) maps it into place — for a crop with integer
+    corner and side that warp is a pure integer shift.
+    """
+    a = check_affine(affine)
+    h, w = source.shape[:2]
+    r = render.shape[0]
+    out = source.copy()
+    scale = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))  # render px per source px
+    if scale > 1.0:
+        small = max(1, round(r / scale))
+        render = cv2.resize(render, (small, small), interpolation=cv2.INTER_AREA)
+        weights = cv2.resize(weights, (small, small), interpolation=cv2.INTER_AREA)
+        a = scale_affine(a, small / r)
+        r = small
+    corners = apply_affine(invert_affine(a), np.array([[0, 0], [r, 0], [0, r], [r, r]], float))
+    x0 = max(0, int(np.floor(corners[:, 0].min())))
+    y0 = max(0, int(np.floor(corners[:, 1].min())))
+    x1 = min(w, int(np.ceil(corners[:, 0].max())))
+    y1 = min(h, int(np.ceil(corners[:, 1].max())))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    # index coordinates (pixel centres at integers) of the footprint → of the render
+    m = a.copy()
+    m[:, 2] = a[:, :2] @ np.array([x0 + 0.5, y0 + 0.5]) + a[:, 2] - 0.5
+    size = (x1 - x0, y1 - y0)
+    inverse = cv2.WARP_INVERSE_MAP
+    colour = cv2.warpAffine(
+        render, m, size, flags=cv2.INTER_CUBIC | inverse, borderMode=cv2.BORDER_REPLICATE
+    )
+    wt = cv2.warpAffine(
+        weights, m, size, flags=cv2.INTER_LINEAR | inverse, borderMode=cv2.BORDER_CONSTANT
+    )
+    wt = np.clip(wt, 0.0, 1.0)[..., None]
+    roi = out[y0:y1, x0:x1].astype(np.float32)
+    mixed = roi + wt * (colour.astype(np.float32) - roi)
+    out[y0:y1, x0:x1] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    return out
