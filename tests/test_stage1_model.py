@@ -51,6 +51,18 @@ def test_cached_inference_equals_the_uncached_reference(fusion: str) -> None:
     assert cached.shape == (2, 40, 37, 3)
     assert cached.std() > 1e-3  # the feedback carries real values
     torch.testing.assert_close(cached, reference, rtol=0, atol=1e-5)
+    torch_loop = generate(model, feats, kernel="torch")
+    torch.testing.assert_close(cached, torch_loop, rtol=0, atol=1e-5)
+    assert torch.equal(cached, generate(model, feats, kernel="numpy"))  # the CPU default
+
+
+def test_numpy_kernel_is_refused_where_it_cannot_run() -> None:
+    model = make_model(window=16)
+    feats = torch.randn(1, 5, IN_DIM)
+    with pytest.raises(ValueError, match="cached loop on the CPU"):
+        generate(model, feats, cached=False, kernel="numpy")
+    with pytest.raises(ValueError, match="unknown stage-1 kernel"):
+        generate(model, feats, kernel="fast")
 
 
 def test_untrained_model_predicts_exactly_the_mean_landmarks() -> None:

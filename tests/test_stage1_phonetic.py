@@ -267,6 +267,53 @@ def test_decoding_is_deterministic_and_cached() -> None:
     assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(first))
 
 
+def read_arpa(path: Path) -> dict[tuple[str, ...], float]:
+    """The n-gram → log10 probability table of an ARPA file, checking its header counts."""
+    table: dict[tuple[str, ...], float] = {}
+    counts: dict[int, int] = {}
+    n = 0
+    for line in path.read_text().splitlines():
+        if line.startswith("ngram "):
+            k, c = line[6:].split("=")
+            counts[int(k)] = int(c)
+        elif line.endswith("-grams:"):
+            n = int(line[1])
+        elif line == "\\end\\":
+            n = 0
+        elif n and line.strip():
+            fields = line.split()
+            table[tuple(fields[1 : 1 + n])] = float(fields[0])
+    got = {k: sum(len(g) == k for g in table) for k in counts}
+    assert got == counts, f"header {counts}, entries {got}"
+    return table
+
+
+def test_the_phone_bigram_model_keeps_the_trigram_models_probabilities(tmp_path: Path) -> None:
+    ph.write_phone_lm(str(tmp_path / "p2.arpa"), 2)
+    ph.write_phone_lm(str(tmp_path / "p1.arpa"), 1)
+    bi, uni = read_arpa(tmp_path / "p2.arpa"), read_arpa(tmp_path / "p1.arpa")
+    assert max(map(len, bi)) == 2 and max(map(len, uni)) == 1
+    assert {g: p for g, p in bi.items() if len(g) == 1} == uni
+    assert len(uni) > 40 and sum(len(g) == 2 for g in bi) > 1000  # 39 phones, fillers, ends
+    assert ("P",) in uni and -3 < uni[("AH",)] < -0.5 and ("AA", "B") in bi
+    with pytest.raises(ValueError, match="order 3"):
+        ph.write_phone_lm(str(tmp_path / "p3.arpa"), 3)
+
+
+@needs_espeak
+def test_the_fast_setting_finds_what_the_reference_setting_finds(monkeypatch) -> None:
+    """The shipped (bigram, one Gaussian) decoder and the reference (trigram, four) agree on
+    most frames of a known sentence, and both find its speech and its pauses."""
+    audio, pause = with_pauses([speak("the weather is nice today"), speak("we will go")], [0.6] * 3)
+    fast = ph.phonetic_features(audio)
+    monkeypatch.setattr(ph, "DECODER_SETTINGS", dict(ph.REFERENCE_SETTINGS))
+    ref = ph.phonetic_features(audio)
+    assert not np.array_equal(fast, ref)  # two decoders really ran
+    agree = fast[:, :V].argmax(1) == ref[:, :V].argmax(1)
+    assert agree.mean() > 0.7, f"the settings agree on {agree.mean():.0%} of frames"
+    check_speech_and_silence(audio, pause)
+
+
 # -- stage 1 on the phonetic front end -----------------------------------------------------------
 
 

@@ -11,8 +11,11 @@ English), each played once:
   an untrained ``preview``-sized model (weights do not change the cost), phone cache emptied;
 - ``stage 1, phones cached``: the same clip driven again (the studio's case when only the
   edits change);
-- ``ds=2``: decoding speed and English accuracy with acoustic scores on every second frame, the
-  faster setting the front end does not use.
+- ``reference``: decoding speed, stage 1 (with PyTorch's autoregressive loop) and the language
+  rows with :data:`~talkstudio.core.stage1.phonetic.REFERENCE_SETTINGS`, the slower decoder
+  setting the shipped one is compared with;
+- ``stage 1 loop``: the audio encoder and the free-running decoding alone (features ready), in
+  the NumPy kernel (the CPU default) and in PyTorch.
 
 With espeak-ng installed, the decoder's output on synthetic speech (16 kHz, 0.5 s of silence
 either side, spoken by espeak-ng's ``en-us``, ``de`` and ``es`` voices):
@@ -274,27 +277,64 @@ def run(ctx: Context) -> list[Measure]:
             )
         )
     _languages(measures, ctx)
-    _every_second_frame(measures, ctx, _clips(ctx))
+    _reference_setting(measures, ctx, _clips(ctx), models["mel+phonetic"])
     return measures
 
 
-def _every_second_frame(
-    measures: list[Measure], ctx: Context, clips: list[tuple[str, np.ndarray]]
+def _reference_setting(
+    measures: list[Measure], ctx: Context, clips: list[tuple[str, np.ndarray]], model
 ) -> None:
-    """Decode speed and English accuracy when acoustic scores are computed on every second
-    frame (``ds=2``), the faster setting the module does not use (docs/phonetic.md)."""
-    from talkstudio.core.stage1 import phonetic as ph
+    """Decode and stage-1 speed and the language rows with the slower reference decoder
+    settings (full phone trigrams, four Gaussians per codebook: docs/phonetic.md), and the
+    autoregressive loop alone (features ready) in NumPy and in PyTorch."""
+    import torch
 
+    from talkstudio.core.stage1 import infer
+    from talkstudio.core.stage1 import phonetic as ph
+    from talkstudio.core.stage1.features import AudioFrontEnd
+
+    fe = AudioFrontEnd(model.config)
     before = dict(ph.DECODER_SETTINGS)
     ph.DECODER_SETTINGS.clear()
-    ph.DECODER_SETTINGS.update(before, ds=2)
+    ph.DECODER_SETTINGS.update(ph.REFERENCE_SETTINGS)
     try:
         for name, audio in clips:
             sec = len(audio) / 16000
             _, cpu = _rate(lambda a=audio: ph.phone_segments(a), sec, ctx.reps, ph.clear_cache)
-            measures.append(Measure(f"{name}: decode cpu, ds=2", "x realtime", cpu))
-        _languages(measures, ctx, ("en-us",), ", ds=2")
+            measures.append(Measure(f"{name}: decode cpu, reference", "x realtime", cpu))
+            _, cpu = _rate(
+                lambda a=audio: infer.generate(
+                    model, torch.from_numpy(fe(a))[None], kernel="torch"
+                ),
+                sec,
+                ctx.reps,
+                ph.clear_cache,
+            )
+            measures.append(
+                Measure(
+                    f"{name}: stage 1 mel+phonetic cpu, reference",
+                    "x realtime",
+                    cpu,
+                    "reference decoding, PyTorch loop",
+                )
+            )
+        _languages(measures, ctx, tag=", reference")
     finally:
         ph.DECODER_SETTINGS.clear()
         ph.DECODER_SETTINGS.update(before)
         ph.clear_cache()
+    for name, audio in clips:
+        sec = len(audio) / 16000
+        feats = torch.from_numpy(fe(audio))[None]
+        for kernel in ("numpy", "torch"):
+            _, cpu = _rate(
+                lambda f=feats, k=kernel: infer.generate(model, f, kernel=k), sec, ctx.reps
+            )
+            measures.append(
+                Measure(
+                    f"{name}: stage 1 loop cpu, {kernel}",
+                    "x realtime",
+                    cpu,
+                    "audio encoder + free-running decoding",
+                )
+            )

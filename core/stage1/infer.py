@@ -20,6 +20,7 @@ import torch
 from ..checkpoint import load_into, load_model
 from ..errors import CheckpointError
 from ..subject import Subject
+from . import fast_infer
 from .config import Stage1Config
 from .decoder import KVCache
 from .encoder import NUM_POINTS
@@ -42,17 +43,32 @@ def torch_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+KERNELS = ("auto", "numpy", "torch")
+"""Loops of :func:`generate`: ``numpy`` (:mod:`.fast_infer`, CPU only), ``torch`` (any device),
+``auto`` (``numpy`` on the CPU, else ``torch``)."""
+
+
 @torch.inference_mode()
-def generate(model: Stage1Model, feats: torch.Tensor, cached: bool = True) -> torch.Tensor:
+def generate(
+    model: Stage1Model, feats: torch.Tensor, cached: bool = True, kernel: str = "auto"
+) -> torch.Tensor:
     """Displacements [B, T, 37, 3] for front-end rows ``feats`` [B, T, in_dim], autoregressive.
 
     With ``cached`` each step attends through a KV cache; without it (the reference the cached
     path is tested against) the full decoder runs over the whole prefix at every step. The steps
     are tiny and sequential: on the CPU they run on one thread, which is faster than several (and
-    far faster on a busy machine, where waiting threads spin).
+    far faster on a busy machine, where waiting threads spin), and the cached loop runs in NumPy
+    (``kernel``, :data:`KERNELS`), whose per-operation overhead is a fraction of PyTorch's.
     """
-    with torch_threads(1 if feats.device.type == "cpu" else 0):
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown stage-1 kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    on_cpu = feats.device.type == "cpu"
+    if kernel == "numpy" and not (on_cpu and cached):
+        raise ValueError("the numpy stage-1 kernel runs the cached loop on the CPU only")
+    with torch_threads(1 if on_cpu else 0):
         model.eval()
+        if cached and on_cpu and kernel != "torch" and fast_infer.supports(model):
+            return fast_infer.generate_numpy(model, feats)
         states = model.decoder.prepare(model.encode_audio(feats))
         step = _generate if cached else _generate_uncached
         return step(model, feats, states)

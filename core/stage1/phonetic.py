@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..errors import MediaError
 from ..timing import SAMPLE_RATE, SAMPLES_PER_FRAME
 
@@ -86,13 +88,19 @@ PHONETIC_DIM = NUM_VISEMES * (1 + len(CONTEXT)) + 3
 LONG_PAUSE = 0.3
 """Seconds of silence from which a pause counts as one where the mouth closes."""
 
-DECODER_SETTINGS: dict[str, Any] = {"lw": 2.0}
-"""PocketSphinx settings besides the model. A phone-model weight of 2 (default 6.5) lets the
-acoustics speak louder than the phone trigrams: more speech frames get the right viseme (median
-0.65 instead of 0.57 per English sentence) and closed lips are told apart better, at the same
-speed. Scoring every second frame (``ds=2``) decodes 1.4× faster but gets fewer visemes right,
-and a narrower phone-exit beam (``pbeam``) lets the search stick in one phone for seconds
-(docs/phonetic.md)."""
+DECODER_SETTINGS: dict[str, Any] = {"lw": 2.0, "lm_order": 2, "topn": 1}
+"""PocketSphinx settings besides the model, plus ``lm_order`` (ours: the phone model cut to its
+bigrams, :func:`write_phone_lm`; 3 keeps the wheel's trigrams). A phone-model weight of 2
+(default 6.5) lets the acoustics speak louder than the phone statistics: more speech frames get
+the right viseme and closed lips are told apart better. Bigrams instead of trigrams and one
+Gaussian per codebook instead of four (``topn``) decode 1.7× faster (about 37× real time on one
+thread instead of 21×) with as many speech frames on the right viseme (English espeak-ng
+sentences: median 0.66, 0.63 with :data:`REFERENCE_SETTINGS`), silences found as well, and the
+same cross-speaker lip sync. Scoring every second frame (``ds=2``) loses silences, a narrower
+phone-exit beam (``pbeam``) sticks in one phone for seconds (docs/phonetic.md)."""
+REFERENCE_SETTINGS: dict[str, Any] = {"lw": 2.0}
+"""The slower setting the speed one is measured against (``benchmarks phonetic``): full phone
+trigrams and PocketSphinx's four Gaussians per codebook."""
 DECODER_HOP = 160
 """Samples per decoder frame (100 per second)."""
 DECODER_OFFSET = 125
@@ -169,12 +177,7 @@ class _Decoder:
                 cls._cache.move_to_end(key)
                 return hit
             if cls._decoder is None or cls._settings != settings:
-                from pocketsphinx import Decoder
-
-                hmm, lm = model_paths()
-                cls._decoder = Decoder(
-                    hmm=hmm, allphone=lm, dict=None, loglevel="FATAL", **DECODER_SETTINGS
-                )
+                cls._decoder = _new_decoder(dict(DECODER_SETTINGS))
                 cls._settings = settings
             dec = cls._decoder
             dec.reinit_feat()  # the noise estimate would carry over from the previous clip
@@ -194,6 +197,53 @@ class _Decoder:
             while len(cls._cache) > CACHE_SIZE:
                 cls._cache.popitem(last=False)
             return segs
+
+
+def _new_decoder(settings: dict[str, Any]) -> Any:
+    """A PocketSphinx allphone decoder with ``settings`` (``lm_order`` is ours, see
+    :data:`DECODER_SETTINGS`; the rest are PocketSphinx's)."""
+    from pocketsphinx import Decoder
+
+    hmm, lm = model_paths()
+    order = int(settings.pop("lm_order", 3))
+    if order >= 3:
+        return Decoder(hmm=hmm, allphone=lm, dict=None, loglevel="FATAL", **settings)
+    with tempfile.TemporaryDirectory(prefix="talkstudio_phones_") as tmp:
+        path = os.path.join(tmp, f"phone-{order}gram.arpa")
+        write_phone_lm(path, order)
+        return Decoder(hmm=hmm, allphone=path, dict=None, loglevel="FATAL", **settings)
+
+
+def write_phone_lm(path: str, order: int) -> None:
+    """The wheel's phone trigram model cut to its 1-grams (``order`` 1) or up to its 2-grams
+    (``order`` 2), as an ARPA file at ``path``: the same probabilities, without the longer
+    contexts (the highest order kept loses its back-off weights, which only longer ones use)."""
+    from pocketsphinx import Config, LogMath, NGramModel
+
+    if order not in (1, 2):
+        raise ValueError(f"a phone language model of order {order}: choose 1, 2 or 3")
+    with tempfile.TemporaryDirectory(prefix="talkstudio_phones_") as tmp:
+        full = os.path.join(tmp, "phone.arpa")
+        logmath = LogMath()  # held here: the model reads its scores through it when writing
+        NGramModel(Config(), logmath, model_paths()[1]).write(full, NGramModel.str_to_type("arpa"))
+        with open(full, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    kept: list[str] = []
+    n = 0  # order of the section being read; 0 in the header and after \\end\\
+    for line in lines:
+        if line.startswith("\\") and line.endswith("-grams:"):
+            n = int(line[1:].split("-")[0])
+        elif line == "\\end\\":
+            n = 0
+        elif n == 0 and line.startswith("ngram ") and int(line[6:].split("=")[0]) > order:
+            continue
+        if n > order:
+            continue
+        if n == order and line.strip() and not line.startswith("\\"):
+            line = "\t".join(line.split()[: 1 + n])  # probability and phones, no back-off
+        kept.append(line)
+    with atomic_open(path) as f:
+        f.write(("\n".join(kept) + "\n").encode("utf-8"))
 
 
 def clear_cache() -> None:

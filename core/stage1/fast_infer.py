@@ -1,0 +1,197 @@
+"""Free-running stage-1 decoding in NumPy: the CPU inference kernel of :func:`.infer.generate`.
+
+A decoding step is tiny (one frame, 37 points, width 64) and strictly sequential, so on a CPU
+its cost is the per-operation overhead, not arithmetic: PyTorch spends several microseconds
+dispatching each of the ~150 module calls and operators of a step, NumPy about one. This module
+runs the same network (weights read from the :class:`~.model.Stage1Model`, nothing copied into
+a second definition of the layers) with the KV cache as preallocated arrays, about three times
+faster per step. The audio side (encoder and each layer's fusion of the aligned audio feature)
+is computed once per clip by the model itself; only the autoregressive loop is here. A test
+holds it equal to the PyTorch cached loop and to the uncached reference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.special import erf
+
+from .decoder import Decoder, DecoderLayer
+from .encoder import NUM_POINTS, EncoderLayer, LandmarkEncoder
+from .model import Stage1Model
+
+_EPS = 1e-5  # nn.LayerNorm's default, which every norm of the model uses
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    inv = np.float32(1.0 / x.shape[-1])  # np.mean's Python wrapper costs more than the sums
+    d = x - np.add.reduce(x, -1, keepdims=True) * inv
+    var = np.add.reduce(d * d, -1, keepdims=True) * inv
+    return d / np.sqrt(var + _EPS) * w + b
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x * np.float32(1.0 / math.sqrt(2.0))))
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - np.maximum.reduce(s, -1, keepdims=True))
+    return e / np.add.reduce(e, -1, keepdims=True)
+
+
+@dataclass
+class _Linear:
+    wt: np.ndarray  # [in, out]
+    b: np.ndarray  # [out]
+
+    @classmethod
+    def of(cls, lin: torch.nn.Module) -> _Linear:
+        assert isinstance(lin, torch.nn.Linear) and lin.bias is not None
+        return cls(_np(lin.weight).T.copy(), _np(lin.bias))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        flat = x.reshape(-1, x.shape[-1]) @ self.wt  # one 2-D product, not a stack of them
+        return (flat + self.b).reshape(*x.shape[:-1], -1)
+
+
+@dataclass
+class _Norm:
+    w: np.ndarray
+    b: np.ndarray
+
+    @classmethod
+    def of(cls, norm: torch.nn.Module) -> _Norm:
+        assert isinstance(norm, torch.nn.LayerNorm) and norm.eps == _EPS
+        return cls(_np(norm.weight), _np(norm.bias))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _layer_norm(x, self.w, self.b)
+
+
+class _EncoderLayer:
+    """:class:`~.encoder.EncoderLayer` (pre-norm, full attention over the 38 tokens)."""
+
+    def __init__(self, layer: EncoderLayer) -> None:
+        self.heads = layer.heads
+        self.norm1, self.norm2 = _Norm.of(layer.norm1), _Norm.of(layer.norm2)
+        self.qkv, self.out = _Linear.of(layer.qkv), _Linear.of(layer.out)
+        self.ffn1, self.ffn2 = _Linear.of(layer.ffn[0]), _Linear.of(layer.ffn[2])
+
+    def __call__(self, x: np.ndarray, first_only: bool) -> np.ndarray:
+        n, t, dim = x.shape
+        hd = dim // self.heads
+        qkv = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, hd).transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # [N, H, t, hd]
+        if first_only:
+            q, x = q[:, :, :1], x[:, :1]
+        att = _softmax(q @ k.swapaxes(-1, -2) * np.float32(1.0 / math.sqrt(hd)))
+        y = (att @ v).transpose(0, 2, 1, 3).reshape(n, x.shape[1], dim)
+        x = x + self.out(y)
+        return x + self.ffn2(_gelu(self.ffn1(self.norm2(x))))
+
+
+class _LandmarkEncoder:
+    """:class:`~.encoder.LandmarkEncoder`: [N, 37, 3] displacements / std → [N, dim]."""
+
+    def __init__(self, enc: LandmarkEncoder) -> None:
+        w = _np(enc.conv.weight)  # [dim, 3 in, 3 taps]
+        self.conv_w = w.transpose(2, 1, 0).reshape(-1, w.shape[0]).copy()  # [(tap, in), dim]
+        assert enc.conv.bias is not None
+        self.conv_b = _np(enc.conv.bias)
+        self.cls, self.pos = _np(enc.cls), _np(enc.pos)  # [1, 1, dim], [1, 38, dim]
+        self.layers = [
+            _EncoderLayer(layer) for layer in enc.layers if isinstance(layer, EncoderLayer)
+        ]
+        self.norm = _Norm.of(enc.norm)
+
+    def __call__(self, lm: np.ndarray) -> np.ndarray:
+        n = lm.shape[0]
+        pad = np.zeros((n, NUM_POINTS + 2, 3), np.float32)
+        pad[:, 1:-1] = lm
+        cols = np.concatenate([pad[:, j : j + NUM_POINTS] for j in range(3)], axis=-1)
+        x = cols @ self.conv_w + self.conv_b  # [N, 37, dim]
+        cls = np.broadcast_to(self.cls, (n, 1, x.shape[-1]))
+        x = np.concatenate([cls, x], axis=1) + self.pos  # [N, 38, dim]
+        for i, layer in enumerate(self.layers):
+            x = layer(x, first_only=i == len(self.layers) - 1)
+        return self.norm(x[:, 0])
+
+
+class _DecoderLayer:
+    """One :class:`~.decoder.DecoderLayer` step with its keys and values in arrays [B, H, T, hd]."""
+
+    def __init__(self, layer: DecoderLayer, batch: int, frames: int) -> None:
+        sa = layer.self_attn
+        self.heads, self.context = sa.heads, sa.context
+        self.qkv, self.out = _Linear.of(sa.qkv), _Linear.of(sa.out)
+        self.table_rev = _np(sa.table_rev)  # [H, 1, context]: bias of the key d frames back
+        self.norm1, self.norm2, self.norm3 = (
+            _Norm.of(layer.norm1),
+            _Norm.of(layer.norm2),
+            _Norm.of(layer.norm3),
+        )
+        self.ffn1, self.ffn2 = _Linear.of(layer.ffn[0]), _Linear.of(layer.ffn[3])
+        dim = self.qkv.wt.shape[0]
+        shape = (batch, self.heads, frames, dim // self.heads)
+        self.k, self.v = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+
+    def __call__(self, x: np.ndarray, fused: np.ndarray, i: int) -> np.ndarray:
+        b, _, dim = x.shape  # x [B, 1, dim], fused [B, 1, dim]: the fusion's output at frame i
+        hd = dim // self.heads
+        q, k, v = self.qkv(x).reshape(b, 3, self.heads, 1, hd).transpose(1, 0, 2, 3, 4)
+        self.k[:, :, i : i + 1], self.v[:, :, i : i + 1] = k, v
+        lo = max(0, i + 1 - self.context)  # keys the self-attention still sees
+        keys, vals = self.k[:, :, lo : i + 1], self.v[:, :, lo : i + 1]
+        bias = self.table_rev[:, :, self.context - (i + 1 - lo) :]  # [H, 1, L]
+        att = _softmax(q @ keys.swapaxes(-1, -2) * np.float32(1.0 / math.sqrt(hd)) + bias)
+        y = (att @ vals).reshape(b, 1, dim)  # [B, H, 1, hd] → [B, 1, dim]
+        x = self.norm1(x + self.out(y))
+        x = self.norm2(x + fused)
+        return self.norm3(x + self.ffn2(_gelu(self.ffn1(x))))
+
+
+def supports(model: Stage1Model) -> bool:
+    """Whether :func:`generate_numpy` can run ``model`` (its parts are the ones written here)."""
+    dec = model.decoder
+    return isinstance(dec, Decoder) and all(
+        isinstance(layer, DecoderLayer) and isinstance(layer.ffn[1], torch.nn.GELU)
+        for layer in dec.layers
+    )
+
+
+@torch.inference_mode()
+def generate_numpy(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
+    """Displacements [B, T, 37, 3] for front-end rows ``feats`` [B, T, in_dim] (CPU, eval mode),
+    the same as :func:`.infer.generate`'s PyTorch loop up to float rounding."""
+    model.eval()
+    b, t = feats.shape[:2]
+    dim = model.config.feature_dim
+    states = model.decoder.prepare(model.encode_audio(feats))
+    # Each layer's fusion term for every frame. The linear fusion is the aligned audio feature;
+    # the biased cross-attention's alignment mask lets frame i see audio frame i only, so its
+    # output does not depend on the query either: both are computed here for all frames at once.
+    zeros = feats.new_zeros(b, t, dim)
+    dec_layers = model.decoder.decoder_layers()
+    fused = [_np(layer.fusion(zeros, s, 0)) for layer, s in zip(dec_layers, states)]
+    lm_enc = _LandmarkEncoder(model.lm_encoder)
+    layers = [_DecoderLayer(layer, b, t) for layer in dec_layers]
+    pe = _np(model.decoder.ppe.pe)  # [period, dim]
+    period = model.decoder.ppe.period
+    head = _Linear.of(model.head)
+    disp_std = _np(model.disp_std)
+    out = np.zeros((b, t, NUM_POINTS, 3), np.float32)
+    prev = np.zeros((b, NUM_POINTS, 3), np.float32)  # the start: the mean landmarks
+    for i in range(t):
+        x = lm_enc(prev / disp_std)[:, None] + pe[i % period]  # [B, 1, dim]
+        for layer, f in zip(layers, fused):
+            x = layer(x, f[:, i : i + 1], i)
+        prev = head(x[:, 0]).reshape(b, NUM_POINTS, 3) * disp_std
+        out[:, i] = prev
+    return torch.from_numpy(out).to(feats.dtype)
