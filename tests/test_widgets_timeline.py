@@ -340,3 +340,29 @@ def test_zoomed_view_follows_the_playhead_unless_told_not_to(qtbot, setup) -> No
     assert not timeline.follow_button.isChecked()
     state.set_frame(10)
     assert timeline.visible_range() == pytest.approx((x0, x1))
+
+
+def test_brows_head_motion_and_blink_have_lanes(qtbot, setup) -> None:
+    from talkstudio.widgets.timeline import CURVE_HALF_HEIGHT, LANES
+
+    state, timeline = setup
+    assert LANES[3:] == ("brows", "head_motion", "blink")
+    assert sorted(LANE_Y.values(), reverse=True) == [LANE_Y[n] for n in LANES]
+    # A brow curve sits on its line at 0 (unedited) and swings up to +1.
+    assert timeline.curve_y("brows", 2.0) == pytest.approx(LANE_Y["brows"])
+    state.set_keyframe("brows", 20, 1.0)
+    assert timeline.curve_y("brows", 2.0) == pytest.approx(LANE_Y["brows"] + CURVE_HALF_HEIGHT)
+    state.set_keyframe("head_motion", 0, 0.0)  # a still head: the lane's lowest line
+    assert timeline.curve_y("head_motion", 5.0) == pytest.approx(
+        LANE_Y["head_motion"] - CURVE_HALF_HEIGHT
+    )
+    assert timeline.marker_x("head_motion").tolist() == [0.0]
+    # A double click on the blink lane inserts a blink there (one undo step).
+    viewport = timeline.plot.viewport()
+    pos = timeline.widget_pos(80.2 / FPS, LANE_Y["blink"])
+    click(viewport, pos)
+    _mouse(viewport, QEvent.Type.MouseButtonDblClick, pos, Qt.MouseButton.LeftButton)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton)
+    assert state.keyframes("blink") == [(80, 1.0)]
+    assert timeline.marker_x("blink").tolist() == [pytest.approx(80 / FPS)]
+    assert state.undo_stack.text(state.undo_stack.count() - 1) == "Insert blink at frame 80"

@@ -1,13 +1,15 @@
-"""The timeline: the driving audio's waveform, the playhead and the α keyframe lanes.
+"""The timeline: the driving audio's waveform, the playhead and the keyframe lanes.
 
 A view of an :class:`~.state.EditState`. x is time in seconds (rulers in seconds below and frames
-above); the waveform fills y ∈ [-1, 1] and the three keyframe lanes sit below it. Wheel zooms and
-drag pans in time only; a click seeks; the playhead drags; a diamond is selected by a click,
-moved by a drag (one undoable move) and deleted with Delete or Backspace; a double click on a
-lane keys that factor's current value at that frame.
+above); the waveform fills y ∈ [-1, 1] and one keyframe lane per channel sits below it (α1, α2,
+α3, brows, head motion, blink). Wheel zooms and drag pans in time only; a click seeks; the
+playhead drags; a diamond is selected by a click, moved by a drag (one undoable move) and
+deleted with Delete or Backspace; a double click on a lane keys that channel's current value at
+that frame (on the blink lane: inserts a blink).
 
-Each lane also draws its factor's interpolated value as a curve (α = 1 on the lane's dashed
-line, 0 and 2 at ±``CURVE_HALF_HEIGHT``), and keys past the clip's end (kept from a longer driving
+Each value lane also draws its channel's interpolated value as a curve (the unedited value on
+the lane's dashed line, the channel's ends at ±``CURVE_HALF_HEIGHT``; α3's curve is the mouth's
+amplitude over time), the blink lane shows one diamond per inserted blink, and keys past the clip's end (kept from a longer driving
 clip) are counted at the lane's right end. Below the plot a scroll bar pans a zoomed view, and
 "Follow playhead" pages the view along when the playhead leaves it.
 
@@ -26,10 +28,10 @@ from PySide6.QtCore import QObject, QPointF, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QScrollBar, QToolButton, QVBoxLayout, QWidget
 
-from talkstudio.core.edit import ALPHA_MAX, ALPHA_MIN, ALPHA_NAMES
+from talkstudio.core.edit import ALPHA_NAMES, CHANNEL_NAMES, CHANNELS, CURVE_CHANNELS
 from talkstudio.core.timing import FPS
 
-from .palette import ALPHA_COLORS, ALPHA_LABELS, PLAYHEAD_COLOR, WAVEFORM_COLOR
+from .palette import CHANNEL_COLORS, CHANNEL_LABELS, PLAYHEAD_COLOR, WAVEFORM_COLOR
 from .state import EditState
 from .timeline_items import (
     BeyondEndMarker,
@@ -41,11 +43,13 @@ from .timeline_items import (
 )
 from .waveform import EnvelopePyramid
 
-LANE_Y = {"left_eye": -1.7, "right_eye": -2.4, "mouth": -3.1}
-"""y of each factor's keyframe lane (the waveform fills [-1, 1])."""
+LANES = (*ALPHA_NAMES, *CURVE_CHANNELS, "blink")
+"""The channels with a lane, top to bottom."""
+LANE_Y = {n: -1.7 - 0.7 * i for i, n in enumerate(LANES)}
+"""y of each channel's keyframe lane (the waveform fills [-1, 1])."""
 CURVE_HALF_HEIGHT = 0.3
 """How far (in y) the value curve swings from its lane's line at α = 0 and α = 2."""
-Y_RANGE = (-3.5, 1.15)
+Y_RANGE = (LANE_Y[LANES[-1]] - 0.4, 1.15)
 CACHE_Y = {"proxy": 1.1, "full": 1.1}
 """y of the cached-range bar (above the waveform's peak; full-size runs drawn over proxies)."""
 CACHE_COLORS = {"proxy": (90, 130, 230), "full": (90, 210, 120)}
@@ -86,15 +90,15 @@ class Timeline(QWidget):
         item.showAxis("top")
         item.setMenuEnabled(False)
         left = item.getAxis("left")
-        left.setTicks([[(0.0, "audio"), *((LANE_Y[n], ALPHA_LABELS[n]) for n in ALPHA_NAMES)], []])
+        left.setTicks([[(0.0, "audio"), *((LANE_Y[n], CHANNEL_LABELS[n]) for n in LANES)], []])
         left.setWidth(86)
         for axis in ("left", "top", "bottom"):
             item.getAxis(axis).setTextPen(pg.mkPen(200, 200, 200))
         self.view.setYRange(*Y_RANGE, padding=0)
         self.view.setDefaultPadding(0.0)
-        for name in ALPHA_NAMES:
+        for name in LANES:
             band = pg.InfiniteLine(pos=LANE_Y[name], angle=0, movable=False)
-            band.setPen(pg.mkPen(*ALPHA_COLORS[name], 90, width=1, style=Qt.PenStyle.DashLine))
+            band.setPen(pg.mkPen(*CHANNEL_COLORS[name], 90, width=1, style=Qt.PenStyle.DashLine))
             self.view.addItem(band)
         self.view.addItem(
             pg.InfiniteLine(pos=0.0, angle=0, movable=False, pen=pg.mkPen(*WAVEFORM_COLOR, 110))
@@ -119,19 +123,27 @@ class Timeline(QWidget):
         self.view.addItem(self.marks_band)
         self.lanes = {
             n: KeyframeLane(
-                n, LANE_Y[n], ALPHA_COLORS[n], self._marker_clicked, self._move, self.fps
+                n, LANE_Y[n], CHANNEL_COLORS[n], self._marker_clicked, self._move, self.fps
             )
-            for n in ALPHA_NAMES
+            for n in LANES
         }
         for lane in self.lanes.values():
             lane.setZValue(10)
             self.view.addItem(lane)
         self.curves = {
-            n: ValueCurve(LANE_Y[n], ALPHA_COLORS[n], ALPHA_MIN, ALPHA_MAX, 1.0, CURVE_HALF_HEIGHT)
-            for n in ALPHA_NAMES
+            n: ValueCurve(
+                LANE_Y[n],
+                CHANNEL_COLORS[n],
+                CHANNELS[n].lo,
+                CHANNELS[n].hi,
+                CHANNELS[n].neutral,
+                CURVE_HALF_HEIGHT,
+            )
+            for n in CHANNEL_NAMES
+            if n != "blink"  # blinks are events, not a value between keys
         }
         """The interpolated value of each factor, drawn along its lane."""
-        self.beyond = {n: BeyondEndMarker(LANE_Y[n], ALPHA_COLORS[n]) for n in ALPHA_NAMES}
+        self.beyond = {n: BeyondEndMarker(LANE_Y[n], CHANNEL_COLORS[n]) for n in LANES}
         """Per lane: how many keys lie past the clip's last frame."""
         items: list[pg.GraphicsObject] = [*self.curves.values(), *self.beyond.values()]
         for item in items:
@@ -171,7 +183,7 @@ class Timeline(QWidget):
         layout.addWidget(self.plot, 1)
         layout.addLayout(scroll_row)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumHeight(170)
+        self.setMinimumHeight(230)
 
         self.playhead.sigPositionChanged.connect(self._playhead_dragged)
         self.view.sigClicked.connect(self._clicked)
@@ -183,7 +195,7 @@ class Timeline(QWidget):
         state.audioChanged.connect(self._audio_changed)
         state.trackChanged.connect(self._length_changed)
         self._audio_changed()
-        for name in ALPHA_NAMES:
+        for name in LANES:
             self._keys_changed(name)
 
     # --- geometry helpers (also used by tests to aim the mouse) --------------------------------
@@ -320,16 +332,20 @@ class Timeline(QWidget):
             self._selected = None
         sel = self._selected[1] if self._selected and self._selected[0] == name else None
         self.lanes[name].show_keys(frames, sel)
-        self.curves[name].show_keys(self.state.keyframes(name), self.state.num_frames)
+        if name in self.curves:
+            self.curves[name].show_keys(self.state.keyframes(name), self.state.num_frames)
         self.beyond[name].show_keys(frames, self.state.num_frames)
 
     def _clicked(self, x: float, y: float, double: bool) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         frame = self.frame_of_x(x)
         if double:
-            lane = min(ALPHA_NAMES, key=lambda n: abs(LANE_Y[n] - y))
+            lane = min(LANES, key=lambda n: abs(LANE_Y[n] - y))
             if abs(LANE_Y[lane] - y) < 0.35:
-                self.state.set_keyframe(lane, frame, self.state.value(lane, frame))
+                if lane == "blink":
+                    self.state.insert_blink(frame)
+                else:
+                    self.state.set_keyframe(lane, frame, self.state.value(lane, frame))
                 self.select(lane, frame)
                 return
         self.clear_selection()
