@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stage1: train from random weights instead of fine-tuning the shipped speaker prior",
     )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="train in a Ray actor: auto (the cluster of `ray start --head` or $RAY_ADDRESS), "
+        "local (a cluster on this machine only) or HOST:PORT; progress and checkpoints come "
+        "back into the subject, and a lost worker resumes from the last checkpoint",
+    )
 
     p = sub.add_parser(
         "render", parents=[common], help="drive a subject with speech and export an MP4"

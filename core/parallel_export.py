@@ -284,22 +284,23 @@ def _ray_chunk(spec: RenderSpec, chunk: list[int], threads: int) -> np.ndarray:
     return np.stack([_render_one(engine, spec, i) for i in chunk])
 
 
-def import_ray() -> Any:
-    """The ``ray`` module, or a :class:`TalkstudioError` saying how to install it."""
+def import_ray(what: str = "rendering") -> Any:
+    """The ``ray`` module, or a :class:`TalkstudioError` saying how to install it (``what``:
+    the work that needs it, for the message)."""
     try:
         import ray
     except ImportError as err:
         raise TalkstudioError(
-            f"rendering on a Ray cluster needs Ray, which is not installed: {RAY_INSTALL}"
+            f"{what} on a Ray cluster needs Ray, which is not installed: {RAY_INSTALL}"
         ) from err
     return ray
 
 
-def connect_ray(address: str) -> Any:
+def connect_ray(address: str, what: str = "rendering") -> Any:
     """Ray, connected: to the cluster this process already joined, else to ``address``
     ("auto": the cluster started on this machine with `ray start --head`, or $RAY_ADDRESS;
     "local": a new one-machine cluster for this process)."""
-    ray = import_ray()
+    ray = import_ray(what)
     if ray.is_initialized():
         return ray
     try:

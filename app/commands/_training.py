@@ -1,10 +1,11 @@
-"""What ``talkstudio train stage1|head|torso`` share.
+"""What ``talkstudio train stage1|head|torso|refiner`` share.
 
 The part's config from ``--preset``/``--steps`` (a bad setting is said on stderr: exit 2), the
 training job with a progress line for the records ``shown`` picks, and the ``saved ...`` line
 at the end. Ctrl+C cancels the job between two steps, as the GUI's Cancel does: the trainer
 saves the step it reached and the same command later continues from there (a second Ctrl+C
-stops at once).
+stops at once). With ``--ray`` the same trainer runs on a Ray cluster
+(:mod:`talkstudio.core.remote_training`) and its records and checkpoints come back here.
 """
 
 from __future__ import annotations
@@ -65,7 +66,14 @@ def train_part(
             tail = f" ({values})" if values else ""
             print(f"[{p.stage}] {p.step}/{p.total} {p.message}{tail}", flush=True)
 
-    result = run_cancellable(train(args.subject, config, args.device), show, part)
+    if getattr(args, "ray", None):  # the same trainer in a Ray actor; checkpoints come back
+        from talkstudio.core.remote_training import train_on_ray
+
+        threads = getattr(args, "threads", None) or 1
+        job = train_on_ray(part, args.subject, config, args.device, args.ray, threads)
+    else:
+        job = train(args.subject, config, args.device)
+    result = run_cancellable(job, show, part)
     print(f"saved {result.model_dir} ({result.steps} steps, {result.seconds:.1f} s this run)")
     return result
 
