@@ -105,6 +105,7 @@ def available_sections() -> list[str]:
 
 
 def load_section(name: str):
+    name = name.replace("-", "_")  # ``render-profile`` names ``sections/render_profile.py``
     if name not in available_sections():
         raise SystemExit(f"no benchmark section {name!r}; have: {', '.join(available_sections())}")
     return importlib.import_module(f"benchmarks.sections.{name}")
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.reps < 1:
         parser.error(f"--reps must be at least 1, got {args.reps}")
-    names = args.sections or available_sections()
+    names = [n.replace("-", "_") for n in args.sections] or available_sections()
     modules = [load_section(name) for name in names]
     out = args.out
     if out is None:

@@ -89,6 +89,10 @@ class HeadConfig(PartConfig):
     """Early ray termination threshold during training."""
     march_chunk: int = 4
     """Samples per ray in the first round between early-termination checks (then doubling)."""
+    fast_render: bool = True
+    """Render (not train) with the fast paths of :mod:`.renderer` (rays limited to the occupied
+    cells' box, the landmark code only near its landmarks, fused layers); False: the reference
+    path, which gives the same image up to float rounding."""
     lr_grid: float = 5e-3
     """Adam learning rate of the hash grid and the Gaussian parameters (authors: 5e-3)."""
     lr_mlp: float = 5e-4
@@ -140,7 +144,12 @@ class HeadConfig(PartConfig):
 
     def march(self, training: bool = False) -> MarchSettings:
         stop = self.train_stop_transmittance if training else self.stop_transmittance
-        return MarchSettings(step=self.step_size, stop=stop, chunk=self.march_chunk)
+        return MarchSettings(
+            step=self.step_size,
+            stop=stop,
+            chunk=self.march_chunk,
+            fast=self.fast_render and not training,
+        )
 
     @property
     def occupancy_threshold(self) -> float:

@@ -90,6 +90,9 @@ class ConditionedLinear(nn.Module):
 
     def forward(self, feats: torch.Tensor, code: LandmarkCode) -> torch.Tensor:
         out = self.linear(feats)  # [N, H]
+        if code.sparse is not None:
+            weight = self.code_weight.reshape(-1, out.shape[1]).to(out.dtype)  # [K * D, H]
+            return torch.addmm(out, code.sparse.to(out.dtype), weight)
         if code.frame is not None:
             return out + (code.frame.to(out.dtype) @ self.code_weight.to(out.dtype))
         if code.matrix is not None and code.rows is not None and code.columns is not None:
@@ -157,9 +160,13 @@ class HeadField(nn.Module):
         feats: torch.Tensor,
         landmarks: torch.Tensor,
         cam_rotation: torch.Tensor,
+        fast: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Density sigma [N] and geometry feature [N, G] at ``x`` [N, 3] with hash ``feats``."""
-        code = self.encoding(x, landmarks, cam_rotation)
+        """Density sigma [N] and geometry feature [N, G] at ``x`` [N, 3] with hash ``feats``.
+
+        ``fast`` (inference): on the CPU the landmark code enters the first layer as one sparse
+        matrix product (:attr:`~.landmark_encoding.LandmarkCode.sparse`)."""
+        code = self.encoding(x, landmarks, cam_rotation, sparse=fast and x.device.type == "cpu")
         h = self.sigma_net(self.sigma_in(feats, code))  # [N, 1 + G]
         sigma = trunc_exp(h[:, 0].float())
         return sigma, h[:, 1:]

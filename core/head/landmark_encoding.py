@@ -31,6 +31,7 @@ to find the rays an edit can change.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,11 +69,15 @@ class LandmarkCode:
     rows: torch.Tensor | None = None
     matrix: torch.Tensor | None = None
     columns: torch.Tensor | None = None
+    sparse: torch.Tensor | None = None
+    """The whole code as a sparse CSR matrix [N, K * D] (the fast inference form, CPU)."""
 
     def dense(self, num_landmarks: int) -> torch.Tensor:
         """The code as a dense [N, C] matrix (for tests and small inputs)."""
         if self.frame is not None:
             return self.frame.expand(self.num_points, -1)
+        if self.sparse is not None:
+            return self.sparse.to_dense()
         if self.matrix is not None and self.rows is not None and self.columns is not None:
             u = len(self.columns)
             out = self.matrix.new_zeros(self.num_points, num_landmarks, self.matrix.shape[1] // u)
@@ -210,18 +215,27 @@ class LandmarkEncoding(nn.Module):
         return eye.expand(self.num_landmarks, 3, 3)
 
     def forward(
-        self, x: torch.Tensor, landmarks: torch.Tensor, cam_rotation: torch.Tensor
+        self,
+        x: torch.Tensor,
+        landmarks: torch.Tensor,
+        cam_rotation: torch.Tensor,
+        sparse: bool = False,
     ) -> LandmarkCode:
-        """Code of points ``x`` [N, 3] given ``landmarks`` [K, 3] and ``cam_rotation`` [3, 3]."""
+        """Code of points ``x`` [N, 3] given ``landmarks`` [K, 3] and ``cam_rotation`` [3, 3].
+
+        ``sparse``: per-point codes come as one CSR matrix (:attr:`LandmarkCode.sparse`; for
+        inference on the CPU: no gradient reaches the landmark parameters through it)."""
         n = x.shape[0]
         if self.kind == "posenc":
             flat = landmarks.reshape(-1).float()
             return LandmarkCode(n, frame=positional_encoding(flat, self.posenc_frequencies))
         if self.kind == "mlp":
             return LandmarkCode(n, frame=self.mlp(landmarks.reshape(-1).float()))
-        return self._pairs(x.float(), landmarks.float(), cam_rotation.float())
+        return self._pairs(x.float(), landmarks.float(), cam_rotation.float(), sparse)
 
-    def _pairs(self, x: torch.Tensor, lms: torch.Tensor, rot_cam: torch.Tensor) -> LandmarkCode:
+    def _pairs(
+        self, x: torch.Tensor, lms: torch.Tensor, rot_cam: torch.Tensor, sparse: bool = False
+    ) -> LandmarkCode:
         """Eq. 7 / 8a for the (point, landmark) pairs inside the truncation ellipsoids.
 
         The squared Mahalanobis distances of all candidate pairs come from one matrix product:
@@ -243,6 +257,8 @@ class LandmarkEncoding(nn.Module):
         pt, lm_idx = inside.nonzero(as_tuple=True)  # sorted by point
         dz = (x[cand] @ rot_cam[2])[pt] - (lms @ rot_cam[2])[lm_idx]  # [P] z of R_cam delta
         values = self._values(dz, m2[pt, lm_idx])  # [P, D]
+        if sparse:
+            return LandmarkCode(x.shape[0], sparse=self._csr(x.shape[0], cand[pt], lm_idx, values))
         if len(pt) > self.dense_fraction * inside.numel():
             # Rows of the points and column blocks of the landmarks that have pairs only: an
             # edit re-renders points near a few landmarks, and zero rows cost time to fill.
@@ -261,6 +277,25 @@ class LandmarkEncoding(nn.Module):
         return LandmarkCode(
             x.shape[0], point_idx=cand[pt[order]], values=values[order], counts=counts
         )
+
+    def _csr(
+        self, n: int, point: torch.Tensor, landmark: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
+        """CSR [n, K * D] of pairs (``point`` [P] ascending, ``landmark`` [P] ascending within a
+        point, ``values`` [P, D]); the values are detached."""
+        d = self.pair_dim
+        crow = torch.zeros(n + 1, dtype=torch.long, device=values.device)
+        crow[1:] = torch.cumsum(torch.bincount(point, minlength=n), 0) * d
+        col = (landmark[:, None] * d + torch.arange(d, device=values.device)).reshape(-1)
+        with warnings.catch_warnings():  # torch calls its CSR tensors a beta feature
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(
+                crow,
+                col,
+                values.detach().reshape(-1),
+                size=(n, self.num_landmarks * d),
+                check_invariants=False,
+            )
 
     def _quadratic(self, lms: torch.Tensor) -> torch.Tensor:
         """Coefficients [K, 10] of ``(x - L_k)^T Sigma_k^-1 (x - L_k)`` on :func:`_monomials`."""

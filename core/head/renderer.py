@@ -43,6 +43,13 @@ class MarchSettings:
     """Largest number of samples per ray in one round (bounds the samples wasted past a stop)."""
     ray_chunk: int = 32768
     """Rays marched together (bounds memory on large images)."""
+    fast: bool = False
+    """Render with :func:`~.fast_march.march_lazy` (samples made as the rays advance, colour
+    only where it shows) where :func:`render_rays` allows it; False: the reference path."""
+    min_weight: float = 1e-5
+    """Fast path: a sample whose compositing weight is at most this gets no colour evaluated."""
+    sample_chunk: int = 16384
+    """Fast path: samples the field evaluates together (blocks that stay in the CPU's cache)."""
 
 
 @dataclass
@@ -248,7 +255,16 @@ def render_rays(
     jitter: bool = False,
     active: torch.Tensor | None = None,
 ) -> RenderOutput:
-    """Render rays [R, 3] of one frame (landmarks [K, 3], head-to-camera rotation [3, 3])."""
+    """Render rays [R, 3] of one frame (landmarks [K, 3], head-to-camera rotation [3, 3]).
+
+    With ``settings.fast`` (and neither ``jitter`` nor ``active``, i.e. not training) the rays
+    go through :func:`~.fast_march.march_lazy`; otherwise through the reference
+    :func:`sample_rays` and :func:`march`, ``settings.ray_chunk`` rays at a time.
+    """
+    if settings.fast and not jitter and active is None:
+        from .fast_march import march_lazy
+
+        return march_lazy(field, grid, origins, dirs, landmarks, cam_rotation, settings)
     outs = []
     for o, d, a in zip(
         origins.split(settings.ray_chunk),
