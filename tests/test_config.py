@@ -11,6 +11,7 @@ from talkstudio.core.config import PartConfig
 from talkstudio.core.errors import CheckpointError, ConfigError, TalkstudioError
 from talkstudio.core.head.config import HeadConfig
 from talkstudio.core.presets import PRESET_NAMES, PRESETS, TRAIN_STAGE, Preset
+from talkstudio.core.refiner.config import RefinerConfig
 from talkstudio.core.stage1.config import Stage1Config
 from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.core.torso.config import TorsoConfig
@@ -19,6 +20,7 @@ CONFIGS: dict[str, type[PartConfig]] = {
     "stage1": Stage1Config,
     "head": HeadConfig,
     "torso": TorsoConfig,
+    "refiner": RefinerConfig,
 }
 
 
@@ -55,7 +57,7 @@ def test_misspelt_keys_in_a_preset_or_an_override_are_errors(monkeypatch) -> Non
         Stage1Config.from_preset("preview", stepz=3)
     with pytest.raises(ConfigError, match=r"TorsoConfig has no setting 'zzz'; its settings are"):
         TorsoConfig.from_preset("paper", zzz=1)
-    typo = Preset("typo", stage1={"save_evry": 10}, head={}, torso={"steps": 5})
+    typo = Preset("typo", stage1={"save_evry": 10}, head={}, torso={"steps": 5}, refiner={})
     monkeypatch.setattr(presets, "PRESETS", {**PRESETS, "typo": typo})
     with pytest.raises(
         ConfigError, match=r"preset 'typo': Stage1Config has no setting 'save_evry'"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..config import PartConfig
 from ..errors import ConfigError
@@ -16,11 +17,16 @@ class RefinerConfig(PartConfig):
     (presets from core.presets): :class:`~talkstudio.core.config.PartConfig`."""
 
     PART = "refiner"
-    ARCHITECTURE = ("scale", "base_width", "depth", "deformable", "dcn_levels", "up_width")
+    ARCHITECTURE = ("scale", "plate", "base_width", "depth", "deformable", "dcn_levels", "up_width")
 
     scale: int = 0
     """Upsampling factor from the head's render to the frame: 2 or 4; 0 picks it from the
     subject's side over the head's training size (512 / 128 = 4)."""
+    plate: Literal["mean", "background"] = "mean"
+    """What the refiner composes over at full resolution: "mean", the per-pixel mean of the
+    cached training frames (background plus the average body: the untrained refiner is the
+    head-pasted-on-mean-frame baseline), or "background", the subject's background plate (the
+    body is then learnt from scratch, as the torso UNet does)."""
     base_width: int = 32
     """Channels C of the low-resolution trunk's first level (a torso-UNet trunk, Fig. 4)."""
     depth: int = 3

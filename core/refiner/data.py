@@ -16,7 +16,7 @@ import torch
 
 from ..landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
 from ..subject import MASK_PERSON, Subject
-from ..torso.data import to_chw
+from ..torso.data import mean_frame, to_chw
 from .config import RefinerConfig
 
 
@@ -41,12 +41,20 @@ def region_centres(subject: Subject, frame: int) -> np.ndarray:
     return np.stack([pts[list(idx)].mean(axis=0) for idx in (MOUTH, RIGHT_EYE, LEFT_EYE)])
 
 
+def subject_plate(subject: Subject, kind: str, frames: Sequence[int]) -> torch.Tensor:
+    """The refiner's plate [3, S, S] in [0, 1] (RefinerConfig.plate): the mean of ``frames``, or
+    the subject's background plate."""
+    if kind == "mean":
+        return mean_frame(subject, frames, subject.meta.size)
+    return to_chw(subject.load_background().astype(np.float32) / 255.0)
+
+
 def full_batch(
-    subject: Subject, frames: Sequence[int], inputs: torch.Tensor, scale: int
+    subject: Subject, frames: Sequence[int], inputs: torch.Tensor, plate: torch.Tensor, scale: int
 ) -> CropBatch:
-    """Whole frames: ``inputs`` [N, 5, L, L] (uint8 or float) of ``frames`` with their targets."""
+    """Whole frames: ``inputs`` [N, 5, L, L] (uint8 or float) of ``frames`` with their targets,
+    over ``plate`` [3, S, S]."""
     x = inputs.float() / 255.0 if inputs.dtype == torch.uint8 else inputs.float()
-    plate = to_chw(subject.load_background().astype(np.float32) / 255.0)
     targets = [to_chw(subject.load_frame(i).astype(np.float32) / 255.0) for i in frames]
     persons = [
         to_chw(((subject.load_mask(i) & MASK_PERSON) > 0).astype(np.float32)) for i in frames
@@ -62,13 +70,15 @@ def full_batch(
 
 
 class CropSampler:
-    """Random crops from the cached renders ``inputs`` [N, 5, L, L] uint8 of ``frames``."""
+    """Random crops from the cached renders ``inputs`` [N, 5, L, L] uint8 of ``frames``, over
+    ``plate`` [3, S, S]."""
 
     def __init__(
         self,
         subject: Subject,
         frames: Sequence[int],
         inputs: torch.Tensor,
+        plate: torch.Tensor,
         config: RefinerConfig,
         scale: int,
     ) -> None:
@@ -79,7 +89,7 @@ class CropSampler:
         self.scale = scale
         self.low = int(inputs.shape[-1])
         self.side = self.low * scale
-        self.plate = to_chw(subject.load_background().astype(np.float32) / 255.0)  # [3, S, S]
+        self.plate = plate  # [3, S, S]
         if self.plate.shape[-1] != self.side:
             raise ValueError(
                 f"the subject's frames are {self.plate.shape[-1]}², not {scale} × {self.low}"

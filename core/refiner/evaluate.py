@@ -106,7 +106,7 @@ def evaluate_refiner(
         frames = sorted({val[k] for k in np.linspace(0, len(val) - 1, count).round().astype(int)})
     idx = list(frames)
     plate = torch.from_numpy(subject.load_background()).permute(2, 0, 1).float() / 255.0
-    plate_lo = torch.nn.functional.avg_pool2d(plate[None], refiner.config.scale)[0]
+    plate_lo = torch.nn.functional.avg_pool2d(plate[None], refiner.config.scale)[0]  # torso's
     report = RefinerReport(size, low, idx, {p: {} for p in PATHS})
     shown = set(np.linspace(0, len(idx) - 1, min(strip_rows, len(idx))).round().astype(int))
     rows = []
@@ -118,7 +118,7 @@ def evaluate_refiner(
         mouth = metrics.box_mask((size, size), pts, MOUTH_MARGIN * size)  # as the head's
         preds = {
             "upscaled": _upscaled(subject, x, plate_lo, size),
-            "refined": refiner(x, plate).permute(1, 2, 0).cpu().numpy().astype(np.float64),
+            "refined": refiner(x).permute(1, 2, 0).cpu().numpy().astype(np.float64),
         }
         for name, pred in preds.items():
             s = report.scores[name]

@@ -1,7 +1,7 @@
 """Inference: the subject's frame at full resolution from the head's low-resolution render.
 
     refiner = Refiner.load(subject.model_dir("refiner"), device="cpu")
-    frame = refiner(inputs, plate)                 # [5, L, L] + [3, S, S] -> [3, S, S]
+    frame = refiner(inputs)                        # [5, L, L] -> [3, S, S] over its plate
     for rgb in render_refined("subjects/anna", subject.meta.val_range):  # uint8 [S, S, 3]
         ...
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_module
-from ..errors import TalkstudioError
+from ..errors import CheckpointError, TalkstudioError
 from ..head.model import HeadModel
 from ..head.renderer import HeadImage
 from ..subject import Subject
@@ -29,20 +29,26 @@ from ..training import resolve_device
 from .config import RefinerConfig
 from .inputs import image_inputs, render_inputs
 from .net import RefinerNet
-from .train import KIND
+from .train import KIND, PLATE_FILE
 
 
 class Refiner:
     """A trained :class:`RefinerNet` in inference mode on one device."""
 
     def __init__(
-        self, net: RefinerNet, input_size: int, device: str | torch.device = "cpu"
+        self,
+        net: RefinerNet,
+        input_size: int,
+        plate: torch.Tensor,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.config = net.config
         self.input_size = input_size
         """Side L of the head render it reads; it writes frames of side L · scale."""
+        self.plate = plate.to(self.device, torch.float32)
+        """[3, S, S] in [0, 1]: what it composes over unless a call gives another plate."""
 
     @property
     def output_size(self) -> int:
@@ -58,16 +64,17 @@ class Refiner:
             return RefinerNet(cfg)
 
         net = load_module(Path(folder), KIND, RefinerConfig, build)
-        return cls(net, int(meta["input_size"]), device)
+        return cls(net, int(meta["input_size"]), load_plate(Path(folder)), device)
 
     @torch.no_grad()
     def __call__(
         self,
         inputs: torch.Tensor,  # [B, 5, L, L] | [5, L, L]
-        plate: torch.Tensor,  # [B, 3, S, S] | [3, S, S] in [0, 1]
+        plate: torch.Tensor | None = None,  # [B, 3, S, S] | [3, S, S] in [0, 1]; None: its own
     ) -> torch.Tensor:  # [B, 3, S, S] | [3, S, S], clamped to [0, 1]
         single = inputs.ndim == 3
         x = (inputs[None] if single else inputs).to(self.device, torch.float32)
+        plate = self.plate if plate is None else plate
         bg = (plate if plate.ndim == 4 else plate[None]).to(self.device, torch.float32)
         if x.shape[-1] != self.input_size or bg.shape[-1] != self.output_size:
             raise TalkstudioError(
@@ -77,12 +84,22 @@ class Refiner:
         out = self.net(x, bg.expand(len(x), -1, -1, -1)).frame.clamp(0.0, 1.0)
         return out[0] if single else out
 
-    def frame(
-        self, image: HeadImage, pose: np.ndarray, bbox: torch.Tensor, plate: torch.Tensor
-    ) -> torch.Tensor:  # [S, S, 3]
-        """The frame of a head rendered at L (``image``), over ``plate`` [S, S, 3] in [0, 1]."""
+    def frame(self, image: HeadImage, pose: np.ndarray, bbox: torch.Tensor) -> torch.Tensor:
+        """The frame [S, S, 3] of a head rendered at L (``image``, with its ``pose``)."""
         x = image_inputs(image, pose, bbox.cpu())
-        return self(x, plate.permute(2, 0, 1)).permute(1, 2, 0)
+        return self(x).permute(1, 2, 0)
+
+
+def load_plate(folder: Path) -> torch.Tensor:  # [3, S, S] in [0, 1]
+    """The plate a refiner was trained over (``plate.png`` beside its weights)."""
+    import cv2
+
+    path = folder / PLATE_FILE
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise CheckpointError(f"{path} is missing or damaged: train the refiner again")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
 
 
 def render_refined(
@@ -109,9 +126,8 @@ def render_refined(
             f"the refiner of {subject.root} makes {refiner.output_size}² frames but the subject "
             f"is {subject.meta.size}²: train it again"
         )
-    plate = torch.from_numpy(subject.load_background()).permute(2, 0, 1).float() / 255.0
     for k, i in enumerate(frames):
         lms = None if landmarks is None else np.asarray(landmarks[k], np.float32)
         x = render_inputs(head, subject, i, refiner.input_size, lms)
-        out = refiner(x, plate)  # [3, S, S]
+        out = refiner(x)  # [3, S, S]
         yield (out.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import atomic
 from ..errors import CheckpointError
 from ..head.model import HeadModel
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
@@ -35,11 +36,12 @@ from ..training import (
     save_checkpoint,
 )
 from .config import RefinerConfig
-from .data import CropBatch, CropSampler, full_batch
+from .data import CropBatch, CropSampler, full_batch, subject_plate
 from .inputs import build_cache, pick_frames
 from .net import Refined, RefinerNet, upsample
 
 KIND = "refiner"
+PLATE_FILE = "plate.png"
 STAGE = TRAIN_STAGE["refiner"]
 
 
@@ -110,6 +112,18 @@ def preview_strip(net: RefinerNet, batch: CropBatch) -> np.ndarray:
     return (strip.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
 
 
+def save_plate(folder: Path, plate: torch.Tensor) -> None:
+    """``plate`` [3, S, S] in [0, 1] as ``folder/plate.png`` (8-bit, atomically): part of the
+    model, read back by :meth:`Refiner.load <talkstudio.core.refiner.infer.Refiner.load>`."""
+    import cv2
+
+    rgb = (plate.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode the refiner's plate for {folder}")
+    atomic.write_bytes(folder / PLATE_FILE, buf.tobytes())
+
+
 def _save(folder: Path, net: RefinerNet, opt: torch.optim.Optimizer, meta: dict, step: int) -> None:
     save_checkpoint(
         folder, KIND, net, net.config.to_dict(), opt, step, meta, {"seed": net.config.seed}
@@ -141,8 +155,10 @@ def train_refiner(
     frames = pick_frames(subject.meta.train_range, config.cache_frames)
     inputs = yield from build_cache(subject, head, frames, low)
     del head
-    sampler = CropSampler(subject, frames, inputs, config, config.scale)
-    preview = full_batch(subject, frames[:1], inputs[:1], config.scale).to(dev)
+    plate = subject_plate(subject, config.plate, frames)  # [3, S, S]
+    save_plate(folder, plate)
+    sampler = CropSampler(subject, frames, inputs, plate, config, config.scale)
+    preview = full_batch(subject, frames[:1], inputs[:1], plate, config.scale).to(dev)
     perceptual = load_perceptual(dev) if config.vgg_weight > 0 else None
     note = perceptual_notice() if config.vgg_weight > 0 else "VGG perceptual loss off (weight 0)"
     yield Progress(
