@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .framing import Framing
     from .head.edit_render import EditRenderer
     from .head.model import HeadModel
+    from .refiner.infer import Refiner
     from .stage1.model import Stage1Model
     from .torso.compose import Compositor
 
@@ -49,9 +50,16 @@ EDITOR_CACHE = 4
 """Frames whose landmark-free head work is kept for fast edits."""
 
 
+OPTIONAL_PARTS = ("refiner",)
+"""Parts a subject can be edited and exported without (the engine falls back without them)."""
+
+
 def missing_parts(subject: Subject) -> list[str]:
-    """The parts ``subject`` has no trained model of, in training order (stage1, head, torso)."""
-    return [part for part in MODEL_PARTS if not subject.has_model(part)]
+    """The parts ``subject`` has no trained model of, in training order (stage1, head, torso);
+    optional parts (the refiner) are not listed."""
+    return [
+        part for part in MODEL_PARTS if part not in OPTIONAL_PARTS and not subject.has_model(part)
+    ]
 
 
 def untrained_message(subject: Subject) -> str | None:
@@ -110,11 +118,18 @@ class Engine:
         self._backgrounds: dict[int, torch.Tensor] = {}
         self._frames: OrderedDict[tuple[int, FrameEdit, int], np.ndarray] = OrderedDict()
         self._editors: OrderedDict[tuple[int, int, float], EditRenderer] = OrderedDict()
+        self.refiner: Refiner | None = None
+        """The subject's refiner (docs/design.md "Refiner"): when set, every full frame is the
+        head rendered at the refiner's input size and refined to the subject's size (then
+        resized to the requested size); None: the head at the requested size and the torso."""
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
-    def open(cls, subject_dir: str | os.PathLike[str], device: str = "auto") -> Engine:
-        """Open a subject with trained head and torso (and stage 1 when trained)."""
+    def open(
+        cls, subject_dir: str | os.PathLike[str], device: str = "auto", refine: bool = True
+    ) -> Engine:
+        """Open a subject with trained head and torso (and stage 1 when trained); with
+        ``refine``, its refiner renders the final frames when one is trained."""
         from .head.model import HeadModel, resolve_device
         from .stage1.infer import load_stage1
         from .torso.compose import Compositor
@@ -126,6 +141,10 @@ class Engine:
         torso = Compositor.load(subject.model_dir("torso"), device=dev)
         stage1 = load_stage1(subject).to(dev) if subject.has_model("stage1") else None
         engine = cls(subject, head, torso, stage1, dev)
+        if refine and subject.has_model("refiner"):
+            from .refiner.infer import Refiner
+
+            engine.refiner = Refiner.load(subject.model_dir("refiner"), device=dev)
         engine.replay()
         return engine
 
@@ -286,6 +305,8 @@ class Engine:
         paste-back blends with, core/paste_back.py)."""
         import torch
 
+        if self.refiner is not None:
+            return self._refined_frame(frame, alphas, size, keep, with_opacity)
         lms = torch.as_tensor(self.landmarks(frame, alphas), dtype=torch.float32).to(self.device)
         with torch.no_grad():
             if keep:
@@ -298,10 +319,39 @@ class Engine:
             return np.dstack([rgb, _to_uint8(head.opacity)])
         return rgb
 
+    def _refined_frame(
+        self, frame: int, edit: FrameEdit, size: int, keep: bool, with_opacity: bool
+    ) -> np.ndarray:
+        """:meth:`_full_frame` through the refiner: the head at its input size L, refined to the
+        subject's size S, resized to ``size``; the opacity channel is the head's, upsampled."""
+        import torch
+        import torch.nn.functional as F
+
+        assert self.refiner is not None
+        low, side = self.refiner.input_size, self.refiner.output_size
+        lms = torch.as_tensor(self.landmarks(frame, edit), dtype=torch.float32).to(self.device)
+        pose = self._pose(frame, edit)
+        with torch.no_grad():
+            if keep:
+                head = self._editor(frame, low, edit).render(lms)
+            else:
+                head = self.head.render(self._K(low), pose, lms, self._background(low))
+            rgb = self.refiner.frame(head, pose, self.head.field.bbox)
+            layers = [rgb.permute(2, 0, 1)]  # [3, S, S]
+            if with_opacity:
+                up = F.interpolate(head.opacity[None, None], size=(side, side), mode="bilinear")
+                layers.append(up[0])
+            out = torch.cat(layers)[None]
+            if size != side:
+                out = F.interpolate(out, size=(size, size), mode="bilinear", antialias=True)
+        return _to_uint8(out[0].permute(1, 2, 0))
+
     def render_fast(self, frame: int, alphas: Sequence[float], size: int = 256) -> RenderedFrame:
         """A quick preview of an edit: only the head rays the changed landmarks reach are
         re-rendered and composited over the newest cached full frame of ``frame``; the torso
-        network is not run. Falls back to :meth:`render` when nothing is cached yet."""
+        network is not run. Falls back to :meth:`render` when nothing is cached yet. With a
+        refiner the head is re-rendered at the refiner's input size and upsampled (the next
+        full render refines it)."""
         import torch
 
         t0 = time.perf_counter()
@@ -314,22 +364,27 @@ class Engine:
             ),
             None,
         )
-        if base is None or (frame, size, edit[6]) not in self._editors:
+        low = size if self.refiner is None else self.refiner.input_size  # the head's render
+        if base is None or (frame, low, edit[6]) not in self._editors:
             return self.render(frame, edit, size)
-        editor = self._editor(frame, size, edit)
+        editor = self._editor(frame, low, edit)
         lms = torch.as_tensor(self.landmarks(frame, edit), dtype=torch.float32).to(self.device)
         base_lms = torch.as_tensor(self.landmarks(frame, base[1]), dtype=torch.float32)
         with torch.no_grad():
             rays = editor.affected_rays(base_lms.to(self.device), lms)  # None: every ray
             head = editor.render(lms)
-        changed = torch.ones(size * size, dtype=torch.bool, device=self.device)
+        changed = torch.ones(low * low, dtype=torch.bool, device=self.device)
         if rays is not None:
             changed[:] = False
             changed[rays] = True
-        changed = changed.reshape(size, size)
+        changed = changed.reshape(low, low)
+        layers = torch.cat([head.head, head.opacity[..., None], changed[..., None]], dim=-1)
+        if low != size:  # the refiner's low-resolution head, upsampled for the preview
+            layers = _resize_hwc(layers, size)
         cached = torch.from_numpy(self._frames[base]).float().div(255).to(self.device)
-        op = head.opacity[..., None]
-        mixed = head.head + (1 - op) * cached
+        op = layers[..., 3:4]
+        changed = layers[..., 4] > 0
+        mixed = layers[..., :3] + (1 - op) * cached
         rgb = torch.where(changed[..., None], mixed, cached)
         return RenderedFrame(_to_uint8(rgb), (time.perf_counter() - t0) * 1e3, "fast", frame)
 
@@ -459,6 +514,14 @@ class Engine:
         piece = source[:, first : first + audio.shape[1]]
         audio[:, : piece.shape[1]] = piece
         return audio, rate
+
+
+def _resize_hwc(x: torch.Tensor, size: int) -> torch.Tensor:
+    """[H, W, C] → [size, size, C], bilinear."""
+    import torch.nn.functional as F
+
+    out = F.interpolate(x.permute(2, 0, 1)[None].float(), size=(size, size), mode="bilinear")
+    return out[0].permute(1, 2, 0)
 
 
 def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
