@@ -26,6 +26,7 @@ from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..subject import Subject
+from ..torso.train import tile_strip, torso_loss
 from ..training import (
     TrainLoop,
     TrainResult,
@@ -84,20 +85,15 @@ def refiner_loss(
     config: RefinerConfig,
     perceptual: PerceptualLoss | None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Smooth-L1 + edge_weight · L1 of the image gradients + mask_weight · BCE(m, person)
-    (+ vgg_weight · VGG when its weights exist)."""
-    pix = F.smooth_l1_loss(out.frame, batch.target, beta=config.smooth_l1_beta)
+    """The torso's smooth-L1 (+ vgg_weight · VGG when its weights exist), plus edge_weight · L1
+    of the image gradients and mask_weight · BCE(m, person)."""
+    total, parts = torso_loss(out.frame, batch.target, config, perceptual)
     gx, gy = image_gradients(out.frame)
     tx, ty = image_gradients(batch.target)
     edge = 0.5 * ((gx - tx).abs().mean() + (gy - ty).abs().mean())
     mask = F.binary_cross_entropy(out.mask.clamp(1e-5, 1 - 1e-5), batch.person)
-    total = pix + config.edge_weight * edge + config.mask_weight * mask
-    parts = {"smooth_l1": float(pix.detach()), "edge": float(edge.detach())}
-    parts["mask"] = float(mask.detach())
-    if perceptual is not None and config.vgg_weight > 0:
-        vgg = perceptual(out.frame, batch.target)
-        parts["vgg"] = float(vgg.detach())
-        total = total + config.vgg_weight * vgg
+    total = total + config.edge_weight * edge + config.mask_weight * mask
+    parts |= {"edge": float(edge.detach()), "mask": float(mask.detach())}
     parts["loss"] = float(total.detach())
     return total, parts
 
@@ -108,8 +104,7 @@ def preview_strip(net: RefinerNet, batch: CropBatch) -> np.ndarray:
         out = net(batch.inputs[:1], batch.plate[:1]).frame[0].clamp(0, 1)
     up = upsample(batch.inputs[:1, :4], net.config.scale)[0]
     base = up[:3] + (1.0 - up[3:].clamp(0, 1)) * batch.plate[0]
-    strip = torch.cat([t.detach().float().cpu() for t in (base, out, batch.target[0])], dim=2)
-    return (strip.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    return tile_strip([base, out, batch.target[0]])
 
 
 def save_plate(folder: Path, plate: torch.Tensor) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -35,10 +36,20 @@ class TorsoTrainResult(TrainResult):
     """What a finished (or already complete) torso training run left behind."""
 
 
+class PixelLossConfig(Protocol):
+    """What :func:`torso_loss` reads of a config (the torso's and the refiner's)."""
+
+    @property
+    def smooth_l1_beta(self) -> float: ...
+
+    @property
+    def vgg_weight(self) -> float: ...
+
+
 def torso_loss(
     output: torch.Tensor,  # [B, 3, H, W]
     target: torch.Tensor,  # [B, 3, H, W]
-    config: TorsoConfig,
+    config: PixelLossConfig,
     perceptual: PerceptualLoss | None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """L_s2^unet = L_SmoothL1 + L_VGG (paper Sec. IV-C, torso generation); VGG only with weights."""
@@ -57,8 +68,12 @@ def preview_strip(net: TorsoUNet, batch: Batch) -> np.ndarray:
     """RGB uint8 [S, 3S, 3]: input head | output | ground truth, of the first frame of ``batch``."""
     with torch.no_grad():
         out = net(batch.background[:1], batch.head_rgb[:1], batch.head_opacity[:1])[0]
-    tiles = [batch.head_rgb[0], out.clamp(0, 1), batch.target[0]]
-    strip = torch.cat([t.detach().float().cpu() for t in tiles], dim=2)  # [3, S, 3S]
+    return tile_strip([batch.head_rgb[0], out.clamp(0, 1), batch.target[0]])
+
+
+def tile_strip(tiles: list[torch.Tensor]) -> np.ndarray:
+    """Images [3, S, S] in [0, 1] side by side as RGB uint8 [S, n·S, 3] (training previews)."""
+    strip = torch.cat([t.detach().float().cpu().clamp(0, 1) for t in tiles], dim=2)  # [3, S, nS]
     return (strip.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
 
 
