@@ -8,6 +8,10 @@ copied when the export starts: editing meanwhile does not change the video being
 
 "Workers" renders the frames in that many processes on this machine, each with its share of the
 torch threads (see core/parallel_export.py); the video is the same frame for frame.
+
+"Framing": the source video's own frames with the render pasted back (the default for subjects
+made from a video), or the square crop; the choice is disabled, with a tooltip saying why, when
+the subject has no usable source video (see core/framing.py).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -33,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from talkstudio.core.edit import Edits
+from talkstudio.core.framing import Framing
 from talkstudio.core.progress import Progress
 from talkstudio.core.project import ExportSettings
 from talkstudio.core.timing import FPS
@@ -70,7 +76,10 @@ class ExportDialog(OwnsJob, QDialog):
         self.size_spin.setRange(32, 2048)
         self.size_spin.setSingleStep(64)
         self.size_spin.setSuffix(" px")
-        self.size_spin.setToolTip("Side of the square video (even, for H.264)")
+        self.size_spin.setToolTip(
+            "Side of the rendered square (even, for H.264): the video's side with the square "
+            "crop; pasted back into the source video's frames with the source framing"
+        )
         self.start_spin = QSpinBox()
         self.end_spin = QSpinBox()
         self.whole_button = QPushButton("Whole clip")
@@ -93,8 +102,16 @@ class ExportDialog(OwnsJob, QDialog):
             "(each process first loads the models, a few seconds)"
         )
 
+        self.framing_combo = QComboBox()
+        self.framing_combo.addItem("Source video", "source")
+        self.framing_combo.addItem("Square crop", "crop")
+        self.framing_combo.currentIndexChanged.connect(self._range_changed)
+        self.source_framing: Framing | None = None
+        """How the open subject exports in the source framing (None: unknown)."""
+
         form = QFormLayout()
         form.addRow("File", path_row)
+        form.addRow("Framing", self.framing_combo)
         form.addRow("Size", self.size_spin)
         form.addRow("Frames", range_row)
         form.addRow("", self.range_label)
@@ -134,9 +151,13 @@ class ExportDialog(OwnsJob, QDialog):
         self._set_running(False)
 
     # --- setting up ----------------------------------------------------------------------------
-    def prepare(self, settings: ExportSettings, default_path: Path) -> None:
-        """Fill the fields from ``settings`` (the project's) for the current clip."""
+    def prepare(
+        self, settings: ExportSettings, default_path: Path, framing: Framing | None = None
+    ) -> None:
+        """Fill the fields from ``settings`` (the project's) for the current clip; ``framing``:
+        how the open subject exports in the source framing (None: unknown, the crop only)."""
         self.settings = settings
+        self._prepare_framing(settings, framing)
         last = max(self.state.num_frames - 1, 0)
         self.path_edit.setText(settings.path or str(default_path))
         self.size_spin.setValue(settings.size)
@@ -151,6 +172,32 @@ class ExportDialog(OwnsJob, QDialog):
             self.eta_label.setText(" ")
             self.thumb.clear()
         self._range_changed()
+
+    def _prepare_framing(self, settings: ExportSettings, framing: Framing | None) -> None:
+        self.source_framing = framing
+        usable = self._source_usable()
+        self.framing_combo.setEnabled(usable and self.job is None)
+        if framing is not None and usable:
+            self.framing_combo.setToolTip(
+                f"Source video: {framing.width}x{framing.height} frames of {framing.video} with "
+                "the render pasted back. Square crop: the rendered square as it is"
+            )
+            want = settings.framing or "source"
+        else:
+            why = framing.notice if framing is not None else None
+            self.framing_combo.setToolTip(
+                "Only the square crop: " + (why or "the subject has no source video")
+            )
+            want = "crop"
+        self.framing_combo.setCurrentIndex(max(0, self.framing_combo.findData(want)))
+
+    def _source_usable(self) -> bool:
+        return self.source_framing is not None and self.source_framing.kind == "source"
+
+    @property
+    def framing(self) -> str:
+        """The framing the export will use: "source" or "crop"."""
+        return str(self.framing_combo.currentData())
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -169,7 +216,11 @@ class ExportDialog(OwnsJob, QDialog):
         if n <= 0:
             self.range_label.setText("the last frame is before the first")
         else:
-            self.range_label.setText(f"{n} frames, {n / FPS:.2f} s at {FPS} fps, with sound")
+            shape = ""
+            if self.framing == "source" and self.source_framing is not None:
+                w, h = self.source_framing.width, self.source_framing.height
+                shape = f", {w}x{h} (the source video's frame)"
+            self.range_label.setText(f"{n} frames, {n / FPS:.2f} s at {FPS} fps{shape}, with sound")
         self.export_button.setEnabled(n > 0 and self.job is None)
 
     # --- running -------------------------------------------------------------------------------
@@ -196,8 +247,11 @@ class ExportDialog(OwnsJob, QDialog):
         self.settings.size = size
         self.settings.start_frame = start
         self.settings.end_frame = None if end >= self.state.num_frames else end
+        self.settings.framing = self.framing if self._source_usable() else ""
         edits = Edits.from_json(self.state.edits.to_json())  # a snapshot
-        job = self.client.export(out, edits, size, start, end, workers=self.workers_spin.value())
+        job = self.client.export(
+            out, edits, size, start, end, workers=self.workers_spin.value(), framing=self.framing
+        )
         self.job = job
         self._t0 = time.monotonic()
         self.progress.setRange(0, end - start)
@@ -250,6 +304,7 @@ class ExportDialog(OwnsJob, QDialog):
         fields = (self.path_edit, self.browse_button, self.size_spin, self.start_spin)
         for w in (*fields, self.end_spin, self.whole_button, self.workers_spin):
             w.setEnabled(not running)
+        self.framing_combo.setEnabled(not running and self._source_usable())
         self.export_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.close_button.setEnabled(not running)

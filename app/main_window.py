@@ -489,7 +489,10 @@ class MainWindow(QMainWindow):
 
         if self.export_dialog is None:
             self.export_dialog = ExportDialog(self.client, self.state, self)
-        self.export_dialog.prepare(self.session.export_settings, self.session.default_export_path())
+        framing = self.session.info.framing if self.session.info is not None else None
+        self.export_dialog.prepare(
+            self.session.export_settings, self.session.default_export_path(), framing
+        )
         self.export_dialog.open()
 
     # --- saving and closing the session ---------------------------------------------------------

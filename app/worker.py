@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from talkstudio.core.blinks import BlinkSchedule
     from talkstudio.core.edit import Edits, TypicalOpening
     from talkstudio.core.engine import Engine
+    from talkstudio.core.framing import Framing
 
 RenderMode = Literal["fast", "full", "fast+full", "ahead"]
 """How to render a request (see the module docstring)."""
@@ -120,6 +121,7 @@ class SessionInfo:
     open_ms: float
     typical: TypicalOpening | None = None  # what α > 1 opens closed eyes and mouths by
     blinks: BlinkSchedule | None = None  # how the track synthesises blinks (added by the edits)
+    framing: Framing | None = None  # how an export in the source framing goes (or falls back)
 
 
 def _alphas(values: Any) -> Alphas:
@@ -245,6 +247,7 @@ class EngineWorker(QObject):
             open_ms=ms,
             typical=engine.track.typical,
             blinks=engine.track.blinks,
+            framing=engine.framing("source"),
         )
 
     @Slot()
@@ -381,16 +384,18 @@ class EngineClient(QObject):
         start: int,
         end: int,
         workers: int = 1,
+        framing: str | None = None,
     ) -> JobRunner:
         """An export job on the engine thread (not started); preview renders interleave.
-        ``workers`` > 1 renders the frames in that many local processes."""
+        ``workers`` > 1 renders the frames in that many local processes; ``framing`` "source"
+        or "crop" (None: the subject's default, see core/framing.py)."""
         worker = self.worker
 
         def factory() -> Any:
             if worker.engine is None:
                 raise RuntimeError("no subject is open")
             return worker.engine.export(
-                out, edits, size=size, start=start, end=end, workers=workers
+                out, edits, size=size, start=start, end=end, workers=workers, framing=framing
             )
 
         job = JobRunner(factory, "export", thread=self.engine_thread, parent=self)

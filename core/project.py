@@ -33,7 +33,7 @@ class ExportSettings:
     """How the project exports."""
 
     size: int = 256
-    """Side of the square output video in pixels."""
+    """Side of the rendered square in pixels (the output's side with the crop framing)."""
     start_frame: int = 0
     """First frame exported."""
     end_frame: int | None = None
@@ -42,6 +42,9 @@ class ExportSettings:
     """Last export target (relative to the project file when possible)."""
     still_head: bool = False
     """Hold the head still instead of replaying the subject's own motion."""
+    framing: str = ""
+    """"source" (the source video's frames, the render pasted back), "crop" (the square), or ""
+    for the subject's default (see core/framing.py)."""
 
 
 @dataclass
