@@ -1,0 +1,52 @@
+"""The export dialog's Framing choice: the source video by default when the subject has a usable
+one (the label names its frame size), the square crop only — disabled, the tooltip saying why —
+when it has none; the choice reaches the project's export settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from _app_helpers import make_window
+
+from talkstudio.core.framing import Framing
+from talkstudio.core.paste_back import crop_affine
+from talkstudio.core.project import ExportSettings
+
+
+def dialog_of(qtbot, tmp_path: Path):
+    from talkstudio.app.export_dialog import ExportDialog
+
+    window = make_window(qtbot, tmp_path)
+    dialog = ExportDialog(window.client, window.state, window)
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_a_subject_with_its_video_exports_in_the_source_framing(qtbot, tmp_path) -> None:
+    dialog = dialog_of(qtbot, tmp_path)
+    source = Framing(
+        "source", tmp_path / "talk.mp4", 1280, 720, np.asarray(crop_affine(400, 80, 480, 512))
+    )
+    settings = ExportSettings()
+    dialog.prepare(settings, tmp_path / "out.mp4", source)
+    assert dialog.framing_combo.isEnabled() and dialog.framing == "source"
+    assert "1280x720" in dialog.range_label.text()
+    assert "talk.mp4" in dialog.framing_combo.toolTip()
+    dialog.framing_combo.setCurrentIndex(dialog.framing_combo.findData("crop"))
+    assert dialog.framing == "crop" and "1280x720" not in dialog.range_label.text()
+    settings.framing = "crop"  # the project remembers the last choice
+    dialog.prepare(settings, tmp_path / "out.mp4", source)
+    assert dialog.framing == "crop"
+
+
+def test_without_a_usable_video_only_the_crop_is_offered(qtbot, tmp_path) -> None:
+    dialog = dialog_of(qtbot, tmp_path)
+    missing = Framing("crop", notice="the subject's source video /x/talk.mp4 is missing; ...")
+    settings = ExportSettings(framing="source")
+    dialog.prepare(settings, tmp_path / "out.mp4", missing)
+    assert not dialog.framing_combo.isEnabled() and dialog.framing == "crop"
+    assert "is missing" in dialog.framing_combo.toolTip()
+    dialog.prepare(ExportSettings(), tmp_path / "out.mp4", None)  # a synthetic subject
+    assert not dialog.framing_combo.isEnabled() and dialog.framing == "crop"
+    assert "no source video" in dialog.framing_combo.toolTip()
