@@ -108,10 +108,15 @@ class ExportDialog(OwnsJob, QDialog):
         self.framing_combo.currentIndexChanged.connect(self._range_changed)
         self.source_framing: Framing | None = None
         """How the open subject exports in the source framing (None: unknown)."""
+        self.framing_note = QLabel()
+        self.framing_note.setObjectName("hint")
+        self.framing_note.setWordWrap(True)
+        self.framing_note.hide()
 
         form = QFormLayout()
         form.addRow("File", path_row)
         form.addRow("Framing", self.framing_combo)
+        form.addRow("", self.framing_note)
         form.addRow("Size", self.size_spin)
         form.addRow("Frames", range_row)
         form.addRow("", self.range_label)
@@ -190,6 +195,9 @@ class ExportDialog(OwnsJob, QDialog):
             )
             want = "crop"
         self.framing_combo.setCurrentIndex(max(0, self.framing_combo.findData(want)))
+        note = framing.notice if framing is not None else None  # a video subject's fallback
+        self.framing_note.setText(f"Note: {note}" if note else "")
+        self.framing_note.setVisible(bool(note))
 
     def _source_usable(self) -> bool:
         return self.source_framing is not None and self.source_framing.kind == "source"

@@ -121,7 +121,7 @@ class SessionInfo:
     open_ms: float
     typical: TypicalOpening | None = None  # what α > 1 opens closed eyes and mouths by
     blinks: BlinkSchedule | None = None  # how the track synthesises blinks (added by the edits)
-    framing: Framing | None = None  # how an export in the source framing goes (or falls back)
+    framing: Framing | None = None  # how an export is framed by default (core/framing.py)
 
 
 def _alphas(values: Any) -> Alphas:
@@ -247,7 +247,7 @@ class EngineWorker(QObject):
             open_ms=ms,
             typical=engine.track.typical,
             blinks=engine.track.blinks,
-            framing=engine.framing("source"),
+            framing=engine.framing(),
         )
 
     @Slot()

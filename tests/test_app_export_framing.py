@@ -33,6 +33,7 @@ def test_a_subject_with_its_video_exports_in_the_source_framing(qtbot, tmp_path)
     assert dialog.framing_combo.isEnabled() and dialog.framing == "source"
     assert "1280x720" in dialog.range_label.text()
     assert "talk.mp4" in dialog.framing_combo.toolTip()
+    assert dialog.framing_note.isHidden()  # nothing to warn about
     dialog.framing_combo.setCurrentIndex(dialog.framing_combo.findData("crop"))
     assert dialog.framing == "crop" and "1280x720" not in dialog.range_label.text()
     settings.framing = "crop"  # the project remembers the last choice
@@ -47,6 +48,8 @@ def test_without_a_usable_video_only_the_crop_is_offered(qtbot, tmp_path) -> Non
     dialog.prepare(settings, tmp_path / "out.mp4", missing)
     assert not dialog.framing_combo.isEnabled() and dialog.framing == "crop"
     assert "is missing" in dialog.framing_combo.toolTip()
+    assert not dialog.framing_note.isHidden() and "is missing" in dialog.framing_note.text()
     dialog.prepare(ExportSettings(), tmp_path / "out.mp4", None)  # a synthetic subject
     assert not dialog.framing_combo.isEnabled() and dialog.framing == "crop"
     assert "no source video" in dialog.framing_combo.toolTip()
+    assert dialog.framing_note.isHidden()
