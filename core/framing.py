@@ -64,7 +64,8 @@ class Framing:
     affine: np.ndarray | None = None
     """[2, 3] source pixels → subject pixels (``kind == "source"``)."""
     notice: str | None = None
-    """Why the export uses the crop although the source framing was asked for (or is usual)."""
+    """A note for the user: why the crop is used although the source framing was asked for (or
+    is the default), or how an older subject's video was matched."""
 
     def size(self, render_size: int) -> tuple[int, int]:
         """(width, height) of the exported frames for a render of side ``render_size``."""
@@ -74,6 +75,7 @@ class Framing:
 
 
 def check_framing(requested: str | None) -> None:
+    """A :class:`TalkstudioError` unless ``requested`` is None or one of :data:`FRAMINGS`."""
     if requested is not None and requested not in FRAMINGS:
         raise TalkstudioError(f"framing must be one of {', '.join(FRAMINGS)}; got {requested!r}")
 
@@ -99,7 +101,7 @@ def choose_framing(meta: SubjectMeta, requested: str | None = None) -> Framing:
         return Framing(
             "crop",
             notice=f"{problem}; exporting the square crop instead. To export in the source "
-            "framing, put the video back at that path, or preprocess the video again",
+            "framing, put the original video back at that path",
         )
     note = None
     if not source.get("file_hash"):
