@@ -6,14 +6,19 @@ frame's wall time into stages by timing the functions that do them (exclusive ti
 own time, without the stages it calls):
 
 - **ray setup**: pixel centres and camera rays;
-- **sampling**: ray/box bounds, sample positions, occupancy-grid lookups (``sample_rays``);
+- **sampling**: ray/box bounds, sample positions, occupancy-grid lookups (``sample_rays``; on
+  the fast path ``occupied_box`` and each round's ``_scan``);
 - **hash grid**: the multi-resolution hash encoding of the sample positions;
 - **landmark code**: the Gaussian landmark encoding (Eq. 8a) of the samples;
 - **MLPs**: the rest of the field (first layer with the code, density and colour MLPs, SH);
-- **compositing**: the march's rounds (Eq. 4-5, early termination) and the head-over-plate image;
+- **compositing**: the march's rounds (Eq. 4-5, early termination; ``march`` or ``_march_part``)
+  and the head-over-plate image;
 - **torso**: the torso network (and the refiner, where the engine has one);
 - **other**: what is left of the frame (landmark edits, conversions to uint8);
 - **encode**: one frame written to an H.264 ``Mp4Writer`` (timed apart, after the frames).
+
+Then ``Engine.export`` of the clip's first ``--reps`` frames at 256² and 512², ms per frame
+(render, torso, encode), fast and reference path back to back.
 
 Each figure is the median over ``--reps`` frames spread over the clip (after one warm-up). The
 frame is measured on the fast render path (``HeadConfig.fast_render``, the default) and, for the
@@ -82,18 +87,23 @@ class StageClock:
 @contextmanager
 def instrumented(engine: Any, clock: StageClock) -> Iterator[None]:
     """Time the stages of ``engine``'s final frames into ``clock`` (patches undone on exit)."""
-    from talkstudio.core.head import renderer
+    from talkstudio.core.head import fast_march, renderer
 
     field = engine.head.field
     patches: list[tuple[Any, str, Any]] = [
         (renderer, "pixel_centers", "ray setup"),
         (renderer, "camera_rays", "ray setup"),
         (renderer, "sample_rays", "sampling"),
+        (fast_march, "occupied_box", "sampling"),
+        (fast_march, "_scan", "sampling"),
         (renderer, "march", "compositing"),
+        (fast_march, "_march_part", "compositing"),
         (renderer, "compose", "compositing"),
         (field.grid, "forward", "hash grid"),
         (field.encoding, "forward", "landmark code"),
         (field, "forward", "MLPs"),
+        (field, "density", "MLPs"),
+        (field, "color", "MLPs"),
         (engine, "torso", "torso"),
     ]
     if getattr(engine, "refiner", None) is not None:
@@ -164,6 +174,25 @@ def _encode_ms(engine: Any, frames: list[int], size: int) -> list[float]:
     return out
 
 
+def _export_measures(engine: Any, count: int, sizes: tuple[int, ...], note: str) -> list[Measure]:
+    """ms per frame of ``Engine.export`` of the clip's first ``count`` frames (one process, the
+    torch threads set here), fast path and reference path back to back."""
+    from benchmarks.sections.engine import _export
+
+    config = engine.head.config
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            for fast in (True, False):
+                config.fast_render = fast
+                label = "fast path" if fast else "reference path"
+                engine.render_once(0, size=size)  # warm-up
+                ms = _export(engine, Path(tmp) / f"e{size}.mp4", size, end=count)
+                out.append(Measure(f"export at {size}², {label}", "ms/frame", ms, note))
+    config.fast_render = True
+    return out
+
+
 def validation_psnr(engine: Any, size: int, count: int) -> float:
     """Mean PSNR (dB) of ``count`` final frames of the validation split against the real ones,
     rendered from their tracked landmarks and poses at ``size``."""
@@ -229,6 +258,7 @@ def run(ctx: Context) -> list[Measure]:
             Measure(f"{size}² frame, fast path", "ms", fast, f"{speedup:.2f}x the reference"),
             Measure(f"{size}² frame, reference path", "ms", reference, "fast_render=False"),
         ]
+    measures += _export_measures(engine, count, ctx.pick((256, 512), (64,)), note)
     psnr_size = ctx.pick(256, 64)
     psnr_frames = ctx.pick(8, 1)
     for fast_render in (True, False):

@@ -10,7 +10,9 @@ far as each ray gets:
   transparent margin of the head box and the rays that miss the head cost nothing;
 - each round scans a window of the next candidates of every still-visible ray against the
   occupancy grid and takes the next ``chunk`` occupied ones (``chunk`` doubling up to
-  ``max_chunk`` as in the reference); the ray's cursor moves past the last one taken;
+  ``max_chunk`` as in the reference, fewer where the ray's last round predicts that it stops
+  sooner: ``_quota``);
+  the ray's cursor moves past the last one taken;
 - the density MLP runs on every sample taken, the colour MLP only where the sample's weight
   ``T_i (1 - exp(-sigma_i delta_i))`` exceeds ``min_weight`` (the others add at most that
   weight times a colour in [0, 1] each).
@@ -119,19 +121,13 @@ def _march_part(
     alive = torch.arange(len(ray_ids), device=dev)  # indices into the part's arrays
     chunk = settings.chunk
     evaluated = 0
+    rate = torch.zeros(len(ray_ids), device=dev)  # optical depth per sample, last round [A]
     while len(alive):
-        window = min(max(4 * chunk, 16), 64)
+        quota = _quota(trans[alive], rate[alive], chunk, settings.stop)  # [A, 1]
         ray = ray_ids[alive]  # [A]
-        j = cursor[alive, None] + torch.arange(window, device=dev)  # [A, W]
-        t = near[ray, None] + (j + 0.5) * step  # the reference's sample distances
-        ok = (j < end[alive, None]) & (t < far[ray, None])
-        if grid is not None:
-            x = origins[ray, None, :] + t[..., None] * dirs[ray, None, :]  # [A, W, 3]
-            ok &= grid.occupied(x.reshape(-1, 3)).reshape(ok.shape)
-        rank = torch.cumsum(ok, dim=1)  # [A, W] 1-based rank among the occupied candidates
-        take = ok & (rank <= chunk)
-        full = rank[:, -1] >= chunk
-        moved = torch.where(full, (rank < chunk).sum(dim=1) + 1, window)
+        t, take, rank, moved = _scan(
+            grid, origins, dirs, near, far, ray, cursor[alive], end[alive], quota, step
+        )
         cursor[alive] = cursor[alive] + moved
         a_idx, w_idx = take.nonzero(as_tuple=True)  # [n] ordered by ray, then distance
         if len(a_idx) == 0:  # every ray still in empty cells: scan on
@@ -165,10 +161,42 @@ def _march_part(
         steps[ray] += take.sum(dim=1)
         t_out = t_in * torch.exp(-tau.sum(1))
         trans[alive] = t_out
+        taken = take.sum(dim=1)
+        rate[alive] = torch.where(taken > 0, tau.sum(1) / taken.clamp_min(1), rate[alive])
         chunk = min(chunk * 2, max(settings.max_chunk, chunk))
         more = (cursor[alive] < end[alive]) & (t_out > settings.stop)
         alive = alive[more]
     return evaluated
+
+
+def _scan(
+    grid: OccupancyGrid | None,
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    near: torch.Tensor,
+    far: torch.Tensor,
+    ray: torch.Tensor,  # [A]
+    cursor: torch.Tensor,  # [A] next candidate of each ray
+    end: torch.Tensor,  # [A] candidates end here
+    quota: torch.Tensor,  # [A, 1]
+    step: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The next occupied samples of rays ``ray``: a window of candidates from ``cursor`` is
+    tested against ``grid`` and the first ``quota`` occupied ones taken. Returns their distances
+    t [A, W], which are taken [A, W], their rank among the occupied ones [A, W] (1-based) and
+    how far each cursor moves [A] (past the last one taken, or past the window)."""
+    window = min(max(2 * int(quota.max()), 8), 64)
+    j = cursor[:, None] + torch.arange(window, device=cursor.device)  # [A, W]
+    t = near[ray, None] + (j + 0.5) * step  # the reference's sample distances
+    ok = (j < end[:, None]) & (t < far[ray, None])
+    if grid is not None:
+        x = origins[ray, None, :] + t[..., None] * dirs[ray, None, :]  # [A, W, 3]
+        ok &= grid.occupied(x.reshape(-1, 3)).reshape(ok.shape)
+    rank = torch.cumsum(ok, dim=1)
+    take = ok & (rank <= quota)
+    full = rank[:, -1:] >= quota
+    moved = torch.where(full, (rank < quota).sum(dim=1, keepdim=True) + 1, window)[:, 0]
+    return t, take, rank, moved
 
 
 def _density(
@@ -193,3 +221,13 @@ def _color(field: HeadField, geo: torch.Tensor, dirs: torch.Tensor, block: int) 
     with _autocast(geo.device):
         parts = [field.color(g, d).float() for g, d in zip(geo.split(block), dirs.split(block))]
     return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _quota(trans: torch.Tensor, rate: torch.Tensor, chunk: int, stop: float) -> torch.Tensor:
+    """Samples [A, 1] each ray takes this round: ``chunk``, or fewer where the optical depth per
+    sample of the ray's last round (``rate`` [A], 0 before its first) predicts that its
+    transmittance ``trans`` [A] falls below ``stop`` sooner (one sample of margin, at least
+    two): a ray inside a surface then evaluates few samples past its stop."""
+    need = torch.log(trans.clamp_min(stop) / stop) / rate.clamp_min(1e-12)
+    quota = torch.where(rate > 0, need.clamp(max=chunk).ceil() + 1, float(chunk))
+    return quota.clamp(min(2, chunk), chunk).long()[:, None]
