@@ -10,10 +10,10 @@ correction r and a blend logit ℓ at full resolution S:
 
     B = up(head) + (1 − up(α)) · plate          (the upsampled head over the sharp plate)
     m = sigmoid(ℓ + 12 · (up(α) − 0.5))         (starts as the head's opacity)
-    frame = m · (B + r) + (1 − m) · plate
+    frame = B + m · r
 
-so outside the blend mask m the full-resolution plate passes through untouched, and at the
-start (r = ℓ = 0, zero-initialised) the output is the upsampled composite. No normalisation
+so outside the head and the blend mask m the full-resolution plate passes through untouched,
+and at the start (r = ℓ = 0, zero-initialised) the output is exactly the upsampled composite. No normalisation
 layers: the net trains on crops and runs on whole frames, which GroupNorm would tell apart.
 """
 
@@ -90,7 +90,7 @@ class RefinerNet(UNetTrunk):
         up_head, up_alpha = up[:, :3], up[:, 3:].clamp(0.0, 1.0)
         base = up_head + (1.0 - up_alpha) * plate  # [B, 3, S, S]
         mask = torch.sigmoid(out[:, 3:] + MASK_GAIN * (up_alpha - 0.5))  # [B, 1, S, S]
-        frame = mask * (base + out[:, :3]) + (1.0 - mask) * plate
+        frame = base + mask * out[:, :3]
         return Refined(frame, mask)
 
 

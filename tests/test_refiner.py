@@ -1,0 +1,207 @@
+"""The refiner: its network's sizes and blending, training (resume, cancel) on a copy of the demo
+subject, the engine's refined frames and an α3 edit flowing through the refinement."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from talkstudio.core.checkpoint import load_model
+from talkstudio.core.errors import CheckpointError, ConfigError
+from talkstudio.core.geometry import project_head_points, scale_intrinsics
+from talkstudio.core.landmarks import mouth_opening
+from talkstudio.core.progress import run_job
+from talkstudio.core.refiner import Refiner, RefinerConfig, RefinerNet, train_refiner
+from talkstudio.core.refiner.inputs import cache_path
+from talkstudio.core.subject import MASK_FACE, Subject
+
+TINY = RefinerConfig(
+    base_width=8,
+    depth=2,
+    dcn_levels=(1,),
+    up_width=8,
+    steps=40,
+    batch_size=2,
+    crop_size=64,
+    cache_frames=6,
+    checkpoint_every=10,
+    preview_every=20,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _checkerboard(side: int, cell: int = 2) -> torch.Tensor:  # [3, side, side]
+    yy, xx = np.mgrid[0:side, 0:side]
+    board = (((yy // cell) + (xx // cell)) % 2).astype(np.float32)
+    return torch.from_numpy(np.stack([board, 1 - board, 0.5 * board]))
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_output_size_and_the_plate_outside_the_blend(scale: int) -> None:
+    torch.manual_seed(scale)
+    net = RefinerNet(TINY.replace(scale=scale)).eval()
+    torch.nn.init.normal_(net.to_out.weight, std=0.01)  # a net that corrects something
+    low = 16
+    yy, xx = np.mgrid[0:low, 0:low]
+    disc = torch.from_numpy((((yy - 7.5) ** 2 + (xx - 7.5) ** 2) < 16).astype(np.float32))
+    inputs = torch.zeros(1, 5, low, low)
+    inputs[0, :3] = 0.6 * disc  # premultiplied skin colour
+    inputs[0, 3] = disc
+    inputs[0, 4] = 0.5 * disc
+    plate = _checkerboard(low * scale)[None]
+    with torch.no_grad():
+        out = net(inputs, plate)
+    assert out.frame.shape == (1, 3, low * scale, low * scale)
+    assert out.mask.shape == (1, 1, low * scale, low * scale)
+    # outside the (upsampled, grown) head the 2-px checkerboard comes through at full contrast
+    far = torch.nn.functional.interpolate(disc[None, None], scale_factor=scale)[0, 0]
+    far = torch.from_numpy(cv2.dilate(far.numpy(), np.ones((2 * scale + 1,) * 2)) == 0)
+    assert far.float().mean() > 0.4
+    err = (out.frame[0] - plate[0]).abs().amax(dim=0)  # [S, S]
+    assert float(err[far].max()) < 0.02
+    assert float(out.mask[0, 0][far].max()) < 0.01
+    # inside the head it is the head, not the plate
+    centre = slice(6 * scale, 10 * scale)
+    inside = out.frame[0, :, centre, centre]
+    assert float((inside - 0.6).abs().mean()) < 0.1
+    # inputs that do not fit the scale are refused
+    with pytest.raises(ValueError, match="plate"):
+        net(inputs, plate[..., :-2, :-2])
+
+
+def test_config_refuses_bad_settings() -> None:
+    with pytest.raises(ConfigError, match="scale"):
+        RefinerConfig(scale=3)
+    with pytest.raises(ConfigError, match="crop_size"):
+        RefinerConfig(crop_size=100)
+    with pytest.raises(ConfigError, match="at most 1"):
+        RefinerConfig(mouth_fraction=0.7, eye_fraction=0.5)
+
+
+@pytest.fixture(scope="module")
+def subject(demo_subject: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo subject (256² frames, head trained at 128²: the refiner works ×2)."""
+    root = tmp_path_factory.mktemp("refiner") / "demo"
+    shutil.copytree(demo_subject, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(subject: Path) -> tuple[Path, list]:
+    records: list = []
+    result = run_job(train_refiner(subject, TINY), records.append)
+    assert result.steps == TINY.steps
+    return subject, records
+
+
+def test_training_renders_once_and_learns(trained: tuple[Path, list]) -> None:
+    root, records = trained
+    rendered = [r for r in records if r.stage == "render head"]
+    assert rendered[-1].step == rendered[-1].total == TINY.cache_frames
+    assert cache_path(Subject.open(root), 128).is_file()
+    losses = [r.losses["loss"] for r in records if r.losses]
+    assert len(losses) == TINY.steps
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]), losses
+    previews = [r.preview for r in records if r.preview is not None]
+    assert len(previews) == 2 and previews[0].shape == (256, 768, 3)
+    _, raw = load_model(Subject.open(root).model_dir("refiner"), "refiner")
+    assert raw["config"]["scale"] == 2 and raw["meta"]["input_size"] == 128
+    # a second run renders nothing: the cache is read back, and the steps are done
+    again = list(train_refiner(root, TINY))
+    assert len(again) == 1 and "already trained" in again[0].message
+
+
+def test_resume_after_cancel_gives_the_same_weights(
+    trained: tuple[Path, list], tmp_path: Path
+) -> None:
+    root, _ = trained
+    cfg = TINY.replace(steps=8, checkpoint_every=3)
+    run_job(train_refiner(root, cfg, out_dir=tmp_path / "straight"))
+    job = train_refiner(root, cfg, out_dir=tmp_path / "resumed")
+    for p in job:
+        if p.stage == "train refiner" and p.step == 5:
+            break
+    job.close()  # cancelled: the step reached is saved
+    _, raw = load_model(tmp_path / "resumed", "refiner")
+    assert raw["meta"]["step"] == 5
+    steps: list[int] = []
+    run_job(
+        train_refiner(root, cfg, out_dir=tmp_path / "resumed"),
+        lambda p: steps.append(p.step) if p.stage == "train refiner" and p.losses else None,
+    )
+    assert steps == [6, 7, 8]
+    a, _ = load_model(tmp_path / "straight", "refiner")
+    b, _ = load_model(tmp_path / "resumed", "refiner")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    with pytest.raises(CheckpointError, match=r"base_width 8 \(now 16\)"):
+        run_job(train_refiner(root, cfg.replace(base_width=16), out_dir=tmp_path / "straight"))
+
+
+def test_refiner_needs_a_trained_head(tmp_path: Path) -> None:
+    from conftest import make_tiny_subject
+
+    root = make_tiny_subject(tmp_path / "s", frames=6, size=32, audio=False)
+    with pytest.raises(CheckpointError, match="train head"):
+        run_job(train_refiner(root, TINY))
+
+
+@pytest.fixture(scope="module")
+def engine(trained: tuple[Path, list]):
+    from talkstudio.core.engine import Engine
+
+    return Engine.open(trained[0], device="cpu")
+
+
+def test_engine_renders_through_the_refiner(engine, trained: tuple[Path, list]) -> None:
+    from talkstudio.core.engine import Engine
+
+    assert isinstance(engine.refiner, Refiner) and engine.refiner.output_size == 256
+    frame = engine.render(3, (1, 1, 1), 256)
+    assert frame.rgb.shape == (256, 256, 3)
+    small = engine.render(3, (1, 1, 1), 128)  # other sizes: the refined frame, resized
+    assert small.rgb.shape == (128, 128, 3)
+    down = cv2.resize(frame.rgb, (128, 128), interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(small.rgb - down).mean() < 2.0
+    fast = engine.render_fast(3, (1, 1, 1.5), 256)
+    assert fast.kind == "fast" and fast.rgb.shape == (256, 256, 3)
+    plain = Engine.open(trained[0], device="cpu", refine=False)  # the paper's torso path
+    assert plain.refiner is None
+    assert np.abs(plain.render(3, (1, 1, 1), 256).rgb.astype(float) - frame.rgb).mean() > 0.5
+
+
+def test_mouth_edit_flows_through_the_refiner(engine) -> None:
+    """α3 = 2 after refinement changes the mouth and leaves the upper face (Eq. 9 and the
+    landmark conditioning are untouched: the refiner only sees the NeRF's render)."""
+    size = 256
+    track = engine.track
+    opening = mouth_opening(track.lm_world.astype(np.float64))
+    frame = int(np.argsort(opening)[len(opening) // 2])
+    base = engine.render(frame, (1, 1, 1), size).rgb.astype(np.float64)
+    wide = engine.render(frame, (1, 1, 2), size).rgb.astype(np.float64)
+    K = scale_intrinsics(engine.subject.meta.K, engine.subject.meta.size, size)
+    region = np.zeros((size, size), np.uint8)
+    for alphas in ((1, 1, 1), (1, 1, 2)):
+        lips = engine.landmarks(frame, alphas).astype(np.float64)[48:60]
+        outline = project_head_points(K, track.pose[frame], lips)
+        cv2.fillPoly(region, [np.round(outline).astype(np.int32)], 1)
+    mouth = cv2.dilate(region, np.ones((5, 5), np.uint8)) > 0
+    ref = int(track.ref_index[frame])
+    face = (engine.subject.load_mask(ref) & MASK_FACE) > 0
+    eyes = project_head_points(K, track.pose[frame], engine.landmarks(frame)[36:48])
+    upper = face.copy()
+    upper[int(eyes[:, 1].max()) + 2 :] = False
+    assert mouth.sum() > 50 and upper.sum() > 500
+    diff = np.abs(wide - base).mean(axis=2)
+    mouth_change, upper_change = diff[mouth].mean(), diff[upper].mean()
+    assert mouth_change > 5.0, f"α3 = 2 barely changed the refined mouth ({mouth_change:.2f})"
+    assert upper_change < 1.5, f"α3 = 2 changed the refined upper face ({upper_change:.2f})"
