@@ -20,7 +20,8 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -142,6 +143,13 @@ class ExportDialog(OwnsJob, QDialog):
         )
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.folder_button = self.buttons.addButton(
+            "Show in folder", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.folder_button.setToolTip("Open the folder of the exported video")
+        self.folder_button.clicked.connect(self.show_in_folder)
+        self.written: Path | None = None
+        """The last video this dialog wrote."""
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button.clicked.connect(self.cancel_export)
         self.close_button.clicked.connect(self.reject)
@@ -287,7 +295,14 @@ class ExportDialog(OwnsJob, QDialog):
     def _finished(self, path: object) -> None:
         elapsed = time.monotonic() - self._t0
         self.eta_label.setText(f"wrote {path} in {elapsed:.1f} s")
-        self.exported.emit(Path(str(path)))
+        self.written = Path(str(path))
+        self.exported.emit(self.written)
+
+    def show_in_folder(self) -> bool:
+        """Open the folder of the last exported video in the desktop's file manager."""
+        if self.written is None or not self.written.parent.is_dir():
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.written.parent)))
 
     def _failed(self, error: BaseException) -> None:
         self.eta_label.setText(f"export failed: {describe_error(error).splitlines()[0]}")
@@ -314,6 +329,7 @@ class ExportDialog(OwnsJob, QDialog):
             w.setEnabled(not running)
         self.framing_combo.setEnabled(not running and self._source_usable())
         self.export_button.setEnabled(not running)
+        self.folder_button.setEnabled(not running and self.written is not None)
         self.cancel_button.setEnabled(running)
         self.close_button.setEnabled(not running)
 

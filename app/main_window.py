@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -40,6 +40,7 @@ from talkstudio.widgets.timeline import Timeline
 from talkstudio.widgets.transport import Transport
 
 from .actions import build_actions
+from .background_training import TrainingStatus
 from .demo_build import DemoBuilder
 from .jobs import JobRunner, describe_error
 from .platform_fixes import block_triton, guard_none_refcount
@@ -122,7 +123,13 @@ class MainWindow(QMainWindow):
         self.status_progress = QProgressBar()
         self.status_progress.setMaximumWidth(180)
         self.status_progress.hide()
+        self.training_status = TrainingStatus(self)
+        """A training the wizard handed over (it went on in the background)."""
+        self.training_status.trained.connect(self._background_trained)
+        self.training_status.ended.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.training_status.showRequested.connect(self._show_wizard)
         bar = self.statusBar()
+        bar.addPermanentWidget(self.training_status)
         bar.addPermanentWidget(self.status_progress)
         bar.addPermanentWidget(self.status_render)
         bar.addPermanentWidget(self.status_device)
@@ -146,6 +153,8 @@ class MainWindow(QMainWindow):
         )
         self.preview_range = PreviewRange(self, self.playback_cache, self.timeline, play_menu)
         """In/out marks and "Render preview of range"."""
+        self.before_action = self._before_toggle()
+        """Before/after: the preview shows the frame rendered without edits while checked."""
         self.session.changed.connect(self._update_title)
         self.session.recentChanged.connect(self._fill_recent_menu)
         self.session.opened.connect(self._session_opened)
@@ -194,8 +203,37 @@ class MainWindow(QMainWindow):
         self._set_editing_enabled(True)
 
     def _set_editing_enabled(self, on: bool) -> None:
-        for act in (*self.actions_.editing(), *self.preview_range.actions()):
+        for act in (*self.actions_.editing(), *self.preview_range.actions(), self.before_action):
             act.setEnabled(on)
+
+    def _before_toggle(self) -> QAction:
+        """The before/after toggle (\\): in the View menu and on the toolbar, after Play."""
+        act = QAction("&Before (unedited)", self)
+        act.setCheckable(True)
+        act.setShortcut(QKeySequence("\\"))  # as photo editors' before/after
+        act.setToolTip("Compare: show the frame without any edit while checked (\\)")
+        act.toggled.connect(self.show_before)
+        self.addAction(act)
+        view = next((a.menu() for a in self.menuBar().actions() if a.text() == "&View"), None)
+        if isinstance(view, QMenu):
+            first = view.actions()
+            view.insertAction(first[0], act) if first else view.addAction(act)
+        self.toolbar.insertAction(self.actions_.export, act)
+
+        def playing(on: bool) -> None:  # playback shows the edited frames: never labelled before
+            if on:
+                act.setChecked(False)
+
+        self.playback.playingChanged.connect(playing)
+        return act
+
+    def show_before(self, on: bool) -> None:
+        """Show the current frame unedited (``on``) or with its edits; the preview says which."""
+        if self.before_action.isChecked() != on:
+            self.before_action.setChecked(on)  # comes back here through toggled
+            return
+        self.preview.set_badge("BEFORE · unedited (\\)" if on else "")
+        self.controller.set_before(on)
 
     def _show_cached(self) -> None:
         self.timeline.set_cached(*self.playback_cache.ranges())
@@ -463,19 +501,70 @@ class MainWindow(QMainWindow):
         if self.wizard is None:
             self.wizard = TrainingWizard(self)
             self.wizard.subjectReady.connect(self.open_subject)
+            self.wizard.trainingInBackground.connect(self._training_in_background)
         return self.wizard
+
+    def _show_wizard(self) -> None:
+        if self.wizard is not None:
+            self.wizard.open()
+            self.wizard.raise_()
+            self.wizard.activateWindow()
+
+    def _training_running(self) -> bool:
+        """A training runs (in the wizard or in the background): the wizard shows it again
+        instead of starting another (one training at a time; they would share the cores)."""
+        if self.wizard is None or not self.wizard.training_running():
+            return False
+        self._show_wizard()
+        self.statusBar().showMessage(
+            "A training is running: stop it, or wait until it ends, before starting another", 8000
+        )
+        return True
 
     def new_subject(self) -> None:
         """The training wizard from its first page (a new video)."""
+        if self._training_running():
+            return
         wizard = self._wizard()
         wizard.restart()
         wizard.open()
 
     def train_subject(self, subject: str | Path) -> None:
         """The training wizard on a preprocessed subject (train it, or resume its training)."""
+        if self._training_running():
+            return
         wizard = self._wizard()
         wizard.continue_subject(subject)
         wizard.open()
+
+    def _training_in_background(self, job: JobRunner, subject: Path) -> None:
+        self.training_status.watch(job, subject)
+        self.statusBar().showMessage(
+            f"{subject.name} goes on training in the background; it opens when it is trained",
+            8000,
+        )
+
+    def _background_trained(self, subject: Path) -> None:
+        """Open the subject trained in the background; reopen it when it is the open one (its
+        edits and driving speech kept); with another subject open, say so and leave it."""
+        name = Path(subject).name
+        current = self.session.subject_path
+        same = current is not None and Path(current).resolve() == Path(subject).resolve()
+        if same and not self.is_dirty():
+            self.session.open(
+                subject,
+                self.session.audio_path,
+                Edits.from_json(self.state.edits.to_json()),  # the same edits, a copy
+                self.session.project_path,
+                self.session.export_settings,
+            )
+            self._busy(True)
+        elif current is None:
+            self.open_subject(subject)
+        else:
+            self.statusBar().showMessage(
+                f"{name} is trained: open it with File ▸ Open subject…", 15_000
+            )
 
     def choose_subject_to_train(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "A preprocessed subject to train")
@@ -535,7 +624,11 @@ class MainWindow(QMainWindow):
         self.controller.active = False
         self.playback_cache.active = False
         self.controller.reset()
+        self.before_action.setChecked(False)
         self.session.close()
+        self.status_render.setText("nothing open")
+        self.status_device.setText("device: –")
+        self.statusBar().clearMessage()
         self.show_welcome()
         return True
 

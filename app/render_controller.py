@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from talkstudio.core.edit import FrameEdit
+from talkstudio.core.edit import NEUTRAL_EDIT, FrameEdit
 from talkstudio.widgets.alpha_panel import AlphaPanel
 from talkstudio.widgets.preview import Preview
 from talkstudio.widgets.state import EditState
@@ -68,6 +68,9 @@ class RenderController(QObject):
         self.panel = panel
         self.active = False
         """Requests are sent only while a session is open."""
+        self.before = False
+        """Show the frame as rendered without edits (:data:`NEUTRAL_EDIT`): the "before" of a
+        before/after comparison."""
         self._mode: Pending = ""
         self._last_seq = 0
         self._last_request: tuple[tuple[int, tuple[float, ...], int], RenderMode] | None = None
@@ -119,7 +122,7 @@ class RenderController(QObject):
         mode, self._mode = self._mode, ""
         if not mode or not self.active or self.hold() or self.state.num_frames == 0:
             return  # nothing asked, nothing open, or playing (playback shows frames itself)
-        alphas = self.state.frame_edit()
+        alphas = self.wanted_edit()
         key = (self.state.frame, alphas, self.client.size)
         last = self._last_request
         if last is not None and last[0] == key and last[1] in ("fast", "fast+full"):
@@ -138,11 +141,21 @@ class RenderController(QObject):
         self._last_request = (key, mode)
         self.client.request(self.state.frame, alphas, mode)
 
+    def wanted_edit(self) -> FrameEdit:
+        """What the preview shows the current frame with: its edits, or none (``before``)."""
+        return NEUTRAL_EDIT if self.before else self.state.frame_edit()
+
+    def set_before(self, on: bool) -> None:
+        """Show the unedited frame (``on``) or the edited one, rendered anew or from the cache."""
+        if on != self.before:
+            self.before = on
+            self.schedule("full")
+
     def current(self, result: RenderResult) -> bool:
         """Whether ``result`` may be shown now."""
         if result.frame != self.state.frame or result.seq < self._last_seq:
             return False
-        same_alphas = np.allclose(result.alphas, self.state.frame_edit(), atol=1e-4)
+        same_alphas = np.allclose(result.alphas, self.wanted_edit(), atol=1e-4)
         if result.kind == "full":
             return bool(same_alphas)
         return bool(same_alphas) or self.dragging()

@@ -1,9 +1,15 @@
 """The training wizard: from a video of one speaker to a trained subject open in the studio.
 
 Pages: the video (checked: long enough, a face on sampled frames, thumbnails) → preprocessing
-(progress, contact sheet, cancel) → the preset and device → training of stage 1, head and
-torso (per-stage progress, ETA, loss curves, previews, cancel and resume). Finish emits
+(progress, contact sheet, stop) → the preset, device and CPU threads → training of stage 1, head
+and torso (per-stage progress, ETA, loss curves, previews, stop and resume). Finish emits
 :attr:`TrainingWizard.subjectReady` with the subject folder; the main window opens it.
+
+While training runs, the wizard's Cancel asks first: stop training (the current step is saved,
+as the page's Stop training does), continue in the background, or keep the wizard. Closing the
+wizard's window, or "Continue in background", hands the running job to the main window
+(:attr:`TrainingWizard.trainingInBackground`), which shows its progress in the status bar and
+opens the subject when it is trained.
 :meth:`TrainingWizard.continue_subject` starts at the preset page for a subject that is already
 preprocessed (to train it, or to resume a cancelled training).
 """
@@ -13,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget, QWizard
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
 from talkstudio.core.errors import TalkstudioError
 
@@ -28,6 +35,8 @@ class TrainingWizard(QWizard):
 
     subjectReady = Signal(object)  # noqa: N815 (Qt signal naming)
     """Finish was pressed on a trained subject: its folder (Path)."""
+    trainingInBackground = Signal(object, object)  # noqa: N815 (Qt signal naming)
+    """The wizard closed while training runs: (the JobRunner, the subject folder)."""
 
     def __init__(
         self, parent: QWidget | None = None, overrides: dict[str, dict] | None = None
@@ -69,6 +78,14 @@ class TrainingWizard(QWizard):
     def device(self) -> str:
         return self.preset_page.device_name()
 
+    def threads(self) -> int:
+        """Torch CPU threads for training (the preset page's choice)."""
+        return self.preset_page.thread_count()
+
+    def training_running(self) -> bool:
+        job = self.train_page.job
+        return job is not None and job.running
+
     # --- starting points ------------------------------------------------------------------------
     def restart(self) -> None:
         """Back to the first page for a new video."""
@@ -98,6 +115,51 @@ class TrainingWizard(QWizard):
         if trained is not None:
             self.subjectReady.emit(trained)
 
+    def ask_cancel_training(self) -> str:
+        """Ask what Cancel means while training runs: "stop", "background" or "keep"."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Training is running",
+            "Stop training now? What was learnt up to the current step is saved, and "
+            "Train or resume a subject… continues from it later.\n\n"
+            "Or let it continue in the background: the main window shows its progress and "
+            "opens the subject when it is trained.",
+            parent=self,
+        )
+        box.setObjectName("cancelTrainingBox")
+        stop = box.addButton("Stop training", QMessageBox.ButtonRole.DestructiveRole)
+        background = box.addButton("Continue in background", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep the wizard open", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(background)
+        box.setEscapeButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        return "stop" if clicked is stop else "background" if clicked is background else "keep"
+
+    def to_background(self) -> None:
+        """Close the wizard and let the running training go on; the main window takes it."""
+        job = self.train_page.job
+        if job is None or not job.running:
+            return
+        self.trainingInBackground.emit(job, self.subject_dir())
+        self.hide()  # only: reject() or done() would clean the pages up, which stops the job
+
     def reject(self) -> None:
-        self.cancel_jobs()
+        """Cancel (or Escape): while training runs, ask first; otherwise stop what runs."""
+        if self.training_running():
+            answer = self.ask_cancel_training()
+            if answer == "keep":
+                return
+            if answer == "background":
+                self.to_background()
+                return
+        self.cancel_jobs()  # training: the trainer saves the step it was at
         super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing the window while training runs keeps training, in the background."""
+        if self.training_running():
+            self.to_background()
+            event.accept()
+            return
+        super().closeEvent(event)

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 
 from talkstudio.core.presets import TRAIN_STAGE
 from talkstudio.core.progress import Progress
-from talkstudio.core.subject import MODEL_PARTS
 from talkstudio.widgets.loss_plot import MIN_HEIGHT, LossHistory, LossPlot
 
 from .images import FitImage, format_eta
@@ -157,7 +156,7 @@ class TrainPage(JobPage):
         super().__init__(
             wizard, "Training", "Stage 1, the head and the torso train one after the other."
         )
-        self.boxes = {part: StageBox(part) for part in MODEL_PARTS}
+        self.boxes = {part: StageBox(part) for part in TITLES}  # the parts training_job trains
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
         self.start_button = QPushButton("Start training")
@@ -225,9 +224,9 @@ class TrainPage(JobPage):
         return job
 
     def _progress(self, p: Progress) -> None:
-        for part, stage in TRAIN_STAGE.items():
-            if p.stage == stage:
-                self.boxes[part].record(p)
+        for part, box in self.boxes.items():
+            if p.stage == TRAIN_STAGE[part]:
+                box.record(p)
 
     def _finished(self, subject: object) -> None:
         self.trained = Path(str(subject))

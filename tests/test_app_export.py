@@ -11,12 +11,25 @@ from _app_helpers import (
     make_window,
     open_and_render,
 )
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 
 from talkstudio.core import media
 from talkstudio.core.timing import SAMPLES_PER_FRAME, num_frames
 
 pytestmark = MULTIMEDIA_NOISE
+
+
+class _UrlSink(QObject):
+    """Stands for the desktop's file manager: notes the URLs it is asked to open."""
+
+    def __init__(self, into: list) -> None:
+        super().__init__()
+        self.into = into
+
+    @Slot(QUrl)
+    def take(self, url: QUrl) -> None:
+        self.into.append(url)
 
 
 @pytest.fixture
@@ -29,6 +42,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     window.show_export()
     dialog = window.export_dialog
     assert dialog.isVisible()
+    assert not dialog.folder_button.isEnabled()  # nothing written yet
     assert dialog.end_spin.value() == window.state.num_frames - 1  # the whole clip by default
     out = tmp_path / "take.mp4"
     dialog.path_edit.setText(str(out))
@@ -59,6 +73,16 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     assert dialog.progress.value() == dialog.progress.maximum() == 11
     assert dialog.eta_label.text().startswith(f"wrote {out}")
     assert dialog.close_button.isEnabled() and dialog.whole_button.isEnabled()
+    # "Show in folder" hands the folder to the desktop (Qt's handler of file: URLs)
+    opened: list[QUrl] = []
+    handler = _UrlSink(opened)
+    QDesktopServices.setUrlHandler("file", handler, b"take")
+    try:
+        assert dialog.folder_button.isEnabled()
+        qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert [u.toLocalFile() for u in opened] == [str(out.parent)]
     s = window.session.export_settings
     assert (s.size, s.start_frame, s.end_frame, s.path) == (64, 2, 13, str(out))
 

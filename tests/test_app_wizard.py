@@ -19,6 +19,7 @@ from _app_helpers import (
     settings_at,
 )
 from conftest import shared_data
+from PySide6.QtCore import Qt
 
 from talkstudio.app.wizard import PAGE_PREPROCESS, PAGE_PRESET, PAGE_TRAIN, TrainingWizard
 from talkstudio.core.media import encode_mp4
@@ -203,3 +204,133 @@ def test_training_cancel_and_resume(qtbot, tmp_path, synthetic_subject) -> None:
     assert first[0] >= step  # resumed from the checkpoint, not from 0
     assert train.boxes["head"].bar.value() == 8
     assert Subject.open(subject).has_model("torso")
+
+
+def _answer_box(qtbot, button_text: str) -> list[str]:
+    """Click ``button_text`` on the next modal message box that opens (the real box, driven as a
+    user would); returns the texts of the boxes answered."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    answered: list[str] = []
+    timer = QTimer()
+
+    def poll() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            timer.stop()
+            answered.append(box.text())
+            next(b for b in box.buttons() if b.text() == button_text).click()
+
+    timer.timeout.connect(poll)
+    timer.start(20)
+    qtbot._answer_timer = timer  # kept alive until the box was answered
+    return answered
+
+
+def test_cancel_while_training_asks_and_stop_saves_the_current_step(
+    qtbot, tmp_path, synthetic_subject
+) -> None:
+    settings_at(tmp_path)
+    subject = _untrained_copy(synthetic_subject, tmp_path)
+    head = dict(TINY["head"], steps=400, checkpoint_every=1000)
+    wizard = TrainingWizard(overrides={**TINY, "head": head})
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.continue_subject(subject)
+    train = wizard.train_page
+    assert train.cancel_button.text() == "Stop training"  # not a second "Cancel"
+    wizard.next()
+    qtbot.waitUntil(lambda: train.boxes["head"].last_step >= 2, timeout=900_000)
+    cancel = wizard.button(wizard.WizardButton.CancelButton)
+    asked = _answer_box(qtbot, "Keep the wizard open")
+    cancel.click()
+    assert asked and "Stop training now?" in asked[0]
+    assert wizard.isVisible() and train.job is not None and train.job.running
+    asked = _answer_box(qtbot, "Stop training")
+    cancel.click()
+    assert asked
+    assert not wizard.isVisible() and train.job is None
+    state = Subject.open(subject).model_dir("head") / "train_state.json"
+    saved = json.loads(state.read_text("utf-8"))["info"]["step"]
+    assert 2 <= saved < 400
+    assert abs(saved - train.boxes["head"].last_step) <= 1  # the step it was at, not an older one
+
+
+def test_training_goes_on_in_the_background_with_the_chosen_threads(
+    qtbot, tmp_path, synthetic_subject, monkeypatch
+) -> None:
+    import torch
+
+    from talkstudio.app import wizard_train
+
+    threads_seen: list[int] = []  # torch's threads in the training thread, at each record
+    real_job = wizard_train.training_job
+
+    def watched_job(*args, **kwargs):
+        gen = real_job(*args, **kwargs)
+        try:
+            while True:
+                record = next(gen)
+                threads_seen.append(torch.get_num_threads())
+                yield record
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            gen.close()
+
+    monkeypatch.setattr(wizard_train, "training_job", watched_job)
+    window = make_window(qtbot, tmp_path)
+    subject = _untrained_copy(synthetic_subject, tmp_path)
+    window.train_subject(subject)
+    wizard = window.wizard
+    wizard.overrides = {**TINY, "head": dict(TINY["head"], steps=12)}
+    spin = wizard.preset_page.threads
+    assert spin.value() == torch.get_num_threads()  # the studio's --threads, or torch's default
+    before = torch.get_num_threads()
+    want = 2 if before == 1 else 1
+    spin.setValue(want)
+    train = wizard.train_page
+    wizard.next()
+    assert f"{want} CPU thread" in train.status.text()
+    qtbot.waitUntil(lambda: train.boxes["head"].last_step >= 1, timeout=900_000)
+    status = window.training_status
+    labels: list[str] = []
+    with qtbot.waitSignal(window.sessionOpened, timeout=900_000) as opened:
+        job = train.job
+        wizard.close()  # closing the wizard's window keeps training, in the background
+        assert not wizard.isVisible() and train.job is not None, job.outcome
+        assert status.isVisible() and status.job is train.job
+        train.job.progress.connect(lambda p: labels.append(status.label.text()))
+    assert opened.args[0].subject == subject  # opened when trained
+    assert any(f"training {subject.name}: head" in t for t in labels), labels
+    assert not status.isVisible()
+    assert threads_seen and set(threads_seen) == {want}  # the trainer ran on the chosen threads
+    assert torch.get_num_threads() == before  # the studio's own threads are untouched
+    assert Subject.open(subject).has_model("torso")
+
+
+def test_opening_the_wizard_while_training_runs_shows_that_training(
+    qtbot, tmp_path, synthetic_subject
+) -> None:
+    window = make_window(qtbot, tmp_path)
+    subject = _untrained_copy(synthetic_subject, tmp_path)
+    window.train_subject(subject)
+    wizard = window.wizard
+    wizard.overrides = {**TINY, "head": dict(TINY["head"], steps=400)}
+    wizard.next()
+    qtbot.waitUntil(lambda: train_running(wizard), timeout=60_000)
+    job = wizard.train_page.job
+    qtbot.mouseClick(wizard.train_page.background_button, Qt.MouseButton.LeftButton)
+    assert not wizard.isVisible() and window.training_status.isVisible()
+    window.new_subject()  # a second training would share the cores: the running one shows
+    assert wizard.isVisible() and wizard.currentId() == PAGE_TRAIN
+    assert wizard.train_page.job is job and job.running
+    with qtbot.waitSignal(job.done, timeout=900_000):
+        qtbot.mouseClick(wizard.train_page.cancel_button, Qt.MouseButton.LeftButton)
+    assert job.outcome == "cancelled" and not window.training_status.isVisible()
+    assert "stopped" in window.statusBar().currentMessage()
+
+
+def train_running(wizard) -> bool:
+    return wizard.training_running()

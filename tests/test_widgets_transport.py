@@ -88,3 +88,24 @@ def test_wav_written_for_the_player_holds_the_samples(tmp_path) -> None:
 def test_format_time() -> None:
     assert format_time(0) == "0:00.00"
     assert format_time(65.5) == "1:05.50"
+
+
+def test_a_narrow_transport_keeps_the_frame_counter_whole(qtbot, setup) -> None:
+    """The audio line ends in "…" rather than covering the time and frame counter."""
+    state, _, transport = setup
+    state.set_frame(37)
+    transport.audio._set_status(SILENT_TEXT)  # what a machine without an audio device shows
+    transport.resize(1200, transport.height())
+    qtbot.waitUntil(lambda: transport.width() == 1200)
+    assert transport.audio_label.shown_text() == SILENT_TEXT
+    narrow = transport.minimumSizeHint().width() + 40
+    assert narrow < 560  # what is left beside the docks of a 1024-pixel window
+    transport.resize(narrow, transport.height())
+    qtbot.waitUntil(lambda: transport.width() == narrow)
+    time, audio = transport.time_label.geometry(), transport.audio_label.geometry()
+    assert transport.time_label.width() >= transport.time_label.sizeHint().width()
+    assert time.right() < audio.left() and audio.right() <= transport.width()
+    assert transport.time_label.text().endswith("frame 37 / 49")
+    shown = transport.audio_label.shown_text()
+    assert shown.endswith("…") and len(shown) < len(SILENT_TEXT)
+    assert transport.audio_label.text() == transport.audio_label.toolTip() == SILENT_TEXT

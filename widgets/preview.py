@@ -5,7 +5,8 @@ RGB uint8 image, the render time and its kind — "fast" (the edited head region
 frame, shown first) or "full" (the refined frame that follows), or, while playing from the
 frame cache, "proxy" (a low-resolution render standing in for the full frame). A line at the
 bottom says which it is, how long it took and on which device ("full · render 123 ms · CPU");
-a note at the top (:meth:`Preview.set_note`) says when playback is rendering ahead.
+a note at the top (:meth:`Preview.set_note`) says when playback is rendering ahead, and a badge
+at the top right (:meth:`Preview.set_badge`) when the frame is the unedited "before" render.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ KIND_COLORS = {
     "proxy": QColor(150, 180, 255),
 }
 NOTE_COLOR = QColor(255, 200, 90)
+BADGE_COLOR = QColor(255, 200, 90, 230)
 BACKGROUND = QColor(22, 23, 26)
 
 
@@ -41,6 +43,7 @@ class Preview(QWidget):
         self._ms = 0.0
         self._device = device
         self._note = ""
+        self._badge = ""
         self.setMinimumSize(128, 128)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -70,6 +73,17 @@ class Preview(QWidget):
         """Show ``text`` at the top of the preview ("" hides it), e.g. "rendering ahead …"."""
         if text != self._note:
             self._note = text
+            self.update()
+
+    @property
+    def badge(self) -> str:
+        """The tag at the top right ("" when none), e.g. that the frame is the unedited one."""
+        return self._badge
+
+    def set_badge(self, text: str) -> None:
+        """Show ``text`` at the top right of the preview ("" hides it)."""
+        if text != self._badge:
+            self._badge = text
             self.update()
 
     def overlay_text(self) -> str:
@@ -135,4 +149,11 @@ class Preview(QWidget):
             p.setPen(NOTE_COLOR)
             shown = metrics.elidedText(self._note, Qt.TextElideMode.ElideRight, width - 12)
             p.drawText(top, Qt.AlignmentFlag.AlignCenter, shown)
+        if self._badge:
+            width = min(metrics.horizontalAdvance(self._badge) + 16, self.width() // 2)
+            tag = QRect(self.width() - width - 6, 6, width, metrics.height() + 6)
+            p.fillRect(tag, BADGE_COLOR)
+            p.setPen(QColor(20, 20, 20))
+            shown = metrics.elidedText(self._badge, Qt.TextElideMode.ElideRight, width - 12)
+            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, shown)
         p.end()

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
+from PySide6.QtCore import QObject, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
 
 from .icons import themed_icon
 from .state import EditState, PlaybackState
@@ -114,6 +115,31 @@ class AudioPlayback(QObject):
         self._player.setPosition(ms)
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that gives way: narrower than its text, it ends in "…" (the whole text
+    stays in :meth:`text` and the tooltip) instead of pushing into its neighbours."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def minimumSizeHint(self) -> QSize:
+        fm = self.fontMetrics()
+        return QSize(fm.horizontalAdvance("no a…"), fm.height())
+
+    def shown_text(self) -> str:
+        """The text as drawn at the label's width."""
+        return self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.contentsRect(), align, self.shown_text())
+
+
 def _button(tip: str, text: str = "") -> QToolButton:
     button = QToolButton()
     button.setToolTip(tip)
@@ -148,7 +174,8 @@ class Transport(QWidget):
         self.loop_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.time_label = QLabel()
         self.time_label.setStyleSheet("font-family: monospace")
-        self.audio_label = QLabel()
+        # the audio line gives way to the time at narrow widths (it ends in "…")
+        self.audio_label = ElidedLabel()
         self.audio_label.setStyleSheet("color: #9aa")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
@@ -156,8 +183,8 @@ class Transport(QWidget):
             layout.addWidget(w)
         layout.addSpacing(10)
         layout.addWidget(self.time_label)
-        layout.addStretch(1)
-        layout.addWidget(self.audio_label)
+        layout.addSpacing(12)
+        layout.addWidget(self.audio_label, 1)
 
         self.audio = AudioPlayback(playback, self)
         self.back_button.clicked.connect(lambda: playback.step(-1))
