@@ -85,8 +85,8 @@ def grid_indices_and_weights(
     """
     n, dev = x.shape[0], x.device
     offsets = layout.offsets()
-    rows = torch.empty(layout.levels, 8, n, dtype=torch.int32, device=dev)
-    weights = torch.empty(layout.levels, 8, n, dtype=x.dtype, device=dev)
+    rows = torch.empty(layout.levels, n, 8, dtype=torch.int32, device=dev)
+    weights = torch.empty(layout.levels, n, 8, dtype=x.dtype, device=dev)
     xt = x.clamp(0.0, 1.0).T.contiguous()  # [3, N]
     primes = torch.tensor([_int32(p) for p in PRIMES], dtype=torch.int32, device=dev)[:, None]
     for level in range(layout.levels):
@@ -103,7 +103,7 @@ def grid_indices_and_weights(
         t1 = t0 + mult  # ... and of the high corner
         w1 = frac
         w0 = 1.0 - frac
-        out, wout = rows[level], weights[level]  # [8, N]
+        out, wout = rows[level], weights[level]  # [N, 8]: corners written in place (strided)
         for cx in (0, 1):
             tx, wx = (t1[0], w1[0]) if cx else (t0[0], w0[0])
             for cy in (0, 1):
@@ -114,16 +114,16 @@ def grid_indices_and_weights(
                     c = cx * 4 + cy * 2 + cz
                     tz, wz = (t1[2], w1[2]) if cz else (t0[2], w0[2])
                     if dense:
-                        torch.add(txy, tz, out=out[c])
+                        torch.add(txy, tz, out=out[:, c])
                     else:
-                        torch.bitwise_xor(txy, tz, out=out[c])
-                    torch.mul(wxy, wz, out=wout[c])
+                        torch.bitwise_xor(txy, tz, out=out[:, c])
+                    torch.mul(wxy, wz, out=wout[:, c])
         if dense:
             out.remainder_(size)
         else:
             out.bitwise_and_(size - 1)
         out.add_(offsets[level])
-    return rows.transpose(1, 2).contiguous(), weights.transpose(1, 2).contiguous()
+    return rows, weights
 
 
 def _scatter_rows(rows: torch.Tensor, values: torch.Tensor, num_rows: int) -> torch.Tensor:
