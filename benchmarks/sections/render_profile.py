@@ -13,7 +13,7 @@ own time, without the stages it calls):
 - **MLPs**: the rest of the field (first layer with the code, density and colour MLPs, SH);
 - **compositing**: the march's rounds (Eq. 4-5, early termination; ``march`` or ``_march_part``)
   and the head-over-plate image;
-- **torso**: the torso network (and the refiner, where the engine has one);
+- **torso/refiner**: the torso network, or the refiner where the subject has one;
 - **other**: what is left of the frame (landmark edits, conversions to uint8);
 - **encode**: one frame written to an H.264 ``Mp4Writer`` (timed apart, after the frames).
 
@@ -53,7 +53,7 @@ STAGES = (
     "landmark code",
     "MLPs",
     "compositing",
-    "torso",
+    "torso/refiner",
     "other",
 )
 
@@ -104,10 +104,10 @@ def instrumented(engine: Any, clock: StageClock) -> Iterator[None]:
         (field, "forward", "MLPs"),
         (field, "density", "MLPs"),
         (field, "color", "MLPs"),
-        (engine, "torso", "torso"),
+        (engine, "torso", "torso/refiner"),
     ]
     if getattr(engine, "refiner", None) is not None:
-        patches.append((engine, "refiner", "torso"))
+        patches.append((engine.refiner, "frame", "torso/refiner"))
     saved = []
     for owner, name, stage in patches:
         fn = getattr(owner, name)
@@ -197,27 +197,37 @@ def _export_measures(engine: Any, count: int, sizes: tuple[int, ...], note: str)
 
 
 def validation_psnr(engine: Any, size: int, count: int) -> float:
-    """Mean PSNR (dB) of ``count`` final frames of the validation split against the real ones,
-    rendered from their tracked landmarks and poses at ``size``."""
-    import cv2
-    import torch
+    """Mean PSNR (dB) of ``count`` final frames (``Engine.render_once``: head and torso or
+    refiner) of the validation split against the real ones, rendered from their tracked
+    landmarks and poses at ``size``; the engine replays its own clip afterwards."""
+    import dataclasses
 
-    from talkstudio.core.geometry import scale_intrinsics
+    import cv2
+
     from talkstudio.core.metrics import psnr
 
     subject = engine.subject
     val = list(subject.meta.val_range)
-    picks = [val[int(k)] for k in np.linspace(0, len(val) - 1, count).round()]
-    K = scale_intrinsics(subject.meta.K, subject.meta.size, size)
+    picks = np.array([val[int(k)] for k in np.linspace(0, len(val) - 1, count).round()])
+    tracks = subject.tracks
+    engine.track = dataclasses.replace(
+        engine.track,
+        lm_world=tracks.lm_world[picks].astype(np.float32),
+        pose=tracks.pose[picks].astype(np.float32),
+        eye_ratio=tracks.eye_ratio[picks].astype(np.float32),
+        ref_index=picks,
+        unblinked=None,
+    )
     scores = []
-    for i in picks:
-        lms = torch.from_numpy(subject.tracks.lm_world[i].astype(np.float32))
-        with torch.no_grad():
-            head = engine.head.render(K, subject.tracks.pose[i], lms, engine._background(size))
-            rgb = engine._finish(head.head, head.opacity, size)
-        real = subject.load_frame(i)
-        real = cv2.resize(real, (size, size), interpolation=cv2.INTER_AREA)
-        scores.append(psnr(rgb.astype(np.float32) / 255, real.astype(np.float32) / 255))
+    try:
+        for k, i in enumerate(picks):
+            rgb = engine.render_once(k, size=size).rgb
+            real = cv2.resize(
+                subject.load_frame(int(i)), (size, size), interpolation=cv2.INTER_AREA
+            )
+            scores.append(psnr(rgb.astype(np.float32) / 255, real.astype(np.float32) / 255))
+    finally:
+        engine.replay()
     return float(np.mean(scores))
 
 
