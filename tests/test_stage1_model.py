@@ -89,7 +89,8 @@ def test_causal_mask_keeps_the_future_out_teacher_forced() -> None:
 
 
 def test_free_running_output_ignores_later_audio() -> None:
-    model = make_model(normalize_loudness=False)
+    # the clip-wide steps (loudness, the smoothing's motion size) off: the network alone
+    model = make_model(normalize_loudness=False, smooth_frames=0.0)
     rng = np.random.default_rng(2)
     audio = (0.1 * rng.standard_normal(40 * 640)).astype(np.float32)
     k = 15
@@ -160,3 +161,33 @@ def test_short_and_silent_audio() -> None:
     silent = predict(model, np.zeros(16000, np.float32))
     assert silent.shape == (25, 37, 3) and np.all(np.isfinite(silent))
     assert AudioFrontEnd(model.config)(np.zeros(10, np.float32)).shape == (1, IN_DIM)
+
+
+def test_smoothing_removes_jitter_and_keeps_the_motion() -> None:
+    from talkstudio.core.stage1.infer import smooth_track
+
+    rng = np.random.default_rng(0)
+    t = np.arange(200)
+    slow = np.sin(2 * np.pi * t / 50)[:, None, None] * np.ones((1, 37, 3))
+    track = (slow + 0.3 * rng.standard_normal((200, 37, 3))).astype(np.float32)
+    out = smooth_track(track, 1.5)
+    assert out.shape == track.shape and out.dtype == np.float32
+    jitter = lambda x: float(np.abs(np.diff(x, axis=0)).mean())  # noqa: E731
+    assert jitter(out) < 0.5 * jitter(track)
+    dev = lambda x: float(np.linalg.norm(x - x.mean(0)))  # noqa: E731
+    assert dev(out) == pytest.approx(dev(track), rel=1e-4)  # the motion keeps its size
+    # closer to the slow motion than the noisy track was
+    assert np.abs(out - slow).mean() < np.abs(track - slow).mean()
+    assert np.array_equal(smooth_track(track, 0.0), track)
+    still = np.ones((10, 37, 3), np.float32)
+    assert np.array_equal(smooth_track(still, 1.5), still)  # nothing moves: nothing changes
+
+
+def test_predict_smooths_as_configured() -> None:
+    audio = 0.1 * np.random.default_rng(2).standard_normal(3 * 16000).astype(np.float32)
+    model = make_model(smooth_frames=0.0)
+    raw = predict(model, audio)
+    model.config.smooth_frames = 2.0
+    smooth = predict(model, audio)
+    assert raw.shape == smooth.shape
+    assert np.abs(np.diff(smooth, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean()

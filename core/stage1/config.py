@@ -62,6 +62,10 @@ class Stage1Config(PartConfig):
     the mouth stays (cepstral mean normalisation, for a speaker-independent prior)."""
     normalize_loudness: bool = True
     """Scale each clip to a fixed speech level before the features (gain-invariant driving)."""
+    smooth_frames: float = 1.5
+    """At inference, smooth the predicted track over time with a Gaussian of this standard
+    deviation in frames (0: off), keeping the clip's amount of motion: the free-running
+    prediction jitters from frame to frame, which no mouth does (docs/prior.md)."""
 
     # -- network sizes ---------------------------------------------------------------------------
     feature_dim: int = 64

@@ -162,9 +162,31 @@ def predict(
     feats = torch.from_numpy(front_end_for(model)(samples))[None]  # [1, T, in_dim]
     device = next(model.parameters()).device
     disp = generate(model, feats.to(device))
-    points = model.to_points(disp)[0].cpu().numpy().astype(np.float32)
+    return finish_track(model, model.to_points(disp)[0].cpu().numpy(), samples)
+
+
+def finish_track(model: Stage1Model, points: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """The network's points [T, 37, 3] for 16 kHz ``samples`` as :func:`predict` returns them:
+    smoothed over time (``smooth_frames``, :func:`smooth_track`), and with the mouth closed in
+    every silence of at least 0.3 s when the model knows its subject's closed mouth."""
+    points = smooth_track(np.asarray(points, np.float32), model.config.smooth_frames)
     if model.closed_lm is not None:
         from .prior import close_silences, silent_frames
 
         points = close_silences(points, silent_frames(samples, len(points)), model.closed_lm)
     return points
+
+
+def smooth_track(points: np.ndarray, sigma: float) -> np.ndarray:
+    """``points`` [T, ...] smoothed along time by a Gaussian of ``sigma`` frames (edges held),
+    then scaled about the clip's mean so the motion keeps its size (the sum of squared
+    deviations from the mean is the unsmoothed one's): the jitter goes, the range stays."""
+    if sigma <= 0 or len(points) < 2:
+        return points
+    from scipy.ndimage import gaussian_filter1d
+
+    mean = points.mean(axis=0, keepdims=True)
+    smooth = gaussian_filter1d(points, sigma, axis=0, mode="nearest") - mean
+    before, after = float(np.linalg.norm(points - mean)), float(np.linalg.norm(smooth))
+    gain = before / after if after > 1e-12 else 1.0
+    return (mean + smooth * gain).astype(points.dtype)

@@ -117,7 +117,7 @@ def evaluate(model: object, subject: Subject, own_level: bool = False) -> Stage1
     import torch
 
     from .data import subject_gain
-    from .infer import front_end_for, generate
+    from .infer import finish_track, front_end_for, generate
     from .model import Stage1Model
 
     assert isinstance(model, Stage1Model)
@@ -127,10 +127,6 @@ def evaluate(model: object, subject: Subject, own_level: bool = False) -> Stage1
     feats = front_end_for(model)(audio, gain)  # [T, in_dim]
     device = next(model.parameters()).device
     disp = generate(model, torch.from_numpy(feats)[None].to(device))
-    pred = model.to_points(disp)[0].cpu().numpy()
-    if model.closed_lm is not None:  # as predict() does: silences close the mouth
-        from .prior import close_silences, silent_frames
-
-        pred = close_silences(pred, silent_frames(audio, len(pred)), model.closed_lm)
+    pred = finish_track(model, model.to_points(disp)[0].cpu().numpy(), audio)  # as predict()
     pred = pred[: len(frames)]
     return score(subject, pred, frames)
