@@ -82,6 +82,10 @@ class TrainingWizard(QWizard):
         """Torch CPU threads for training (the preset page's choice)."""
         return self.preset_page.thread_count()
 
+    def ray_address(self) -> str:
+        """The Ray cluster to train on ("": this computer)."""
+        return self.preset_page.ray_address()
+
     def training_running(self) -> bool:
         job = self.train_page.job
         return job is not None and job.running

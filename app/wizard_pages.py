@@ -334,7 +334,7 @@ def default_threads() -> int:
 
 
 class PresetPage(QWizardPage):
-    """Choose the training preset, the device and the CPU threads."""
+    """Choose the training preset, the device, the CPU threads and where to train."""
 
     def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__()
@@ -367,9 +367,17 @@ class PresetPage(QWizardPage):
         threads_row = QHBoxLayout()
         threads_row.addWidget(self.threads)
         threads_row.addWidget(threads_note, 1)
+        self.ray = QLineEdit()
+        self.ray.setPlaceholderText("this computer")
+        self.ray.setToolTip(
+            "Leave empty to train here. Or a Ray cluster: auto (the one started with `ray start "
+            "--head` on this computer, or $RAY_ADDRESS) or its address HOST:6379. The subject "
+            "is sent along; progress and checkpoints come back into it."
+        )
         form = QFormLayout()
         form.addRow("Device", self.device)
         form.addRow("CPU threads", threads_row)
+        form.addRow("Train on Ray cluster", self.ray)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addSpacing(12)
@@ -384,3 +392,6 @@ class PresetPage(QWizardPage):
 
     def thread_count(self) -> int:
         return int(self.threads.value())
+
+    def ray_address(self) -> str:
+        return self.ray.text().strip()

@@ -51,37 +51,43 @@ TITLES = {
 
 
 def training_job(
-    subject: Path, preset: str, device: str, overrides: dict[str, dict], threads: int = 0
+    subject: Path,
+    preset: str,
+    device: str,
+    overrides: dict[str, dict],
+    threads: int = 0,
+    ray: str = "",
 ) -> Any:
     """Train stage 1 (when the subject has speech), the head and the torso with ``threads``
-    torch CPU threads (0: leave torch's setting; restored afterwards); returns ``subject``."""
+    torch CPU threads (0: leave torch's setting; restored afterwards); returns ``subject``.
+    With ``ray`` (a cluster address, or "auto"/"local") each part trains in a Ray actor
+    (core/remote_training.py) whose progress and checkpoints come back here."""
     from talkstudio.core.stage1.infer import torch_threads
 
     with torch_threads(threads):
-        return (yield from _train_parts(subject, preset, device, overrides))
+        return (yield from _train_parts(subject, preset, device, overrides, ray, threads))
 
 
-def _train_parts(subject: Path, preset: str, device: str, overrides: dict[str, dict]) -> Any:
+def _train_parts(
+    subject: Path, preset: str, device: str, overrides: dict[str, dict], ray: str, threads: int
+) -> Any:
     from talkstudio.core.head.config import HeadConfig
-    from talkstudio.core.head.train import train_head
+    from talkstudio.core.remote_training import train_on_ray, trainer
     from talkstudio.core.stage1.config import Stage1Config
-    from talkstudio.core.stage1.train import train_stage1
     from talkstudio.core.subject import Subject
     from talkstudio.core.torso.config import TorsoConfig
-    from talkstudio.core.torso.train import train_torso
 
-    has_audio = Subject.open(subject).meta.has_audio
-    if has_audio:
-        cfg1 = Stage1Config.from_preset(preset, **overrides.get("stage1", {}))
-        yield from train_stage1(subject, cfg1, device=device)
+    def part(name: str, config: Any) -> Any:
+        if ray:
+            return train_on_ray(name, subject, config, device, ray, max(threads, 1))
+        return trainer(name)(subject, config, device)
+
+    if Subject.open(subject).meta.has_audio:
+        yield from part("stage1", Stage1Config.from_preset(preset, **overrides.get("stage1", {})))
     else:
         yield Progress(TRAIN_STAGE["stage1"], 0, 0, "skipped: the video has no speech")
-    yield from train_head(
-        subject, HeadConfig.from_preset(preset, **overrides.get("head", {})), device=device
-    )
-    yield from train_torso(
-        subject, TorsoConfig.from_preset(preset, **overrides.get("torso", {})), device=device
-    )
+    yield from part("head", HeadConfig.from_preset(preset, **overrides.get("head", {})))
+    yield from part("torso", TorsoConfig.from_preset(preset, **overrides.get("torso", {})))
     return subject
 
 
@@ -200,12 +206,15 @@ class TrainPage(JobPage):
             return self.job
         subject = self.wiz.subject_dir()
         preset, device, threads = self.wiz.preset(), self.wiz.device(), self.wiz.threads()
+        ray = self.wiz.ray_address()
         overrides = self.wiz.overrides
         self.trained = None
         for box in self.boxes.values():
             box.restart_clock()
         job = JobRunner(
-            lambda: training_job(subject, preset, device, overrides, threads), "train", parent=self
+            lambda: training_job(subject, preset, device, overrides, threads, ray),
+            "train",
+            parent=self,
         )
         self.job = job
         job.progress.connect(self._progress)
@@ -218,6 +227,7 @@ class TrainPage(JobPage):
         )
         job.done.connect(self._done)
         on = f"{device}, {threads} CPU thread{'s' if threads != 1 else ''}" if threads else device
+        on += f" (Ray cluster {ray})" if ray else ""
         self.status.setText(f"training {subject.name} with the {preset} preset on {on}…")
         self._set_running(True)
         job.start()

@@ -334,3 +334,30 @@ def test_opening_the_wizard_while_training_runs_shows_that_training(
 
 def train_running(wizard) -> bool:
     return wizard.training_running()
+
+
+def test_training_on_a_ray_cluster(qtbot, tmp_path, synthetic_subject) -> None:
+    """With a Ray address on the preset page every part trains in a Ray actor; the page shows
+    the progress that comes back and the models land in the subject."""
+    ray = pytest.importorskip("ray", reason="Ray is the optional extra `ray` (in dev extras)")
+    settings_at(tmp_path)
+    subject = _untrained_copy(synthetic_subject, tmp_path)
+    wizard = TrainingWizard(overrides=TINY)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.continue_subject(subject)
+    assert wizard.currentId() == PAGE_PRESET and wizard.ray_address() == ""
+    wizard.preset_page.ray.setText(" auto ")
+    assert wizard.ray_address() == "auto"
+    train = wizard.train_page
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with qtbot.waitSignal(train.completeChanged, timeout=900_000):
+            wizard.next()
+            assert "Ray cluster auto" in train.status.text()
+        assert train.isComplete(), train.status.text()
+    finally:
+        ray.shutdown()
+    for part in ("stage1", "head", "torso"):
+        assert train.boxes[part].bar.value() == TINY[part]["steps"], part
+        assert Subject.open(subject).has_model(part), part
