@@ -6,7 +6,9 @@ Run under an X server so that the 3D landmark view (OpenGL) is drawn::
         python -m scripts.screenshots OUTDIR [--subject SUBJECT] [--video VIDEO]
 
 Writes ``welcome.png``, ``main_window.png``, ``wizard_video.png``, ``wizard_preprocess.png``,
-``wizard_training.png`` and ``export_dialog.png``. The main window shows a trained subject
+``wizard_training.png`` and ``export_dialog.png`` at the first of ``--sizes`` (window sizes, default
+1600x1000 and 1024x700), and ``main_window_WxH.png`` and ``wizard_training_WxH.png`` at each (the
+wizard as large as fits that screen, at most 900 × 720). The main window shows a trained subject
 (``--subject``, else the benchmark's: the demo subject when it ships, else the synthetic bench
 subject) with keyframed edits; the wizard checks and preprocesses ``--video`` (default
 ``../shared/data/May_5s.mp4``; the video pages are skipped without it) and trains a copy of the
@@ -67,7 +69,23 @@ def save(widget, path: Path) -> None:
     print(f"wrote {path} ({image.width()}×{image.height()})")
 
 
-def main_window_shots(window, subject: Path, out: Path) -> None:
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """ "1600x1000,1024x700" → [(1600, 1000), (1024, 700)]."""
+    sizes = []
+    for item in text.split(","):
+        w, _, h = item.strip().partition("x")
+        if not (w.isdigit() and h.isdigit()):
+            raise argparse.ArgumentTypeError(f"{item!r} is not a size like 1600x1000")
+        sizes.append((int(w), int(h)))
+    return sizes
+
+
+def wizard_size(screen: tuple[int, int]) -> tuple[int, int]:
+    """The wizard on a screen of ``screen`` pixels: at most 900 × 720, room for the title bar."""
+    return min(900, screen[0] - 40), min(720, screen[1] - 40)
+
+
+def main_window_shots(window, subject: Path, out: Path, sizes: list[tuple[int, int]]) -> None:
     save(window, out / "welcome.png")
     shown: list = []
     window.controller.shown.connect(shown.append)
@@ -88,7 +106,12 @@ def main_window_shots(window, subject: Path, out: Path) -> None:
     state.set_frame(n // 3)
     wait_window(window, lambda: any(r.kind == "full" and r.frame == n // 3 for r in shown))
     window.timeline.select("mouth", n // 3)
-    save(window, out / "main_window.png")
+    for k, (w, h) in enumerate(sizes):
+        window.resize(w, h)
+        wait(lambda w=w, h=h: (window.width(), window.height()) == (w, h), 10)
+        save(window, out / f"main_window_{w}x{h}.png")
+        if k == 0:
+            save(window, out / "main_window.png")
 
 
 def export_shot(window, out: Path, folder: Path) -> None:
@@ -106,11 +129,18 @@ def export_shot(window, out: Path, folder: Path) -> None:
     wait(lambda: dialog.job is None)
 
 
-def wizard_shots(window, subject: Path, video: Path | None, out: Path, folder: Path) -> None:
+def wizard_shots(
+    window,
+    subject: Path,
+    video: Path | None,
+    out: Path,
+    folder: Path,
+    sizes: list[tuple[int, int]],
+) -> None:
     from talkstudio.app.wizard import TrainingWizard
 
     wizard = TrainingWizard(window, overrides=dict(TINY_TRAINING))
-    wizard.resize(900, 720)
+    wizard.resize(*wizard_size(sizes[0]))
     if video is not None and video.is_file():
         wizard.overrides["preprocess"] = {"size": 128}
         wizard.restart()
@@ -134,6 +164,11 @@ def wizard_shots(window, subject: Path, video: Path | None, out: Path, folder: P
     train = wizard.train_page
     wait(lambda: train.job is None, timeout_s=3600)
     save(wizard, out / "wizard_training.png")
+    for size in sizes:
+        w, h = wizard_size(size)
+        wizard.resize(w, h)
+        wait(lambda w=w, h=h: (wizard.width(), wizard.height()) == (w, h), 10)
+        save(wizard, out / f"wizard_training_{size[0]}x{size[1]}.png")
     wizard.reject()
 
 
@@ -143,6 +178,12 @@ def main() -> int:
     ap.add_argument("--subject", type=Path, help="a trained subject folder")
     ap.add_argument("--video", type=Path, default=REPO.parent / "shared" / "data" / "May_5s.mp4")
     ap.add_argument("--no-wizard", action="store_true", help="only the main window and export")
+    ap.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=parse_sizes("1600x1000,1024x700"),
+        help="window sizes WxH,WxH (default 1600x1000,1024x700)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -159,12 +200,12 @@ def main() -> int:
         settings = QSettings(str(folder / "shots.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, device="cpu")
         window.ask_unsaved = lambda: "discard"
-        window.resize(1480, 900)
+        window.resize(*args.sizes[0])
         window.show()
-        main_window_shots(window, subject, args.out)
+        main_window_shots(window, subject, args.out, args.sizes)
         export_shot(window, args.out, folder)
         if not args.no_wizard:
-            wizard_shots(window, subject, args.video, args.out, folder)
+            wizard_shots(window, subject, args.video, args.out, folder, args.sizes)
         window.shutdown()
         window.close()
     app.quit()
