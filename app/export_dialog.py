@@ -11,7 +11,8 @@ torch threads (see core/parallel_export.py); the video is the same frame for fra
 
 "Framing": the source video's own frames with the render pasted back (the default for subjects
 made from a video), or the square crop; the choice is disabled, with a tooltip saying why, when
-the subject has no usable source video (see core/framing.py).
+the subject has no usable source video (see core/framing.py). "Frame height" scales a
+source-framed video (the source's own size, or a smaller standard height, the aspect kept).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from talkstudio.core.edit import Edits
-from talkstudio.core.framing import Framing
+from talkstudio.core.framing import Framing, scaled_size
 from talkstudio.core.progress import Progress
 from talkstudio.core.project import ExportSettings
 from talkstudio.core.timing import FPS
@@ -48,6 +49,9 @@ from talkstudio.widgets.state import EditState
 from .images import FitImage, format_eta
 from .jobs import JobRunner, OwnsJob, describe_error
 from .worker import EngineClient
+
+OUTPUT_HEIGHTS = (2160, 1440, 1080, 720, 540, 480, 360)
+"""Standard frame heights offered below the source's own (source framing)."""
 
 
 class ExportDialog(OwnsJob, QDialog):
@@ -115,9 +119,17 @@ class ExportDialog(OwnsJob, QDialog):
         self.framing_note.hide()
 
         form = QFormLayout()
+        self._form = form
         form.addRow("File", path_row)
         form.addRow("Framing", self.framing_combo)
         form.addRow("", self.framing_note)
+        self.height_combo = QComboBox()
+        self.height_combo.setToolTip(
+            "Rows of the exported video in the source framing; the width follows the source's "
+            "aspect (both even, for H.264)"
+        )
+        self.height_combo.currentIndexChanged.connect(self._range_changed)
+        form.addRow("Frame height", self.height_combo)
         form.addRow("Size", self.size_spin)
         form.addRow("Frames", range_row)
         form.addRow("", self.range_label)
@@ -203,9 +215,40 @@ class ExportDialog(OwnsJob, QDialog):
             )
             want = "crop"
         self.framing_combo.setCurrentIndex(max(0, self.framing_combo.findData(want)))
+        self._fill_heights(settings)
         note = framing.notice if framing is not None else None  # a video subject's fallback
         self.framing_note.setText(f"Note: {note}" if note else "")
         self.framing_note.setVisible(bool(note))
+
+    def _fill_heights(self, settings: ExportSettings) -> None:
+        """The source's own height, then the standard ones below it."""
+        combo = self.height_combo
+        combo.blockSignals(True)
+        combo.clear()
+        framing = self.source_framing
+        if framing is not None and self._source_usable():
+            w, h = framing.width, framing.height
+            combo.addItem(f"{h} (the source's, {w}x{h})", 0)
+            for rows in (h for h in OUTPUT_HEIGHTS if h < framing.height):
+                sw, sh = scaled_size(w, h, rows)
+                combo.addItem(f"{sh} ({sw}x{sh})", sh)
+            combo.setCurrentIndex(max(0, combo.findData(settings.height or 0)))
+        combo.blockSignals(False)
+        self._show_height()
+
+    def _show_height(self) -> None:
+        shown = self.framing == "source" and self.height_combo.count() > 0
+        self.height_combo.setVisible(shown)
+        label = self._form.labelForField(self.height_combo)
+        if label is not None:
+            label.setVisible(shown)
+
+    @property
+    def out_height(self) -> int | None:
+        """Rows of a source-framed export (None: the source's own)."""
+        if self.framing != "source" or self.height_combo.count() == 0:
+            return None
+        return int(self.height_combo.currentData() or 0) or None
 
     def _source_usable(self) -> bool:
         return self.source_framing is not None and self.source_framing.kind == "source"
@@ -234,9 +277,11 @@ class ExportDialog(OwnsJob, QDialog):
         else:
             shape = ""
             if self.framing == "source" and self.source_framing is not None:
-                w, h = self.source_framing.width, self.source_framing.height
+                f = self.source_framing
+                w, h = scaled_size(f.width, f.height, self.out_height)
                 shape = f", {w}x{h} (the source video's frame)"
             self.range_label.setText(f"{n} frames, {n / FPS:.2f} s at {FPS} fps{shape}, with sound")
+        self._show_height()
         self.export_button.setEnabled(n > 0 and self.job is None)
 
     # --- running -------------------------------------------------------------------------------
@@ -264,9 +309,17 @@ class ExportDialog(OwnsJob, QDialog):
         self.settings.start_frame = start
         self.settings.end_frame = None if end >= self.state.num_frames else end
         self.settings.framing = self.framing if self._source_usable() else ""
+        self.settings.height = self.out_height
         edits = Edits.from_json(self.state.edits.to_json())  # a snapshot
         job = self.client.export(
-            out, edits, size, start, end, workers=self.workers_spin.value(), framing=self.framing
+            out,
+            edits,
+            size,
+            start,
+            end,
+            workers=self.workers_spin.value(),
+            framing=self.framing,
+            height=self.out_height,
         )
         self.job = job
         self._t0 = time.monotonic()
@@ -325,7 +378,7 @@ class ExportDialog(OwnsJob, QDialog):
 
     def _set_running(self, running: bool) -> None:
         fields = (self.path_edit, self.browse_button, self.size_spin, self.start_spin)
-        for w in (*fields, self.end_spin, self.whole_button, self.workers_spin):
+        for w in (*fields, self.end_spin, self.whole_button, self.workers_spin, self.height_combo):
             w.setEnabled(not running)
         self.framing_combo.setEnabled(not running and self._source_usable())
         self.export_button.setEnabled(not running)

@@ -385,17 +385,26 @@ class EngineClient(QObject):
         end: int,
         workers: int = 1,
         framing: str | None = None,
+        height: int | None = None,
     ) -> JobRunner:
         """An export job on the engine thread (not started); preview renders interleave.
         ``workers`` > 1 renders the frames in that many local processes; ``framing`` "source"
-        or "crop" (None: the subject's default, see core/framing.py)."""
+        or "crop" (None: the subject's default, see core/framing.py); ``height`` scales a
+        source-framed video (None: the source's size)."""
         worker = self.worker
 
         def factory() -> Any:
             if worker.engine is None:
                 raise RuntimeError("no subject is open")
             return worker.engine.export(
-                out, edits, size=size, start=start, end=end, workers=workers, framing=framing
+                out,
+                edits,
+                size=size,
+                start=start,
+                end=end,
+                workers=workers,
+                framing=framing,
+                height=height,
             )
 
         job = JobRunner(factory, "export", thread=self.engine_thread, parent=self)

@@ -413,6 +413,7 @@ class Engine:
         ray: str | None = None,
         threads: int | None = None,
         framing: str | None = None,
+        height: int | None = None,
     ) -> Job[Path]:
         """Write frames [start, end) with ``edits`` and the matching audio to an MP4.
 
@@ -428,9 +429,13 @@ class Engine:
         ``framing`` "source" pastes each ``size`` render back into the source video's frame and
         writes the source's frame size; "crop" writes the ``size`` square; None picks "source"
         for subjects made from a video (see :meth:`framing`). When the source cannot be used
-        the crop is written, and the first progress message carries the notice.
+        the crop is written, and the first progress message carries the notice. ``height``
+        scales a source-framed video to that many rows (the aspect kept, both sides even; None:
+        the source's own size); the crop's size is ``size``.
         """
-        from .framing import Paster
+        import cv2
+
+        from .framing import Paster, scaled_size
         from .media import Mp4Writer
 
         track = self._check_frame(start)
@@ -455,7 +460,8 @@ class Engine:
         t0 = time.perf_counter()
         paster = Paster(self.subject, frame_as) if frame_as.kind == "source" else None
         frames = self._export_frames(wanted, size, workers, ray, threads, paster is not None)
-        width, height = frame_as.size(size)
+        source_w, source_h = frame_as.size(size)
+        width, height = scaled_size(source_w, source_h, height if paster is not None else None)
         with (
             paster if paster is not None else contextlib.nullcontext(),
             contextlib.closing(frames) as rgbs,  # closed: every worker stopped
@@ -464,6 +470,8 @@ class Engine:
             for done, rgb in enumerate(rgbs, 1):
                 if paster is not None:
                     rgb = paster(rgb, int(track.ref_index[start + done - 1]))
+                    if (width, height) != (source_w, source_h):
+                        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
                 writer.write(rgb)
                 elapsed = time.perf_counter() - t0
                 yield Progress(

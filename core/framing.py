@@ -74,6 +74,21 @@ class Framing:
         return render_size, render_size
 
 
+def scaled_size(width: int, height: int, to_height: int | None) -> tuple[int, int]:
+    """(width, height) of a ``width`` x ``height`` frame scaled to ``to_height`` rows, the aspect
+    kept and both even for H.264; ``None`` keeps the size. A :class:`TalkstudioError` for a height
+    under 16 pixels."""
+    if to_height is None or to_height == height:
+        return width, height
+    if to_height < 16:
+        raise TalkstudioError(
+            f"an export's frame height must be 16 pixels or more, got {to_height}"
+        )
+    h = to_height + to_height % 2
+    w = max(2, round(width * h / height / 2) * 2)
+    return w, h
+
+
 def check_framing(requested: str | None) -> None:
     """A :class:`TalkstudioError` unless ``requested`` is None or one of :data:`FRAMINGS`."""
     if requested is not None and requested not in FRAMINGS:

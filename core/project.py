@@ -45,6 +45,8 @@ class ExportSettings:
     framing: str = ""
     """"source" (the source video's frames, the render pasted back), "crop" (the square), or ""
     for the subject's default (see core/framing.py)."""
+    height: int | None = None
+    """Rows of a source-framed export (the aspect kept); None: the source video's own."""
 
 
 @dataclass

@@ -53,3 +53,30 @@ def test_without_a_usable_video_only_the_crop_is_offered(qtbot, tmp_path) -> Non
     assert not dialog.framing_combo.isEnabled() and dialog.framing == "crop"
     assert "no source video" in dialog.framing_combo.toolTip()
     assert dialog.framing_note.isHidden()
+
+
+def test_a_source_framed_export_can_be_made_smaller(qtbot, tmp_path) -> None:
+    dialog = dialog_of(qtbot, tmp_path)
+    source = Framing(
+        "source", tmp_path / "talk.mp4", 1280, 720, np.asarray(crop_affine(400, 80, 480, 512))
+    )
+    settings = ExportSettings()
+    dialog.prepare(settings, tmp_path / "out.mp4", source)
+    combo = dialog.height_combo
+    assert not combo.isHidden() and dialog.out_height is None  # the source's own by default
+    heights = [combo.itemText(i) for i in range(combo.count())]
+    assert heights == [
+        "720 (the source's, 1280x720)",
+        "540 (960x540)",
+        "480 (854x480)",
+        "360 (640x360)",
+    ]
+    combo.setCurrentIndex(combo.findData(480))
+    assert dialog.out_height == 480 and "854x480" in dialog.range_label.text()
+    settings.height = 480  # what start_export remembers in the project
+    dialog.prepare(settings, tmp_path / "out.mp4", source)
+    assert dialog.out_height == 480
+    dialog.framing_combo.setCurrentIndex(dialog.framing_combo.findData("crop"))
+    assert combo.isHidden() and dialog.out_height is None  # the crop's size is the Size field
+    dialog.prepare(ExportSettings(), tmp_path / "out.mp4", None)  # no source video
+    assert combo.isHidden() and combo.count() == 0

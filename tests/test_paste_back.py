@@ -367,3 +367,38 @@ def test_parallel_export_equals_serial_in_the_source_framing(
     assert serial.shape == (FRAMES, SOURCE_H, SOURCE_W, 3)
     np.testing.assert_array_equal(par, serial)
     assert (p_starts, p_audio) == (s_starts, s_audio)
+
+
+def test_scaled_size_keeps_the_aspect_with_even_sides() -> None:
+    from talkstudio.core.errors import TalkstudioError
+    from talkstudio.core.framing import scaled_size
+
+    assert scaled_size(1280, 720, None) == (1280, 720)
+    assert scaled_size(1280, 720, 480) == (854, 480)
+    assert scaled_size(161, 121, 61) == (82, 62)  # odd rows rounded up to even
+    with pytest.raises(TalkstudioError, match="16 pixels or more"):
+        scaled_size(1280, 720, 8)
+
+
+def test_a_source_framed_export_at_a_chosen_height(
+    video_subject: Path, speech: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from talkstudio.core.engine import Engine
+    from talkstudio.core.progress import run_job
+
+    torch.set_num_threads(1)
+    engine = Engine.open(video_subject, device="cpu")
+    engine.drive(speech)
+    run_job(engine.export(tmp_path / "full.mp4", size=RENDER, framing="source", end=4))
+    run_job(engine.export(tmp_path / "half.mp4", size=RENDER, framing="source", end=4, height=60))
+    full, _, _ = decode(tmp_path / "full.mp4")
+    half, _, audio = decode(tmp_path / "half.mp4")
+    assert full.shape == (4, SOURCE_H, SOURCE_W, 3) and half.shape == (4, 60, 80, 3)
+    assert audio == pytest.approx(4 / 25, abs=1 / 25)  # the sound comes along
+    small = np.stack([cv2.resize(f, (80, 60), interpolation=cv2.INTER_AREA) for f in full])
+    assert np.abs(small.astype(int) - half).mean() < 6  # the same picture, smaller
+    # the crop's size is its Size: a height asked for a crop export changes nothing
+    run_job(engine.export(tmp_path / "crop.mp4", size=RENDER, framing="crop", end=2, height=60))
+    assert decode(tmp_path / "crop.mp4")[0].shape == (2, RENDER, RENDER, 3)
