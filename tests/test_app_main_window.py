@@ -19,6 +19,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
+from talkstudio.core.edit import frame_edit
 from talkstudio.core.landmarks import mouth_opening
 from talkstudio.core.project import Project
 from talkstudio.core.subject import Subject
@@ -107,7 +108,7 @@ def test_slider_drag_renders_fast_then_full(qtbot, window, reference, half_open)
     with _wait_shown(qtbot, window, "fast") as fast:
         slider.setValue(195)  # α3 = 1.95 while the handle is held
     assert window.client.requests > sent
-    assert fast.args[0].alphas == (1.0, 1.0, 1.95)
+    assert fast.args[0].alphas[:3] == (1.0, 1.0, 1.95)  # the α of the whole frame edit
     during = _pixels(window.preview.image())
     assert window.preview.kind == "fast"
     # the preview shows the engine's fast edit: the re-rendered head region over the cached frame
@@ -115,7 +116,7 @@ def test_slider_drag_renders_fast_then_full(qtbot, window, reference, half_open)
     assert expected_fast.kind == "fast" and _same(during, expected_fast.rgb)
     assert _changed(during, before) >= 10  # the mouth opened on the preview
     sent = window.client.requests
-    with _wait_shown(qtbot, window, "full", alphas=(1.0, 1.0, 1.95)):
+    with _wait_shown(qtbot, window, "full", alphas=frame_edit((1.0, 1.0, 1.95))):
         slider.setSliderDown(False)  # the release asks for the full frame
     # the fast render of 1.95 was already asked for by the drag: the release adds the full only
     assert window.client.requests == sent + 1 and window.client.last_request.mode == "full"
@@ -148,7 +149,7 @@ def test_real_mouse_drag_of_a_slider_updates_the_preview(
         qtbot.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=end)
     mouth = window.state.value("mouth")
     assert 1.3 < mouth <= 2.0
-    assert window.controller.last_shown.alphas == (1.0, 1.0, round(mouth, 4))
+    assert window.controller.last_shown.alphas[:3] == (1.0, 1.0, round(mouth, 4))
     expected = reference.render(f, (1, 1, mouth), 64).rgb
     shown = _pixels(window.preview.image())
     assert _same(shown, expected)

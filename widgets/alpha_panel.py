@@ -115,7 +115,6 @@ class BlinkRow:
         self.rate.setObjectName("blink_rate")
         self.rate.setRange(-1, int(BLINK_RATE_MAX))
         self.rate.setSpecialValueText("auto")
-        self.rate.setSuffix("/min")
         self.rate.setKeyboardTracking(False)
         self.rate.setToolTip(
             "Synthesised blinks per minute (0: none). Auto: blinks are added only when the "
@@ -123,7 +122,7 @@ class BlinkRow:
         )
         self.indicator = QLabel()
         self.indicator.setMinimumWidth(86)
-        self.delete_button = _button("Del blink")
+        self.delete_button = _button("Del key")
         self.delete_button.setToolTip("Delete the blink inserted at the current frame")
         self.reset_button = _button("Reset")
         self.reset_button.setToolTip("Remove every inserted blink (the rate stays)")
