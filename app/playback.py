@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
+from talkstudio.core.edit import frame_edit_rows
 from talkstudio.core.frame_cache import (
     Alphas,
     CachedFrame,
@@ -33,7 +34,6 @@ from talkstudio.core.frame_cache import (
     PlanInput,
     plan_next,
     proxy_size,
-    round_alphas,
 )
 from talkstudio.widgets.preview import Preview
 from talkstudio.widgets.state import EditState, PlaybackState
@@ -124,7 +124,7 @@ class PlaybackCache(QObject):
         as render requests carry it (a table of the whole clip, made again after each edit)."""
         n = self.state.num_frames
         if self._alphas is None or len(self._alphas) != n:
-            self._alphas = [round_alphas(row) for row in self.state.frame_edits()] if n else []
+            self._alphas = frame_edit_rows(self.state.frame_edits()) if n else []
         if 0 <= frame < n:
             return self._alphas[frame]
         return self.state.frame_edit(frame)

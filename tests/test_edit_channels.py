@@ -20,6 +20,7 @@ from talkstudio.core.edit import (
     TypicalOpening,
     apply_frame_edit,
     frame_edit,
+    frame_edit_rows,
 )
 from talkstudio.core.edit_state import EditModel
 from talkstudio.core.landmarks import eye_opening, mouth_opening
@@ -234,3 +235,18 @@ def test_older_project_without_channels_opens_unedited(tmp_path: Path) -> None:
     )
     with pytest.raises(ProjectError, match="head motion must be between 0 and 2"):
         Project.load(bad)
+
+
+def test_frame_edit_rows_equal_frame_edit_row_by_row() -> None:
+    edits = Edits.constant(mouth=1.23456789)
+    edits.brows.set(3, -0.333333)
+    edits.brows.set(40, 0.777777)
+    edits.blink.set(20, 0.6)
+    edits.head_motion.set(10, 1.5)
+    table = edits.frame_edits(60, BlinkSchedule(auto=True))
+    edits.blink_rate = 30.0
+    table = np.vstack([table, edits.frame_edits(60, BlinkSchedule(auto=True))])
+    assert frame_edit_rows(table) == [frame_edit(row) for row in table]
+    table[7, 3] = 1.5
+    with pytest.raises(EditError, match="brows must be between -1 and 1"):
+        frame_edit_rows(table)
