@@ -206,6 +206,8 @@ def test_the_source_is_used_only_when_it_is_the_same_video(tiny_subject: Path) -
     framing = choose_framing(meta)
     assert (framing.kind, framing.size(32), framing.notice) == ("source", (160, 120), None)
     assert choose_framing(meta, "crop").kind == "crop"
+    meta.source.update(width=161, height=121)  # H.264 needs even sides: the last ones go
+    assert choose_framing(meta).size(32) == (160, 120)
     # a format-1 subject matches its video by frame size and length, and says so
     as_video_subject(tiny_subject, video, version=1, crop=(40, 10, 64))
     framing = choose_framing(Subject.open(tiny_subject).meta)
@@ -381,7 +383,7 @@ def test_scaled_size_keeps_the_aspect_with_even_sides() -> None:
 
 
 def test_a_source_framed_export_at_a_chosen_height(
-    video_subject: Path, speech: Path, tmp_path: Path
+    video_subject: Path, speech: Path, tmp_path: Path, capsys
 ) -> None:
     import torch
 
@@ -402,3 +404,6 @@ def test_a_source_framed_export_at_a_chosen_height(
     # the crop's size is its Size: a height asked for a crop export changes nothing
     run_job(engine.export(tmp_path / "crop.mp4", size=RENDER, framing="crop", end=2, height=60))
     assert decode(tmp_path / "crop.mp4")[0].shape == (2, RENDER, RENDER, 3)
+    # on the command line: render --height
+    run_render(video_subject, speech, tmp_path / "cli.mp4", "--height", "60", capsys=capsys)
+    assert decode(tmp_path / "cli.mp4")[0].shape == (FRAMES, 60, 80, 3)
