@@ -5,12 +5,14 @@ above); the waveform fills y ∈ [-1, 1] and one keyframe lane per channel sits 
 α3, brows, head motion, blink). Wheel zooms and drag pans in time only; a click seeks; the
 playhead drags; a diamond is selected by a click, moved by a drag (one undoable move) and
 deleted with Delete or Backspace; a double click on a lane keys that channel's current value at
-that frame (on the blink lane: inserts a blink).
+that frame (on the blink lane: inserts a blink); a mostly vertical drag of a diamond on a value
+lane sets that key's value on the lane's curve scale (one undoable step), so α3's lane edits the
+mouth's amplitude over time as a curve.
 
 Each value lane also draws its channel's interpolated value as a curve (the unedited value on
 the lane's dashed line, the channel's ends at ±``CURVE_HALF_HEIGHT``; α3's curve is the mouth's
-amplitude over time), the blink lane shows one diamond per inserted blink, and keys past the clip's end (kept from a longer driving
-clip) are counted at the lane's right end. Below the plot a scroll bar pans a zoomed view, and
+amplitude over time), the blink lane shows one diamond per inserted blink, and keys past the
+clip's end (kept from a longer driving clip) are counted at the lane's right end. Below the plot a scroll bar pans a zoomed view, and
 "Follow playhead" pages the view along when the playhead leaves it.
 
 A thin bar along the top shows which frames the playback cache holds (green: full size, blue:
@@ -142,6 +144,9 @@ class Timeline(QWidget):
             for n in CHANNEL_NAMES
             if n != "blink"  # blinks are events, not a value between keys
         }
+        for n, curve in self.curves.items():  # a vertical drag of a key edits its value
+            self.lanes[n].curve = curve
+            self.lanes[n].on_value = self._set_key_value
         """The interpolated value of each factor, drawn along its lane."""
         self.beyond = {n: BeyondEndMarker(LANE_Y[n], CHANNEL_COLORS[n]) for n in LANES}
         """Per lane: how many keys lie past the clip's last frame."""
@@ -325,6 +330,13 @@ class Timeline(QWidget):
         self._selected = (name, int(np.clip(new, 0, max(self.state.num_frames - 1, 0))))
         self.state.move_keyframe(name, old, new)
         self.select(*self._selected)
+
+    def _set_key_value(self, name: str, frame: int, value: float) -> None:
+        spec = CHANNELS[name]
+        value = float(np.clip(round(value, 2), spec.lo, spec.hi))
+        if value != self.state.value(name, frame) or not self.state.has_keyframe(name, frame):
+            self.state.set_keyframe(name, frame, value)
+        self.select(name, frame)
 
     def _keys_changed(self, name: str) -> None:
         frames = self._key_frames(name)

@@ -94,6 +94,11 @@ class ValueCurve(pg.PlotCurveItem):
         v = np.clip(np.asarray(value, dtype=float), self.lo, self.hi)
         return self.y + (v - self.mid) / (self.hi - self.lo) * 2.0 * self.half_height
 
+    def value_of(self, y: float) -> float:
+        """The value drawn at view ``y`` (the inverse of :meth:`y_of`, clamped to the range)."""
+        v = self.mid + (y - self.y) / (2.0 * self.half_height) * (self.hi - self.lo)
+        return float(np.clip(v, self.lo, self.hi))
+
     def show_keys(self, keys: list[tuple[int, float]], num_frames: int) -> None:
         """Draw the curve through ``keys`` (sorted (frame, value)) over frames [0, num_frames)."""
         end = max(num_frames, 1) / self.fps
@@ -136,11 +141,14 @@ class BeyondEndMarker(pg.TextItem):
 
 
 class KeyframeLane(pg.ScatterPlotItem):
-    """The keyframe diamonds of one α on one horizontal lane; click selects, drag moves.
+    """The keyframe diamonds of one channel on one horizontal lane; click selects, drag moves.
 
     It shows what it is given by :meth:`show_keys` (the state's keyframes); a drag moves the
     grabbed diamond on screen only and reports the move when the mouse is released, through
-    ``on_select(name, frame)`` and ``on_move(name, old, new)``.
+    ``on_select(name, frame)`` and ``on_move(name, old, new)``. With a ``curve`` (the lane's
+    :class:`ValueCurve`) and ``on_value``, a mostly vertical drag edits the key's value instead:
+    the diamond follows the mouse along the curve's scale and the release reports
+    ``on_value(name, frame, value)``.
     """
 
     SIZE = 13
@@ -153,8 +161,13 @@ class KeyframeLane(pg.ScatterPlotItem):
         on_select: Callable[[str, int], None],
         on_move: Callable[[str, int, int], None],
         fps: int = FPS,
+        curve: ValueCurve | None = None,
+        on_value: Callable[[str, int, float], None] | None = None,
     ) -> None:
         super().__init__(pxMode=True)
+        self.curve = curve
+        self.on_value = on_value
+        self._lift: float | None = None  # view y of the diamond while its value is dragged
         self.name = name
         self.y = y
         self.color = color
@@ -179,9 +192,10 @@ class KeyframeLane(pg.ScatterPlotItem):
         spots = []
         for f in frames:
             chosen = f == active
+            lifted = chosen and self._lift is not None
             spots.append(
                 {
-                    "pos": (f / self.fps, self.y),
+                    "pos": (f / self.fps, self._lift if lifted else self.y),
                     "size": self.SIZE + 4 if chosen else self.SIZE,
                     "symbol": "d",
                     "brush": pg.mkBrush(*self.color),
@@ -220,6 +234,19 @@ class KeyframeLane(pg.ScatterPlotItem):
             ev.ignore()
             return
         ev.accept()
+        if self._lift is None and self._value_drag(ev):
+            self._lift = self.y
+        if self._lift is not None and self.curve is not None:
+            self._lift = float(self.curve.y_of(self.curve.value_of(ev.pos().y())))
+            if ev.isFinish():
+                frame, value = self._drag[0], self.curve.value_of(self._lift)
+                self._drag, self._lift = None, None
+                if self.on_value is not None:
+                    self.on_value(self.name, frame, value)  # the state answers with show_keys
+                self._redraw()
+            else:
+                self._redraw()
+            return
         x = ev.pos().x()
         under = int(np.clip(round(x * self.fps), 0, self.max_frame))
         self._drag = (self._drag[0], under)
@@ -232,3 +259,11 @@ class KeyframeLane(pg.ScatterPlotItem):
                 self._redraw()
         else:
             self._redraw()
+
+    def _value_drag(self, ev: Any) -> bool:
+        """Whether this drag edits the key's value: the lane has a curve and the mouse went
+        more up or down than sideways since the press (decided once, after 3 pixels)."""
+        if self.curve is None or self.on_value is None:
+            return False
+        d = ev.screenPos() - ev.buttonDownScreenPos()
+        return abs(d.y()) > max(abs(d.x()), 3.0)
