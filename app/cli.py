@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default for synthetic subjects, and when the source video is missing)",
     )
     p.add_argument(
+        "--height",
+        type=int,
+        metavar="ROWS",
+        help="with --framing source: scale the video to ROWS rows, the aspect kept "
+        "(default: the source video's own size)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,

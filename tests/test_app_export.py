@@ -76,7 +76,7 @@ def test_export_writes_a_probed_mp4_off_the_gui_thread(qtbot, window, tmp_path) 
     # "Show in folder" hands the folder to the desktop (Qt's handler of file: URLs)
     opened: list[QUrl] = []
     handler = _UrlSink(opened)
-    QDesktopServices.setUrlHandler("file", handler, b"take")
+    QDesktopServices.setUrlHandler("file", handler, "take")
     try:
         assert dialog.folder_button.isEnabled()
         qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)

@@ -23,11 +23,16 @@ def dialog_of(qtbot, tmp_path: Path):
     return dialog
 
 
+def source_framing(folder: Path) -> Framing:
+    """A 1280x720 source video's framing (the file need not exist for the dialog)."""
+    return Framing(
+        "source", folder / "talk.mp4", 1280, 720, np.asarray(crop_affine(400, 80, 480, 512))
+    )
+
+
 def test_a_subject_with_its_video_exports_in_the_source_framing(qtbot, tmp_path) -> None:
     dialog = dialog_of(qtbot, tmp_path)
-    source = Framing(
-        "source", tmp_path / "talk.mp4", 1280, 720, np.asarray(crop_affine(400, 80, 480, 512))
-    )
+    source = source_framing(tmp_path)
     settings = ExportSettings()
     dialog.prepare(settings, tmp_path / "out.mp4", source)
     assert dialog.framing_combo.isEnabled() and dialog.framing == "source"
@@ -57,9 +62,7 @@ def test_without_a_usable_video_only_the_crop_is_offered(qtbot, tmp_path) -> Non
 
 def test_a_source_framed_export_can_be_made_smaller(qtbot, tmp_path) -> None:
     dialog = dialog_of(qtbot, tmp_path)
-    source = Framing(
-        "source", tmp_path / "talk.mp4", 1280, 720, np.asarray(crop_affine(400, 80, 480, 512))
-    )
+    source = source_framing(tmp_path)
     settings = ExportSettings()
     dialog.prepare(settings, tmp_path / "out.mp4", source)
     combo = dialog.height_combo

@@ -172,14 +172,21 @@ def test_training_page_trains_off_the_gui_thread_and_finish_opens(
     assert window.stack.currentWidget() is window.editor_page
 
 
-def test_training_cancel_and_resume(qtbot, tmp_path, synthetic_subject) -> None:
+def _wizard_on_copy(qtbot, tmp_path, source: Path, head_steps: int):
+    """A shown wizard on the preset page of an untrained copy of ``source``, with the head
+    training ``head_steps`` steps and checkpointing only at the end: (wizard, subject)."""
     settings_at(tmp_path)
-    subject = _untrained_copy(synthetic_subject, tmp_path)
-    head = dict(TINY["head"], steps=8, checkpoint_every=1000)
+    subject = _untrained_copy(source, tmp_path)
+    head = dict(TINY["head"], steps=head_steps, checkpoint_every=1000)
     wizard = TrainingWizard(overrides={**TINY, "head": head})
     qtbot.addWidget(wizard)
     wizard.show()
     wizard.continue_subject(subject)
+    return wizard, subject
+
+
+def test_training_cancel_and_resume(qtbot, tmp_path, synthetic_subject) -> None:
+    wizard, subject = _wizard_on_copy(qtbot, tmp_path, synthetic_subject, 8)
     train = wizard.train_page
     cancelled_at: list[int] = []
 
@@ -231,13 +238,7 @@ def _answer_box(qtbot, button_text: str) -> list[str]:
 def test_cancel_while_training_asks_and_stop_saves_the_current_step(
     qtbot, tmp_path, synthetic_subject
 ) -> None:
-    settings_at(tmp_path)
-    subject = _untrained_copy(synthetic_subject, tmp_path)
-    head = dict(TINY["head"], steps=400, checkpoint_every=1000)
-    wizard = TrainingWizard(overrides={**TINY, "head": head})
-    qtbot.addWidget(wizard)
-    wizard.show()
-    wizard.continue_subject(subject)
+    wizard, subject = _wizard_on_copy(qtbot, tmp_path, synthetic_subject, 400)
     train = wizard.train_page
     assert train.cancel_button.text() == "Stop training"  # not a second "Cancel"
     wizard.next()

@@ -12,6 +12,7 @@ from ..cli import register
 def _render(args: argparse.Namespace) -> int:
     from talkstudio.core.edit import Edits
     from talkstudio.core.engine import Engine
+    from talkstudio.core.framing import scaled_size
     from talkstudio.core.progress import run_job
     from talkstudio.core.project import Project
 
@@ -45,11 +46,13 @@ def _render(args: argparse.Namespace) -> int:
         workers=args.workers,
         ray=args.ray,
         framing=framing.kind,
+        height=args.height,
     )
     path = run_job(job, ProgressBar())
     total = time.perf_counter() - t0
     n = engine.num_frames
-    width, height = framing.size(args.size)
+    rows = args.height if framing.kind == "source" else None
+    width, height = scaled_size(*framing.size(args.size), rows)
     shape = f"{width}x{height} (the source's framing, rendered at {args.size}²)"
     print(
         f"wrote {path}: {n} frames at "
