@@ -148,7 +148,7 @@ class AlphaPanel(QWidget):
         self.state = state
         self._updating = False
         grid = QGridLayout(self)
-        grid.setContentsMargins(8, 6, 8, 6)
+        grid.setContentsMargins(4, 6, 4, 6)
         grid.setHorizontalSpacing(8)
         grid.setColumnStretch(1, 1)
         self.rows = {n: AlphaRow(n, grid, i) for i, n in enumerate(ALPHA_NAMES)}

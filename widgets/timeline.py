@@ -13,7 +13,7 @@ Each value lane also draws its channel's interpolated value as a curve (the uned
 the lane's dashed line, the channel's ends at ±``CURVE_HALF_HEIGHT``; α3's curve is the mouth's
 amplitude over time), the blink lane shows one diamond per inserted blink, and keys past the
 clip's end (kept from a longer driving clip) are counted at the lane's right end. Below the plot a scroll bar pans a zoomed view, and
-"Follow playhead" pages the view along when the playhead leaves it.
+"Follow" (the playhead) pages the view along when the playhead leaves it.
 
 A thin bar along the top shows which frames the playback cache holds (green: full size, blue:
 low-resolution proxies; :meth:`Timeline.set_cached`), and a shaded band the in/out range that
@@ -168,16 +168,18 @@ class Timeline(QWidget):
         self.scrollbar.setToolTip("Pan the zoomed timeline (the wheel zooms)")
         self.scrollbar.valueChanged.connect(self._scrolled)
         self.follow_button = QToolButton()
-        self.follow_button.setText("Follow playhead")
+        self.follow_button.setText("Follow")  # short: the bottom docks fit a 760-px window
         self.follow_button.setCheckable(True)
         self.follow_button.setChecked(True)
-        self.follow_button.setToolTip("Page a zoomed view along when the playhead leaves it")
+        self.follow_button.setToolTip(
+            "Follow the playhead: page a zoomed view along when the playhead leaves it"
+        )
         self.fit_button = QToolButton()
         self.fit_button.setText("Fit")
         self.fit_button.setToolTip("Show the whole clip")
         self.fit_button.clicked.connect(lambda: self.set_visible_range(0.0, self.duration))
         scroll_row = QHBoxLayout()
-        scroll_row.setContentsMargins(4, 0, 4, 2)
+        scroll_row.setContentsMargins(2, 0, 2, 2)
         scroll_row.addWidget(self.scrollbar, 1)
         scroll_row.addWidget(self.fit_button)
         scroll_row.addWidget(self.follow_button)
