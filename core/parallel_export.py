@@ -67,6 +67,8 @@ class RenderSpec:
     size: int
     with_opacity: bool = False
     """Frames come back [S, S, 4] with the head's opacity (for paste-back, core/framing.py)."""
+    refine: bool = True
+    """Whether the worker's engine uses the subject's refiner (as the caller's engine does)."""
     token: str = field(default_factory=lambda: os.urandom(8).hex())
     """Identifies this export: a Ray worker keeps the engine of the last export it served."""
 
@@ -81,7 +83,13 @@ class RenderSpec:
         if engine.track is None:
             raise TalkstudioError("the engine is not driven: call drive() or replay() first")
         return cls(
-            str(engine.subject.root), str(engine.device), engine.track, alphas, size, with_opacity
+            str(engine.subject.root),
+            str(engine.device),
+            engine.track,
+            alphas,
+            size,
+            with_opacity,
+            refine=engine.refiner is not None,
         )
 
 
@@ -128,7 +136,7 @@ def _open_engine(spec: RenderSpec) -> Engine:
             f"({os.uname().nodename}): every machine of the cluster must reach the subject "
             "folder under the same path"
         )
-    engine = Engine.open(spec.subject_dir, device=spec.device)
+    engine = Engine.open(spec.subject_dir, device=spec.device, refine=spec.refine)
     engine.track = spec.track
     engine._clear_caches()
     return engine

@@ -205,3 +205,16 @@ def test_mouth_edit_flows_through_the_refiner(engine) -> None:
     mouth_change, upper_change = diff[mouth].mean(), diff[upper].mean()
     assert mouth_change > 5.0, f"α3 = 2 barely changed the refined mouth ({mouth_change:.2f})"
     assert upper_change < 1.5, f"α3 = 2 changed the refined upper face ({upper_change:.2f})"
+
+
+def test_export_workers_take_the_engine_path(engine, trained: tuple[Path, list]) -> None:
+    """A parallel export's workers open the subject with or without its refiner, as the
+    exporting engine was opened."""
+    from talkstudio.core.engine import Engine
+    from talkstudio.core.parallel_export import RenderSpec, _open_engine
+
+    plain = Engine.open(trained[0], device="cpu", refine=False)
+    for source, refined in ((engine, True), (plain, False)):
+        spec = RenderSpec.of(source, {}, 64)
+        assert spec.refine is refined
+        assert (_open_engine(spec).refiner is not None) is refined
