@@ -34,6 +34,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _ray_option(parser: argparse.ArgumentParser, what: str, then: str) -> None:
+    """``--ray ADDRESS``: ``what`` on a Ray cluster, and ``then``."""
+    parser.add_argument(
+        "--ray",
+        metavar="auto|local|ADDRESS",
+        help=f"{what}: auto (the cluster of `ray start --head` or $RAY_ADDRESS), local (a new "
+        f"one on this machine only) or HOST:PORT; {then}. Needs Ray: "
+        'pip install "ray==2.60.*"',
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkstudio",
@@ -79,12 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stage1: train from random weights instead of fine-tuning the shipped speaker prior",
     )
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="train in a Ray actor: auto (the cluster of `ray start --head` or $RAY_ADDRESS), "
-        "local (a cluster on this machine only) or HOST:PORT; progress and checkpoints come "
-        "back into the subject, and a lost worker resumes from the last checkpoint",
+    _ray_option(
+        p,
+        "train in a Ray actor",
+        "progress and checkpoints come back into the subject, and a lost worker resumes from the "
+        "last checkpoint",
     )
 
     p = sub.add_parser(
@@ -126,13 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="render in N processes on this machine, each with its share of --threads "
         "(default 1: in this process)",
     )
-    p.add_argument(
-        "--ray",
-        metavar="auto|local|ADDRESS",
-        help="render as tasks on a Ray cluster: auto (the one started with `ray start --head`), "
-        "local (a new one on this machine) or its address; needs Ray: "
-        'pip install "ray==2.60.*"',
-    )
+    _ray_option(p, "render as tasks on a Ray cluster", "every worker reaches the subject's folder")
 
     p = sub.add_parser(
         "eval", parents=[common], help="evaluate a trained subject on its validation frames"

@@ -79,7 +79,9 @@ def _train_parts(
 
     def part(name: str, config: Any) -> Any:
         if ray:
-            return train_on_ray(name, subject, config, device, ray, max(threads, 1))
+            return train_on_ray(
+                name, subject, config, device=device, address=ray, threads=max(threads, 1)
+            )
         return trainer(name)(subject, config, device)
 
     if Subject.open(subject).meta.has_audio:

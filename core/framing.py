@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .closing import Closes
 from .errors import MediaError, TalkstudioError
 from .paste_back import blend_weights, check_affine, paste, scale_affine
 from .timing import FPS
@@ -166,7 +167,7 @@ def source_problem(source: dict[str, Any], num_frames: int) -> str | None:
     return None
 
 
-class Paster:
+class Paster(Closes):
     """Rendered crops → source frames for one export (see :mod:`.paste_back`).
 
     ``paster(rgba, ref)``: ``rgba`` uint8 [R, R, 4] is the render with the head's opacity as its
@@ -200,9 +201,3 @@ class Paster:
 
     def close(self) -> None:
         self.reader.close()
-
-    def __enter__(self) -> Paster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

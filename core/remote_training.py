@@ -300,12 +300,8 @@ class RayTraining:
 
 
 def train_on_ray(
-    part: str,
-    subject_dir: str | os.PathLike[str],
-    config: Any,
-    device: str = "cpu",
-    address: str = "auto",
-    threads: int = 1,
+    part: str, subject_dir: str | os.PathLike[str], config: Any, **options: Any
 ) -> Job[Any]:
-    """``part``'s training job run on a Ray cluster (see the module docstring)."""
-    return RayTraining(part, subject_dir, config, device, address, threads).job()
+    """``part``'s training job run on a Ray cluster (see the module docstring); ``options``:
+    those of :class:`RayTraining` (``device``, ``address``, ``threads``, ``max_restarts``)."""
+    return RayTraining(part, subject_dir, config, **options).job()

@@ -73,14 +73,9 @@ def main() -> int:
     train_clips = [c for c in clips if c.name not in val_names]
     val_clips = [c for c in clips if c.name in val_names]
     norms = speaker_norms(clips)
+    given = ("steps", "batch", "lr", "window", "variants", "seed")
     recipe = PriorRecipe(
-        steps=args.steps,
-        batch=args.batch,
-        lr=args.lr,
-        window=args.window,
-        variants=args.variants,
-        seed=args.seed,
-        val_speakers=tuple(sorted(val_names)),
+        **{name: getattr(args, name) for name in given}, val_speakers=tuple(sorted(val_names))
     )
     config = Stage1Config(
         audio_features=args.features,

@@ -24,6 +24,14 @@ def show_widget(qtbot, widget, size: tuple[int, int] | None = None):
     return widget
 
 
+def spin_key(qtbot, panel, name: str, value: float):
+    """Type ``value`` into the edits panel's ``name`` spin box (one committed edit); its row."""
+    row = panel.rows[name]
+    with qtbot.waitSignal(panel.editCommitted, timeout=1000):
+        row.spin.setValue(value)
+    return row
+
+
 def render_command(subject: Path, audio: Path, out: Path, *options: str) -> list[str]:
     """The argv of ``talkstudio render`` at 64² in a fresh Python, with extra ``options``."""
     import sys
@@ -192,3 +200,12 @@ def demo_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from talkstudio.core.demo import ensure_demo_subject
 
     return ensure_demo_subject(tmp_path_factory.mktemp("demo_cache"))
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster of two CPUs for the tests of one module (skipped without Ray)."""
+    ray = pytest.importorskip("ray", reason="Ray is the optional extra `ray` (in dev extras)")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -337,10 +337,9 @@ def train_running(wizard) -> bool:
     return wizard.training_running()
 
 
-def test_training_on_a_ray_cluster(qtbot, tmp_path, synthetic_subject) -> None:
+def test_training_on_a_ray_cluster(qtbot, tmp_path, synthetic_subject, ray_cluster) -> None:
     """With a Ray address on the preset page every part trains in a Ray actor; the page shows
     the progress that comes back and the models land in the subject."""
-    ray = pytest.importorskip("ray", reason="Ray is the optional extra `ray` (in dev extras)")
     settings_at(tmp_path)
     subject = _untrained_copy(synthetic_subject, tmp_path)
     wizard = TrainingWizard(overrides=TINY)
@@ -351,14 +350,10 @@ def test_training_on_a_ray_cluster(qtbot, tmp_path, synthetic_subject) -> None:
     wizard.preset_page.ray.setText(" auto ")
     assert wizard.ray_address() == "auto"
     train = wizard.train_page
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        with qtbot.waitSignal(train.completeChanged, timeout=900_000):
-            wizard.next()
-            assert "Ray cluster auto" in train.status.text()
-        assert train.isComplete(), train.status.text()
-    finally:
-        ray.shutdown()
+    with qtbot.waitSignal(train.completeChanged, timeout=900_000):
+        wizard.next()
+        assert "Ray cluster auto" in train.status.text()
+    assert train.isComplete(), train.status.text()
     for part in ("stage1", "head", "torso"):
         assert train.boxes[part].bar.value() == TINY[part]["steps"], part
         assert Subject.open(subject).has_model(part), part

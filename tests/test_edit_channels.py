@@ -223,16 +223,8 @@ def test_older_project_without_channels_opens_unedited(tmp_path: Path) -> None:
     table = edits.frame_edits(10)
     np.testing.assert_array_equal(table[:, 3:], np.tile(NEUTRAL_EDIT[3:], (10, 1)))
     bad = tmp_path / "bad.talkproj"
-    bad.write_text(
-        json.dumps(
-            {
-                "format": "talkstudio.project",
-                "version": 2,
-                "subject": ".",
-                "keyframes": {"head_motion": [[0, 5]]},
-            }
-        )
-    )
+    data = dict(format="talkstudio.project", version=2, subject=".")
+    bad.write_text(json.dumps({**data, "keyframes": {"head_motion": [[0, 5]]}}))
     with pytest.raises(ProjectError, match="head motion must be between 0 and 2"):
         Project.load(bad)
 

@@ -148,14 +148,6 @@ def test_bad_worker_count_is_refused(engine, tmp_path: Path) -> None:
 
 
 # -- Ray ----------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray", reason="Ray is the optional extra `ray` (in dev extras)")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def _ray_task_pids() -> list[int]:
     """Ray worker processes running an export chunk now (Ray titles them after the task)."""
     pids = []

@@ -35,14 +35,6 @@ def quick(steps: int = STEPS, every: int = 5) -> Stage1Config:
     )
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray", reason="Ray is the optional extra `ray` (in dev extras)")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def _subject(tmp_path: Path) -> Path:
     return write_envelope_subject(tmp_path / "env", seconds=4.0)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import face_track, show_widget
+from conftest import face_track, show_widget, spin_key
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
@@ -84,10 +84,8 @@ def test_interpolated_value_is_shown_between_keyframes(setup) -> None:
 
 def test_spin_box_and_buttons(qtbot, setup) -> None:
     state, panel = setup
-    row = panel.rows["mouth"]
     state.set_frame(10)
-    with qtbot.waitSignal(panel.editCommitted, timeout=1000):
-        row.spin.setValue(0.4)
+    row = spin_key(qtbot, panel, "mouth", 0.4)
     assert state.keyframes("mouth") == [(10, pytest.approx(0.4))]
     assert row.slider.value() == 40
     state.set_frame(50)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import face_track, show_widget
+from conftest import face_track, show_widget, spin_key
 
 from talkstudio.core.blinks import BlinkSchedule
 from talkstudio.core.edit import TypicalOpening
@@ -44,10 +44,8 @@ def test_brow_slider_drag_is_one_undo_step_and_moves_the_brows(qtbot, setup) -> 
 
 def test_head_motion_spin_box_keys_a_still_head(qtbot, setup) -> None:
     state, panel = setup
-    row = panel.rows["head_motion"]
     state.set_frame(5)
-    with qtbot.waitSignal(panel.editCommitted, timeout=1000):
-        row.spin.setValue(0.0)
+    row = spin_key(qtbot, panel, "head_motion", 0.0)
     assert state.keyframes("head_motion") == [(5, 0.0)]
     assert state.frame_edit(100)[6] == 0.0  # held after the last key
     assert row.indicator.text() == "◆ keyframe"

@@ -75,16 +75,12 @@ class AlphaRow:
         self.spin.setDecimals(2)
         self.spin.setSingleStep(0.05)
         self.spin.setKeyboardTracking(False)
-        self.indicator = QLabel()
-        self.indicator.setMinimumWidth(86)
         self.key_button = _button("Set key")
         self.key_button.setToolTip("Keyframe the current value at the current frame")
-        self.delete_button = _button("Del key")
-        self.delete_button.setToolTip("Delete the keyframe at the current frame")
-        self.reset_button = _button("Reset")
-        self.reset_button.setToolTip(
+        self.indicator, self.delete_button, self.reset_button = _row_end(
+            "Delete the keyframe at the current frame",
             f"Remove every {CHANNEL_LABELS[name]} keyframe: back to {spec.neutral:g} "
-            "(as predicted) everywhere"
+            "(as predicted) everywhere",
         )
         widgets = (
             self.label,
@@ -97,6 +93,16 @@ class AlphaRow:
         )
         for col, w in enumerate(widgets):
             grid.addWidget(w, row, col)
+
+
+def _row_end(delete_tip: str, reset_tip: str) -> tuple[QLabel, QToolButton, QToolButton]:
+    """What ends a row: the indicator of the value's source, then Del key and Reset."""
+    indicator = QLabel()
+    indicator.setMinimumWidth(86)
+    delete, reset = _button("Del key"), _button("Reset")
+    delete.setToolTip(delete_tip)
+    reset.setToolTip(reset_tip)
+    return indicator, delete, reset
 
 
 class BlinkRow:
@@ -120,12 +126,10 @@ class BlinkRow:
             "Synthesised blinks per minute (0: none). Auto: blinks are added only when the "
             "subject's own footage blinks too rarely, every 2–3 s"
         )
-        self.indicator = QLabel()
-        self.indicator.setMinimumWidth(86)
-        self.delete_button = _button("Del key")
-        self.delete_button.setToolTip("Delete the blink inserted at the current frame")
-        self.reset_button = _button("Reset")
-        self.reset_button.setToolTip("Remove every inserted blink (the rate stays)")
+        self.indicator, self.delete_button, self.reset_button = _row_end(
+            "Delete the blink inserted at the current frame",
+            "Remove every inserted blink (the rate stays)",
+        )
         grid.addWidget(self.label, row, 0)
         grid.addWidget(self.insert_button, row, 1)
         grid.addWidget(self.rate, row, 2)

@@ -71,9 +71,7 @@ class Preview(QWidget):
 
     def set_note(self, text: str) -> None:
         """Show ``text`` at the top of the preview ("" hides it), e.g. "rendering ahead …"."""
-        if text != self._note:
-            self._note = text
-            self.update()
+        self._set_text("_note", text)
 
     @property
     def badge(self) -> str:
@@ -82,8 +80,11 @@ class Preview(QWidget):
 
     def set_badge(self, text: str) -> None:
         """Show ``text`` at the top right of the preview ("" hides it)."""
-        if text != self._badge:
-            self._badge = text
+        self._set_text("_badge", text)
+
+    def _set_text(self, attr: str, text: str) -> None:
+        if text != getattr(self, attr):
+            setattr(self, attr, text)
             self.update()
 
     def overlay_text(self) -> str:

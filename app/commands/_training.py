@@ -70,7 +70,9 @@ def train_part(
         from talkstudio.core.remote_training import train_on_ray
 
         threads = getattr(args, "threads", None) or 1
-        job = train_on_ray(part, args.subject, config, args.device, args.ray, threads)
+        job = train_on_ray(
+            part, args.subject, config, device=args.device, address=args.ray, threads=threads
+        )
     else:
         job = train(args.subject, config, args.device)
     result = run_cancellable(job, show, part)

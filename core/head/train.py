@@ -14,9 +14,11 @@ every ``checkpoint_every`` steps, at the end and when the job is closed; a later
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -236,13 +238,7 @@ def train_head(
 def _to(patch: Patch, dev: torch.device) -> Patch:
     if dev.type == "cpu":
         return patch
-    return Patch(
-        j=patch.j,
-        uv=patch.uv.to(dev),
-        target=patch.target.to(dev),
-        backdrop=patch.backdrop.to(dev),
-        head=patch.head.to(dev),
-        face=patch.face.to(dev),
-        eyes=patch.eyes.to(dev),
-        size=patch.size,
-    )
+    tensors: dict[str, Any] = {
+        k: v.to(dev) for k, v in vars(patch).items() if isinstance(v, torch.Tensor)
+    }
+    return dataclasses.replace(patch, **tensors)

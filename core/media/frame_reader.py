@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
+from ..closing import Closes
 from ..errors import MediaError
 from ._errors import AV_ERRORS, check_readable, decode_failed, first_video, stream_summary
 from .video import EPS_S, _to_rgb
@@ -31,7 +32,7 @@ MAX_BLOCK = 50
 """Most frames decoded per backward seek."""
 
 
-class FrameReader:
+class FrameReader(Closes):
     """Frame ``i`` at ``fps`` of ``path`` as RGB uint8 ``[H, W, 3]`` (upright), on demand.
 
     Use as a context manager (or call :meth:`close`)::
@@ -105,12 +106,6 @@ class FrameReader:
     def close(self) -> None:
         self._cache.clear()
         self._container.close()
-
-    def __enter__(self) -> FrameReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- decoding ----------------------------------------------------------------------------
     def _restart(self, pts: int) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..closing import Closes
 from ..subject import (
     MASK_FACE,
     MASK_HEAD,
@@ -35,7 +36,7 @@ FACE_OUTLINE = (*range(0, 17), *range(26, 16, -1))
 """Jaw line then brows right to left: the face polygon."""
 
 
-class PersonSegmenter:
+class PersonSegmenter(Closes):
     """MediaPipe selfie segmentation (general model, 256 x 256 input) run at ``seg_size``."""
 
     def __init__(self, seg_size: int = 256) -> None:
@@ -58,12 +59,6 @@ class PersonSegmenter:
 
     def close(self) -> None:
         self._seg.close()
-
-    def __enter__(self) -> PersonSegmenter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _poly(mask: np.ndarray, pts: np.ndarray) -> None:

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..closing import Closes
 from .config import PreprocessError
 from .ibug68 import NUM_MESH_VERTICES
 
 
-class FaceMeshTracker:
+class FaceMeshTracker(Closes):
     """MediaPipe Face Mesh in video mode (tracks between frames, re-detects when lost)."""
 
     def __init__(self, max_faces: int = 2, static: bool = False) -> None:
@@ -47,12 +48,6 @@ class FaceMeshTracker:
 
     def close(self) -> None:
         self._mesh.close()
-
-    def __enter__(self) -> FaceMeshTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def face_size(mesh: np.ndarray) -> float:

@@ -165,24 +165,20 @@ class SynthScene:
         self._shade_skin(
             obj == SKIN, p_design, normal, view, tex, gloss, labels_tex, colour, labels
         )
-        sel = obj == HAIR
-        colour[sel] = shade(
-            self.materials.hair_albedo(tuv[sel]),
-            normal[sel],
-            view[sel],
-            np.full(sel.sum(), 0.45),
-            0.3,
-            14.0,
-        )
-        sel = obj == NECK
-        colour[sel] = shade(
-            self.materials.neck_albedo(tuv[sel]),
-            normal[sel],
-            view[sel],
-            np.full(sel.sum(), 0.1),
-            0.36,
-            20.0,
-        )
+        m = self.materials
+        for part, albedo, part_gloss, ambient, shininess in (
+            (HAIR, m.hair_albedo, 0.45, 0.3, 14.0),
+            (NECK, m.neck_albedo, 0.1, 0.36, 20.0),
+        ):
+            sel = obj == part
+            colour[sel] = shade(
+                albedo(tuv[sel]),
+                normal[sel],
+                view[sel],
+                np.full(sel.sum(), part_gloss),
+                ambient,
+                shininess,
+            )
         sel = obj == TORSO
         top = shoulder_top(tuv[sel, 0])
         colour[sel] = shade(
