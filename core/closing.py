@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Self
 
 
-class Closes:
+class Closes(ABC):
     """``with obj: ...`` closes ``obj`` at the end; subclasses define :meth:`close`."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release what the object holds."""
 
     def __enter__(self) -> Self:
         return self
