@@ -13,6 +13,7 @@ with 20 s of a synthetic subject's speech and its talking, blinking landmark tra
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from pathlib import Path
 
@@ -158,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     app.processEvents()
     studio.grab().save(str(args.out / "together.png"))
     print("wrote", args.out / "together.png")
+    # Tear the widgets down while the application is alive, not in the interpreter's final
+    # garbage collection, where Qt objects can go in an order Qt does not expect.
+    for widget in app.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    app.processEvents()
+    gc.collect()
     return 0
 
 

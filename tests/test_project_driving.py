@@ -11,7 +11,7 @@ import pytest
 from talkstudio.core import driving, subject
 from talkstudio.core.edit import Edits
 from talkstudio.core.landmarks import STAGE1_POINTS
-from talkstudio.core.project import Project, ProjectError
+from talkstudio.core.project import PROJECT_VERSION, Project, ProjectError
 
 
 def test_project_round_trip_relative_paths(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_project_round_trip_relative_paths(tmp_path: Path) -> None:
     path = proj.save(tmp_path / "work" / "edit")
     assert path.name == "edit.talkproj"
     raw = json.loads(path.read_text())
-    assert raw["subject"] == "../subj" and raw["version"] == 1
+    assert raw["subject"] == "../subj" and raw["version"] == PROJECT_VERSION == 2
     again = Project.load(path)
     assert again.subject == (tmp_path / "subj").resolve()
     assert again.audio == (tmp_path / "speech.wav").resolve()

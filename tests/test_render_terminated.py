@@ -25,6 +25,9 @@ def test_signalled_render_leaves_no_part_file(
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
+        # a job started in the background of a shell (as CI may be) ignores SIGINT, and so would
+        # its children: the render gets the default handling, as in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 300
