@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from conftest import face_track, show_widget
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from talkstudio.widgets.state import EditState
@@ -33,10 +37,18 @@ def _mouse(widget, kind: QEvent.Type, pos: QPointF, buttons: Qt.MouseButton) -> 
 
 
 def drag(widget, start: QPointF, end: QPointF, steps: int = 8) -> None:
-    """Press at ``start``, move in steps to ``end`` with the left button held, release."""
+    """Press at ``start``, move in steps to ``end`` with the left button held, release.
+
+    The moves come as far apart as a real mouse's: pyqtgraph's scene drops every move that
+    follows the last one it took by less than 1/``mouseRateLimit`` s, so moves sent back to
+    back right after another drag's never reach it, and the press and release read as a click.
+    """
+    rate = pg.getConfigOption("mouseRateLimit")
+    gap_ms = math.ceil(1000 / rate) + 1 if rate > 0 else 0
     left = Qt.MouseButton.LeftButton
     _mouse(widget, QEvent.Type.MouseButtonPress, start, left)
     for k in range(1, steps + 1):
+        QTest.qWait(gap_ms)
         _mouse(widget, QEvent.Type.MouseMove, start + (end - start) * (k / steps), left)
     _mouse(widget, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
 
@@ -384,3 +396,16 @@ def test_vertical_drag_of_a_key_sets_its_value_on_the_curve(qtbot, setup) -> Non
     assert state.keyframes("mouth") == [(60, pytest.approx(1.5, abs=0.03)), (140, 1.0)]
     assert state.undo_stack.count() == steps + 1  # the whole drag is one step
     assert timeline.curve_y("mouth", 60 / FPS) == pytest.approx(y + CURVE_HALF_HEIGHT / 2, abs=0.02)
+    # A drag below the lane's range stops at the channel's lowest value.
+    drag(
+        viewport,
+        timeline.widget_pos(140 / FPS, y),
+        timeline.widget_pos(140 / FPS, y - 1.0),
+        steps=2,
+    )
+    assert state.keyframes("mouth")[1] == (140, 0.0)
+    state.undo_stack.undo()
+    assert state.keyframes("mouth")[1] == (140, 1.0)
+    # A sideways drag still moves the key in time.
+    drag(viewport, timeline.widget_pos(140 / FPS, y), timeline.widget_pos(170 / FPS, y))
+    assert [f for f, _ in state.keyframes("mouth")] == [60, 170]
