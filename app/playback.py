@@ -5,7 +5,11 @@ playing, shows the newest cached frame at or before the playhead (``docs/design.
 :class:`PlaybackCache` owns a :class:`~talkstudio.core.frame_cache.FrameCache` and asks
 :func:`~talkstudio.core.frame_cache.plan_next` what to render next, one request at a time,
 through :meth:`EngineClient.request_ahead` (which never replaces an interactive request). While
-playing it puts cached frames on the preview itself (the :class:`RenderController` holds its
+paused, what the user does comes first: no frame is rendered ahead while an α slider is held,
+while an interactive render is on its way, nor until :data:`QUIET_MS` after the last one was
+asked for or answered, so a drag, a scrub or the next slider move finds the engine thread free
+instead of waiting behind a frame rendered ahead (a frame already rendering is not cut short).
+While playing it puts cached frames on the preview itself (the :class:`RenderController` holds its
 requests then): the exact frame when it is cached at full size, else its proxy, else the newest
 frame before it within :data:`HOLD_FRAMES` — a held or low-resolution frame is said so on the
 preview ("rendering ahead …"), and nothing older than that is ever shown as current. When
@@ -50,6 +54,9 @@ FAILED_PAUSE_S = 5.0
 """Rendering ahead waits this long after a failed render before it asks again."""
 LOST_REQUEST_S = 60.0
 """A render-ahead request with no answer for this long is taken as lost (asked again)."""
+QUIET_MS = 500.0
+"""While paused, rendering ahead waits until no interactive render was asked for or answered
+for this long (the user is still dragging, scrubbing or about to edit again)."""
 
 
 class PlaybackCache(QObject):
@@ -89,11 +96,14 @@ class PlaybackCache(QObject):
         self.proxy_ms = 150.0
         """Running estimates of what a full-size and a proxy render cost (ms)."""
         self.note = ""
+        self.quiet_ms = QUIET_MS
+        """See :data:`QUIET_MS`."""
         self._inflight: RenderRequest | None = None
         self._inflight_t = 0.0
         self._shown: tuple[int, int] | None = None  # (frame, size) on the preview while playing
         self._range_done = True
         self._interactive_seq = 0  # the newest interactive result seen
+        self._interactive_t = -float("inf")  # time.monotonic() when it arrived
         self._alphas: list[Alphas] | None = None  # alphas_at's table
         self._resume_at = 0.0  # no render ahead before this time.monotonic() (after a failure)
         self._timer = QTimer(self)
@@ -170,8 +180,18 @@ class PlaybackCache(QObject):
         last = self.client.last_request
         return last is not None and last.seq > self._interactive_seq
 
+    def interacting(self) -> bool:
+        """Whether interactive renders have the engine thread now: an α slider is held, an
+        interactive render is on its way, or one was asked for or answered less than
+        :attr:`quiet_ms` ago."""
+        if self.controller.dragging() or self._interactive_busy():
+            return True
+        last = max(self.client.last_request_at, self._interactive_t)
+        return (time.monotonic() - last) * 1000.0 < self.quiet_ms
+
     def pump(self) -> None:
-        """Send the next render-ahead request when the engine thread has nothing else to do."""
+        """Send the next render-ahead request when the engine thread has nothing else to do
+        (while paused: nor will have soon, see :meth:`interacting`)."""
         if self._inflight is not None:
             if time.monotonic() - self._inflight_t < LOST_REQUEST_S:
                 return
@@ -180,8 +200,8 @@ class PlaybackCache(QObject):
             return  # nothing open, or an export has the engine thread
         if time.monotonic() < self._resume_at:
             return
-        if not self.playback.playing and self._interactive_busy():
-            return  # what the user just did is rendered first
+        if not self.playback.playing and self.interacting():
+            return  # what the user does is rendered first; the timer pumps again later
         job = plan_next(
             PlanInput(
                 playhead=self.state.frame,
@@ -210,6 +230,7 @@ class PlaybackCache(QObject):
             self._inflight = None  # answered, or replaced by a newer (interactive) request
         if not result.ahead:
             self._interactive_seq = max(self._interactive_seq, result.seq)
+            self._interactive_t = time.monotonic()
             self.pump()
             return
         if not self.active or result.frame >= self.state.num_frames:

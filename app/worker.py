@@ -323,6 +323,8 @@ class EngineClient(QObject):
         self.replaced = 0
         """Requests dropped because a newer one replaced them while they waited."""
         self.last_request: RenderRequest | None = None
+        self.last_request_at = -float("inf")
+        """``time.monotonic()`` when the newest interactive request was sent (-inf: none yet)."""
         self.jobs: list[JobRunner] = []
         queued = Qt.ConnectionType.QueuedConnection
         self._open.connect(self.worker.open_session, queued)
@@ -352,6 +354,7 @@ class EngineClient(QObject):
         req = RenderRequest(self._seq, int(frame), _alphas(alphas), self.size, mode)
         self.requests += 1
         self.last_request = req
+        self.last_request_at = time.monotonic()
         if self.worker.post(req):
             self.replaced += 1  # the wake-up posted for the old request will take this one
         else:

@@ -8,7 +8,15 @@ more frames of it than it renders."""
 from __future__ import annotations
 
 import pytest
-from _app_helpers import MULTIMEDIA_NOISE, OPEN_TIMEOUT_MS, make_window, open_and_render
+from _app_helpers import (
+    MULTIMEDIA_NOISE,
+    OPEN_TIMEOUT_MS,
+    RENDER_TIMEOUT_MS,
+    make_window,
+    open_and_render,
+)
+
+from talkstudio.app.playback import PUMP_MS
 
 pytestmark = MULTIMEDIA_NOISE
 
@@ -98,3 +106,77 @@ def test_an_edit_invalidates_the_frames_it_changes(qtbot, window) -> None:
     with qtbot.waitSignal(cache.rangeReady, timeout=OPEN_TIMEOUT_MS):
         pass  # the range is rendered again with the new α
     assert cache.range_cached(0, 20)
+
+
+def _renders_ahead(qtbot, window) -> int:
+    """Wait until the paused window renders ahead (it does when left alone); the frames asked
+    for ahead so far."""
+    client = window.client
+    asked = client.ahead_requests
+    qtbot.waitUntil(lambda: client.ahead_requests > asked, timeout=RENDER_TIMEOUT_MS)
+    return client.ahead_requests
+
+
+def _shown_with(qtbot, window, mouth: float, kind: str | None = None):
+    """Wait for the preview to show a render with α3 = ``mouth`` (of ``kind``, else any)."""
+    return qtbot.waitSignal(
+        window.controller.shown,
+        timeout=RENDER_TIMEOUT_MS,
+        check_params_cb=lambda r: r.alphas[2] == mouth and kind in (None, r.kind),
+    )
+
+
+def test_a_held_slider_pauses_rendering_ahead_until_it_is_released(qtbot, window) -> None:
+    """Each frame rendered ahead would hold up the drag's next render: none is asked for while
+    an α slider is held; released, rendering ahead goes on, the edited frames rendered anew."""
+    cache, client = window.playback_cache, window.client
+    cache.quiet_ms = 0.0  # nothing but the held slider holds rendering ahead back here
+    _renders_ahead(qtbot, window)
+    slider = window.alpha_panel.rows["mouth"].slider
+    slider.setSliderDown(True)
+    asked = client.ahead_requests  # one may still be rendering: it is not taken back
+    for steps in (150, 60, 170):
+        with _shown_with(qtbot, window, steps / 100):
+            slider.setValue(steps)
+        cache.pump()
+        qtbot.wait(2 * PUMP_MS)  # the pump timer's turns come and go
+        assert client.ahead_requests == asked
+    assert not cache.cache.has(window.state.frame, cache.proxy, cache.alphas_at)  # edited
+    with _shown_with(qtbot, window, 1.7, "full"):
+        slider.setSliderDown(False)
+    _renders_ahead(qtbot, window)
+    frame = window.state.frame
+    qtbot.waitUntil(
+        lambda: cache.cache.has(frame, cache.proxy, cache.alphas_at), timeout=RENDER_TIMEOUT_MS
+    )
+    assert all(e.alphas == cache.alphas_at(e.frame) for e in cache.cache)
+    assert cache.alphas_at(frame)[2] == 1.7
+
+
+def test_an_interactive_render_goes_before_any_further_frame_ahead(qtbot, window) -> None:
+    """A seek (a scrub's step) while rendering ahead is answered before any frame asked for
+    ahead after it, and no frame is asked for ahead while interactive renders come in quick
+    succession (:data:`~talkstudio.app.playback.QUIET_MS`); then rendering ahead resumes."""
+    cache, client = window.playback_cache, window.client
+    _renders_ahead(qtbot, window)
+    cache.quiet_ms = 60_000.0  # "quick succession" however slow the machine
+    log: list[tuple[int, bool]] = []
+    client.rendered.connect(lambda r: log.append((r.seq, r.ahead)))
+    for frame in (40, 43, 47):
+        with qtbot.waitSignal(
+            window.controller.shown,
+            timeout=RENDER_TIMEOUT_MS,
+            check_params_cb=lambda r, f=frame: r.frame == f and r.kind == "full",
+        ):
+            window.state.set_frame(frame)
+        asked = client.ahead_requests
+        cache.pump()
+        qtbot.wait(2 * PUMP_MS)
+        assert client.ahead_requests == asked
+    seek = client.last_request
+    assert seek is not None
+    answered = [i for i, (seq, ahead) in enumerate(log) if not ahead and seq == seek.seq]
+    assert answered and not any(ahead and seq > seek.seq for seq, ahead in log[: answered[0]])
+    cache.quiet_ms = 0.0  # the user stopped: rendering ahead resumes from the new playhead
+    _renders_ahead(qtbot, window)
+    qtbot.waitUntil(lambda: any(e.frame >= 47 for e in cache.cache), timeout=RENDER_TIMEOUT_MS)
