@@ -55,6 +55,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-speakers", nargs="*", default=list(VAL_SPEAKERS))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--mouth-weight", type=float, default=PriorRecipe.mouth_weight)
     ap.add_argument("--clip-norm", action="store_true", help="mel_clip_norm (per-clip CMN)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -73,7 +74,7 @@ def main() -> int:
     train_clips = [c for c in clips if c.name not in val_names]
     val_clips = [c for c in clips if c.name in val_names]
     norms = speaker_norms(clips)
-    given = ("steps", "batch", "lr", "window", "variants", "seed")
+    given = ("steps", "batch", "lr", "window", "variants", "seed", "mouth_weight")
     recipe = PriorRecipe(
         **{name: getattr(args, name) for name in given}, val_speakers=tuple(sorted(val_names))
     )
@@ -82,6 +83,7 @@ def main() -> int:
         window=args.window,
         seed=args.seed,
         mel_clip_norm=args.clip_norm,
+        mouth_weight=args.mouth_weight,
     )
     front_end = AudioFrontEnd(config, allow_fallback=False)
     t1 = time.monotonic()

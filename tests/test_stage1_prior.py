@@ -248,3 +248,37 @@ def test_a_prior_of_another_architecture_is_not_used(tmp_path: Path) -> None:
     assert any("another network" in n and "feature_dim 64" in n for n in notes), notes
     meta = json.loads((root / "models/stage1/config.json").read_text())["meta"]
     assert meta["init"] == "scratch"
+
+
+def test_the_mouth_term_weighs_an_opening_error_above_an_equal_jaw_error() -> None:
+    import torch.nn.functional as F
+
+    from talkstudio.core.stage1.train import frame_loss
+
+    target = torch.zeros(1, 2, 37, 3)
+    lip, jaw = P37.index(66), P37.index(8)
+    opened, jawed = target.clone(), target.clone()
+    opened[:, :, lip, 1] += 0.2  # the lower inner lip drops: the mouth opens
+    jawed[:, :, jaw, 1] += 0.2  # the chin moves as far: the lips keep their shape
+    plain = frame_loss(opened, target)
+    assert torch.allclose(plain, frame_loss(jawed, target))
+    assert torch.allclose(plain.mean(), F.smooth_l1_loss(opened, target, beta=1.0))  # Eq. 2
+    weighted_open, weighted_jaw = frame_loss(opened, target, 5.0), frame_loss(jawed, target, 5.0)
+    assert torch.allclose(weighted_jaw, plain)
+    assert bool((weighted_open > 5 * plain).all())
+
+
+def test_fine_tuning_takes_the_priors_mouth_weight(tmp_path: Path) -> None:
+    from talkstudio.core.stage1.features import AudioFrontEnd
+    from talkstudio.core.stage1.prior import initial_model
+    from talkstudio.core.stage1.prior_train import save_prior
+    from talkstudio.core.subject import Subject
+
+    cfg = Stage1Config.from_preset("preview", audio_features="mel")
+    prior_cfg = cfg.replace(mouth_weight=4.0)
+    in_dim = AudioFrontEnd(cfg).in_dim
+    save_prior(Stage1Model(prior_cfg, in_dim), tmp_path / "prior", {"recipe": {}})
+    subject = Subject.open(write_envelope_subject(tmp_path / "s", seconds=3.0))
+    model, config, note = initial_model(subject, cfg.replace(prior_path=str(tmp_path / "prior")))
+    assert model is not None, note
+    assert config.mouth_weight == 4.0 and "mouth_weight 0.0 -> 4.0" in note

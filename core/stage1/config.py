@@ -103,6 +103,9 @@ class Stage1Config(PartConfig):
     """Folder of the prior to start from ("" = the shipped ``talkstudio/resources/prior``)."""
     finetune_lr: float = 3e-4
     """AdamW learning rate when starting from the prior (``lr`` is for training from scratch)."""
+    mouth_weight: float = 0.0
+    """Weight of the mouth-shape term added to Eq. 2 (:func:`~.train.frame_loss`: the inner-lip
+    gap and the corner-to-corner line); 0 trains on Eq. 2 alone, as the paper does."""
 
     # -- training --------------------------------------------------------------------------------
     steps: int = 20000

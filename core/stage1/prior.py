@@ -233,9 +233,17 @@ def prior_for_subject(subject: Subject, prior: Stage1Model | None = None) -> Sta
     return model
 
 
-FRONT_END_FIELDS = ("audio_features", "n_mels", "use_formants", "mel_clip_norm", "window")
-"""Settings that come with the prior when training starts from it (its audio front end and its
-attention window); the other architecture fields must match the prior's."""
+PRIOR_FIELDS = (
+    "audio_features",
+    "n_mels",
+    "use_formants",
+    "mel_clip_norm",
+    "window",
+    "mouth_weight",
+)
+"""Settings that come with the prior when training starts from it (its audio front end, its
+attention window and its loss's mouth weight); the other architecture fields must match the
+prior's."""
 
 
 def initial_model(
@@ -245,7 +253,7 @@ def initial_model(
 
     ``config.init == "prior"``: the prior (``config.prior_path``, default the shipped one)
     fitted to ``subject`` (:func:`prior_for_subject`), and ``config`` with the prior's
-    :data:`FRONT_END_FIELDS` (the note names those that changed). The network's sizes and
+    :data:`PRIOR_FIELDS` (the note names those that changed). The network's sizes and
     fusion must be the prior's; other sizes, ``"scratch"``, or a prior that is missing or cannot
     run here give ``(None, config, note)``, the note saying why (empty for "scratch").
     """
@@ -260,7 +268,7 @@ def initial_model(
     other = [
         f"{n} {getattr(config, n)!r} (the prior: {getattr(prior.config, n)!r})"
         for n in ARCHITECTURE_FIELDS
-        if n not in FRONT_END_FIELDS and getattr(config, n) != getattr(prior.config, n)
+        if n not in PRIOR_FIELDS and getattr(config, n) != getattr(prior.config, n)
     ]
     if other:
         return (
@@ -277,10 +285,10 @@ def initial_model(
         return None, config, f"{exc}. Training from scratch instead."
     taken = [
         f"{n} {getattr(config, n)!r} -> {getattr(prior.config, n)!r}"
-        for n in FRONT_END_FIELDS
+        for n in PRIOR_FIELDS
         if getattr(config, n) != getattr(prior.config, n)
     ]
-    config = config.replace(**{n: getattr(prior.config, n) for n in FRONT_END_FIELDS})
+    config = config.replace(**{n: getattr(prior.config, n) for n in PRIOR_FIELDS})
     model.config = config
     note = f"starting from the speaker prior ({prior.config.audio_features} front end, "
     note += f"opening range × {model.range_factor:.2f})"

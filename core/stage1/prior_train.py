@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..landmarks import STAGE1_POINTS, mouth_opening
 from ..timing import SAMPLES_PER_FRAME
@@ -40,6 +39,7 @@ from .corpus import CorpusClip
 from .features import AudioFrontEnd, log_mel_with_gain
 from .model import Stage1Model
 from .prior import SpeakerNorm
+from .train import frame_loss
 
 SPEEDS = tuple(20 / k for k in range(17, 24))
 """Speed factors of the resampling augmentation (20/17 ≈ 1.18 down to 20/23 ≈ 0.87)."""
@@ -69,6 +69,8 @@ class PriorRecipe:
     seed: int = 0
     min_tracked: float = 0.9
     """Windows with fewer tracked frames than this fraction are not drawn."""
+    mouth_weight: float = 0.0
+    """Weight of the mouth-shape term of the loss (:func:`~.train.frame_loss`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -280,7 +282,7 @@ def train_prior(
     for step in range(recipe.steps):
         model.train()
         feats, target, prev, mask = sample_batch(train, recipe, rng)
-        if recipe.gain_jitter_db > 0 and config.audio_features == "mel":
+        if recipe.gain_jitter_db > 0 and "mel" in config.audio_features:
             db = torch.empty(feats.shape[0], 1).uniform_(-1, 1) * recipe.gain_jitter_db
             feats = log_mel_with_gain(feats, config.n_mels, db.expand(-1, feats.shape[1]))
         prev = prev + recipe.input_noise * torch.randn_like(prev) * model.disp_std
@@ -292,7 +294,7 @@ def train_prior(
         for group in opt.param_groups:
             group["lr"] = recipe.lr * _lr_factor(step, recipe)
         pred = model(feats, prev)
-        per = F.smooth_l1_loss(pred, target, beta=1.0, reduction="none").mean(dim=(2, 3))
+        per = frame_loss(pred, target, recipe.mouth_weight)
         loss = (per * mask).sum() / mask.sum().clamp_min(1)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..landmarks import STAGE1_POINTS
+from ..landmarks import INNER_LIP_PAIR, MOUTH_CORNERS, STAGE1_POINTS
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..training import (
@@ -50,9 +50,32 @@ from .prior import closed_mouth, initial_model
 STAGE = TRAIN_STAGE["stage1"]
 
 
+MOUTH_VECTORS = tuple(
+    (STAGE1_POINTS.index(a), STAGE1_POINTS.index(b)) for a, b in (INNER_LIP_PAIR, MOUTH_CORNERS)
+)
+"""The inner-lip gap (62 to 66) and the corner-to-corner line (48 to 54), as indices of the 37."""
+
+
 def smooth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 2: mean of 0.5 ΔL² where ΔL < 1, else ΔL − 0.5, with ΔL = |L̂ − L| (normalised)."""
     return F.smooth_l1_loss(pred, target, beta=1.0)
+
+
+def frame_loss(pred: torch.Tensor, target: torch.Tensor, mouth_weight: float = 0.0) -> torch.Tensor:
+    """Per-frame loss [B, T] of displacements [B, T, 37, 3]: Eq. 2 over the 37 points, plus
+    ``mouth_weight`` times Eq. 2 over the mouth's two shape vectors (:data:`MOUTH_VECTORS`).
+
+    Eq. 2 weighs every coordinate alike, so the jaw line's 17 points and the lips' outer contour
+    outweigh the few differences that make a mouth open or round; the extra term puts weight on
+    exactly those (docs/prior.md "Recipe"). ``mouth_weight`` 0 is Eq. 2 alone.
+    """
+    per = F.smooth_l1_loss(pred, target, beta=1.0, reduction="none").mean(dim=(2, 3))
+    if mouth_weight > 0:
+        a, b = ([p[i] for p in MOUTH_VECTORS] for i in (0, 1))
+        vp, vt = pred[:, :, a] - pred[:, :, b], target[:, :, a] - target[:, :, b]
+        shape = F.smooth_l1_loss(vp, vt, beta=1.0, reduction="none").mean(dim=(2, 3))
+        per = per + mouth_weight * shape
+    return per
 
 
 @dataclass
@@ -173,7 +196,7 @@ def _train(
                         prev = torch.cat([prev[:, :1], pred[:, :-1]], dim=1)
             for group in opt.param_groups:
                 group["lr"] = lr * _lr_factor(step - 1, cfg)
-            loss = smooth_l1(model(feats, prev), target)
+            loss = frame_loss(model(feats, prev), target, cfg.mouth_weight).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
