@@ -17,11 +17,13 @@ from talkstudio.core.head.data import (
     EYES,
     FrameSet,
     Patch,
-    pick_eye_frame,
-    sample_eye_patch,
+    open_mouths,
+    pick_frame,
     sample_patch,
+    sample_region_patch,
 )
 from talkstudio.core.head.train import bake_selection, head_loss
+from talkstudio.core.landmarks import MOUTH
 from talkstudio.core.progress import run_job
 from talkstudio.core.subject import Subject
 
@@ -71,6 +73,7 @@ def _patch(n: int = 4) -> Patch:
         head=(torch.rand(n * n, generator=g) > 0.5).float(),
         face=torch.ones(n * n, dtype=torch.bool),
         eyes=eyes,
+        mouth=torch.arange(n * n) >= n * n - 4,
         size=n,
     )
 
@@ -129,6 +132,16 @@ def test_config_presets_and_json_round_trip() -> None:
         HeadConfig.from_dict({"encoding": "fourier"})
     with pytest.raises(CheckpointError, match="eye_closed_share"):
         HeadConfig.from_dict({"eye_closed_share": 1.5})
+    with pytest.raises(CheckpointError, match="mouth_open_share"):
+        HeadConfig.from_dict({"mouth_open_share": -0.1})
+    with pytest.raises(CheckpointError, match="mouth_weight"):
+        HeadConfig.from_dict({"mouth_weight": -1.0})
+    with pytest.raises(CheckpointError, match="eye_patch_fraction \\+ mouth_patch_fraction"):
+        HeadConfig.from_dict({"eye_patch_fraction": 0.5, "mouth_patch_fraction": 0.6})
+    # The paper has no mouth patches nor mouth term: off by default, and older configs load so.
+    assert (paper.mouth_patch_fraction, paper.mouth_weight) == (0.0, 0.0)
+    old = {k: v for k, v in paper.to_dict().items() if not k.startswith("mouth_")}
+    assert HeadConfig.from_dict(old) == paper
     with pytest.raises(ValueError, match="unknown preset"):
         HeadConfig.from_preset("fast")
 
@@ -151,16 +164,17 @@ def test_eye_patches_sit_on_the_eye_and_draw_closed_eyes_by_share(synth_subject:
     frames.eye_ratio[:, 0] = 1.0
     frames.eye_ratio[7, 0] = 0.05
     g = torch.Generator().manual_seed(0)
-    picks = [pick_eye_frame(frames, 0, 0.5, 0.5, g) for _ in range(400)]
+    closed = frames.eye_ratio[:, 0] < 0.5
+    picks = [pick_frame(closed, 0.5, g) for _ in range(400)]
     share = np.mean(np.array(picks) == 7)
     assert 0.4 < share < 0.6, f"closed-eye frames drew {share:.2f} of the eye patches, want 0.5"
     assert len(set(picks)) > 10, "open-eye frames should all be drawn"
     # No closed right eye anywhere: every frame is fair game for that side.
     frames.eye_ratio[:, 1] = 1.0
-    assert len({pick_eye_frame(frames, 1, 1.0, 0.5, g) for _ in range(200)}) > 10
+    assert len({pick_frame(frames.eye_ratio[:, 1] < 0.5, 1.0, g) for _ in range(200)}) > 10
 
     for side in (0, 1):
-        p = sample_eye_patch(frames, 3, side, 16, g)
+        p = sample_region_patch(frames, 3, EYES[side], 16, g)
         cols = (p.uv[:, 0] - 0.5).long()
         rows = (p.uv[:, 1] - 0.5).long()
         assert int(cols[1] - cols[0]) == 1 and int(cols.max() - cols.min()) == 15  # stride 1
@@ -169,6 +183,65 @@ def test_eye_patches_sit_on_the_eye_and_draw_closed_eyes_by_share(synth_subject:
         assert np.abs(p.uv.numpy().mean(axis=0) - centre).max() <= 16 // 8 + 1.0
     eyes_apart = frames.lm2d[3][list(EYES[0])].mean(0) - frames.lm2d[3][list(EYES[1])].mean(0)
     assert abs(eyes_apart[0]) > 4, "the two eye patches should be centred on different eyes"
+
+
+def test_mouth_patches_sit_on_the_mouth_and_draw_open_mouths_by_share(
+    synth_subject: Path,
+) -> None:
+    frames = FrameSet.load(Subject.open(synth_subject), range(20), 64)
+    opening = frames.mouth_open.numpy()
+    assert opening.shape == (20,) and opening.max() > opening.min()
+    wide = open_mouths(frames, 0.75)
+    assert int(wide.sum()) == 5, "the top quarter of 20 frames is 5 frames"
+    assert opening[wide.numpy()].min() >= opening[~wide.numpy()].max()
+    g = torch.Generator().manual_seed(0)
+    for share in (0.3, 0.8):
+        picks = np.array([pick_frame(wide, share, g) for _ in range(600)])
+        drawn = np.isin(picks, wide.nonzero(as_tuple=True)[0].numpy()).mean()
+        assert abs(drawn - share) < 0.07, f"open mouths drew {drawn:.2f}, want {share}"
+    assert len(set(picks.tolist())) == 20, "every frame stays in the draw"
+
+    for j in (2, 11):
+        p = sample_region_patch(frames, j, MOUTH, 16, g)
+        cols = (p.uv[:, 0] - 0.5).long()
+        rows = (p.uv[:, 1] - 0.5).long()
+        assert int(cols[1] - cols[0]) == 1 and int(cols.max() - cols.min()) == 15  # stride 1
+        torch.testing.assert_close(p.target, frames.image(j)[rows, cols])
+        centre = frames.lm2d[j][list(MOUTH)].mean(axis=0)
+        assert np.abs(p.uv.numpy().mean(axis=0) - centre).max() <= 16 // 8 + 1.0
+        assert bool(p.mouth.any()), "a mouth patch holds the lips' pixels"
+        eyes = frames.lm2d[j][list(EYES[0] + EYES[1])].mean(axis=0)
+        assert np.linalg.norm(centre - eyes) > 8, "the mouth lies below the eyes"
+
+
+def test_mouth_term_adds_the_lip_pixels_loss() -> None:
+    patch = _patch()
+    g = torch.Generator().manual_seed(2)
+    rgb = torch.rand(16, 3, generator=g) * 0.5
+    op = torch.rand(16, generator=g)
+    r = torch.ones(2)
+    base, parts = head_loss(rgb, op, patch, r, HeadConfig(), None)
+    assert "mouth" not in parts
+    total, parts = head_loss(rgb, op, patch, r, HeadConfig(mouth_weight=3.0), None)
+    pred = rgb + (1 - op[:, None]) * patch.backdrop
+    lips = F.smooth_l1_loss(pred[-4:], patch.target[-4:], beta=HeadConfig().smooth_l1_beta)
+    assert parts["mouth"] == pytest.approx(float(lips), rel=1e-5)
+    assert float(total - base) == pytest.approx(3.0 * float(lips), rel=1e-4)
+
+
+def test_training_with_mouth_patches_runs(synth_subject: Path, tmp_path: Path) -> None:
+    cfg = HeadConfig(
+        steps=8,
+        mouth_patch_fraction=0.75,
+        mouth_weight=1.0,
+        **TINY,  # type: ignore[arg-type]
+    )
+    records = list(train_head(synth_subject, cfg, "cpu", out_dir=tmp_path / "head"))
+    steps = [r for r in records if r.losses]
+    assert [r.step for r in steps] == list(range(1, 9))
+    assert all(math.isfinite(r.losses["loss"]) for r in steps)
+    assert any(r.losses.get("mouth", 0.0) > 0 for r in steps), "no step trained the lips"
+    assert HeadModel.load(tmp_path / "head").config.mouth_patch_fraction == 0.75
 
 
 def test_training_resumes_and_cancel_keeps_progress(synth_subject: Path, tmp_path: Path) -> None:

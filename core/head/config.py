@@ -116,6 +116,18 @@ class HeadConfig(PartConfig):
     too rare to learn, and the head renders open eyes whatever the eye landmarks say."""
     eye_closed_ratio: float = 0.5
     """Eye-closure ratio r below which an eye counts as closed for ``eye_closed_share``."""
+    mouth_patch_fraction: float = 0.0
+    """Share of patches centred on the mouth at stride 1, the counterpart of the eye patches
+    (0: none, as in the paper). Their frames are drawn by ``mouth_open_share``."""
+    mouth_open_share: float = 0.5
+    """Share of the mouth patches taken from the frames with the most open mouths (tracked
+    opening at or above its ``mouth_open_quantile``). Speech keeps the lips nearly closed most
+    of the time: drawn uniformly, the open mouth and its interior are too rare to learn, and
+    the head renders a dark line between the lips whatever the landmarks say."""
+    mouth_open_quantile: float = 0.75
+    """Quantile of the training frames' mouth opening from which a mouth counts as open."""
+    mouth_weight: float = 0.0
+    """Weight of a smooth-L1 term over the pixels inside the outer lips (not part of Eq. 9)."""
     lambda_depth_var: float = 0.0
     """Weight of a term outside Eq. 9: the variance of each head ray's termination distance.
     It makes surfaces compact, so rays stop after fewer samples (faster training and rendering
@@ -173,7 +185,23 @@ class HeadConfig(PartConfig):
             raise ConfigError(f"grid_implementation {self.grid_implementation!r}: tcnn or torch")
         if not 0 <= self.face_mask_fraction <= 1 or not 0 <= self.head_patch_fraction <= 1:
             raise ConfigError("face_mask_fraction and head_patch_fraction must lie in [0, 1]")
-        shares = ("eye_patch_fraction", "eye_closed_share", "eye_closed_ratio")
+        shares = (
+            "eye_patch_fraction",
+            "eye_closed_share",
+            "eye_closed_ratio",
+            "mouth_patch_fraction",
+            "mouth_open_share",
+            "mouth_open_quantile",
+        )
         for name in shares:
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.eye_patch_fraction + self.mouth_patch_fraction > 1:
+            raise ConfigError(
+                f"eye_patch_fraction + mouth_patch_fraction is "
+                f"{self.eye_patch_fraction + self.mouth_patch_fraction:g}; they share the "
+                "patches, so lower one of them to make the sum at most 1"
+            )
+        for name in ("eye_weight", "mouth_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")

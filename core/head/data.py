@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from ..geometry import scale_intrinsics
-from ..landmarks import LEFT_EYE, RIGHT_EYE
-from ..subject import MASK_FACE, MASK_HEAD, MASK_LEFT_EYE, MASK_RIGHT_EYE, Subject
+from ..landmarks import LEFT_EYE, RIGHT_EYE, mouth_opening
+from ..subject import MASK_FACE, MASK_HEAD, MASK_LEFT_EYE, MASK_MOUTH, MASK_RIGHT_EYE, Subject
 
 
 def resize_rgb(img: np.ndarray, size: int) -> np.ndarray:
@@ -44,6 +44,11 @@ class FrameSet:
     landmarks: torch.Tensor  # [T, 68, 3] head frame
     eye_ratio: torch.Tensor  # [T, 2] (left, right)
     lm2d: np.ndarray  # [T, 68, 2] pixels at size
+
+    @property
+    def mouth_open(self) -> torch.Tensor:
+        """[T] tracked mouth opening (inner-lip gap / mouth width, core.landmarks)."""
+        return torch.from_numpy(mouth_opening(self.landmarks.numpy()))
 
     @classmethod
     def load(cls, subject: Subject, indices: Sequence[int], size: int) -> FrameSet:
@@ -97,6 +102,7 @@ class Patch:
     head: torch.Tensor  # [P*P] float 0/1 head mask
     face: torch.Tensor  # [P*P] bool
     eyes: torch.Tensor  # [P*P, 2] bool (left, right)
+    mouth: torch.Tensor  # [P*P] bool, inside the outer lips
     size: int  # P
 
 
@@ -148,6 +154,7 @@ def _patch_at(frames: FrameSet, j: int, x0: int, y0: int, p: int, s: int) -> Pat
         head=((labels & MASK_HEAD) > 0).float(),
         face=(labels & MASK_FACE) > 0,
         eyes=torch.stack([(labels & MASK_LEFT_EYE) > 0, (labels & MASK_RIGHT_EYE) > 0], dim=-1),
+        mouth=(labels & MASK_MOUTH) > 0,
         size=p,
     )
 
@@ -156,33 +163,38 @@ EYES = (LEFT_EYE, RIGHT_EYE)
 """Landmark groups of the eyes, in the order of ``eye_ratio``'s columns (left, right)."""
 
 
-def pick_eye_frame(
-    frames: FrameSet, side: int, closed_share: float, closed_ratio: float, gen: torch.Generator
-) -> int:
-    """A frame for an eye patch of eye ``side`` (0 left, 1 right).
+def pick_frame(flagged: torch.Tensor, share: float, gen: torch.Generator) -> int:
+    """A frame for a region patch: with probability ``share`` one of the ``flagged`` frames
+    ([T] bool), otherwise one of the others (either group alone when the other is empty).
 
-    With probability ``closed_share`` it is one of the frames whose eye-closure ratio r of that
-    eye is below ``closed_ratio``, otherwise one of the others (either group alone when the
-    other is empty). Blinks are a few per cent of a video's frames: drawn uniformly, they are
-    too rare for the NeRF to learn the shut eye under the smooth-L1 loss, which fits the
-    median, i.e. the open eye.
+    The rare states of a region (a shut eye, a wide-open mouth) are a small part of a video's
+    frames: drawn uniformly, the smooth-L1 loss fits the common state (open eye, nearly closed
+    lips) and the NeRF renders it whatever the landmarks say. Drawing them at a set share
+    makes them as frequent as the training needs.
     """
-    closed = frames.eye_ratio[:, side] < closed_ratio
-    want_closed = float(torch.rand(1, generator=gen)) < closed_share
-    pool = closed if want_closed else ~closed
+    want_flagged = float(torch.rand(1, generator=gen)) < share
+    pool = flagged if want_flagged else ~flagged
     if not bool(pool.any()):
         pool = ~pool
     ids = pool.nonzero(as_tuple=True)[0]
     return int(ids[int(torch.randint(0, len(ids), (1,), generator=gen))])
 
 
-def sample_eye_patch(
-    frames: FrameSet, j: int, side: int, patch: int, gen: torch.Generator
+def open_mouths(frames: FrameSet, quantile: float) -> torch.Tensor:
+    """[T] bool: frames whose tracked mouth opening reaches its ``quantile`` over the frames
+    (0.75: the most open quarter)."""
+    opening = frames.mouth_open
+    return opening >= torch.quantile(opening.double(), quantile).to(opening.dtype)
+
+
+def sample_region_patch(
+    frames: FrameSet, j: int, points: Sequence[int], patch: int, gen: torch.Generator
 ) -> Patch:
-    """A ``patch`` x ``patch`` patch of frame j at stride 1 around eye ``side`` (0 left, 1
-    right): centred on the mean of the eye's six landmarks, shifted by up to patch/8 pixels."""
+    """A ``patch`` x ``patch`` patch of frame j at stride 1 around a landmark group (an eye of
+    ``EYES``, or ``core.landmarks.MOUTH``): centred on the mean of its points, shifted by up
+    to patch/8 pixels."""
     p = min(patch, frames.size)
-    cx, cy = np.rint(frames.lm2d[j][list(EYES[side])].mean(axis=0)).astype(int)
+    cx, cy = np.rint(frames.lm2d[j][list(points)].mean(axis=0)).astype(int)
     jitter = max(1, p // 8)
     dx, dy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=gen))
     return _patch_at(frames, j, int(cx) - p // 2 + dx, int(cy) - p // 2 + dy, p, 1)

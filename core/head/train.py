@@ -4,9 +4,10 @@
     result = run_job(job, print)
 
 Each step renders one random patch of one training frame (random pixel stride, usually centred
-on the head) and minimises Eq. 9. Rays outside the face mask join gradually during the first
-``face_mask_fraction`` of training. The occupancy grid starts as the visual hull of the head
-masks, is refreshed every ``occupancy_interval`` steps under a random training frame's
+on the head; a share at stride 1 on an eye or on the mouth, drawn more often from frames with a
+shut eye or an open mouth) and minimises Eq. 9. Rays outside the face mask join gradually during
+the first ``face_mask_fraction`` of training. The occupancy grid starts as the visual hull of the
+head masks, is refreshed every ``occupancy_interval`` steps under a random training frame's
 landmarks, and at the end holds the maximum density over ``bake_frames`` training frames.
 Weights, grid and optimizer state are saved to ``Subject.model_dir("head")`` (or ``out_dir``)
 every ``checkpoint_every`` steps, at the end and when the job is closed; a later call continues.
@@ -24,13 +25,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..landmarks import mouth_opening
+from ..landmarks import MOUTH, mouth_opening
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..training import TrainLoop, TrainResult, network_check, open_run, restore, save_checkpoint
 from .config import HeadConfig
-from .data import FrameSet, Patch, pick_eye_frame, sample_eye_patch, sample_patch
+from .data import (
+    EYES,
+    FrameSet,
+    Patch,
+    open_mouths,
+    pick_frame,
+    sample_patch,
+    sample_region_patch,
+)
 from .model import KIND, HeadModel
 from .rays import camera_rays
 from .renderer import render_rays
@@ -53,8 +62,10 @@ def head_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 9: lambda_1 (SmoothL1 + lambda_3 VGG) + lambda_2 L_alpha + e^(1-r) L_eye.
 
-    With ``config.lambda_depth_var`` > 0 and ``depth_var`` given, adds that weight times the mean
-    variance of the termination distance over the patch's head rays (not part of Eq. 9).
+    With ``config.mouth_weight`` > 0, adds that weight times the smooth-L1 loss over the patch's
+    pixels inside the outer lips. With ``config.lambda_depth_var`` > 0 and ``depth_var`` given,
+    adds that weight times the mean variance of the termination distance over the patch's head
+    rays. Neither is part of Eq. 9.
     """
     pred = rgb + (1.0 - opacity[:, None]) * patch.backdrop
     pix = F.smooth_l1_loss(pred, patch.target, beta=config.smooth_l1_beta)
@@ -78,6 +89,11 @@ def head_loss(
             )
     parts["eye"] = float(eye.detach())
     total = total + config.eye_weight * eye
+    if config.mouth_weight > 0 and bool(patch.mouth.any()):
+        m = patch.mouth
+        mouth = F.smooth_l1_loss(pred[m], patch.target[m], beta=config.smooth_l1_beta)
+        parts["mouth"] = float(mouth.detach())
+        total = total + config.mouth_weight * mouth
     if depth_var is not None and config.lambda_depth_var > 0:
         head = patch.head > 0
         if bool(head.any()):
@@ -163,6 +179,7 @@ def train_head(
     shown = FrameSet.load(subject, list(meta.val_range)[:1] or [0], config.image_size)
     if start == 0:
         carve_hull(model, frames)
+    mouth_open = open_mouths(frames, config.mouth_open_quantile)
     perceptual = load_perceptual(dev) if config.lambda_vgg > 0 else None
     note = perceptual_notice() if config.lambda_vgg > 0 else "VGG term off (lambda_vgg 0)"
     yield Progress(STAGE, start, config.steps, f"{len(frames)} training frames; {note}")
@@ -181,15 +198,16 @@ def train_head(
                 group["lr"] = group["base_lr"] * decay
             gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
             j = int(torch.randint(0, len(frames), (1,), generator=gen))
-            eye = config.eye_patch_fraction > 0 and (
-                float(torch.rand(1, generator=gen)) < config.eye_patch_fraction
-            )
-            if eye:
+            regions = config.eye_patch_fraction + config.mouth_patch_fraction
+            u = float(torch.rand(1, generator=gen)) if regions > 0 else 1.0
+            if u < config.eye_patch_fraction:
                 side = int(torch.randint(0, 2, (1,), generator=gen))
-                j = pick_eye_frame(
-                    frames, side, config.eye_closed_share, config.eye_closed_ratio, gen
-                )
-                patch = sample_eye_patch(frames, j, side, config.patch_size, gen)
+                closed = frames.eye_ratio[:, side] < config.eye_closed_ratio
+                j = pick_frame(closed, config.eye_closed_share, gen)
+                patch = sample_region_patch(frames, j, EYES[side], config.patch_size, gen)
+            elif u < regions:
+                j = pick_frame(mouth_open, config.mouth_open_share, gen)
+                patch = sample_region_patch(frames, j, MOUTH, config.patch_size, gen)
             else:
                 patch = sample_patch(
                     frames, j, config.patch_size, config.patch_scale_max,
