@@ -76,14 +76,20 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "checkpoint_every": 500,
             },
             torso={"image_size": 128, "base_width": 32, "steps": 300},
-            refiner={"steps": 600, "cache_frames": 200, "base_width": 24},
+            refiner={"steps": 600, "cache_frames": 200, "base_width": 24, "plate": "auto"},
         ),
         "paper": Preset(
             "paper",
             stage1={"steps": 20000},
             head={"image_size": 512, "steps": 100_000},
             torso={"image_size": 512, "base_width": 64, "steps": 50_000},
-            refiner={"steps": 20_000, "base_width": 48, "up_width": 32, "batch_size": 8},
+            refiner={
+                "steps": 20_000,
+                "base_width": 48,
+                "up_width": 32,
+                "batch_size": 8,
+                "plate": "auto",
+            },
         ),
     }
 )

@@ -218,3 +218,82 @@ def test_export_workers_take_the_engine_path(engine, trained: tuple[Path, list])
         spec = RenderSpec.of(source, {}, 64)
         assert spec.refine is refined
         assert (_open_engine(spec).refiner is not None) is refined
+
+
+def _no_torso(demo_subject: Path, where: Path) -> Path:
+    root = where / "demo"
+    shutil.copytree(demo_subject, root)
+    shutil.rmtree(Subject.open(root).model_dir("torso"))
+    return root
+
+
+def test_torso_plate_recomposes_the_torso_frame(demo_subject: Path) -> None:
+    """Compositor.plate is the frame without its head; over it an untrained refiner ("torso")
+    gives exactly the torso's frame at full size around the upsampled head: today's path with
+    the background kept sharp."""
+    from talkstudio.core.head import HeadModel
+    from talkstudio.core.refiner.inputs import render_inputs
+    from talkstudio.core.refiner.net import upsample
+    from talkstudio.core.torso.compose import Compositor
+
+    subject = Subject.open(demo_subject)
+    compositor = Compositor.load(subject.model_dir("torso"))
+    head = HeadModel.load(subject.model_dir("head"))
+    x = render_inputs(head, subject, 4, 128)[None]  # [1, 5, 128, 128]
+    background = torch.from_numpy(subject.load_background()).permute(2, 0, 1).float() / 255.0
+    up = upsample(x[:, :4], 2).clamp(0, 1)
+    frame = compositor(background, up[:, :3], up[:, 3:])
+    plate = compositor.plate(background, up[:, :3], up[:, 3:])
+    torch.testing.assert_close(
+        (up[:, :3] + (1 - up[:, 3:]) * plate).clamp(0, 1), frame, atol=2e-6, rtol=0
+    )
+    person = (up[0, 3] < 0.01) & (torch.from_numpy(subject.load_mask(4) > 0))  # the body
+    assert float((plate[0] - background).abs().amax(dim=0)[person].mean()) > 0.01  # completed
+    refiner = Refiner(
+        RefinerNet(TINY.replace(scale=2, plate="torso")), 128, background, compositor=compositor
+    )
+    torch.testing.assert_close(refiner(x), frame, atol=2e-6, rtol=0)
+    with pytest.raises(CheckpointError, match="needs the torso"):
+        Refiner(RefinerNet(TINY.replace(scale=2, plate="torso")), 128, background)
+
+
+def test_torso_plate_trains_and_auto_chooses(demo_subject: Path, tmp_path: Path) -> None:
+    """plate "torso" trains over each frame's torso completion and loads with its torso;
+    "auto" records the plate it chose and keeps it when resumed; without a torso "torso" is
+    refused and "auto" falls back to the mean frame."""
+    from talkstudio.core.engine import Engine
+
+    root = tmp_path / "demo"
+    shutil.copytree(demo_subject, root)
+    cfg = TINY.replace(steps=4, cache_frames=3, checkpoint_every=2, preview_every=2)
+    records: list = []
+    run_job(train_refiner(root, cfg.replace(plate="auto")), records.append)
+    chosen = [r.message for r in records if r.message.startswith("plate: ")]
+    assert len(chosen) == 1 and "over the torso" in chosen[0], chosen
+    folder = Subject.open(root).model_dir("refiner")
+    _, raw = load_model(folder, "refiner")
+    assert raw["config"]["plate"] in ("mean", "torso")
+    picked = raw["config"]["plate"]
+    again = list(train_refiner(root, cfg.replace(plate="auto", steps=6)))
+    assert not any(r.message.startswith("plate: ") for r in again)  # resumed, not re-chosen
+    _, raw = load_model(folder, "refiner")
+    assert raw["config"]["plate"] == picked and raw["meta"]["step"] == 6
+
+    shutil.rmtree(folder)
+    run_job(train_refiner(root, cfg.replace(plate="torso")))
+    refiner = Refiner.load(folder)
+    assert refiner.compositor is not None
+    engine = Engine.open(root, device="cpu")
+    assert engine.render(2, (1, 1, 1), 256).rgb.shape == (256, 256, 3)
+    shutil.rmtree(Subject.open(root).model_dir("torso"))  # a refiner over a torso now gone
+    with pytest.raises(CheckpointError, match="train torso"):
+        Refiner.load(folder)
+
+    bare = _no_torso(demo_subject, tmp_path / "bare")
+    with pytest.raises(CheckpointError, match="train torso"):
+        run_job(train_refiner(bare, cfg.replace(plate="torso")))
+    records.clear()
+    run_job(train_refiner(bare, cfg.replace(plate="auto")), records.append)
+    assert any("no trained torso" in r.message for r in records)
+    _, raw = load_model(Subject.open(bare).model_dir("refiner"), "refiner")
+    assert raw["config"]["plate"] == "mean"

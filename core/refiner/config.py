@@ -22,11 +22,18 @@ class RefinerConfig(PartConfig):
     scale: int = 0
     """Upsampling factor from the head's render to the frame: 2 or 4; 0 picks it from the
     subject's side over the head's training size (512 / 128 = 4)."""
-    plate: Literal["mean", "background"] = "mean"
+    plate: Literal["mean", "background", "torso", "auto"] = "mean"
     """What the refiner composes over at full resolution: "mean", the per-pixel mean of the
     cached training frames (background plus the average body: the untrained refiner is the
-    head-pasted-on-mean-frame baseline), or "background", the subject's background plate (the
-    body is then learnt from scratch, as the torso UNet does)."""
+    head-pasted-on-mean-frame baseline); "background", the subject's background plate (the
+    body is then learnt from scratch, as the torso UNet does); or "torso", per frame, the
+    background completed by the subject's trained torso UNet around the upsampled head
+    (:meth:`Compositor.plate <talkstudio.core.torso.compose.Compositor.plate>`: the untrained
+    refiner is today's path, head and torso at L upsampled over the sharp background; the
+    torso must be trained first, and retraining it calls for retraining the refiner); or "auto",
+    whichever of "mean" and "torso" composes the training frames better before training
+    (:func:`~talkstudio.core.refiner.data.choose_plate`; "mean" without a trained torso). A
+    saved refiner records the plate it was trained over, never "auto"."""
     base_width: int = 32
     """Channels C of the low-resolution trunk's first level (a torso-UNet trunk, Fig. 4)."""
     depth: int = 3

@@ -1,5 +1,8 @@
 """Training crops of the refiner: cached low-resolution head renders → full-resolution frames.
 
+The plate is one image [3, S, S] for every frame (RefinerConfig.plate "mean" or "background"),
+or one per frame, [N, 3, S, S] uint8 ("torso": :func:`torso_plates`).
+
 A crop is ``crop_size``² at the subject's resolution S and ``crop_size / scale``² at the render's
 L, aligned so that one render pixel covers exactly scale × scale frame pixels. Its centre is the
 mouth (a share ``mouth_fraction``), an eye (``eye_fraction``) or anywhere in the frame; mouth and
@@ -16,8 +19,11 @@ import torch
 
 from ..landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
 from ..subject import MASK_PERSON, Subject
+from ..torso.compose import Compositor
 from ..torso.data import mean_frame, to_chw
 from .config import RefinerConfig
+from .inputs import torso_plate
+from .net import upsample
 
 
 @dataclass
@@ -25,7 +31,7 @@ class CropBatch:
     """Inputs and targets of one step, float in [0, 1]."""
 
     inputs: torch.Tensor  # [B, 5, p, p] head render (rgb premultiplied, opacity, depth feature)
-    plate: torch.Tensor  # [B, 3, P, P] background plate, P = p · scale
+    plate: torch.Tensor  # [B, 3, P, P] the plate, P = p · scale
     target: torch.Tensor  # [B, 3, P, P] the real frame
     person: torch.Tensor  # [B, 1, P, P] person mask {0, 1}
 
@@ -43,17 +49,85 @@ def region_centres(subject: Subject, frame: int) -> np.ndarray:
 
 def subject_plate(subject: Subject, kind: str, frames: Sequence[int]) -> torch.Tensor:
     """The refiner's plate [3, S, S] in [0, 1] (RefinerConfig.plate): the mean of ``frames``, or
-    the subject's background plate."""
+    the subject's background plate (for "torso" too: the background the torso completes)."""
     if kind == "mean":
         return mean_frame(subject, frames, subject.meta.size)
     return to_chw(subject.load_background().astype(np.float32) / 255.0)
+
+
+def torso_plates(
+    compositor: Compositor,
+    background: torch.Tensor,  # [3, S, S] in [0, 1]
+    inputs: torch.Tensor,  # [N, 5, L, L] uint8
+    scale: int,
+    chunk: int = 16,
+) -> torch.Tensor:  # [N, 3, S, S] uint8
+    """The "torso" plate of every cached render (core/refiner/inputs.py :func:`torso_plate`)."""
+    out = []
+    for k in range(0, len(inputs), chunk):
+        x = inputs[k : k + chunk].float() / 255.0
+        plate = torso_plate(compositor, background, x, scale)
+        out.append((plate.cpu() * 255.0).round().to(torch.uint8))
+    return torch.cat(out)
+
+
+def choose_plate(
+    subject: Subject,
+    frames: Sequence[int],
+    inputs: torch.Tensor,  # [N, 5, L, L] uint8
+    mean: torch.Tensor,  # [3, S, S] the "mean" plate
+    compositor: Compositor | None,
+    scale: int,
+    count: int = 24,
+) -> tuple[str, str]:
+    """RefinerConfig.plate "auto": ``("mean" | "torso", note)``, the plate whose composite (the
+    upsampled head over it: what the untrained refiner outputs) has the higher PSNR against
+    ``count`` of the training ``frames``, spread evenly; "mean" when there is no torso."""
+    if compositor is None:
+        return "mean", "plate: the mean frame (no trained torso to compare it with)"
+    from .. import metrics
+
+    picks = sorted(set(np.linspace(0, len(frames) - 1, count).round().astype(int).tolist()))
+    x = inputs[picks].float() / 255.0
+    up = upsample(x[:, :4], scale).clamp(0.0, 1.0)  # [n, 4, S, S]
+    background = subject_plate(subject, "background", frames).to(mean.device)
+    torso = torso_plate(compositor, background, x, scale)  # [n, 3, S, S]
+    scores = {}
+    for name, plates in (("mean", mean.expand_as(torso)), ("torso", torso)):
+        base = (up[:, :3] + (1.0 - up[:, 3:]) * plates).clamp(0.0, 1.0)
+        scores[name] = float(
+            np.median(
+                [
+                    metrics.psnr(
+                        base[j].permute(1, 2, 0).double().numpy(),
+                        subject.load_frame(frames[k]).astype(np.float64) / 255.0,
+                    )
+                    for j, k in enumerate(picks)
+                ]
+            )
+        )
+    best = max(scores, key=lambda k: scores[k])
+    note = (
+        f"plate: {'the torso' if best == 'torso' else 'the mean frame'} (before training, on "
+        f"{len(picks)} training frames: over the torso {scores['torso']:.2f} dB, over the mean "
+        f"frame {scores['mean']:.2f} dB)"
+    )
+    return best, note
+
+
+def frame_plate(plate: torch.Tensor, k: int) -> torch.Tensor:
+    """The float [3, S, S] plate of the ``k``-th frame: ``plate`` itself when it is shared
+    ([3, S, S]), else its ``k``-th uint8 image ([N, 3, S, S])."""
+    if plate.ndim == 3:
+        return plate
+    return plate[k].float() / 255.0
 
 
 def full_batch(
     subject: Subject, frames: Sequence[int], inputs: torch.Tensor, plate: torch.Tensor, scale: int
 ) -> CropBatch:
     """Whole frames: ``inputs`` [N, 5, L, L] (uint8 or float) of ``frames`` with their targets,
-    over ``plate`` [3, S, S]."""
+    over ``plate`` ([3, S, S] shared, or [N, 3, S, S] uint8 per frame)."""
     x = inputs.float() / 255.0 if inputs.dtype == torch.uint8 else inputs.float()
     targets = [to_chw(subject.load_frame(i).astype(np.float32) / 255.0) for i in frames]
     persons = [
@@ -64,14 +138,13 @@ def full_batch(
         raise ValueError(
             f"the subject's frames are {plate.shape[-1]}², not {scale} × {x.shape[-1]}"
         )
-    return CropBatch(
-        x, plate.expand(len(frames), -1, -1, -1), torch.stack(targets), torch.stack(persons)
-    )
+    plates = torch.stack([frame_plate(plate, k) for k in range(len(frames))])
+    return CropBatch(x, plates, torch.stack(targets), torch.stack(persons))
 
 
 class CropSampler:
     """Random crops from the cached renders ``inputs`` [N, 5, L, L] uint8 of ``frames``, over
-    ``plate`` [3, S, S]."""
+    ``plate`` ([3, S, S] shared, or [N, 3, S, S] uint8 per frame)."""
 
     def __init__(
         self,
@@ -89,7 +162,7 @@ class CropSampler:
         self.scale = scale
         self.low = int(inputs.shape[-1])
         self.side = self.low * scale
-        self.plate = plate  # [3, S, S]
+        self.plate = plate  # [3, S, S] float | [N, 3, S, S] uint8
         if self.plate.shape[-1] != self.side:
             raise ValueError(
                 f"the subject's frames are {self.plate.shape[-1]}², not {scale} × {self.low}"
@@ -123,7 +196,7 @@ class CropSampler:
             frame = self.subject.load_frame(self.frames[k])[Y0 : Y0 + P, X0 : X0 + P]
             mask = self.subject.load_mask(self.frames[k])[Y0 : Y0 + P, X0 : X0 + P]
             xs.append(self.inputs[k, :, y0 : y0 + p, x0 : x0 + p].float() / 255.0)
-            plates.append(self.plate[:, Y0 : Y0 + P, X0 : X0 + P])
+            plates.append(frame_plate(self.plate[..., Y0 : Y0 + P, X0 : X0 + P], k))
             targets.append(to_chw(frame.astype(np.float32) / 255.0))
             persons.append(to_chw(((mask & MASK_PERSON) > 0).astype(np.float32)))
         return CropBatch(

@@ -25,9 +25,10 @@ from ..errors import CheckpointError, TalkstudioError
 from ..head.model import HeadModel
 from ..head.renderer import HeadImage
 from ..subject import Subject
+from ..torso.compose import Compositor
 from ..training import resolve_device
 from .config import RefinerConfig
-from .inputs import image_inputs, render_inputs
+from .inputs import image_inputs, render_inputs, torso_plate
 from .net import RefinerNet
 from .train import KIND, PLATE_FILE
 
@@ -41,6 +42,7 @@ class Refiner:
         input_size: int,
         plate: torch.Tensor,
         device: str | torch.device = "cpu",
+        compositor: Compositor | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
@@ -48,15 +50,27 @@ class Refiner:
         self.input_size = input_size
         """Side L of the head render it reads; it writes frames of side L · scale."""
         self.plate = plate.to(self.device, torch.float32)
-        """[3, S, S] in [0, 1]: what it composes over unless a call gives another plate."""
+        """[3, S, S] in [0, 1]: what it composes over unless a call gives another plate (with
+        the plate "torso": the background the torso completes)."""
+        if net.config.plate == "torso" and compositor is None:
+            raise CheckpointError("a refiner trained over the torso's plate needs the torso")
+        self.compositor = compositor
+        """The subject's torso, for RefinerConfig.plate "torso"; else None."""
 
     @property
     def output_size(self) -> int:
         return self.input_size * self.config.scale
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> Refiner:
-        """The refiner saved in ``folder`` (by core/refiner/train.py)."""
+    def load(
+        cls,
+        folder: str | os.PathLike[str],
+        device: str | torch.device = "cpu",
+        torso: str | os.PathLike[str] | None = None,
+    ) -> Refiner:
+        """The refiner saved in ``folder`` (by core/refiner/train.py); one trained over the
+        torso's plate also loads the torso from ``torso`` (default: the folder beside it, the
+        subject's ``models/torso``)."""
         meta: dict[str, Any] = {}
 
         def build(cfg: RefinerConfig, _: object, saved: dict[str, Any]) -> RefinerNet:
@@ -64,13 +78,24 @@ class Refiner:
             return RefinerNet(cfg)
 
         net = load_module(Path(folder), KIND, RefinerConfig, build)
-        return cls(net, int(meta["input_size"]), load_plate(Path(folder)), device)
+        compositor = None
+        if net.config.plate == "torso":
+            torso = Path(folder).parent / "torso" if torso is None else Path(torso)
+            if not (torso / "model.safetensors").is_file():
+                raise CheckpointError(
+                    f"the refiner in {folder} composes over the torso's completion of each "
+                    f"frame, but {torso} holds no trained torso: run `talkstudio train torso` "
+                    "for the subject (then train the refiner again)"
+                )
+            compositor = Compositor.load(torso, device=device)
+        return cls(net, int(meta["input_size"]), load_plate(Path(folder)), device, compositor)
 
     @torch.no_grad()
     def __call__(
         self,
         inputs: torch.Tensor,  # [B, 5, L, L] | [5, L, L]
         plate: torch.Tensor | None = None,  # [B, 3, S, S] | [3, S, S] in [0, 1]; None: its own
+        # (with the plate "torso", the background the torso completes around these heads)
     ) -> torch.Tensor:  # [B, 3, S, S] | [3, S, S], clamped to [0, 1]
         single = inputs.ndim == 3
         x = (inputs[None] if single else inputs).to(self.device, torch.float32)
@@ -81,7 +106,10 @@ class Refiner:
                 f"this refiner turns {self.input_size}² head renders into {self.output_size}² "
                 f"frames; got inputs {tuple(inputs.shape)} and plate {tuple(plate.shape)}"
             )
-        out = self.net(x, bg.expand(len(x), -1, -1, -1)).frame.clamp(0.0, 1.0)
+        bg = bg.expand(len(x), -1, -1, -1)
+        if self.compositor is not None:  # plate "torso": the background completed per frame
+            bg = torso_plate(self.compositor, bg, x, self.config.scale)
+        out = self.net(x, bg).frame.clamp(0.0, 1.0)
         return out[0] if single else out
 
     def frame(self, image: HeadImage, pose: np.ndarray, bbox: torch.Tensor) -> torch.Tensor:

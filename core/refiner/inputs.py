@@ -25,6 +25,8 @@ from ..head.model import HeadModel
 from ..head.renderer import HeadImage
 from ..progress import Job, Progress
 from ..subject import Subject
+from ..torso.compose import Compositor
+from .net import upsample
 
 SAVE_EVERY = 25
 """Frames rendered between two saves of the cache."""
@@ -64,6 +66,18 @@ def render_inputs(
     with torch.no_grad():
         image = head.render(K, tracks.pose[frame], lms, black)
     return image_inputs(image, tracks.pose[frame], head.field.bbox.cpu())
+
+
+def torso_plate(
+    compositor: Compositor,
+    background: torch.Tensor,  # [3, S, S] in [0, 1]
+    inputs: torch.Tensor,  # [B, 5, L, L] in [0, 1]
+    scale: int,
+) -> torch.Tensor:  # [B, 3, S, S] in [0, 1]
+    """The plate of RefinerConfig.plate "torso": ``background`` completed by the torso UNet
+    around the heads of ``inputs``, upsampled ×``scale`` (bilinear) to the background's size."""
+    up = upsample(inputs[:, :4].float(), scale).clamp(0.0, 1.0)
+    return compositor.plate(background, up[:, :3], up[:, 3:4])
 
 
 def head_fingerprint(subject: Subject) -> str:

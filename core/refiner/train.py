@@ -26,6 +26,7 @@ from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
 from ..subject import Subject
+from ..torso.compose import Compositor
 from ..torso.train import tile_strip, torso_loss
 from ..training import (
     TrainLoop,
@@ -37,7 +38,14 @@ from ..training import (
     save_checkpoint,
 )
 from .config import RefinerConfig
-from .data import CropBatch, CropSampler, full_batch, subject_plate
+from .data import (
+    CropBatch,
+    CropSampler,
+    choose_plate,
+    full_batch,
+    subject_plate,
+    torso_plates,
+)
 from .inputs import build_cache, pick_frames
 from .net import Refined, RefinerNet, upsample
 
@@ -71,6 +79,12 @@ def resolve_scale(subject: Subject, config: RefinerConfig) -> RefinerConfig:
             )
     if side % scale:
         raise CheckpointError(f"the subject's side {side} is not a multiple of scale {scale}")
+    if config.plate == "torso" and not subject.has_model("torso"):
+        raise CheckpointError(
+            f"subject {subject.root} has no trained torso: this refiner composes over the "
+            f'torso\'s completion of each frame (plate "torso"), so run '
+            f"`talkstudio train torso {subject.root}` first"
+        )
     return config.replace(scale=scale)
 
 
@@ -125,6 +139,31 @@ def _save(folder: Path, net: RefinerNet, opt: torch.optim.Optimizer, meta: dict,
     )
 
 
+def _head_cache(
+    subject: Subject, frames: list[int], low: int, dev: torch.device
+) -> Job[torch.Tensor]:
+    """The head's renders of ``frames`` at ``low``² (core/refiner/inputs.py :func:`build_cache`)."""
+    head = HeadModel.load(subject.model_dir("head"), device=dev)
+    return (yield from build_cache(subject, head, frames, low))
+
+
+def _torso(subject: Subject, dev: torch.device) -> Compositor | None:
+    """The subject's trained torso, or None."""
+    if not subject.has_model("torso"):
+        return None
+    return Compositor.load(subject.model_dir("torso"), device=dev)
+
+
+def _saved_plate(folder: Path) -> str | None:
+    """The plate of the refiner checkpoint in ``folder`` (None: none there, or unreadable)."""
+    try:
+        raw = json.loads((folder / "config.json").read_text("utf-8"))
+        plate = raw["config"]["plate"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return plate if plate in ("mean", "background", "torso") else None
+
+
 def train_refiner(
     subject_dir: str | Path,
     config: RefinerConfig | None = None,
@@ -137,6 +176,18 @@ def train_refiner(
     config = config or RefinerConfig()
     subject, folder, dev = open_run(subject_dir, KIND, config, device, out_dir)
     config = resolve_scale(subject, config)
+    low = subject.meta.size // config.scale
+    frames = pick_frames(subject.meta.train_range, config.cache_frames)
+    inputs: torch.Tensor | None = None
+    choice = ""
+    if config.plate == "auto":  # the plate a previous run chose, or the better composite now
+        saved = _saved_plate(folder) if resume else None
+        if saved is None:
+            inputs = yield from _head_cache(subject, frames, low, dev)
+            compositor = _torso(subject, dev)
+            mean = subject_plate(subject, "mean", frames)
+            saved, choice = choose_plate(subject, frames, inputs, mean, compositor, config.scale)
+        config = config.replace(plate=saved)
     net = RefinerNet(config).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     check = network_check(folder, "refiner", config, RefinerConfig.from_dict)
@@ -145,13 +196,19 @@ def train_refiner(
         yield Progress(STAGE, config.steps, config.steps, f"already trained for {start} steps")
         return RefinerTrainResult(folder, start, 0.0, float("nan"))
 
-    low = subject.meta.size // config.scale
-    head = HeadModel.load(subject.model_dir("head"), device=dev)
-    frames = pick_frames(subject.meta.train_range, config.cache_frames)
-    inputs = yield from build_cache(subject, head, frames, low)
-    del head
+    if inputs is None:
+        inputs = yield from _head_cache(subject, frames, low, dev)
     plate = subject_plate(subject, config.plate, frames)  # [3, S, S]
     save_plate(folder, plate)
+    if config.plate == "torso":  # one plate per frame, [N, 3, S, S] uint8
+        yield Progress(
+            STAGE, start, config.steps, f"completing {len(frames)} frames with the torso"
+        )
+        compositor = _torso(subject, dev)
+        assert compositor is not None  # resolve_scale demands the torso for this plate
+        plate = torso_plates(compositor, plate.to(dev), inputs.to(dev), config.scale).cpu()
+    if choice:
+        yield Progress(STAGE, start, config.steps, choice)
     sampler = CropSampler(subject, frames, inputs, plate, config, config.scale)
     preview = full_batch(subject, frames[:1], inputs[:1], plate, config.scale).to(dev)
     perceptual = load_perceptual(dev) if config.vgg_weight > 0 else None

@@ -51,6 +51,34 @@ class Compositor:
         head_rgb: torch.Tensor,  # [B, 3, H, W] | [3, H, W]
         head_opacity: torch.Tensor,  # [B, 1, H, W] | [1, H, W] | [B, H, W] | [H, W]
     ) -> torch.Tensor:  # [B, 3, H, W] | [3, H, W], clamped to [0, 1]
+        x, single, out_device = self._inputs(background, head_rgb, head_opacity)
+        out = self.net.finish(self._correction(x), *x)
+        out = out.clamp(0.0, 1.0).to(out_device)
+        return out[0] if single else out
+
+    @torch.no_grad()
+    def plate(
+        self,
+        background: torch.Tensor,  # as __call__
+        head_rgb: torch.Tensor,
+        head_opacity: torch.Tensor,
+    ) -> torch.Tensor:  # [B, 3, H, W] | [3, H, W], clamped to [0, 1]
+        """The frame without its head: the background completed by the network (body, neck,
+        hair), what the head is composed over. With the ``masked`` output (the default) the
+        frame is exactly ``head_rgb + (1 − head_opacity) · plate``; with ``residual`` the
+        correction is added to the background where the frame adds it to the composite; with
+        ``direct`` it is the network's frame."""
+        x, single, out_device = self._inputs(background, head_rgb, head_opacity)
+        correction = self._correction(x)
+        out = correction if self.config.output == "direct" else x[0] + correction
+        out = out.clamp(0.0, 1.0).to(out_device)
+        return out[0] if single else out
+
+    def _inputs(
+        self, background: torch.Tensor, head_rgb: torch.Tensor, head_opacity: torch.Tensor
+    ) -> tuple[list[torch.Tensor], bool, torch.device]:
+        """(background, head, opacity) batched [B, C, H, W] on the network's device, whether the
+        call was unbatched, and the device the result goes back to."""
         single = head_rgb.ndim == 3
         head = head_rgb[None] if single else head_rgb
         if head.ndim != 4 or head.shape[1] != 3:
@@ -69,19 +97,19 @@ class Compositor:
                 f"background {tuple(background.shape)}, head {tuple(head_rgb.shape)} and opacity "
                 f"{tuple(head_opacity.shape)} must share one height and width"
             )
-        out_device = head.device
-        size = self.config.image_size
         x = [t.to(self.device, torch.float32) for t in (bg, head, alpha)]
+        return x, single, head.device
+
+    def _correction(self, x: list[torch.Tensor]) -> torch.Tensor:  # [B, 3, H, W]
+        """The network's output at the inputs' size. The network runs at its own size; at
+        another size its output is resized to the inputs', so the full-size head and plate keep
+        their own detail when it is applied."""
+        size = self.config.image_size
+        h, w = x[0].shape[-2:]
         if (h, w) == (size, size):
-            out = self.net(*x)  # [B, 3, H, W]
-        else:
-            # The network runs at its own size; its correction is resized and applied to the
-            # full-size head and plate, so both keep their own detail.
-            small = [_resize(t, (size, size)) for t in x]
-            correction = _resize(self.net.correction(*small), (h, w))  # [B, 3, H, W]
-            out = self.net.finish(correction, *x)
-        out = out.clamp(0.0, 1.0).to(out_device)
-        return out[0] if single else out
+            return self.net.correction(*x)
+        small = [_resize(t, (size, size)) for t in x]
+        return _resize(self.net.correction(*small), (h, w))
 
 
 def compose(
