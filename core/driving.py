@@ -25,6 +25,9 @@ from .timing import FPS
 
 MIN_BLINKS_PER_MINUTE = 6.0
 """Below this rate in the reference, blinks are synthesised."""
+LONGEST_FILLED_GAP = round(0.5 * FPS)
+"""Untracked runs of the reference up to this many frames are borrowed from (preprocessing
+interpolates them; its ``max_gap_s`` default); longer ones are left out of driven tracks."""
 
 
 @dataclass
@@ -104,6 +107,29 @@ def pingpong_indices(count: int, length: int, start: int = 0) -> np.ndarray:
     return np.where(k < length, k, period - k).astype(np.int64)
 
 
+def steady_reference(
+    tracks: Tracks, reference: range, longest_gap: int = LONGEST_FILLED_GAP
+) -> np.ndarray:
+    """The frames of ``reference`` a driven track borrows its pose, eyes and (in the source
+    framing) background frames from: all of them except untracked runs longer than
+    ``longest_gap`` frames, where preprocessing held or interpolated a pose that the video does
+    not show (a title before the speaker, a cutaway, a face turned away; pasted back there, the
+    head would sit where the source's head is not). Short runs, smoothly interpolated, stay; so
+    does everything when nothing else would be left."""
+    ref = np.asarray(reference, dtype=np.int64)
+    tracked = np.asarray(tracks.tracked, bool)[ref]
+    keep = np.ones(len(ref), bool)
+    start = None
+    for k, ok in enumerate([*tracked.tolist(), True]):  # a sentinel closes the last run
+        if not ok and start is None:
+            start = k
+        elif ok and start is not None:
+            if k - start > longest_gap:
+                keep[start:k] = False
+            start = None
+    return ref[keep] if keep.any() else ref
+
+
 def count_blinks(eye_ratio: np.ndarray, threshold: float = 0.5) -> int:
     """Number of dips of the mean eye ratio [T, 2] below ``threshold``."""
     closed = eye_ratio.mean(axis=1) < threshold
@@ -112,7 +138,7 @@ def count_blinks(eye_ratio: np.ndarray, threshold: float = 0.5) -> int:
 
 def build_driving_track(
     tracks: Tracks,
-    reference: range,
+    reference: range | np.ndarray,
     mouth_points: np.ndarray | None,
     count: int | None = None,
     still_head: bool = False,
@@ -120,7 +146,8 @@ def build_driving_track(
 ) -> DrivingTrack:
     """Join ``mouth_points`` [T, 37, 3] (stage 1, head frame) with the reference ``tracks``.
 
-    ``reference`` is the range of the subject's frames to borrow from (its training split).
+    ``reference`` holds the subject's frames to borrow from, in order (its training split, or
+    :func:`steady_reference` of it).
     Without ``mouth_points`` the reference's own 37 points are used (``count`` frames), which is
     the subject replaying itself.
     """

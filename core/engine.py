@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .driving import DrivingTrack, build_driving_track
+from .driving import DrivingTrack, build_driving_track, steady_reference
 from .edit import Edits, FrameEdit, frame_edit
 from .errors import CheckpointError, TalkstudioError
 from .geometry import scale_intrinsics
@@ -199,9 +199,10 @@ class Engine:
         self, samples: np.ndarray, mouth: np.ndarray, still_head: bool, seed: int
     ) -> DrivingTrack:
         self.audio = samples.astype(np.float32)
+        tracks = self.subject.tracks
         self.track = build_driving_track(
-            self.subject.tracks,
-            self.subject.meta.train_range,
+            tracks,
+            steady_reference(tracks, self.subject.meta.train_range),
             mouth,
             still_head=still_head,
             seed=seed,

@@ -75,3 +75,28 @@ def test_reference_blinks_are_kept(tiny_subject: Path) -> None:
     tracks.eye_ratio[3:6] = 0.1  # one blink in 10 frames: a high rate, no synthesis
     track = driving.build_driving_track(tracks, range(0, 10), None, count=30)
     np.testing.assert_array_equal(track.eye_ratio, tracks.eye_ratio[track.ref_index])
+
+
+def test_driven_reference_leaves_out_long_untracked_runs(tiny_subject: Path) -> None:
+    """Frames whose pose preprocessing held over a long gap (a title before the speaker) are
+    not borrowed by a driven track; short interpolated gaps are."""
+    assert driving.LONGEST_FILLED_GAP == 12  # 0.5 s, preprocessing's longest silent fill
+    tracks = subject.Subject.open(tiny_subject).tracks
+    n, gap = len(tracks.tracked), 3
+    tracks.tracked[:] = True
+    tracks.tracked[: gap + 1] = False  # the clip starts without a tracked face
+    tracks.tracked[gap + 3 : gap + 5] = False  # a short gap, interpolated
+    ref = driving.steady_reference(tracks, range(n), longest_gap=gap)
+    assert ref.tolist() == list(range(gap + 1, n))
+    mouth = np.zeros((3 * n, 37, 3), np.float32)
+    track = driving.build_driving_track(tracks, ref, mouth)
+    assert set(track.ref_index.tolist()) == set(range(gap + 1, n))
+    # a run of exactly the longest gap stays, at either end; nothing tracked keeps everything
+    tracks.tracked[:] = True
+    tracks.tracked[1 : 1 + gap] = False
+    tracks.tracked[n - gap :] = False
+    assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n))
+    tracks.tracked[n - gap - 1 :] = False
+    assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n - gap - 1))
+    tracks.tracked[:] = False
+    assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n))

@@ -3,6 +3,7 @@ subject, the engine's refined frames and an α3 edit flowing through the refinem
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from talkstudio.core.geometry import project_head_points, scale_intrinsics
 from talkstudio.core.landmarks import mouth_opening
 from talkstudio.core.progress import run_job
 from talkstudio.core.refiner import Refiner, RefinerConfig, RefinerNet, train_refiner
+from talkstudio.core.refiner.data import TORSO_MARGIN_DB
 from talkstudio.core.refiner.inputs import cache_path
 from talkstudio.core.subject import MASK_FACE, Subject
 
@@ -274,6 +276,8 @@ def test_torso_plate_trains_and_auto_chooses(demo_subject: Path, tmp_path: Path)
     _, raw = load_model(folder, "refiner")
     assert raw["config"]["plate"] in ("mean", "torso")
     picked = raw["config"]["plate"]
+    torso_db, mean_db = (float(v) for v in re.findall(r"([\d.]+) dB", chosen[0]))
+    assert picked == ("torso" if torso_db >= mean_db + TORSO_MARGIN_DB else "mean"), chosen
     again = list(train_refiner(root, cfg.replace(plate="auto", steps=6)))
     assert not any(r.message.startswith("plate: ") for r in again)  # resumed, not re-chosen
     _, raw = load_model(folder, "refiner")
