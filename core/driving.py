@@ -20,14 +20,11 @@ from .blinks import BLINK_PROFILE as BLINK_PROFILE
 from .blinks import BlinkSchedule, blink_factors
 from .edit import FrameEdit, TypicalOpening, apply_alphas, apply_frame_edit
 from .landmarks import STAGE1_POINTS
-from .subject import Tracks
+from .subject import LONGEST_FILLED_GAP, Tracks, steady_frames
 from .timing import FPS
 
 MIN_BLINKS_PER_MINUTE = 6.0
 """Below this rate in the reference, blinks are synthesised."""
-LONGEST_FILLED_GAP = round(0.5 * FPS)
-"""Untracked runs of the reference up to this many frames are borrowed from (preprocessing
-interpolates them; its ``max_gap_s`` default); longer ones are left out of driven tracks."""
 
 
 @dataclass
@@ -111,23 +108,10 @@ def steady_reference(
     tracks: Tracks, reference: range, longest_gap: int = LONGEST_FILLED_GAP
 ) -> np.ndarray:
     """The frames of ``reference`` a driven track borrows its pose, eyes and (in the source
-    framing) background frames from: all of them except untracked runs longer than
-    ``longest_gap`` frames, where preprocessing held or interpolated a pose that the video does
-    not show (a title before the speaker, a cutaway, a face turned away; pasted back there, the
-    head would sit where the source's head is not). Short runs, smoothly interpolated, stay; so
-    does everything when nothing else would be left."""
-    ref = np.asarray(reference, dtype=np.int64)
-    tracked = np.asarray(tracks.tracked, bool)[ref]
-    keep = np.ones(len(ref), bool)
-    start = None
-    for k, ok in enumerate([*tracked.tolist(), True]):  # a sentinel closes the last run
-        if not ok and start is None:
-            start = k
-        elif ok and start is not None:
-            if k - start > longest_gap:
-                keep[start:k] = False
-            start = None
-    return ref[keep] if keep.any() else ref
+    framing) background frames from: :func:`~talkstudio.core.subject.steady_frames`. Pasted
+    back on a frame whose pose preprocessing held, the head would sit where the source's head
+    is not."""
+    return steady_frames(tracks.tracked, reference, longest_gap)
 
 
 def count_blinks(eye_ratio: np.ndarray, threshold: float = 0.5) -> int:

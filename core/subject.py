@@ -92,6 +92,34 @@ class SubjectMeta:
         return range(self.train_frames, self.num_frames)
 
 
+LONGEST_FILLED_GAP = round(0.5 * FPS)
+"""Untracked runs up to this many frames are used like tracked ones (preprocessing interpolates
+them: its ``max_gap_s`` default); longer runs are left out of training and of driven tracks."""
+
+
+def steady_frames(
+    tracked: np.ndarray,
+    frames: range | list[int] | np.ndarray,
+    longest_gap: int = LONGEST_FILLED_GAP,
+) -> np.ndarray:
+    """``frames`` without the untracked runs (``tracked`` [T] False) longer than ``longest_gap``
+    frames, where preprocessing held or interpolated a pose the video does not show (a title
+    before the speaker appears, a cutaway, a face turned away). Short runs, smoothly
+    interpolated, stay; so does everything when nothing else would be left."""
+    ref = np.asarray(frames, dtype=np.int64)
+    ok_frames = np.asarray(tracked, bool)[ref]
+    keep = np.ones(len(ref), bool)
+    start = None
+    for k, ok in enumerate([*ok_frames.tolist(), True]):  # a sentinel closes the last run
+        if not ok and start is None:
+            start = k
+        elif ok and start is not None:
+            if k - start > longest_gap:
+                keep[start:k] = False
+            start = None
+    return ref[keep] if keep.any() else ref
+
+
 def default_train_frames(total: int) -> int:
     """Frames in the training split: all but the last 10 % (at least one frame each side)."""
     if total < 2:
@@ -158,6 +186,11 @@ class Subject:
     @property
     def background_path(self) -> Path:
         return self.root / "background.png"
+
+    def steady_train_frames(self) -> list[int]:
+        """The training split without its long untracked runs (:func:`steady_frames`): the
+        frames the head, torso and refiner learn from."""
+        return steady_frames(self.tracks.tracked, self.meta.train_range).tolist()
 
     def model_dir(self, part: str) -> Path:
         if part not in MODEL_PARTS:

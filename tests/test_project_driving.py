@@ -100,3 +100,18 @@ def test_driven_reference_leaves_out_long_untracked_runs(tiny_subject: Path) -> 
     assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n - gap - 1))
     tracks.tracked[:] = False
     assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n))
+
+
+def test_training_leaves_out_long_untracked_runs(tiny_subject: Path) -> None:
+    """Head, torso and refiner train on Subject.steady_train_frames: the training split without
+    the runs preprocessing filled over more than 0.5 s."""
+    subj = subject.Subject.open(tiny_subject)
+    train = list(subj.meta.train_range)
+    subj.tracks.tracked[:] = True
+    assert subj.steady_train_frames() == train
+    subj.tracks.tracked[:] = False  # nothing tracked: nothing better to train on
+    assert subj.steady_train_frames() == train
+    tracked = np.ones(40, bool)
+    tracked[5 : 5 + subject.LONGEST_FILLED_GAP + 1] = False
+    kept = subject.steady_frames(tracked, range(40)).tolist()
+    assert kept == [*range(5), *range(5 + subject.LONGEST_FILLED_GAP + 1, 40)]

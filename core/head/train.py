@@ -175,7 +175,7 @@ def train_head(
 
     meta = subject.meta
     yield Progress(STAGE, start, config.steps, "loading frames")
-    frames = FrameSet.load(subject, meta.train_range, config.image_size)
+    frames = FrameSet.load(subject, subject.steady_train_frames(), config.image_size)
     shown = FrameSet.load(subject, list(meta.val_range)[:1] or [0], config.image_size)
     if start == 0:
         carve_hull(model, frames)

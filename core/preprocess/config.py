@@ -40,8 +40,10 @@ class PreprocessConfig:
     """Shortest video accepted, in seconds."""
     max_gap_s: float = 0.5
     """Untracked runs up to this long are interpolated silently; longer ones are reported."""
-    max_untracked_fraction: float = 0.1
-    """More untracked frames than this fraction is an error that names the ranges."""
+    max_untracked_fraction: float = 0.3
+    """More untracked frames than this fraction is an error that names the ranges. Runs longer
+    than ``max_gap_s`` are left out of training and of driven tracks (core/subject.py
+    ``steady_frames``), so a clip with a title or a cutaway still makes a subject."""
     max_faces: int = 2
     """Faces MediaPipe looks for per frame; more than one lets us notice a second person."""
     equal_face_ratio: float = 0.8

@@ -176,7 +176,8 @@ def fill_gaps(
     long = [(a, b) for a, b in gaps if (b - a) / fps > max_gap_s]
     if long:
         notes.append(
-            f"gaps longer than {max_gap_s:.1f} s (filled, expect stiff motion there): "
+            f"gaps longer than {max_gap_s:.1f} s (filled, and left out of training and of "
+            f"driven tracks): "
             f"{format_ranges(long, fps)}"
         )
     return mesh, notes

@@ -177,7 +177,7 @@ def train_refiner(
     subject, folder, dev = open_run(subject_dir, KIND, config, device, out_dir)
     config = resolve_scale(subject, config)
     low = subject.meta.size // config.scale
-    frames = pick_frames(subject.meta.train_range, config.cache_frames)
+    frames = pick_frames(subject.steady_train_frames(), config.cache_frames)
     inputs: torch.Tensor | None = None
     choice = ""
     if config.plate == "auto":  # the plate a previous run chose, or the better composite now

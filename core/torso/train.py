@@ -103,7 +103,7 @@ def train_torso(
         return TorsoTrainResult(folder, start, 0.0, float("nan"))
 
     meta = subject.meta
-    sampler = PairSampler(subject, meta.train_range, config)
+    sampler = PairSampler(subject, subject.steady_train_frames(), config)
     perceptual = load_perceptual(dev) if config.vgg_weight > 0 else None
     n = len(sampler.indices)
     for k in sampler.preload():
