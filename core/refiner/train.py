@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import atomic
+from ..checkpoint import load_config
 from ..errors import CheckpointError
 from ..head.model import HeadModel
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
@@ -155,11 +156,11 @@ def _torso(subject: Subject, dev: torch.device) -> Compositor | None:
 
 
 def _saved_plate(folder: Path) -> str | None:
-    """The plate of the refiner checkpoint in ``folder`` (None: none there, or unreadable)."""
+    """The plate of the refiner checkpoint in ``folder`` (None: none there, or unreadable: the
+    run then chooses afresh, and :func:`restore` says what is wrong with the checkpoint)."""
     try:
-        raw = json.loads((folder / "config.json").read_text("utf-8"))
-        plate = raw["config"]["plate"]
-    except (OSError, ValueError, KeyError, TypeError):
+        plate = load_config(folder, KIND).get("config", {}).get("plate")
+    except CheckpointError:
         return None
     return plate if plate in ("mean", "background", "torso") else None
 
@@ -179,14 +180,16 @@ def train_refiner(
     low = subject.meta.size // config.scale
     frames = pick_frames(subject.steady_train_frames(), config.cache_frames)
     inputs: torch.Tensor | None = None
+    mean: torch.Tensor | None = None
     choice = ""
     if config.plate == "auto":  # the plate a previous run chose, or the better composite now
         saved = _saved_plate(folder) if resume else None
         if saved is None:
             inputs = yield from _head_cache(subject, frames, low, dev)
-            compositor = _torso(subject, dev)
             mean = subject_plate(subject, "mean", frames)
-            saved, choice = choose_plate(subject, frames, inputs, mean, compositor, config.scale)
+            saved, choice = choose_plate(
+                subject, frames, inputs, mean, _torso(subject, dev), config.scale
+            )
         config = config.replace(plate=saved)
     net = RefinerNet(config).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -198,7 +201,8 @@ def train_refiner(
 
     if inputs is None:
         inputs = yield from _head_cache(subject, frames, low, dev)
-    plate = subject_plate(subject, config.plate, frames)  # [3, S, S]
+    plate = mean if config.plate == "mean" and mean is not None else None
+    plate = subject_plate(subject, config.plate, frames) if plate is None else plate  # [3, S, S]
     save_plate(folder, plate)
     if config.plate == "torso":  # one plate per frame, [N, 3, S, S] uint8
         yield Progress(
