@@ -101,20 +101,12 @@ def choose_plate(
     up = upsample(x[:, :4], scale).clamp(0.0, 1.0)  # [n, 4, S, S]
     background = subject_plate(subject, "background", frames).to(mean.device)
     torso = torso_plate(compositor, background, x, scale)  # [n, 3, S, S]
+    truths = [subject.load_frame(frames[k]).astype(np.float64) / 255.0 for k in picks]
     scores = {}
     for name, plates in (("mean", mean.expand_as(torso)), ("torso", torso)):
         base = (up[:, :3] + (1.0 - up[:, 3:]) * plates).clamp(0.0, 1.0)
-        scores[name] = float(
-            np.median(
-                [
-                    metrics.psnr(
-                        base[j].permute(1, 2, 0).double().numpy(),
-                        subject.load_frame(frames[k]).astype(np.float64) / 255.0,
-                    )
-                    for j, k in enumerate(picks)
-                ]
-            )
-        )
+        hwc = base.permute(0, 2, 3, 1).double().cpu().numpy()  # [n, S, S, 3]
+        scores[name] = float(np.median([metrics.psnr(hwc[j], t) for j, t in enumerate(truths)]))
     best = "torso" if scores["torso"] >= scores["mean"] + TORSO_MARGIN_DB else "mean"
     note = (
         f"plate: {'the torso' if best == 'torso' else 'the mean frame'} (before training, on "
