@@ -180,6 +180,29 @@ def test_untrained_model_scores_exactly_the_baseline(tmp_path: Path) -> None:
     assert s.corr == 0.0 and s.opening_ratio == 0.0
 
 
+def test_long_untracked_runs_carry_no_loss(tmp_path: Path) -> None:
+    """Windows over a run whose landmarks preprocessing held (a title, a cutaway) weigh those
+    frames 0 in stage 1's loss; short interpolated gaps and tracked frames weigh 1."""
+    from talkstudio.core.stage1.data import Stage1Data
+    from talkstudio.core.stage1.features import AudioFrontEnd
+    from talkstudio.core.subject import LONGEST_FILLED_GAP
+
+    root = write_envelope_subject(tmp_path / "env", seconds=4.0)
+    subject = Subject.open(root)
+    subject.tracks.tracked[:] = True
+    long_run = range(10, 10 + LONGEST_FILLED_GAP + 1)
+    subject.tracks.tracked[list(long_run)] = False
+    subject.tracks.tracked[40:43] = False  # short, interpolated: kept
+    data = Stage1Data.from_subject(subject, AudioFrontEnd(Stage1Config()))
+    assert data.weight is not None
+    assert np.flatnonzero(data.weight == 0).tolist() == list(long_run)
+    rng = np.random.default_rng(0)
+    feats, target, _, weight = data.sample(4, 30, rng)
+    assert weight.shape == target.shape[:2] and feats.shape[:2] == weight.shape
+    full = data.sample(1, data.frames, rng)[3][0]  # the whole split as one window
+    np.testing.assert_array_equal(full.numpy(), data.weight)
+
+
 @pytest.mark.slow
 def test_rendered_synthetic_subject(tmp_path: Path) -> None:
     from talkstudio.core.synthetic import SynthConfig, write_synthetic

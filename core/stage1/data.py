@@ -16,7 +16,7 @@ import torch
 
 from ..errors import SubjectError
 from ..landmarks import STAGE1_POINTS
-from ..subject import Subject
+from ..subject import Subject, steady_frames
 from ..timing import SAMPLES_PER_FRAME
 from .features import AudioFrontEnd, loudness_gain
 
@@ -75,6 +75,9 @@ class Stage1Data:
     norm: LandmarkNorm
     gain: float
     """Loudness gain of the training audio (:func:`subject_gain`), applied to its features."""
+    weight: np.ndarray | None = None
+    """[T] loss weight per frame: 0 inside untracked runs longer than 0.5 s, whose landmarks
+    preprocessing held (core/subject.py ``steady_frames``), else 1; None: all 1."""
 
     @classmethod
     def from_subject(
@@ -93,7 +96,9 @@ class Stage1Data:
         norm = norm if norm is not None else LandmarkNorm.from_landmarks(lm)
         disp = norm.normalise(lm[:, list(STAGE1_POINTS)])
         gain = loudness_gain(audio)
-        return cls(feats=front_end(audio, gain), disp=disp, norm=norm, gain=gain)
+        weight = np.zeros(n, np.float32)
+        weight[steady_frames(subject.tracks.tracked, range(n))] = 1.0
+        return cls(feats=front_end(audio, gain), disp=disp, norm=norm, gain=gain, weight=weight)
 
     @property
     def frames(self) -> int:
@@ -114,12 +119,13 @@ class Stage1Data:
 
     def sample(
         self, batch: int, window: int, rng: np.random.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``batch`` random windows of min(window, T) frames, stacked.
 
-        Returns audio rows [B, W, in_dim], targets [B, W, 37, 3] and the teacher-forcing inputs
-        [B, W, 37, 3]: each frame's previous frame, the window's first frame starting from the
-        true previous frame (or the mean, zeros, at the clip's start).
+        Returns audio rows [B, W, in_dim], targets [B, W, 37, 3], the teacher-forcing inputs
+        [B, W, 37, 3] (each frame's previous frame, the window's first frame starting from the
+        true previous frame, or the mean, zeros, at the clip's start) and the frames' loss
+        weights [B, W] (:attr:`weight`).
         """
         w = min(window, self.frames)
         starts = rng.integers(0, self.frames - w + 1, size=batch if w < self.frames else 1)
@@ -128,8 +134,10 @@ class Stage1Data:
         prev = np.concatenate([np.zeros_like(target[:, :1]), target[:, :-1]], axis=1)
         has_prev = starts > 0
         prev[has_prev, 0] = self.disp[starts[has_prev] - 1]
+        weight = np.ones(idx.shape, np.float32) if self.weight is None else self.weight[idx]
         return (
             torch.from_numpy(self.feats[idx]),
             torch.from_numpy(target),
             torch.from_numpy(prev),
+            torch.from_numpy(weight),
         )

@@ -183,7 +183,9 @@ def _train(
     with loop:  # a cancel (closing the job) saves the step reached
         for step in loop:
             model.train()
-            feats, target, prev = (x.to(dev) for x in data.sample(cfg.batch, cfg.window, rng))
+            feats, target, prev, weight = (
+                x.to(dev) for x in data.sample(cfg.batch, cfg.window, rng)
+            )
             if cfg.gain_jitter_db > 0 and cfg.audio_features in ("mel", "mel+phonetic"):
                 db = torch.empty(feats.shape[0], 1, device=dev).uniform_(-1, 1)
                 db = db * cfg.gain_jitter_db
@@ -196,7 +198,8 @@ def _train(
                         prev = torch.cat([prev[:, :1], pred[:, :-1]], dim=1)
             for group in opt.param_groups:
                 group["lr"] = lr * _lr_factor(step - 1, cfg)
-            loss = frame_loss(model(feats, prev), target, cfg.mouth_weight).mean()
+            per = frame_loss(model(feats, prev), target, cfg.mouth_weight)  # [B, W]
+            loss = (per * weight).sum() / weight.sum().clamp_min(1.0)  # untracked runs out
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
