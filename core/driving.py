@@ -20,7 +20,7 @@ from .blinks import BLINK_PROFILE as BLINK_PROFILE
 from .blinks import BlinkSchedule, blink_factors
 from .edit import FrameEdit, TypicalOpening, apply_alphas, apply_frame_edit
 from .landmarks import STAGE1_POINTS
-from .subject import LONGEST_FILLED_GAP, Tracks, steady_frames
+from .subject import Tracks
 from .timing import FPS
 
 MIN_BLINKS_PER_MINUTE = 6.0
@@ -104,16 +104,6 @@ def pingpong_indices(count: int, length: int, start: int = 0) -> np.ndarray:
     return np.where(k < length, k, period - k).astype(np.int64)
 
 
-def steady_reference(
-    tracks: Tracks, reference: range, longest_gap: int = LONGEST_FILLED_GAP
-) -> np.ndarray:
-    """The frames of ``reference`` a driven track borrows its pose, eyes and (in the source
-    framing) background frames from: :func:`~talkstudio.core.subject.steady_frames`. Pasted
-    back on a frame whose pose preprocessing held, the head would sit where the source's head
-    is not."""
-    return steady_frames(tracks.tracked, reference, longest_gap)
-
-
 def count_blinks(eye_ratio: np.ndarray, threshold: float = 0.5) -> int:
     """Number of dips of the mean eye ratio [T, 2] below ``threshold``."""
     closed = eye_ratio.mean(axis=1) < threshold
@@ -131,7 +121,8 @@ def build_driving_track(
     """Join ``mouth_points`` [T, 37, 3] (stage 1, head frame) with the reference ``tracks``.
 
     ``reference`` holds the subject's frames to borrow from, in order (its training split, or
-    :func:`steady_reference` of it).
+    for driven tracks :meth:`Subject.steady_train_frames
+    <talkstudio.core.subject.Subject.steady_train_frames>`).
     Without ``mouth_points`` the reference's own 37 points are used (``count`` frames), which is
     the subject replaying itself.
     """

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .driving import DrivingTrack, build_driving_track, steady_reference
+from .driving import DrivingTrack, build_driving_track
 from .edit import Edits, FrameEdit, frame_edit
 from .errors import CheckpointError, TalkstudioError
 from .geometry import scale_intrinsics
@@ -199,10 +199,9 @@ class Engine:
         self, samples: np.ndarray, mouth: np.ndarray, still_head: bool, seed: int
     ) -> DrivingTrack:
         self.audio = samples.astype(np.float32)
-        tracks = self.subject.tracks
         self.track = build_driving_track(
-            tracks,
-            steady_reference(tracks, self.subject.meta.train_range),
+            self.subject.tracks,
+            np.asarray(self.subject.steady_train_frames()),  # no frames of held poses
             mouth,
             still_head=still_head,
             seed=seed,

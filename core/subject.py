@@ -106,17 +106,13 @@ def steady_frames(
     frames, where preprocessing held or interpolated a pose the video does not show (a title
     before the speaker appears, a cutaway, a face turned away). Short runs, smoothly
     interpolated, stay; so does everything when nothing else would be left."""
+    from .preprocess.tracking import runs
+
     ref = np.asarray(frames, dtype=np.int64)
-    ok_frames = np.asarray(tracked, bool)[ref]
     keep = np.ones(len(ref), bool)
-    start = None
-    for k, ok in enumerate([*ok_frames.tolist(), True]):  # a sentinel closes the last run
-        if not ok and start is None:
-            start = k
-        elif ok and start is not None:
-            if k - start > longest_gap:
-                keep[start:k] = False
-            start = None
+    for a, b in runs(~np.asarray(tracked, bool)[ref]):
+        if b - a > longest_gap:
+            keep[a:b] = False
     return ref[keep] if keep.any() else ref
 
 

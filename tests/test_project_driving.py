@@ -80,13 +80,13 @@ def test_reference_blinks_are_kept(tiny_subject: Path) -> None:
 def test_driven_reference_leaves_out_long_untracked_runs(tiny_subject: Path) -> None:
     """Frames whose pose preprocessing held over a long gap (a title before the speaker) are
     not borrowed by a driven track; short interpolated gaps are."""
-    assert driving.LONGEST_FILLED_GAP == 12  # 0.5 s, preprocessing's longest silent fill
+    assert subject.LONGEST_FILLED_GAP == 12  # 0.5 s, preprocessing's longest silent fill
     tracks = subject.Subject.open(tiny_subject).tracks
     n, gap = len(tracks.tracked), 3
     tracks.tracked[:] = True
     tracks.tracked[: gap + 1] = False  # the clip starts without a tracked face
     tracks.tracked[gap + 3 : gap + 5] = False  # a short gap, interpolated
-    ref = driving.steady_reference(tracks, range(n), longest_gap=gap)
+    ref = subject.steady_frames(tracks.tracked, range(n), gap)
     assert ref.tolist() == list(range(gap + 1, n))
     mouth = np.zeros((3 * n, 37, 3), np.float32)
     track = driving.build_driving_track(tracks, ref, mouth)
@@ -95,11 +95,11 @@ def test_driven_reference_leaves_out_long_untracked_runs(tiny_subject: Path) -> 
     tracks.tracked[:] = True
     tracks.tracked[1 : 1 + gap] = False
     tracks.tracked[n - gap :] = False
-    assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n))
+    assert subject.steady_frames(tracks.tracked, range(n), gap).tolist() == list(range(n))
     tracks.tracked[n - gap - 1 :] = False
-    assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n - gap - 1))
+    assert subject.steady_frames(tracks.tracked, range(n), gap).tolist() == list(range(n - gap - 1))
     tracks.tracked[:] = False
-    assert driving.steady_reference(tracks, range(n), gap).tolist() == list(range(n))
+    assert subject.steady_frames(tracks.tracked, range(n), gap).tolist() == list(range(n))
 
 
 def test_training_leaves_out_long_untracked_runs(tiny_subject: Path) -> None:

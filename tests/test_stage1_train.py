@@ -194,7 +194,6 @@ def test_long_untracked_runs_carry_no_loss(tmp_path: Path) -> None:
     subject.tracks.tracked[list(long_run)] = False
     subject.tracks.tracked[40:43] = False  # short, interpolated: kept
     data = Stage1Data.from_subject(subject, AudioFrontEnd(Stage1Config()))
-    assert data.weight is not None
     assert np.flatnonzero(data.weight == 0).tolist() == list(long_run)
     rng = np.random.default_rng(0)
     feats, target, _, weight = data.sample(4, 30, rng)

@@ -75,9 +75,9 @@ class Stage1Data:
     norm: LandmarkNorm
     gain: float
     """Loudness gain of the training audio (:func:`subject_gain`), applied to its features."""
-    weight: np.ndarray | None = None
+    weight: np.ndarray
     """[T] loss weight per frame: 0 inside untracked runs longer than 0.5 s, whose landmarks
-    preprocessing held (core/subject.py ``steady_frames``), else 1; None: all 1."""
+    preprocessing held (core/subject.py ``steady_frames``), else 1."""
 
     @classmethod
     def from_subject(
@@ -134,10 +134,9 @@ class Stage1Data:
         prev = np.concatenate([np.zeros_like(target[:, :1]), target[:, :-1]], axis=1)
         has_prev = starts > 0
         prev[has_prev, 0] = self.disp[starts[has_prev] - 1]
-        weight = np.ones(idx.shape, np.float32) if self.weight is None else self.weight[idx]
         return (
             torch.from_numpy(self.feats[idx]),
             torch.from_numpy(target),
             torch.from_numpy(prev),
-            torch.from_numpy(weight),
+            torch.from_numpy(self.weight[idx]),
         )

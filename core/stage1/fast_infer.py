@@ -209,40 +209,14 @@ def generate_numpy(model: Stage1Model, feats: torch.Tensor) -> torch.Tensor:
     # The loop's products are far too small to share between BLAS threads: a second thread
     # only spins (stage 1 on German_20s: 32.8× real time in CPU time on one, 24.0× on two).
     with threadpool_limits(limits=1, user_api="blas"):
-        _decode(
-            feats,
-            lm_enc_of=model.lm_encoder,
-            dec_layers=dec_layers,
-            fused=fused,
-            pe=pe,
-            period=period,
-            head=head,
-            disp_std=disp_std,
-            out=out,
-        )
+        for n in range(b):  # one sequence at a time: 2-D products are the cheapest
+            lm_enc = _LandmarkEncoder(model.lm_encoder)
+            layers = [_DecoderLayer(layer, t) for layer in dec_layers]
+            prev = np.zeros((NUM_POINTS, 3), np.float32)  # the start: the mean landmarks
+            for i in range(t):
+                x = lm_enc(prev / disp_std) + pe[i % period]  # [dim]
+                for layer, f in zip(layers, fused):
+                    x = layer(x, f[n, i], i)
+                prev = head(x).reshape(NUM_POINTS, 3) * disp_std
+                out[n, i] = prev
     return torch.from_numpy(out).to(feats.dtype)
-
-
-def _decode(
-    feats: torch.Tensor,
-    lm_enc_of: LandmarkEncoder,
-    dec_layers: list[DecoderLayer],
-    fused: list[np.ndarray],
-    pe: np.ndarray,
-    period: int,
-    head: _Linear,
-    disp_std: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """The free-running loop of :func:`generate_numpy`, writing ``out`` [B, T, 37, 3]."""
-    b, t = feats.shape[:2]
-    for n in range(b):  # one sequence at a time: 2-D products are the cheapest
-        lm_enc = _LandmarkEncoder(lm_enc_of)
-        layers = [_DecoderLayer(layer, t) for layer in dec_layers]
-        prev = np.zeros((NUM_POINTS, 3), np.float32)  # the start: the mean landmarks
-        for i in range(t):
-            x = lm_enc(prev / disp_std) + pe[i % period]  # [dim]
-            for layer, f in zip(layers, fused):
-                x = layer(x, f[n, i], i)
-            prev = head(x).reshape(NUM_POINTS, 3) * disp_std
-            out[n, i] = prev
