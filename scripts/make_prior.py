@@ -56,6 +56,10 @@ def main() -> int:
     ap.add_argument("--val-speakers", nargs="*", default=list(VAL_SPEAKERS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--mouth-weight", type=float, default=PriorRecipe.mouth_weight)
+    ap.add_argument("--input-noise", type=float, default=PriorRecipe.input_noise)
+    ap.add_argument("--rollout-passes", type=int, default=PriorRecipe.rollout_passes)
+    ap.add_argument("--audio-kernel", type=int, default=Stage1Config.audio_kernel)
+    ap.add_argument("--conv-layers", type=int, default=Stage1Config.audio_conv_layers)
     ap.add_argument("--clip-norm", action="store_true", help="mel_clip_norm (per-clip CMN)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -74,7 +78,8 @@ def main() -> int:
     train_clips = [c for c in clips if c.name not in val_names]
     val_clips = [c for c in clips if c.name in val_names]
     norms = speaker_norms(clips)
-    given = ("steps", "batch", "lr", "window", "variants", "seed", "mouth_weight")
+    given = ("steps", "batch", "lr", "window", "variants", "seed", "mouth_weight", "input_noise")
+    given += ("rollout_passes",)
     recipe = PriorRecipe(
         **{name: getattr(args, name) for name in given}, val_speakers=tuple(sorted(val_names))
     )
@@ -83,6 +88,8 @@ def main() -> int:
         window=args.window,
         seed=args.seed,
         mel_clip_norm=args.clip_norm,
+        audio_kernel=args.audio_kernel,
+        audio_conv_layers=args.conv_layers,
         mouth_weight=args.mouth_weight,
     )
     front_end = AudioFrontEnd(config, allow_fallback=False)

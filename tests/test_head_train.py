@@ -234,14 +234,33 @@ def test_training_with_mouth_patches_runs(synth_subject: Path, tmp_path: Path) -
         steps=8,
         mouth_patch_fraction=0.75,
         mouth_weight=1.0,
+        region_image_size=64,  # the lips at twice the working size
         **TINY,  # type: ignore[arg-type]
     )
     records = list(train_head(synth_subject, cfg, "cpu", out_dir=tmp_path / "head"))
+    assert any("frames at 64²" in r.message for r in records), "the finer frames were not loaded"
     steps = [r for r in records if r.losses]
     assert [r.step for r in steps] == list(range(1, 9))
     assert all(math.isfinite(r.losses["loss"]) for r in steps)
     assert any(r.losses.get("mouth", 0.0) > 0 for r in steps), "no step trained the lips"
     assert HeadModel.load(tmp_path / "head").config.mouth_patch_fraction == 0.75
+
+
+def test_finer_region_patches_cast_the_rays_of_the_same_image_points(synth_subject: Path) -> None:
+    from talkstudio.core.head.rays import camera_rays
+
+    subject = Subject.open(synth_subject)
+    coarse, fine = FrameSet.load(subject, [3], 32), FrameSet.load(subject, [3], 64)
+    g = torch.Generator().manual_seed(0)
+    p = sample_region_patch(fine, 0, MOUTH, 16, g)
+    centre = fine.lm2d[0][list(MOUTH)].mean(axis=0)
+    assert np.abs(p.uv.numpy().mean(axis=0) - centre).max() <= 16 // 8 + 1.0  # at 64²
+    o_fine, d_fine = camera_rays(fine.K, fine.pose[0], p.uv)
+    o_coarse, d_coarse = camera_rays(coarse.K, coarse.pose[0], p.uv * 0.5)  # same points at 32²
+    torch.testing.assert_close(o_fine, o_coarse)
+    torch.testing.assert_close(d_fine, d_coarse, atol=1e-5, rtol=0)
+    img = torch.nn.functional.avg_pool2d(fine.image(0).permute(2, 0, 1)[None], 2)[0]
+    assert float((img.permute(1, 2, 0) - coarse.image(0)).abs().mean()) < 0.02  # same picture
 
 
 def test_training_resumes_and_cancel_keeps_progress(synth_subject: Path, tmp_path: Path) -> None:

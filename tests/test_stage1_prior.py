@@ -268,17 +268,19 @@ def test_the_mouth_term_weighs_an_opening_error_above_an_equal_jaw_error() -> No
     assert bool((weighted_open > 5 * plain).all())
 
 
-def test_fine_tuning_takes_the_priors_mouth_weight(tmp_path: Path) -> None:
+def test_fine_tuning_takes_the_priors_mouth_weight_and_audio_convolutions(tmp_path: Path) -> None:
     from talkstudio.core.stage1.features import AudioFrontEnd
     from talkstudio.core.stage1.prior import initial_model
     from talkstudio.core.stage1.prior_train import save_prior
     from talkstudio.core.subject import Subject
 
     cfg = Stage1Config.from_preset("preview", audio_features="mel")
-    prior_cfg = cfg.replace(mouth_weight=4.0)
+    prior_cfg = cfg.replace(mouth_weight=4.0, audio_kernel=9)
     in_dim = AudioFrontEnd(cfg).in_dim
     save_prior(Stage1Model(prior_cfg, in_dim), tmp_path / "prior", {"recipe": {}})
     subject = Subject.open(write_envelope_subject(tmp_path / "s", seconds=3.0))
     model, config, note = initial_model(subject, cfg.replace(prior_path=str(tmp_path / "prior")))
     assert model is not None, note
     assert config.mouth_weight == 4.0 and "mouth_weight 0.0 -> 4.0" in note
+    assert config.audio_kernel == 9 and "audio_kernel 5 -> 9" in note
+    assert model.audio_encoder.reach == 8  # the prior's weights, not a fresh network

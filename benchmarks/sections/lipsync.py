@@ -9,7 +9,17 @@ prediction comes late). The opening is a ratio, so the subject's and the speaker
 do not matter. Medians over the test speakers.
 
 Subjects: ``German_20s`` and ``German_8s`` (its first 8 s: the few-shot case), from
-``$TALKSTUDIO_SUBJECTS`` (copied without models) or preprocessed here from ``../shared/data``.
+``$TALKSTUDIO_SUBJECTS`` (copied without models) or preprocessed here from ``../shared/data``,
+and one long corpus subject, ``TaoKai__subtitleEffect__obama`` (61 s, English, a training
+speaker of the prior: what is measured is how other voices drive it).
+``$LIPSYNC_SUBJECTS`` (comma-separated names) keeps only those subjects.
+
+Render space (the issue's yardstick, independent of our code): when ``$TALKSTUDIO_SUBJECTS``
+holds the subject with a trained head and torso, the ``prior + fine-tune`` and ``from scratch``
+models of ``German_20s`` drive it with each 25-fps test clip (the shared check pairs frames by
+index, so clips at other rates would drift), the export is written at 128² as a crop, and
+``../shared/checks/mouth_sync.py REAL RENDER`` re-tracks both with MediaPipe: its mouth-opening
+r, and the mean opening of the real and the rendered mouth. ``LIPSYNC_RENDER=0`` skips it.
 
 Rows (models) per subject:
 
@@ -51,6 +61,11 @@ CORPUS = SHARED_DATA / "corpus"
 EIGHT_S = 200
 """Frames of the few-shot subject (8 s at 25 fps)."""
 QUICK_TRAINING = {"steps": 4, "val_every": 2}
+LONG_SUBJECT = "TaoKai__subtitleEffect__obama"
+"""The long corpus subject (61 s of English at 1280×720, a small face)."""
+RENDER_ROWS = ("prior + fine-tune", "mel, from scratch")
+"""The rows whose models are also rendered and re-tracked (render space)."""
+RENDER_SIZE = 128
 
 
 @dataclass
@@ -93,19 +108,46 @@ def _drivers(quick: bool, scratch: Path) -> tuple[list[Driver], str]:
     return [Driver("synthetic seed 3", s.load_audio(), lm, s.tracks.tracked)], "synthetic driver"
 
 
-def _subjects(quick: bool, scratch: Path) -> list[tuple[str, Path | None, str]]:
+def _subjects(quick: bool, scratch: Path) -> tuple[list[tuple[str, Path | None, str]], Path | None]:
+    """The subjects to measure (``$LIPSYNC_SUBJECTS`` keeps some), and German_20s's folder
+    (German_8s's unseen own audio is the rest of German_20s)."""
     from benchmarks.sections.stage1 import _real_subject
 
     if quick:
         from talkstudio.core.synthetic import SynthConfig, write_synthetic
 
         res = write_synthetic(scratch / "subj", SynthConfig(seed=0, seconds=4.0, size=64), False)
-        return [("synthetic 4 s", res.subject_dir, "core.synthetic seed 0")]
-    german, note = _real_subject("German_20s", scratch)
-    out = [("German_20s", german, note)]
-    eight = _eight_seconds(scratch)
-    out.append(("German_8s", eight, "first 8 s of German_20s.mp4, preprocessed here"))
-    return out
+        return [("synthetic 4 s", res.subject_dir, "core.synthetic seed 0")], None
+    keep = os.environ.get("LIPSYNC_SUBJECTS")
+    wanted = keep.split(",") if keep else ["German_20s", "German_8s", LONG_SUBJECT]
+    out: list[tuple[str, Path | None, str]] = []
+    german: Path | None = None
+    if "German_20s" in wanted or "German_8s" in wanted:
+        german, note = _real_subject("German_20s", scratch)
+        if "German_20s" in wanted:
+            out.append(("German_20s", german, note))
+    if "German_8s" in wanted:
+        eight = _eight_seconds(scratch)
+        out.append(("German_8s", eight, "first 8 s of German_20s.mp4, preprocessed here"))
+    if LONG_SUBJECT in wanted:
+        out.append((LONG_SUBJECT, *_corpus_subject(LONG_SUBJECT, scratch)))
+    return out, german
+
+
+def _corpus_subject(name: str, scratch: Path) -> tuple[Path | None, str]:
+    """A corpus training clip as a subject: from ``$TALKSTUDIO_SUBJECTS`` or preprocessed."""
+    from benchmarks.common import SUBJECTS
+
+    if (SUBJECTS / name / "subject.json").is_file():
+        shutil.copytree(SUBJECTS / name, scratch / name, ignore=shutil.ignore_patterns("models"))
+        return scratch / name, f"{SUBJECTS / name}"
+    video = CORPUS / "train" / f"{name}.mp4"
+    if not video.is_file():
+        return None, f"skipped: no {SUBJECTS / name} and no {video}"
+    from talkstudio.core.preprocess import preprocess
+    from talkstudio.core.progress import run_job
+
+    return run_job(preprocess(video, scratch / name)), f"preprocessed here from {video.name}"
 
 
 def _eight_seconds(scratch: Path) -> Path | None:
@@ -168,6 +210,59 @@ def _cross(model: object, drivers: list[Driver]) -> tuple[list[float], list[floa
         best.append(rb)
         lags.append(float(lag))
     return r0s, best, lags
+
+
+def _render_space(model: object, subject_name: str, scratch: Path) -> list[tuple[str, str]]:
+    """``(clip, the shared check's output line)`` for each 25-fps test clip rendered by the
+    trained subject ``$TALKSTUDIO_SUBJECTS/subject_name`` driven through ``model``; [] when
+    that subject has no trained head and torso, or ``LIPSYNC_RENDER=0``."""
+    import subprocess
+    import sys
+
+    from benchmarks.common import SUBJECTS
+    from talkstudio.core.engine import Engine
+    from talkstudio.core.media import probe
+    from talkstudio.core.progress import run_job
+    from talkstudio.core.subject import Subject
+
+    check = SHARED_DATA.parent / "checks" / "mouth_sync.py"
+    trained = SUBJECTS / subject_name
+    if os.environ.get("LIPSYNC_RENDER") == "0" or not check.is_file():
+        return []
+    if not (trained / "subject.json").is_file():
+        return []
+    subject = Subject.open(trained)
+    if not (subject.has_model("head") and subject.has_model("torso")):
+        return []
+    engine = Engine.open(trained, device="cpu")
+    engine.stage1 = model
+    out = []
+    for clip in sorted((CORPUS / "test").glob("*.mp4")):
+        if abs(probe(clip).fps - 25.0) > 0.01:
+            continue
+        engine.drive(clip)
+        render = scratch / f"render-{clip.stem}.mp4"
+        run_job(engine.export(render, size=RENDER_SIZE, framing="crop"))
+        line = (
+            subprocess.run(
+                [sys.executable, str(check), str(clip), str(render)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        out.append((clip.stem, line))
+    return out
+
+
+def _check_value(line: str, key: str) -> float:
+    """``key=value`` of the shared check's output line."""
+    for word in line.split():
+        if word.startswith(key + "="):
+            return float(word.split("=", 1)[1])
+    raise ValueError(f"{key} not in {line!r}")
 
 
 def _silence(model: object, subject: Path, driver: Driver) -> float:
@@ -274,8 +369,7 @@ def run(ctx: Context) -> list[Measure]:
     scratch = Path(tempfile.mkdtemp(prefix="talkstudio_lipsync_"))
     try:
         drivers, dnote = _drivers(ctx.quick, scratch)
-        subjects = _subjects(ctx.quick, scratch)
-        german = next((p for n, p, _ in subjects if n == "German_20s"), None)
+        subjects, german = _subjects(ctx.quick, scratch)
         for name, subject, snote in subjects:
             if subject is None:
                 measures.append(Measure(f"{name}", "-", [float("nan")], f"skipped: {snote}"))
@@ -316,6 +410,26 @@ def run(ctx: Context) -> list[Measure]:
                         f"front end + decoding, {threads} thread",
                     ),
                 ]
+                if name == "German_20s" and label.endswith(RENDER_ROWS) and not ctx.quick:
+                    rendered = _render_space(model, name, scratch)
+                    for clip, line in rendered:
+                        measures.append(
+                            Measure(
+                                f"{tag} | render {clip[:24]} r",
+                                "r",
+                                [_check_value(line, "mouth_corr")],
+                                f"{RENDER_SIZE}² crop re-tracked by checks/mouth_sync.py: {line}",
+                            )
+                        )
+                    if rendered:
+                        measures.append(
+                            Measure(
+                                f"{tag} | render r",
+                                "r",
+                                [_check_value(line, "mouth_corr") for _, line in rendered],
+                                f"{len(rendered)} 25-fps test clips, median",
+                            )
+                        )
                 if name == "German_8s":
                     rest = _own_rest(model, german)
                     if rest is not None:

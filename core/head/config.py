@@ -126,6 +126,11 @@ class HeadConfig(PartConfig):
     the head renders a dark line between the lips whatever the landmarks say."""
     mouth_open_quantile: float = 0.75
     """Quantile of the training frames' mouth opening from which a mouth counts as open."""
+    region_image_size: int = 0
+    """Side in pixels of the frames the eye and mouth patches come from (0: ``image_size``).
+    Above ``image_size`` (at most the subject's size) these stride-1 patches see the lips and
+    eyelids at that finer resolution, so a head trained at 128² still learns an inner-lip gap
+    of a few pixels that 128² reduces to one; renders above 128² then show it."""
     mouth_weight: float = 0.0
     """Weight of a smooth-L1 term over the pixels inside the outer lips (not part of Eq. 9)."""
     lambda_depth_var: float = 0.0
@@ -201,6 +206,11 @@ class HeadConfig(PartConfig):
                 f"eye_patch_fraction + mouth_patch_fraction is "
                 f"{self.eye_patch_fraction + self.mouth_patch_fraction:g}; they share the "
                 "patches, so lower one of them to make the sum at most 1"
+            )
+        if self.region_image_size < 0:
+            raise ConfigError(
+                f"region_image_size must be 0 (image_size) or a side in pixels, "
+                f"got {self.region_image_size}"
             )
         for name in ("eye_weight", "mouth_weight"):
             if getattr(self, name) < 0:

@@ -176,6 +176,11 @@ def train_head(
     meta = subject.meta
     yield Progress(STAGE, start, config.steps, "loading frames")
     frames = FrameSet.load(subject, subject.steady_train_frames(), config.image_size)
+    detail = frames  # where the eye and mouth patches come from
+    region_size = min(config.region_image_size or config.image_size, meta.size)
+    if region_size > config.image_size:
+        yield Progress(STAGE, start, config.steps, f"loading frames at {region_size}²")
+        detail = FrameSet.load(subject, frames.indices, region_size)
     shown = FrameSet.load(subject, list(meta.val_range)[:1] or [0], config.image_size)
     if start == 0:
         carve_hull(model, frames)
@@ -200,14 +205,15 @@ def train_head(
             j = int(torch.randint(0, len(frames), (1,), generator=gen))
             regions = config.eye_patch_fraction + config.mouth_patch_fraction
             u = float(torch.rand(1, generator=gen)) if regions > 0 else 1.0
+            source = detail if u < regions else frames
             if u < config.eye_patch_fraction:
                 side = int(torch.randint(0, 2, (1,), generator=gen))
                 closed = frames.eye_ratio[:, side] < config.eye_closed_ratio
                 j = pick_frame(closed, config.eye_closed_share, gen)
-                patch = sample_region_patch(frames, j, EYES[side], config.patch_size, gen)
+                patch = sample_region_patch(detail, j, EYES[side], config.patch_size, gen)
             elif u < regions:
                 j = pick_frame(mouth_open, config.mouth_open_share, gen)
-                patch = sample_region_patch(frames, j, MOUTH, config.patch_size, gen)
+                patch = sample_region_patch(detail, j, MOUTH, config.patch_size, gen)
             else:
                 patch = sample_patch(
                     frames, j, config.patch_size, config.patch_scale_max,
@@ -217,7 +223,7 @@ def train_head(
             if step <= face_steps:
                 fade = step / max(face_steps, 1.0)
                 active = patch.face | (torch.rand(len(patch.face), generator=gen) < fade)
-            origins, dirs = camera_rays(frames.K, frames.pose[j], patch.uv)
+            origins, dirs = camera_rays(source.K, frames.pose[j], patch.uv)
             out = render_rays(
                 model.field, model.grid,
                 origins.to(dev), dirs.to(dev),

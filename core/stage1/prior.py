@@ -238,12 +238,14 @@ PRIOR_FIELDS = (
     "n_mels",
     "use_formants",
     "mel_clip_norm",
+    "audio_conv_layers",
+    "audio_kernel",
     "window",
     "mouth_weight",
 )
-"""Settings that come with the prior when training starts from it (its audio front end, its
-attention window and its loss's mouth weight); the other architecture fields must match the
-prior's."""
+"""Settings that come with the prior when training starts from it (its audio front end and the
+audio encoder's convolutions, its attention window and its loss's mouth weight); the other
+architecture fields must match the prior's."""
 
 
 def initial_model(
