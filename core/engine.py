@@ -144,7 +144,7 @@ class Engine:
         if refine and subject.has_model("refiner"):
             from .refiner.infer import Refiner
 
-            engine.refiner = Refiner.load(subject.model_dir("refiner"), device=dev)
+            engine.refiner = Refiner.load(subject.model_dir("refiner"), device=dev, subject=subject)
         engine.replay()
         return engine
 
@@ -336,7 +336,7 @@ class Engine:
                 head = self._editor(frame, low, edit).render(lms)
             else:
                 head = self.head.render(self._K(low), pose, lms, self._background(low))
-            rgb = self.refiner.frame(head, pose, self.head.field.bbox)
+            rgb = self.refiner.frame(head, pose, self.head.field.bbox, lms.cpu().numpy())
             layers = [rgb.permute(2, 0, 1)]  # [3, S, S]
             if with_opacity:
                 up = F.interpolate(head.opacity[None, None], size=(side, side), mode="bilinear")

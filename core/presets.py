@@ -76,7 +76,13 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "checkpoint_every": 500,
             },
             torso={"image_size": 128, "base_width": 32, "steps": 300},
-            refiner={"steps": 600, "cache_frames": 200, "base_width": 24, "plate": "auto"},
+            refiner={
+                "steps": 600,
+                "cache_frames": 200,
+                "base_width": 24,
+                "plate": "auto",
+                "mouth_reference": True,
+            },
         ),
         "paper": Preset(
             "paper",
@@ -89,6 +95,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "up_width": 32,
                 "batch_size": 8,
                 "plate": "auto",
+                "mouth_reference": True,
             },
         ),
     }

@@ -14,12 +14,13 @@ and one long corpus subject, ``TaoKai__subtitleEffect__obama`` (61 s, English, a
 speaker of the prior: what is measured is how other voices drive it).
 ``$LIPSYNC_SUBJECTS`` (comma-separated names) keeps only those subjects.
 
-Render space (the issue's yardstick, independent of our code): when ``$TALKSTUDIO_SUBJECTS``
-holds the subject with a trained head and torso, the ``prior + fine-tune`` and ``from scratch``
-models of ``German_20s`` drive it with each 25-fps test clip (the shared check pairs frames by
-index, so clips at other rates would drift), the export is written at 128² as a crop, and
-``../shared/checks/mouth_sync.py REAL RENDER`` re-tracks both with MediaPipe: its mouth-opening
-r, and the mean opening of the real and the rendered mouth. ``LIPSYNC_RENDER=0`` skips it.
+Render space (a yardstick independent of our code): when ``$TALKSTUDIO_SUBJECTS`` holds the
+subject with a trained head and torso, the ``prior + fine-tune`` and ``from scratch`` models of
+``German_20s`` drive it with each 25-fps test clip (the check pairs frames by index, so clips at
+other rates would drift), the export is written at 128² as a crop, and the mouth-sync check
+beside the test footage (``checks/mouth_sync.py REAL RENDER``) re-tracks both with MediaPipe:
+its mouth-opening r, and the mean opening of the real and the rendered mouth.
+``LIPSYNC_RENDER=0`` skips it.
 
 Rows (models) per subject:
 

@@ -17,7 +17,16 @@ class RefinerConfig(PartConfig):
     (presets from core.presets): :class:`~talkstudio.core.config.PartConfig`."""
 
     PART = "refiner"
-    ARCHITECTURE = ("scale", "plate", "base_width", "depth", "deformable", "dcn_levels", "up_width")
+    ARCHITECTURE = (
+        "scale",
+        "plate",
+        "base_width",
+        "depth",
+        "deformable",
+        "dcn_levels",
+        "up_width",
+        "mouth_reference",
+    )
 
     scale: int = 0
     """Upsampling factor from the head's render to the frame: 2 or 4; 0 picks it from the
@@ -44,6 +53,11 @@ class RefinerConfig(PartConfig):
     """Trunk levels (1 = the first ↓2 level) followed by a deformable block."""
     up_width: int = 16
     """Channels of each nearest-neighbour ↑2 stage above the trunk."""
+    mouth_reference: bool = False
+    """Take the mouth from the subject's own video: the training frame whose lip shape is
+    nearest, aligned onto the wanted lips (core/refiner/reference.py), is laid over the refined
+    frame inside a feathered mouth mask, and the upsampling stages read it to blend around it,
+    so teeth and the inner lips are real at full resolution instead of the blurred render."""
     steps: int = 3000
     """Optimizer steps of a training run."""
     batch_size: int = 4

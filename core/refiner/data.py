@@ -34,11 +34,42 @@ class CropBatch:
     plate: torch.Tensor  # [B, 3, P, P] the plate, P = p · scale
     target: torch.Tensor  # [B, 3, P, P] the real frame
     person: torch.Tensor  # [B, 1, P, P] person mask {0, 1}
+    reference: torch.Tensor | None = None  # [B, 4, P, P] aligned real mouth + mask, or None
 
     def to(self, device: torch.device | str) -> CropBatch:
         return CropBatch(
-            *(t.to(device) for t in (self.inputs, self.plate, self.target, self.person))
+            self.inputs.to(device),
+            self.plate.to(device),
+            self.target.to(device),
+            self.person.to(device),
+            None if self.reference is None else self.reference.to(device),
         )
+
+
+class TrainingReferences:
+    """The mouth reference of each training frame (core/refiner/reference.py), taken from
+    frames at least a second away, made once per frame and kept as uint8 [4, S, S]."""
+
+    def __init__(self, subject: Subject, frames: Sequence[int]) -> None:
+        from .reference import MouthBank, MouthReference
+
+        self.frames = list(frames)
+        self.maker = MouthReference(subject, MouthBank.build(subject, self.frames))
+        self.subject = subject
+        self._made: dict[int, torch.Tensor] = {}
+
+    def __getitem__(self, k: int) -> torch.Tensor:  # [4, S, S] uint8
+        if k not in self._made:
+            i = self.frames[k]
+            tracks = self.subject.tracks
+            ref = self.maker(tracks.pose[i], tracks.lm_world[i], exclude_near=i)
+            self._made[k] = torch.from_numpy((ref * 255.0).round().astype(np.uint8)).permute(
+                2, 0, 1
+            )
+        return self._made[k]
+
+    def crop(self, k: int, x0: int, y0: int, size: int) -> torch.Tensor:  # [4, P, P] float
+        return self[k][:, y0 : y0 + size, x0 : x0 + size].float() / 255.0
 
 
 def region_centres(subject: Subject, frame: int) -> np.ndarray:
@@ -125,10 +156,16 @@ def frame_plate(plate: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def full_batch(
-    subject: Subject, frames: Sequence[int], inputs: torch.Tensor, plate: torch.Tensor, scale: int
+    subject: Subject,
+    frames: Sequence[int],
+    inputs: torch.Tensor,
+    plate: torch.Tensor,
+    scale: int,
+    references: TrainingReferences | None = None,
 ) -> CropBatch:
     """Whole frames: ``inputs`` [N, 5, L, L] (uint8 or float) of ``frames`` with their targets,
-    over ``plate`` ([3, S, S] shared, or [N, 3, S, S] uint8 per frame)."""
+    over ``plate`` ([3, S, S] shared, or [N, 3, S, S] uint8 per frame); with ``references``
+    (made for these ``frames``), their mouth references too."""
     x = inputs.float() / 255.0 if inputs.dtype == torch.uint8 else inputs.float()
     targets = [to_chw(subject.load_frame(i).astype(np.float32) / 255.0) for i in frames]
     persons = [
@@ -140,7 +177,10 @@ def full_batch(
             f"the subject's frames are {plate.shape[-1]}², not {scale} × {x.shape[-1]}"
         )
     plates = torch.stack([frame_plate(plate, k) for k in range(len(frames))])
-    return CropBatch(x, plates, torch.stack(targets), torch.stack(persons))
+    refs = None
+    if references is not None:
+        refs = torch.stack([references.crop(k, 0, 0, side) for k in range(len(frames))])
+    return CropBatch(x, plates, torch.stack(targets), torch.stack(persons), refs)
 
 
 class CropSampler:
@@ -170,6 +210,9 @@ class CropSampler:
             )
         self.crop = min(config.crop_size, self.side)
         self.centres = np.stack([region_centres(subject, i) for i in self.frames])  # [N, 3, 2]
+        self.references = (
+            TrainingReferences(subject, self.frames) if config.mouth_reference else None
+        )
 
     def _origin(self, centre: np.ndarray) -> tuple[int, int]:
         """Top-left corner (x, y) in render pixels of the crop around ``centre`` (frame pixels)."""
@@ -183,7 +226,7 @@ class CropSampler:
         cfg, p, s = self.config, self.crop // self.scale, self.scale
         picks = torch.randint(len(self.frames), (batch_size,), generator=generator).tolist()
         u = torch.rand(batch_size, 4, generator=generator).numpy()  # kind, eye, jitter x, y
-        xs, plates, targets, persons = [], [], [], []
+        xs, plates, targets, persons, refs = [], [], [], [], []
         for b, k in enumerate(picks):
             jitter = (u[b, 2:] - 0.5) * self.crop / 4.0
             if u[b, 0] < cfg.mouth_fraction:
@@ -200,6 +243,12 @@ class CropSampler:
             plates.append(frame_plate(self.plate[..., Y0 : Y0 + P, X0 : X0 + P], k))
             targets.append(to_chw(frame.astype(np.float32) / 255.0))
             persons.append(to_chw(((mask & MASK_PERSON) > 0).astype(np.float32)))
+            if self.references is not None:
+                refs.append(self.references.crop(k, X0, Y0, P))
         return CropBatch(
-            torch.stack(xs), torch.stack(plates), torch.stack(targets), torch.stack(persons)
+            torch.stack(xs),
+            torch.stack(plates),
+            torch.stack(targets),
+            torch.stack(persons),
+            torch.stack(refs) if refs else None,
         )

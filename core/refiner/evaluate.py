@@ -99,7 +99,7 @@ def evaluate_refiner(
     subject = Subject.open(Path(subject_dir))
     dev = resolve_device(device)
     head = HeadModel.load(subject.model_dir("head"), device=dev)
-    refiner = Refiner.load(subject.model_dir("refiner"), device=dev)
+    refiner = Refiner.load(subject.model_dir("refiner"), device=dev, subject=subject)
     size, low = refiner.output_size, refiner.input_size
     if frames is None:
         val = list(subject.meta.val_range)
@@ -118,7 +118,13 @@ def evaluate_refiner(
         mouth = metrics.box_mask((size, size), pts, MOUTH_MARGIN * size)  # as the head's
         preds = {
             "upscaled": _upscaled(subject, x, plate_lo, size),
-            "refined": refiner(x).permute(1, 2, 0).cpu().numpy().astype(np.float64),
+            "refined": refiner(
+                x, reference=refiner.mouth(subject.tracks.pose[i], subject.tracks.lm_world[i])
+            )
+            .permute(1, 2, 0)
+            .cpu()
+            .numpy()
+            .astype(np.float64),
         }
         for name, pred in preds.items():
             s = report.scores[name]

@@ -30,6 +30,7 @@ from ..training import resolve_device
 from .config import RefinerConfig
 from .inputs import image_inputs, render_inputs, torso_plate
 from .net import RefinerNet
+from .reference import MouthReference
 from .train import KIND, PLATE_FILE
 
 
@@ -43,6 +44,7 @@ class Refiner:
         plate: torch.Tensor,
         device: str | torch.device = "cpu",
         compositor: Compositor | None = None,
+        reference: MouthReference | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
@@ -56,6 +58,10 @@ class Refiner:
             raise CheckpointError("a refiner trained over the torso's plate needs the torso")
         self.compositor = compositor
         """The subject's torso, for RefinerConfig.plate "torso"; else None."""
+        if net.config.mouth_reference and reference is None:
+            raise CheckpointError("a refiner trained with mouth references needs its subject")
+        self.reference = reference
+        """Where its mouth references come from (RefinerConfig.mouth_reference); else None."""
 
     @property
     def output_size(self) -> int:
@@ -67,10 +73,12 @@ class Refiner:
         folder: str | os.PathLike[str],
         device: str | torch.device = "cpu",
         torso: str | os.PathLike[str] | None = None,
+        subject: Subject | None = None,
     ) -> Refiner:
         """The refiner saved in ``folder`` (by core/refiner/train.py); one trained over the
         torso's plate also loads the torso from ``torso`` (default: the folder beside it, the
-        subject's ``models/torso``)."""
+        subject's ``models/torso``), and one trained with mouth references takes them from
+        ``subject``'s training frames (default: the subject ``folder`` belongs to)."""
         meta: dict[str, Any] = {}
 
         def build(cfg: RefinerConfig, _: object, saved: dict[str, Any]) -> RefinerNet:
@@ -88,7 +96,16 @@ class Refiner:
                     "for the subject (then train the refiner again)"
                 )
             compositor = Compositor.load(torso, device=device)
-        return cls(net, int(meta["input_size"]), load_plate(Path(folder)), device, compositor)
+        reference = None
+        if net.config.mouth_reference:
+            from .reference import MouthBank
+
+            owner = subject if subject is not None else Subject.open(Path(folder).parents[1])
+            frames = meta.get("reference_frames") or list(owner.meta.train_range)
+            reference = MouthReference(owner, MouthBank.build(owner, frames))
+        return cls(
+            net, int(meta["input_size"]), load_plate(Path(folder)), device, compositor, reference
+        )
 
     @torch.no_grad()
     def __call__(
@@ -96,6 +113,7 @@ class Refiner:
         inputs: torch.Tensor,  # [B, 5, L, L] | [5, L, L]
         plate: torch.Tensor | None = None,  # [B, 3, S, S] | [3, S, S] in [0, 1]; None: its own
         # (with the plate "torso", the background the torso completes around these heads)
+        reference: torch.Tensor | None = None,  # [B, 4, S, S] | [4, S, S] mouth references
     ) -> torch.Tensor:  # [B, 3, S, S] | [3, S, S], clamped to [0, 1]
         single = inputs.ndim == 3
         x = (inputs[None] if single else inputs).to(self.device, torch.float32)
@@ -109,13 +127,36 @@ class Refiner:
         bg = bg.expand(len(x), -1, -1, -1)
         if self.compositor is not None:  # plate "torso": the background completed per frame
             bg = torso_plate(self.compositor, bg, x, self.config.scale)
-        out = self.net(x, bg).frame.clamp(0.0, 1.0)
+        ref = None
+        if reference is not None:
+            ref = (reference if reference.ndim == 4 else reference[None]).to(self.device)
+        out = self.net(x, bg, ref).frame.clamp(0.0, 1.0)
         return out[0] if single else out
 
-    def frame(self, image: HeadImage, pose: np.ndarray, bbox: torch.Tensor) -> torch.Tensor:
-        """The frame [S, S, 3] of a head rendered at L (``image``, with its ``pose``)."""
+    def mouth(self, pose: np.ndarray, landmarks: np.ndarray) -> torch.Tensor | None:
+        """The mouth reference [4, S, S] of a frame rendered from ``pose`` with head-frame
+        ``landmarks`` [68, 3], or None for a refiner that reads none."""
+        if self.reference is None:
+            return None
+        ref = self.reference(pose, np.asarray(landmarks, np.float64))
+        return torch.from_numpy(ref).permute(2, 0, 1).float()
+
+    def frame(
+        self,
+        image: HeadImage,
+        pose: np.ndarray,
+        bbox: torch.Tensor,
+        landmarks: np.ndarray | None = None,
+    ) -> torch.Tensor:
+        """The frame [S, S, 3] of a head rendered at L (``image``, with its ``pose`` and its
+        head-frame ``landmarks`` [68, 3], which a refiner with mouth references needs)."""
         x = image_inputs(image, pose, bbox.cpu())
-        return self(x).permute(1, 2, 0)
+        ref = None
+        if self.reference is not None:
+            if landmarks is None:
+                raise TalkstudioError("this refiner needs the frame's landmarks")
+            ref = self.mouth(pose, landmarks)
+        return self(x, reference=ref).permute(1, 2, 0)
 
 
 def load_plate(folder: Path) -> torch.Tensor:  # [3, S, S] in [0, 1]
@@ -148,7 +189,7 @@ def render_refined(
             )
     dev = resolve_device(device)
     head = HeadModel.load(subject.model_dir("head"), device=dev)
-    refiner = Refiner.load(subject.model_dir("refiner"), device=dev)
+    refiner = Refiner.load(subject.model_dir("refiner"), device=dev, subject=subject)
     if refiner.output_size != subject.meta.size:
         raise TalkstudioError(
             f"the refiner of {subject.root} makes {refiner.output_size}² frames but the subject "
@@ -157,5 +198,6 @@ def render_refined(
     for k, i in enumerate(frames):
         lms = None if landmarks is None else np.asarray(landmarks[k], np.float32)
         x = render_inputs(head, subject, i, refiner.input_size, lms)
-        out = refiner(x)  # [3, S, S]
+        lm = subject.tracks.lm_world[i] if lms is None else lms
+        out = refiner(x, reference=refiner.mouth(subject.tracks.pose[i], lm))  # [3, S, S]
         yield (out.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)

@@ -13,7 +13,10 @@ correction r and a blend logit ℓ at full resolution S:
     frame = B + m · r
 
 so outside the head and the blend mask m the full-resolution plate passes through untouched,
-and at the start (r = ℓ = 0, zero-initialised) the output is exactly the upsampled composite. No normalisation
+and at the start (r = ℓ = 0, zero-initialised) the output is exactly the upsampled composite.
+With ``RefinerConfig.mouth_reference`` the upsampling stages also read a real mouth of the
+subject aligned onto the wanted lips (core/refiner/reference.py, premultiplied by its feathered
+mask M), and the frame is laid under it: frame ← ref + (1 − M) · frame. No normalisation
 layers: the net trains on crops and runs on whole frames, which GroupNorm would tell apart.
 """
 
@@ -32,6 +35,7 @@ from .config import RefinerConfig
 FEATURES = 5  # head rgb premultiplied (3) + opacity (1) + depth feature (1)
 """Channels of the head's low-resolution render the refiner reads (core/refiner/inputs.py)."""
 GUIDE = 7  # plate (3) + upsampled head rgb (3) + upsampled opacity (1)
+REFERENCE = 4  # with RefinerConfig.mouth_reference: aligned real mouth (3) + its mask (1)
 MASK_GAIN = 12.0
 """Slope of the initial blend mask in the head's opacity: sigmoid(12 · (α − 0.5))."""
 
@@ -58,8 +62,9 @@ class RefinerNet(UNetTrunk):
         stages = int(math.log2(config.scale))
         widths = [self.widths[0]] + [config.up_width] * stages
         self.lift = nn.ModuleList(ConvNormAct(widths[i], widths[i + 1], 0) for i in range(stages))
+        guide = GUIDE + (REFERENCE if config.mouth_reference else 0)
         self.guide = nn.ModuleList(
-            ConvNormAct(widths[i + 1] + GUIDE, widths[i + 1], 0) for i in range(stages)
+            ConvNormAct(widths[i + 1] + guide, widths[i + 1], 0) for i in range(stages)
         )
         self.to_out = nn.Conv2d(widths[-1], 4, 3, padding=1)  # correction r (3) + blend logit
         nn.init.zeros_(self.to_out.weight)
@@ -69,8 +74,13 @@ class RefinerNet(UNetTrunk):
         self,
         inputs: torch.Tensor,  # [B, 5, L, L]: head rgb premultiplied, opacity, depth feature
         plate: torch.Tensor,  # [B, 3, S, S] in [0, 1], S = L · scale
+        reference: torch.Tensor | None = None,  # [B, 4, S, S]: aligned mouth and its mask
     ) -> Refined:
         scale = self.config.scale
+        if self.config.mouth_reference and (reference is None or reference.shape[1] != REFERENCE):
+            raise ValueError(
+                "this refiner reads a mouth reference [B, 4, S, S] (RefinerConfig.mouth_reference)"
+            )
         lo, hi = inputs.shape[-2:], plate.shape[-2:]
         if inputs.shape[1] != FEATURES or hi != (lo[0] * scale, lo[1] * scale):
             raise ValueError(
@@ -84,13 +94,21 @@ class RefinerNet(UNetTrunk):
             y = lift(F.interpolate(y, scale_factor=2.0, mode="nearest"))  # [B, W, L·2^k, ..]
             pooled = F.avg_pool2d(plate, scale >> k) if scale >> k > 1 else plate
             up = upsample(inputs[:, :4], 2**k)  # [B, 4, L·2^k, L·2^k]
-            y = guide(torch.cat([y, pooled * 2.0 - 1.0, up * 2.0 - 1.0], dim=1))
+            parts = [y, pooled * 2.0 - 1.0, up * 2.0 - 1.0]
+            if self.config.mouth_reference:
+                assert reference is not None
+                ref = F.avg_pool2d(reference, scale >> k) if scale >> k > 1 else reference
+                parts.append(ref * 2.0 - 1.0)
+            y = guide(torch.cat(parts, dim=1))
         out = self.to_out(y)  # [B, 4, S, S]
         up = upsample(torch.cat([head, alpha], dim=1), scale)
         up_head, up_alpha = up[:, :3], up[:, 3:].clamp(0.0, 1.0)
         base = up_head + (1.0 - up_alpha) * plate  # [B, 3, S, S]
         mask = torch.sigmoid(out[:, 3:] + MASK_GAIN * (up_alpha - 0.5))  # [B, 1, S, S]
         frame = base + mask * out[:, :3]
+        if self.config.mouth_reference:  # the real mouth laid over it (premultiplied by its mask)
+            assert reference is not None
+            frame = reference[:, :3] + (1.0 - reference[:, 3:]) * frame
         return Refined(frame, mask)
 
 

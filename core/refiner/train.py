@@ -115,8 +115,9 @@ def refiner_loss(
 
 def preview_strip(net: RefinerNet, batch: CropBatch) -> np.ndarray:
     """RGB uint8 [S, 3S, 3]: upsampled head over the plate | refined | real, first frame."""
+    ref = None if batch.reference is None else batch.reference[:1]
     with torch.no_grad():
-        out = net(batch.inputs[:1], batch.plate[:1]).frame[0].clamp(0, 1)
+        out = net(batch.inputs[:1], batch.plate[:1], ref).frame[0].clamp(0, 1)
     up = upsample(batch.inputs[:1, :4], net.config.scale)[0]
     base = up[:3] + (1.0 - up[3:].clamp(0, 1)) * batch.plate[0]
     return tile_strip([base, out, batch.target[0]])
@@ -214,14 +215,18 @@ def train_refiner(
     if choice:
         yield Progress(STAGE, start, config.steps, choice)
     sampler = CropSampler(subject, frames, inputs, plate, config, config.scale)
-    preview = full_batch(subject, frames[:1], inputs[:1], plate, config.scale).to(dev)
+    preview = full_batch(
+        subject, frames[:1], inputs[:1], plate, config.scale, sampler.references
+    ).to(dev)  # the sampler's first frame, with its reference
     perceptual = load_perceptual(dev) if config.vgg_weight > 0 else None
     note = perceptual_notice() if config.vgg_weight > 0 else "VGG perceptual loss off (weight 0)"
     yield Progress(
         STAGE, start, config.steps, f"{len(frames)} frames at {low}² → {subject.meta.size}²; {note}"
     )
 
-    meta = {"subject": subject.meta.name, "input_size": low}
+    meta: dict[str, object] = {"subject": subject.meta.name, "input_size": low}
+    if config.mouth_reference:  # the frames a reference may come from at inference
+        meta["reference_frames"] = [int(i) for i in frames]
     loop = TrainLoop(
         start, config.steps, config.checkpoint_every, partial(_save, folder, net, opt, meta)
     )
@@ -232,7 +237,8 @@ def train_refiner(
                 group["lr"] = half_decay_lr(config, step - 1)
             gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
             batch = sampler.sample(config.batch_size, gen).to(dev)
-            loss, parts = refiner_loss(net(batch.inputs, batch.plate), batch, config, perceptual)
+            out = net(batch.inputs, batch.plate, batch.reference)
+            loss, parts = refiner_loss(out, batch, config, perceptual)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,157 @@
+"""The mouth reference: a real training frame's mouth, aligned onto the frame being refined.
+
+The head NeRF renders the mouth at L (128² in the preview preset), where teeth and the inner
+lips are a pixel or two; no upsampling network can know from that what they looked like. The
+subject's own video does: some training frame had a mouth of nearly this shape, sharp at the
+subject's full resolution. :class:`MouthBank` finds that frame (the nearest mouth shape in the
+head frame, so pose does not matter) and :func:`aligned_mouth` warps its mouth region onto the
+wanted mouth (a similarity transform of the 20 lip points in the image) with a feathered mask.
+The refiner (``RefinerConfig.mouth_reference``) reads the result as four more guide channels at
+its full-resolution stages and learns how much of it to take.
+
+Training takes the reference from frames at least :data:`EXCLUDE_FRAMES` away from the frame
+itself, so the refiner learns to use another moment's teeth, as it must for new speech.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..geometry import project_head_points, scale_intrinsics
+from ..landmarks import MOUTH
+from ..subject import Subject
+
+EXCLUDE_FRAMES = 25
+"""While training, frames closer than this (1 s at 25 fps) to the refined frame are not taken
+as its reference: neighbours look alike, and copying one would teach nothing."""
+MASK_MARGIN = 0.35
+"""The mask fades out over this fraction of the mouth's width beyond the lips' outline."""
+CHANNELS = 4
+"""Aligned reference RGB (3) and its mask (1)."""
+
+
+def mouth_shape(landmarks: np.ndarray) -> np.ndarray:
+    """[..., 60] descriptor of the 20 lip points of head-frame landmarks [..., 68, 3]: their
+    offsets from their own centre (the mouth's shape, not its place)."""
+    lips = np.asarray(landmarks, np.float64)[..., list(MOUTH), :]
+    lips = lips - lips.mean(axis=-2, keepdims=True)
+    return lips.reshape(*lips.shape[:-2], -1)
+
+
+@dataclass
+class MouthBank:
+    """The training frames a reference may come from, with their mouth shapes."""
+
+    frames: np.ndarray  # [N] subject frame numbers
+    shapes: np.ndarray  # [N, 60]
+
+    @classmethod
+    def build(cls, subject: Subject, frames: Sequence[int]) -> MouthBank:
+        idx = np.asarray(list(frames), np.int64)
+        if len(idx) == 0:
+            raise ValueError("a mouth bank needs at least one frame")
+        lms = np.asarray(subject.tracks.lm_world, np.float64)[idx]
+        return cls(idx, mouth_shape(lms))
+
+    def nearest(self, landmarks: np.ndarray, exclude_near: int | None = None) -> int:
+        """The subject frame whose mouth is closest in shape to head-frame ``landmarks``
+        [68, 3]; with ``exclude_near`` = i, frames within :data:`EXCLUDE_FRAMES` of i are
+        skipped (all of them when none is farther)."""
+        d = np.linalg.norm(self.shapes - mouth_shape(landmarks)[None], axis=1)
+        if exclude_near is not None:
+            far = np.abs(self.frames - exclude_near) >= EXCLUDE_FRAMES
+            if far.any():
+                d = np.where(far, d, np.inf)
+        return int(self.frames[int(np.argmin(d))])
+
+
+def lip_points(subject: Subject, pose: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """[20, 2] image points (subject's size) of the lips of head-frame ``landmarks`` [68, 3]
+    seen from ``pose``."""
+    K = scale_intrinsics(subject.meta.K, subject.meta.size, subject.meta.size)
+    pts = np.asarray(landmarks, np.float64)[list(MOUTH)]
+    return np.asarray(project_head_points(K, np.asarray(pose, np.float64), pts), np.float64)
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2×3 least-squares similarity (rotation, uniform scale, shift) taking ``src`` [N, 2] to
+    ``dst`` [N, 2] (Umeyama's closed form)."""
+    ms, md = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - ms, dst - md
+    var = float((a**2).sum())
+    if var < 1e-12:
+        return np.array([[1.0, 0.0, md[0] - ms[0]], [0.0, 1.0, md[1] - ms[1]]])
+    cov = b.T @ a / len(src)
+    u, s, vt = np.linalg.svd(cov)
+    sign = np.sign(np.linalg.det(u @ vt)) or 1.0
+    d = np.diag([1.0, sign])
+    rot = u @ d @ vt
+    scale = float(np.trace(np.diag(s) @ d)) / (var / len(src))
+    shift = md - scale * rot @ ms
+    return np.hstack([scale * rot, shift[:, None]])
+
+
+def mouth_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """[size, size] float mask in [0, 1]: 1 inside the lips' convex hull, falling smoothly to 0
+    over :data:`MASK_MARGIN` of the mouth's width outside it."""
+    import cv2
+
+    margin = max(MASK_MARGIN * (float(np.ptp(points[:, 0])) or 1.0), 1.0)
+    hull = cv2.convexHull(np.round(points).astype(np.int32))
+    outside = np.full((size, size), 255, np.uint8)
+    cv2.fillConvexPoly(outside, hull, (0,))
+    dist = cv2.distanceTransform(outside, cv2.DIST_L2, 5)  # px to the hull, 0 inside
+    t = np.clip(1.0 - dist / margin, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
+
+
+def aligned_mouth(image: np.ndarray, src_points: np.ndarray, dst_points: np.ndarray) -> np.ndarray:
+    """[S, S, 4] float in [0, 1]: ``image`` (uint8 [S, S, 3], a frame whose lips are at
+    ``src_points`` [20, 2]) warped so its lips land on ``dst_points``, and the feathered mouth
+    mask around ``dst_points``; the colour is zero outside the mask."""
+    import cv2
+
+    size = image.shape[0]
+    M = similarity(src_points, dst_points)
+    warped = cv2.warpAffine(
+        image, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    ).astype(np.float32)
+    mask = mouth_mask(dst_points, size)
+    return np.dstack([warped / 255.0 * mask[..., None], mask])
+
+
+class MouthReference:
+    """The reference of :func:`aligned_mouth` for any frame of a subject (an LRU of decoded
+    reference frames keeps playback from reading the same JPEG again)."""
+
+    def __init__(self, subject: Subject, bank: MouthBank, cache: int = 16) -> None:
+        self.subject = subject
+        self.bank = bank
+        self.cache = cache
+        self._images: dict[int, np.ndarray] = {}
+
+    def _image(self, frame: int) -> np.ndarray:
+        img = self._images.pop(frame, None)
+        if img is None:
+            img = self.subject.load_frame(frame)
+        self._images[frame] = img
+        while len(self._images) > self.cache:
+            self._images.pop(next(iter(self._images)))
+        return img
+
+    def source(self, landmarks: np.ndarray, exclude_near: int | None = None) -> int:
+        """The training frame whose mouth serves ``landmarks`` [68, 3]."""
+        return self.bank.nearest(landmarks, exclude_near)
+
+    def __call__(
+        self, pose: np.ndarray, landmarks: np.ndarray, exclude_near: int | None = None
+    ) -> np.ndarray:
+        """[S, S, 4] reference for a frame rendered from ``pose`` with ``landmarks``."""
+        ref = self.source(landmarks, exclude_near)
+        tracks = self.subject.tracks
+        src = np.asarray(tracks.lm2d[ref], np.float64)[list(MOUTH)]
+        dst = lip_points(self.subject, pose, landmarks)
+        return aligned_mouth(self._image(ref), src, dst)

@@ -1,0 +1,141 @@
+"""The refiner's mouth reference: the nearest training mouth, aligned onto the wanted lips, read
+by the refiner as four more guide channels (RefinerConfig.mouth_reference)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from talkstudio.core.checkpoint import load_model
+from talkstudio.core.landmarks import MOUTH
+from talkstudio.core.progress import run_job
+from talkstudio.core.refiner import RefinerConfig, RefinerNet, train_refiner
+from talkstudio.core.refiner.reference import (
+    EXCLUDE_FRAMES,
+    MouthBank,
+    MouthReference,
+    aligned_mouth,
+    lip_points,
+    similarity,
+)
+from talkstudio.core.subject import Subject
+
+TINY = RefinerConfig(
+    base_width=8,
+    depth=2,
+    dcn_levels=(1,),
+    up_width=8,
+    steps=12,
+    batch_size=2,
+    crop_size=64,
+    cache_frames=40,
+    checkpoint_every=6,
+    preview_every=6,
+    mouth_reference=True,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def test_similarity_recovers_a_known_transform() -> None:
+    rng = np.random.default_rng(0)
+    src = rng.uniform(100, 200, (20, 2))
+    angle, scale, shift = 0.3, 1.4, np.array([12.0, -7.0])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    dst = src @ (scale * rot).T + shift
+    M = similarity(src, dst)
+    np.testing.assert_allclose(M[:, :2], scale * rot, atol=1e-9)
+    np.testing.assert_allclose(src @ M[:, :2].T + M[:, 2], dst, atol=1e-6)
+
+
+def test_a_mouth_aligned_onto_itself_is_the_frame_inside_its_mask() -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    lips = np.stack([48 + 14 * np.cos(np.linspace(0, 2 * np.pi, 20)), 60 + 5 * np.sin(
+        np.linspace(0, 2 * np.pi, 20))], axis=1)  # fmt: skip
+    ref = aligned_mouth(image, lips, lips)
+    assert ref.shape == (96, 96, 4)
+    mask = ref[..., 3]
+    assert mask[60, 48] > 0.99 and mask[5, 5] == 0.0  # the mouth in, a far corner out
+    inside = mask > 0.99
+    np.testing.assert_allclose(ref[..., :3][inside], image[inside] / 255.0, atol=1e-5)
+    # moved lips carry the picture along: the same mouth 10 px to the right
+    moved = aligned_mouth(image, lips, lips + np.array([10.0, 0.0]))
+    np.testing.assert_allclose(moved[60, 58, :3], image[60, 48] / 255.0, atol=1e-5)
+
+
+def test_the_bank_picks_the_nearest_mouth_and_skips_neighbours(demo_subject: Path) -> None:
+    subject = Subject.open(demo_subject)
+    frames = list(subject.steady_train_frames())
+    bank = MouthBank.build(subject, frames)
+    lms = np.asarray(subject.tracks.lm_world, np.float64)
+    i = frames[len(frames) // 2]
+    assert bank.nearest(lms[i]) == i  # its own mouth is the nearest
+    other = bank.nearest(lms[i], exclude_near=i)
+    assert abs(other - i) >= EXCLUDE_FRAMES
+    # a mouth moved and turned in the head is the same shape: only the shape decides
+    shifted = lms[i].copy()
+    shifted[list(MOUTH)] += [0.05, -0.02, 0.01]
+    assert bank.nearest(shifted) == i
+    # and the reference lands on the frame's own lips (projected from its pose)
+    maker = MouthReference(subject, bank)
+    ref = maker(subject.tracks.pose[i], lms[i])
+    pts = lip_points(subject, subject.tracks.pose[i], lms[i])
+    cx, cy = np.round(pts.mean(axis=0)).astype(int)
+    assert ref.shape[:2] == (subject.meta.size, subject.meta.size) and ref[cy, cx, 3] > 0.99
+    far = np.abs(np.asarray(subject.tracks.lm2d[i])[list(MOUTH)] - pts).max()
+    assert far < 4.0, "the projected lips should sit on the tracked ones"
+
+
+def test_the_net_reads_the_reference_and_keeps_the_plate_outside_the_blend() -> None:
+    torch.manual_seed(0)
+    net = RefinerNet(TINY.replace(scale=2)).eval()
+    inputs = torch.zeros(1, 5, 16, 16)
+    plate = torch.rand(1, 3, 32, 32)
+    ref = torch.zeros(1, 4, 32, 32)
+    with pytest.raises(ValueError, match="mouth reference"):
+        net(inputs, plate)
+    with torch.no_grad():
+        out = net(inputs, plate, ref)
+    assert out.frame.shape == (1, 3, 32, 32)
+    torch.testing.assert_close(out.frame, plate)  # zero-initialised: no head, the plate
+    torch.nn.init.normal_(net.to_out.weight, std=0.05)
+    ref[:, :3, 8:24, 8:24] = 0.25  # a real mouth, premultiplied by its mask
+    ref[:, 3, 8:24, 8:24] = 0.5
+    ref[:, 3, 12:20, 12:20] = 1.0
+    ref[:, :3, 12:20, 12:20] = 0.7
+    with torch.no_grad():
+        a = net(inputs, plate, torch.zeros_like(ref)).frame
+        b = net(inputs, plate, ref).frame
+    torch.testing.assert_close(b[..., 12:20, 12:20], torch.full_like(b[..., 12:20, 12:20], 0.7))
+    torch.testing.assert_close(b[..., :4, :4], a[..., :4, :4])  # outside the mask: the net's
+    feather = b[..., 9, 9] - (0.25 + 0.5 * a[..., 9, 9])
+    assert float(feather.abs().max()) < 1e-3, "half mask: half the mouth, half the frame"
+
+
+def test_training_with_references_and_the_engine(
+    demo_subject: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from talkstudio.core.engine import Engine
+
+    root = tmp_path_factory.mktemp("reference") / "demo"
+    shutil.copytree(demo_subject, root)
+    records: list = []
+    result = run_job(train_refiner(root, TINY), records.append)
+    assert result.steps == TINY.steps
+    assert [r.preview for r in records if r.preview is not None]
+    _, raw = load_model(Subject.open(root).model_dir("refiner"), "refiner")
+    assert raw["config"]["mouth_reference"] is True
+    assert len(raw["meta"]["reference_frames"]) == TINY.cache_frames
+    engine = Engine.open(root, device="cpu")
+    assert engine.refiner is not None and engine.refiner.reference is not None
+    frame = engine.render(3, (1, 1, 1), 256).rgb
+    wide = engine.render(3, (1, 1, 2), 256).rgb
+    assert frame.shape == (256, 256, 3) and np.abs(wide.astype(float) - frame).max() > 0
