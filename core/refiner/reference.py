@@ -116,8 +116,10 @@ def aligned_mouth(image: np.ndarray, src_points: np.ndarray, dst_points: np.ndar
 
     size = image.shape[0]
     M = similarity(src_points, dst_points)
+    # bicubic: bilinear resampling at sub-pixel shifts smooths away the fine detail the
+    # reference is there for (German_20s: mouth sharpness ratio 0.63 bilinear, 0.90 bicubic)
     warped = cv2.warpAffine(
-        image, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        image, M, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
     ).astype(np.float32)
     mask = mouth_mask(dst_points, size)
     return np.dstack([warped / 255.0 * mask[..., None], mask])
