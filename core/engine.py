@@ -351,7 +351,8 @@ class Engine:
         re-rendered and composited over the newest cached full frame of ``frame``; the torso
         network is not run. Falls back to :meth:`render` when nothing is cached yet. With a
         refiner the head is re-rendered at the refiner's input size and upsampled (the next
-        full render refines it)."""
+        full render refines it), and a refiner's mouth reference is laid over it as the full
+        render will lay it."""
         import torch
 
         t0 = time.perf_counter()
@@ -386,6 +387,16 @@ class Engine:
         changed = layers[..., 4] > 0
         mixed = layers[..., :3] + (1 - op) * cached
         rgb = torch.where(changed[..., None], mixed, cached)
+        if self.refiner is not None and self.refiner.reference is not None:
+            # the real mouth the full render will show, so releasing the slider does not pop
+            ref = self.refiner.mouth(self._pose(frame, edit), lms.cpu().numpy())
+            assert ref is not None
+            if ref.shape[-1] != size:
+                ref = torch.nn.functional.interpolate(
+                    ref[None], size=(size, size), mode="bilinear", antialias=True
+                )[0]
+            ref = ref.to(self.device)
+            rgb = ref[:3].permute(1, 2, 0) + (1 - ref[3:].permute(1, 2, 0)) * rgb
         return RenderedFrame(_to_uint8(rgb), (time.perf_counter() - t0) * 1e3, "fast", frame)
 
     def _remember(self, key: tuple[int, FrameEdit, int], rgb: np.ndarray) -> None:

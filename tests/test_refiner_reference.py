@@ -137,5 +137,12 @@ def test_training_with_references_and_the_engine(
     engine = Engine.open(root, device="cpu")
     assert engine.refiner is not None and engine.refiner.reference is not None
     frame = engine.render(3, (1, 1, 1), 256).rgb
+    fast = engine.render_fast(3, (1, 1, 2), 256)  # the slider's preview, before the full render
     wide = engine.render(3, (1, 1, 2), 256).rgb
     assert frame.shape == (256, 256, 3) and np.abs(wide.astype(float) - frame).max() > 0
+    # the preview lays the same real mouth over its frame as the full render does
+    ref = engine.refiner.mouth(engine.track.pose_at(3), engine.landmarks(3, (1, 1, 2)))
+    mouth = ref[3].numpy() > 0.99
+    assert fast.kind == "fast" and mouth.sum() > 20
+    preview_err = np.abs(fast.rgb.astype(float) - wide)[mouth].mean()
+    assert preview_err < 0.25 * np.abs(frame.astype(float) - wide)[mouth].mean() + 1.0
