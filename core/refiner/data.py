@@ -48,25 +48,29 @@ class CropBatch:
 
 class TrainingReferences:
     """The mouth reference of each training frame (core/refiner/reference.py), taken from
-    frames at least a second away, made once per frame and kept as uint8 [4, S, S]."""
+    frames at least a second away, kept as uint8 [4, S, S] for the ``keep`` frames used last
+    (1 MB each at 512²; making one again takes a few milliseconds)."""
 
-    def __init__(self, subject: Subject, frames: Sequence[int]) -> None:
+    def __init__(self, subject: Subject, frames: Sequence[int], keep: int = 256) -> None:
         from .reference import MouthBank, MouthReference
 
         self.frames = list(frames)
         self.maker = MouthReference(subject, MouthBank.build(subject, self.frames))
         self.subject = subject
+        self.keep = keep
         self._made: dict[int, torch.Tensor] = {}
 
     def __getitem__(self, k: int) -> torch.Tensor:  # [4, S, S] uint8
-        if k not in self._made:
+        made = self._made.pop(k, None)
+        if made is None:
             i = self.frames[k]
             tracks = self.subject.tracks
             ref = self.maker(tracks.pose[i], tracks.lm_world[i], exclude_near=i)
-            self._made[k] = torch.from_numpy((ref * 255.0).round().astype(np.uint8)).permute(
-                2, 0, 1
-            )
-        return self._made[k]
+            made = torch.from_numpy((ref * 255.0).round().astype(np.uint8)).permute(2, 0, 1)
+        self._made[k] = made  # the newest last
+        while len(self._made) > self.keep:
+            self._made.pop(next(iter(self._made)))
+        return made
 
     def crop(self, k: int, x0: int, y0: int, size: int) -> torch.Tensor:  # [4, P, P] float
         return self[k][:, y0 : y0 + size, x0 : x0 + size].float() / 255.0
