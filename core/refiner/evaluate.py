@@ -118,9 +118,7 @@ def evaluate_refiner(
         mouth = metrics.box_mask((size, size), pts, MOUTH_MARGIN * size)  # as the head's
         preds = {
             "upscaled": _upscaled(subject, x, plate_lo, size),
-            "refined": refiner(
-                x, reference=refiner.mouth(subject.tracks.pose[i], subject.tracks.lm_world[i])
-            )
+            "refined": refiner.refine(x, subject.tracks.pose[i], subject.tracks.lm_world[i])
             .permute(1, 2, 0)
             .cpu()
             .numpy()

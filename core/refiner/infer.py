@@ -101,7 +101,7 @@ class Refiner:
             from .reference import MouthBank
 
             owner = subject if subject is not None else Subject.open(Path(folder).parents[1])
-            frames = meta.get("reference_frames") or list(owner.meta.train_range)
+            frames = meta.get("reference_frames") or owner.steady_train_frames()
             reference = MouthReference(owner, MouthBank.build(owner, frames))
         return cls(
             net, int(meta["input_size"]), load_plate(Path(folder)), device, compositor, reference
@@ -141,22 +141,19 @@ class Refiner:
         ref = self.reference(pose, np.asarray(landmarks, np.float64))
         return torch.from_numpy(ref).permute(2, 0, 1).float()
 
+    def refine(
+        self, inputs: torch.Tensor, pose: np.ndarray, landmarks: np.ndarray
+    ) -> torch.Tensor:  # [3, S, S] in [0, 1]
+        """One frame's head render ``inputs`` [5, L, L] refined over its own plate, with the
+        mouth reference of its ``pose`` and head-frame ``landmarks`` [68, 3] when it reads one."""
+        return self(inputs, reference=self.mouth(pose, landmarks))
+
     def frame(
-        self,
-        image: HeadImage,
-        pose: np.ndarray,
-        bbox: torch.Tensor,
-        landmarks: np.ndarray | None = None,
+        self, image: HeadImage, pose: np.ndarray, bbox: torch.Tensor, landmarks: np.ndarray
     ) -> torch.Tensor:
         """The frame [S, S, 3] of a head rendered at L (``image``, with its ``pose`` and its
-        head-frame ``landmarks`` [68, 3], which a refiner with mouth references needs)."""
-        x = image_inputs(image, pose, bbox.cpu())
-        ref = None
-        if self.reference is not None:
-            if landmarks is None:
-                raise TalkstudioError("this refiner needs the frame's landmarks")
-            ref = self.mouth(pose, landmarks)
-        return self(x, reference=ref).permute(1, 2, 0)
+        head-frame ``landmarks`` [68, 3])."""
+        return self.refine(image_inputs(image, pose, bbox.cpu()), pose, landmarks).permute(1, 2, 0)
 
 
 def load_plate(folder: Path) -> torch.Tensor:  # [3, S, S] in [0, 1]
@@ -199,5 +196,5 @@ def render_refined(
         lms = None if landmarks is None else np.asarray(landmarks[k], np.float32)
         x = render_inputs(head, subject, i, refiner.input_size, lms)
         lm = subject.tracks.lm_world[i] if lms is None else lms
-        out = refiner(x, reference=refiner.mouth(subject.tracks.pose[i], lm))  # [3, S, S]
+        out = refiner.refine(x, subject.tracks.pose[i], lm)  # [3, S, S]
         yield (out.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)

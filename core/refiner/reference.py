@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import project_head_points, scale_intrinsics
+from ..geometry import project_head_points
 from ..landmarks import MOUTH
 from ..subject import Subject
 
@@ -29,8 +29,6 @@ EXCLUDE_FRAMES = 25
 as its reference: neighbours look alike, and copying one would teach nothing."""
 MASK_MARGIN = 0.35
 """The mask fades out over this fraction of the mouth's width beyond the lips' outline."""
-CHANNELS = 4
-"""Aligned reference RGB (3) and its mask (1)."""
 
 
 def mouth_shape(landmarks: np.ndarray) -> np.ndarray:
@@ -71,8 +69,8 @@ class MouthBank:
 def lip_points(subject: Subject, pose: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """[20, 2] image points (subject's size) of the lips of head-frame ``landmarks`` [68, 3]
     seen from ``pose``."""
-    K = scale_intrinsics(subject.meta.K, subject.meta.size, subject.meta.size)
     pts = np.asarray(landmarks, np.float64)[list(MOUTH)]
+    K = np.asarray(subject.meta.K, np.float64)  # at the subject's size
     return np.asarray(project_head_points(K, np.asarray(pose, np.float64), pts), np.float64)
 
 
