@@ -12,6 +12,11 @@ Regions of a frame at side ``S`` (:func:`frame_regions`):
 - seam: a band ``SEAM_PX`` wide (at 512²) around the head-mask boundary, where the rendered head
   is blended into the plate; its mean absolute error over the mean absolute error inside the
   head (the head without the band) is the seam ratio: 1 when the blend is as good as the head.
+- paste seam: the same ratio for the export in the source video's framing, where the render is
+  blended into the real frame with paste-back's weights (core/paste_back.py, the frame's head
+  mask as the head): a band ``SEAM_PX`` wide around the line where the weight crosses 0.5, the
+  error of the blended frame there over the error inside the head. The real frame stands in for
+  the source frame the render is pasted into (for a validation frame they are the same).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from . import metrics
 from .landmarks import MOUTH
+from .paste_back import blend_weights
 from .subject import MASK_HEAD, Subject
 
 SEAM_PX = 12
@@ -43,6 +49,10 @@ class Regions:
     """The head without the seam band."""
     box: tuple[slice, slice]
     """Rows and columns of the head's bounding box (at least MIN_BOX on each side)."""
+    paste_weight: np.ndarray | None = None
+    """Float [S, S]: paste-back's weight of the render, or None (no paste seam scored)."""
+    paste_seam: np.ndarray | None = None
+    """The band around the line where ``paste_weight`` crosses 0.5."""
 
 
 def evenly_spaced(count: int, wanted: int | None) -> list[int]:
@@ -84,12 +94,21 @@ def frame_regions(subject: Subject, i: int, size: int, seam_px: int = SEAM_PX) -
     if labels.shape != (size, size):
         labels = cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
     head = (labels & MASK_HEAD) > 0
-    r = max(1, round(seam_px * size / 512) // 2)
+    seam, inner = _band(head, max(1, round(seam_px * size / 512) // 2))
+    weight = blend_weights(np.zeros((size, size), np.float32), head)
+    paste_seam, _ = _band(weight >= 0.5, max(1, round(seam_px * size / 512) // 2))
+    return Regions(head, mouth_box(subject, i, size), seam, inner, _box(head), weight, paste_seam)
+
+
+def _band(mask: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """The band of half-width ``r`` around the boundary of ``mask``, and the mask without it."""
+    import cv2
+
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    h8 = head.astype(np.uint8)
-    outer = cv2.dilate(h8, kernel) > 0
-    inner = cv2.erode(h8, kernel, borderType=cv2.BORDER_REPLICATE) > 0
-    return Regions(head, mouth_box(subject, i, size), outer & ~inner, inner, _box(head))
+    m8 = mask.astype(np.uint8)
+    outer = cv2.dilate(m8, kernel) > 0
+    inner = cv2.erode(m8, kernel, borderType=cv2.BORDER_REPLICATE) > 0
+    return outer & ~inner, inner
 
 
 COLUMNS: dict[str, str] = {
@@ -100,6 +119,7 @@ COLUMNS: dict[str, str] = {
     "mouth_sharpness": "mouth sharp",
     "psnr_full": "full PSNR dB",
     "seam_ratio": "seam ratio",
+    "paste_seam_ratio": "paste seam",
 }
 """Keys of :func:`score_frame`'s result and their column titles."""
 
@@ -111,6 +131,14 @@ def score_frame(render: np.ndarray, truth: np.ndarray, regions: Regions) -> dict
     err = np.abs(pred - real).mean(axis=-1)  # [S, S]
     inside = float(err[regions.inner].mean()) if regions.inner.any() else float("nan")
     band = float(err[regions.seam].mean()) if regions.seam.any() else float("nan")
+    paste = float("nan")
+    if regions.paste_weight is not None and regions.paste_seam is not None:
+        w = regions.paste_weight[..., None]
+        blended = w * pred + (1.0 - w) * real
+        err_b = np.abs(blended - real).mean(axis=-1)
+        inside_b = float(err_b[regions.inner].mean()) if regions.inner.any() else float("nan")
+        if regions.paste_seam.any() and inside_b > 0:
+            paste = float(err_b[regions.paste_seam].mean()) / inside_b
     return {
         "psnr_head": metrics.psnr(pred, real, regions.head),
         "ssim_head": metrics.ssim(crop_p, crop_r),
@@ -119,4 +147,5 @@ def score_frame(render: np.ndarray, truth: np.ndarray, regions: Regions) -> dict
         "mouth_sharpness": metrics.sharpness_ratio(pred, real, regions.mouth),
         "psnr_full": metrics.psnr(pred, real),
         "seam_ratio": band / inside if inside > 0 else float("nan"),
+        "paste_seam_ratio": paste,
     }

@@ -54,6 +54,25 @@ def test_seam_ratio_sees_error_at_the_boundary() -> None:
     assert fidelity.score_frame(seam_only, truth, regions)["seam_ratio"] > 3.0
 
 
+def test_paste_seam_scores_the_blend_into_the_real_frame() -> None:
+    truth, plain = _truth(), _regions()
+    yy, xx = np.mgrid[:S, :S]
+    dist = np.hypot(yy - 64, xx - 64)
+    weight = np.clip((56 - dist) / 16, 0, 1).astype(np.float32)  # 1 to r 40, 0 from r 56
+    band = np.abs(dist - 48) < 6
+    regions = fidelity.Regions(*list(vars(plain).values())[:5], weight, band)
+    assert np.isnan(fidelity.score_frame(truth, truth, plain)["paste_seam_ratio"])  # no weight
+    noise = np.random.default_rng(2).normal(0, 0.05, truth.shape)
+    even = np.clip(truth + noise, 0, 1)
+    # an even error is halved where the render is half blended in
+    got = fidelity.score_frame(even, truth, regions)["paste_seam_ratio"]
+    assert got == pytest.approx(0.5, abs=0.1)
+    # a render that goes wrong where it meets the real frame: a seam
+    ring = np.clip(truth + 6 * noise, 0, 1)
+    ring[dist < 40] = even[dist < 40]
+    assert fidelity.score_frame(ring, truth, regions)["paste_seam_ratio"] > 1.5
+
+
 def test_blurred_mouth_scores_lower() -> None:
     truth, regions = _truth(), _regions()
     blurred = cv2.GaussianBlur(truth, (0, 0), 2.0)
@@ -73,6 +92,10 @@ def test_regions_of_a_real_subject_frame(demo_subject: Path) -> None:
     assert np.array_equal(reg.head, (labels & MASK_HEAD) > 0)
     assert reg.seam.any() and not (reg.seam & reg.inner).any()
     assert (reg.inner <= reg.head).all()
+    # paste-back's weight: 1 over the head; its 0.5 line, where the band is, beyond the head
+    assert reg.paste_weight is not None and reg.paste_seam is not None
+    assert (reg.paste_weight[reg.head] == 1.0).all()
+    assert reg.paste_seam.any() and not (reg.paste_seam & reg.inner).any()
     # the mouth box lies in the head's box, which holds the whole head
     ys, xs = np.nonzero(reg.mouth)
     box = reg.box

@@ -20,6 +20,7 @@ from talkstudio.core.refiner.reference import (
     MouthReference,
     aligned_mouth,
     lip_points,
+    mouth_shape,
     similarity,
 )
 from talkstudio.core.subject import Subject
@@ -92,6 +93,24 @@ def test_the_bank_picks_the_nearest_mouth_and_skips_neighbours(demo_subject: Pat
     assert ref.shape[:2] == (subject.meta.size, subject.meta.size) and ref[cy, cx, 3] > 0.99
     far = np.abs(np.asarray(subject.tracks.lm2d[i])[list(MOUTH)] - pts).max()
     assert far < 4.0, "the projected lips should sit on the tracked ones"
+
+
+def test_among_near_shapes_the_bank_prefers_a_mouth_it_need_not_magnify() -> None:
+    rng = np.random.default_rng(3)
+    lms = rng.normal(size=(68, 3))
+    wanted = mouth_shape(lms)
+    shapes = np.stack([wanted + 0.01 * k * rng.normal(size=wanted.shape) for k in range(1, 13)])
+    radii = np.full(12, 10.0)
+    radii[3] = 14.0  # the 4th nearest shape was filmed closer to the camera
+    radii[11] = 30.0  # larger still, but too far in shape to be a candidate
+    frames = 100 + EXCLUDE_FRAMES * np.arange(12)
+    bank = MouthBank(frames, shapes, radii)
+    assert bank.nearest(lms) == frames[0]  # shape alone
+    assert bank.nearest(lms, radius=13.0) == frames[3]  # wanted lips larger than most
+    assert bank.nearest(lms, radius=9.0) == frames[0]  # none needs magnifying: the nearest shape
+    assert bank.nearest(lms, radius=40.0) == frames[3]  # all magnify: the least
+    # a frame too near the refined one stays out, however large
+    assert bank.nearest(lms, exclude_near=int(frames[3]), radius=13.0) == frames[0]
 
 
 def test_the_net_reads_the_reference_and_keeps_the_plate_outside_the_blend() -> None:

@@ -9,8 +9,9 @@ Subjects: ``$TALKSTUDIO_FIDELITY_SUBJECTS`` (subject folders separated by ``:``)
 Every row renders the validation frames from their tracked landmarks and poses and is scored
 at 512² against the real frame (core/fidelity.py: head PSNR over the head mask; head SSIM,
 HaarPSI and MS-GMSD over the head's box; mouth sharpness ratio; full-frame PSNR; seam ratio in
-a 12-px band around the head-mask boundary, where the head is blended into the plate), medians
-over frames, and the wall time per frame:
+a 12-px band around the head-mask boundary, where the head is blended into the plate; paste seam,
+the same around the edge of paste-back's blend into the real frame), medians over frames, and the
+wall time per frame:
 
 - ``today L²↑``: the head rendered at its training side L, completed by the torso UNet at L,
   upscaled (bilinear) to 512²: what a 512² export of a head trained at L amounts to;
