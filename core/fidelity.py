@@ -13,15 +13,16 @@ Regions of a frame at side ``S`` (:func:`frame_regions`):
   is blended into the plate; its mean absolute error over the mean absolute error inside the
   head (the head without the band) is the seam ratio: 1 when the blend is as good as the head.
 - paste seam: the same ratio for the export in the source video's framing, where the render is
-  blended into the real frame with paste-back's weights (core/paste_back.py, the frame's head
-  mask as the head): a band ``SEAM_PX`` wide around the line where the weight crosses 0.5, the
+  blended into the real frame with paste-back's weights (core/paste_back.py: the rendered head's
+  opacity joined with the frame's head mask, the mask alone for a path that gives no opacity):
+  a band ``SEAM_PX`` wide around the line where the weight crosses 0.5, the
   error of the blended frame there over the error inside the head. The real frame stands in for
   the source frame the render is pasted into (for a validation frame they are the same).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -94,9 +95,10 @@ def frame_regions(subject: Subject, i: int, size: int, seam_px: int = SEAM_PX) -
     if labels.shape != (size, size):
         labels = cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
     head = (labels & MASK_HEAD) > 0
-    seam, inner = _band(head, max(1, round(seam_px * size / 512) // 2))
+    r = max(1, round(seam_px * size / 512) // 2)
+    seam, inner = _band(head, r)
     weight = blend_weights(np.zeros((size, size), np.float32), head)
-    paste_seam, _ = _band(weight >= 0.5, max(1, round(seam_px * size / 512) // 2))
+    paste_seam, _ = _band(weight >= 0.5, r)
     return Regions(head, mouth_box(subject, i, size), seam, inner, _box(head), weight, paste_seam)
 
 
@@ -124,9 +126,17 @@ COLUMNS: dict[str, str] = {
 """Keys of :func:`score_frame`'s result and their column titles."""
 
 
-def score_frame(render: np.ndarray, truth: np.ndarray, regions: Regions) -> dict[str, float]:
-    """Every score of :data:`COLUMNS` for one rendered frame against the real one ([S, S, 3])."""
+def score_frame(
+    render: np.ndarray, truth: np.ndarray, regions: Regions, opacity: np.ndarray | None = None
+) -> dict[str, float]:
+    """Every score of :data:`COLUMNS` for one rendered frame against the real one ([S, S, 3]);
+    ``opacity`` [S, S] (float in [0, 1] or uint8), the rendered head's, joins paste-back's
+    weight as it does in an export (without it the frame's head mask alone makes the weight)."""
     pred, real = metrics.to_float(render), metrics.to_float(truth)
+    if opacity is not None and regions.paste_weight is not None:
+        weight = blend_weights(opacity, regions.head)
+        seam_r = max(1, round(SEAM_PX * weight.shape[0] / 512) // 2)
+        regions = replace(regions, paste_weight=weight, paste_seam=_band(weight >= 0.5, seam_r)[0])
     crop_p, crop_r = pred[regions.box], real[regions.box]
     err = np.abs(pred - real).mean(axis=-1)  # [S, S]
     inside = float(err[regions.inner].mean()) if regions.inner.any() else float("nan")

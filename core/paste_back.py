@@ -7,11 +7,12 @@ pixels to the subject's square pixels, ``u = A @ (x, y, 1)``; for a square ``[x0
 resized to ``size`` it is a scale ``size / side`` and a shift (:func:`crop_affine`). A render of
 side ``R`` uses ``A`` scaled by ``R / size`` (:func:`scale_affine`).
 
-Blend: the weight of the render is 1 over the head (the rendered head's opacity and the source
-frame's own head mask, so neither head shows through the other), stays 1 for ``GROW`` of the side
-around it (the jaw line and the top of the neck), falls smoothly to 0 over ``FEATHER`` of the
-side, and is tapered to 0 at the crop's border. Outside that region the source frame is kept
-exactly, so its background and body are its own.
+Blend: the render's weight is its head's own opacity, the matte the head was rendered with, so
+outside the rendered head the source frame's real neck, body and background show; and the source
+frame's own head mask, grown by ``GROW`` of the side and fading over ``FEATHER``, is covered
+too, so the source's head never shows beside the rendered one (an open mouth under a closed
+one): w = 1 − (1 − opacity)(1 − source head). It is tapered to 0 over ``BORDER`` of the side at
+the crop's border. Where it is 0 the source frame is kept exactly.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-GROW = 0.03
-"""Render weight 1 this far (fraction of the render's side) around the head."""
-FEATHER = 0.06
-"""Width of the fall from 1 to 0 (fraction of the render's side), around the head and at the
-crop's border."""
+GROW = 0.01
+"""The source frame's head is covered this far (fraction of the render's side) beyond its mask."""
+FEATHER = 0.02
+"""Width of that cover's fall from 1 to 0 (fraction of the render's side)."""
+BORDER = 0.06
+"""Width of the taper to 0 at the crop's border (fraction of the render's side)."""
 
 
 # -- geometry ------------------------------------------------------------------------------------
@@ -73,28 +75,26 @@ def blend_weights(opacity: np.ndarray, source_head: np.ndarray | None = None) ->
     """Weight float32 [R, R] in [0, 1] of the render at each of its pixels.
 
     ``opacity`` [R, R]: the rendered head's opacity (float in [0, 1], or uint8); ``source_head``
-    [R, R] bool: the source frame's own head mask at the render's size. The head is where either
-    holds (opacity ≥ 0.5); see the module docstring for the fall-off.
+    [R, R] bool: the source frame's own head mask at the render's size. See the module
+    docstring: the opacity as it is, joined with the grown and feathered source head.
     """
     op = np.asarray(opacity)
     op = op.astype(np.float32) / 255.0 if op.dtype == np.uint8 else op.astype(np.float32)
     if op.ndim != 2 or op.shape[0] != op.shape[1]:
         raise ValueError(f"the opacity must be a square [R, R] image, got {op.shape}")
     r = op.shape[0]
-    head = op >= 0.5
+    weight = np.clip(op, 0.0, 1.0)
     if source_head is not None:
-        if source_head.shape != head.shape:
-            raise ValueError(f"source head mask {source_head.shape} differs from {head.shape}")
-        head |= source_head.astype(bool)
-    if not head.any():
-        return np.zeros((r, r), np.float32)
-    outside = np.where(head, 0, 255).astype(np.uint8)
-    dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)  # px to the head
-    grow, feather = GROW * r, max(FEATHER * r, 1.0)
-    weight = _smooth(1.0 - (dist - grow) / feather)
+        if source_head.shape != op.shape:
+            raise ValueError(f"source head mask {source_head.shape} differs from {op.shape}")
+        if source_head.any():
+            outside = np.where(source_head.astype(bool), 0, 255).astype(np.uint8)
+            dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            cover = _smooth(1.0 - (dist - GROW * r) / max(FEATHER * r, 1.0))
+            weight = 1.0 - (1.0 - weight) * (1.0 - cover)
     centres = np.arange(r, dtype=np.float32) + 0.5
     edge = np.minimum(centres, r - centres)  # distance of pixel centres to the border
-    taper = _smooth(np.minimum(edge[:, None], edge[None, :]) / feather)
+    taper = _smooth(np.minimum(edge[:, None], edge[None, :]) / max(BORDER * r, 1.0))
     return (weight * taper).astype(np.float32)
 
 

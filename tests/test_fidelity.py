@@ -71,6 +71,12 @@ def test_paste_seam_scores_the_blend_into_the_real_frame() -> None:
     ring = np.clip(truth + 6 * noise, 0, 1)
     ring[dist < 40] = even[dist < 40]
     assert fidelity.score_frame(ring, truth, regions)["paste_seam_ratio"] > 1.5
+    # with the rendered opacity, the weight is paste-back's own: the render is taken as far as
+    # its head reaches, so a head that spills over its ring carries the ring's error in
+    beyond = np.where((dist < 46)[..., None], even, np.clip(truth + 6 * noise, 0, 1))
+    tight = fidelity.score_frame(beyond, truth, regions, opacity=(dist < 40).astype(np.float32))
+    spill = fidelity.score_frame(beyond, truth, regions, opacity=(dist < 50).astype(np.float32))
+    assert tight["paste_seam_ratio"] < 1.0 < 2.0 < spill["paste_seam_ratio"]
 
 
 def test_blurred_mouth_scores_lower() -> None:

@@ -21,6 +21,7 @@ from talkstudio.core.media import Mp4Writer, iter_video_frames
 from talkstudio.core.media.frame_reader import FrameReader
 from talkstudio.core.paste_back import (
     FEATHER,
+    GROW,
     apply_affine,
     blend_weights,
     crop_affine,
@@ -110,8 +111,6 @@ def test_blend_keeps_the_source_outside_and_the_render_inside(side: int) -> None
     assert weights[opacity > 0].min() == 1.0 and weights[source_head].min() == 1.0
     assert weights[0].max() == 0 and weights[:, -1].max() == 0  # zero at the crop's border
     assert ((weights > 0) & (weights < 1)).any()  # a feather, not a cut
-    step = max(np.abs(np.diff(weights, axis=0)).max(), np.abs(np.diff(weights, axis=1)).max())
-    assert step <= 1.5 / (FEATHER * RENDER) + 1e-3  # a smoothstep over the feather's width
     affine = crop_affine(40, 20, side, RENDER)
     out = paste(source, render, weights, affine)
     # the weight carried into the source: a white render pasted on black
@@ -123,6 +122,28 @@ def test_blend_keeps_the_source_outside_and_the_render_inside(side: int) -> None
     assert np.abs(out[head].astype(int) - render[0, 0]).max() <= 1  # the render
     x0, y0 = 40, 20
     assert (carried[y0 : y0 + side, x0 : x0 + side] > 0).mean() < 0.8  # only around the head
+
+
+def test_the_weight_is_the_rendered_matte_joined_with_the_covered_source_head() -> None:
+    r = 256
+    yy, xx = np.mgrid[:r, :r] + 0.5
+    soft = np.clip(60 - np.hypot(xx - 100, yy - 110), 0, 4) / 4  # a rendered head, 4-px edge
+    source_head = np.hypot(xx - 150, yy - 130) < 40
+    weights = blend_weights(soft, source_head)
+    dist = cv2.distanceTransform((~source_head).astype(np.uint8), cv2.DIST_L2, 5)
+    far = dist > (GROW + FEATHER) * r + 1
+    # away from the source head the weight is the rendered opacity itself: the real neck and
+    # background show right up to the rendered head's edge, through its own soft edge
+    np.testing.assert_allclose(weights[far], soft[far], atol=1e-6)
+    assert ((weights[far] > 0) & (weights[far] < 1)).any()
+    # the source head is covered, and a little beyond it, fading smoothly
+    assert weights[dist <= GROW * r].min() == 1.0
+    cover = weights.copy()
+    cover[soft > 0] = np.nan  # where only the cover speaks
+    step = np.nanmax(np.abs(np.diff(cover, axis=1)))
+    assert 0 < step <= 1.5 / (FEATHER * r)  # a smoothstep over the feather's width
+    # tapered at the crop's border
+    assert weights[0].max() == 0 and weights[:, -1].max() == 0
 
 
 def test_no_head_leaves_the_source_frame_as_it_is() -> None:

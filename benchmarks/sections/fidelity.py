@@ -79,8 +79,14 @@ def _up(x, size: int):  # [B, C, L, L] tensor -> [B, C, size, size]
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def _hwc(x) -> np.ndarray:  # [1, 3, S, S] or [3, S, S] tensor -> float64 [S, S, 3]
-    return x.reshape(3, x.shape[-2], x.shape[-1]).permute(1, 2, 0).double().clamp(0, 1).numpy()
+def _cat(*parts):  # tensors [B, C, S, S] -> [B, ΣC, S, S]
+    import torch
+
+    return torch.cat(parts, dim=1)
+
+
+def _hwc(x) -> np.ndarray:  # [1, C, S, S] or [C, S, S] tensor -> float64 [S, S, C]
+    return x.reshape(-1, x.shape[-2], x.shape[-1]).permute(1, 2, 0).double().clamp(0, 1).numpy()
 
 
 class _Renders:
@@ -120,10 +126,12 @@ class _Renders:
 
     def today_low(self, i: int) -> np.ndarray:
         image = self._render(i, self.low)
-        return _hwc(_up(self._composed(image, self.low), self.size))
+        rgb = _up(self._composed(image, self.low), self.size)
+        return _hwc(_cat(rgb, _up(image.opacity[None, None], self.size)))
 
     def today_full(self, i: int) -> np.ndarray:
-        return _hwc(self._composed(self._render(i, self.size), self.size))
+        image = self._render(i, self.size)
+        return _hwc(_cat(self._composed(image, self.size), image.opacity[None, None]))
 
     def mean_frame(self, i: int) -> np.ndarray:
         return _hwc(self.mean)
@@ -134,7 +142,7 @@ class _Renders:
         image = self._render(i, self.low)  # rendered again: the row's time is its own
         layers = torch.cat([image.head, image.opacity[..., None]], -1)  # [L, L, 4]
         up = _up(layers.permute(2, 0, 1)[None], self.size)[0]  # [4, S, S]
-        return _hwc(up[:3] + (1.0 - up[3:]) * self.mean)
+        return _hwc(_cat(up[None, :3] + (1.0 - up[None, 3:]) * self.mean, up[None, 3:]))
 
     def real_head_on_mean(self, i: int) -> np.ndarray:
         from talkstudio.core.torso.data import load_frame_pair, to_chw
@@ -155,7 +163,8 @@ class _Renders:
         from talkstudio.core.refiner import render_refined
         from talkstudio.core.torso.data import resize_rgb
 
-        return (resize_rgb(rgb, self.size) for rgb in render_refined(self.subject.root, frames))
+        rgbas = render_refined(self.subject.root, frames, with_opacity=True)
+        return (resize_rgb(rgba, self.size) for rgba in rgbas)
 
 
 def _frames(subject, quick: bool) -> list[int]:
@@ -220,7 +229,8 @@ def _measure_subject(subject_dir: Path, ctx: Context) -> tuple[list[Measure], st
             t0 = time.perf_counter()
             got["refiner"] = (next(refined), (time.perf_counter() - t0) * 1e3)
         for row, (rgb, ms) in got.items():
-            sc = score_frame(rgb, truth, regions)
+            opacity = rgb[..., 3] if rgb.shape[-1] == 4 else None  # the rendered head's
+            sc = score_frame(rgb[..., :3], truth, regions, opacity)
             for k, v in sc.items():
                 if row != "real_head_on_mean" or k in HEAD_FREE:
                     scores[row][k].append(v)

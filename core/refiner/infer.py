@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..checkpoint import load_module
 from ..errors import CheckpointError, TalkstudioError
@@ -173,10 +174,13 @@ def render_refined(
     frames: Sequence[int],
     landmarks: Sequence[np.ndarray] | None = None,
     device: str = "cpu",
+    with_opacity: bool = False,
 ) -> Iterator[np.ndarray]:
     """The refined frames ``frames`` of a subject with trained head and refiner, uint8 [S, S, 3]
     at the subject's size, in order: the head rendered at the refiner's input size from each
-    frame's tracked pose and landmarks (or ``landmarks[k]`` [68, 3] for ``frames[k]``)."""
+    frame's tracked pose and landmarks (or ``landmarks[k]`` [68, 3] for ``frames[k]``).
+    ``with_opacity`` adds the head's opacity, upsampled, as a fourth channel (as the engine's
+    frames for paste-back have it)."""
     subject = Subject.open(Path(subject_dir))
     for part in ("head", "refiner"):
         if not subject.has_model(part):
@@ -197,4 +201,8 @@ def render_refined(
         x = render_inputs(head, subject, i, refiner.input_size, lms)
         lm = subject.tracks.lm_world[i] if lms is None else lms
         out = refiner.refine(x, subject.tracks.pose[i], lm)  # [3, S, S]
-        yield (out.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        if with_opacity:
+            side = out.shape[-1]
+            up = F.interpolate(x[None, 3:4].float(), size=(side, side), mode="bilinear")
+            out = torch.cat([out, up[0].to(out.device)])
+        yield (out.clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
