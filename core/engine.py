@@ -395,7 +395,11 @@ class Engine:
                 ref = torch.nn.functional.interpolate(
                     ref[None], size=(size, size), mode="bilinear", antialias=True
                 )[0]
+            from .refiner.net import colour_matched
+
             ref = ref.to(self.device)
+            sigma = self.refiner.config.reference_colour_sigma * size / self.refiner.output_size
+            ref = colour_matched(ref[None], rgb.permute(2, 0, 1)[None], sigma)[0]
             rgb = ref[:3].permute(1, 2, 0) + (1 - ref[3:].permute(1, 2, 0)) * rgb
         return RenderedFrame(_to_uint8(rgb), (time.perf_counter() - t0) * 1e3, "fast", frame)
 

@@ -14,6 +14,7 @@ from talkstudio.core.checkpoint import load_model
 from talkstudio.core.landmarks import MOUTH
 from talkstudio.core.progress import run_job
 from talkstudio.core.refiner import RefinerConfig, RefinerNet, train_refiner
+from talkstudio.core.refiner.net import colour_matched
 from talkstudio.core.refiner.reference import (
     EXCLUDE_FRAMES,
     MouthBank,
@@ -113,9 +114,27 @@ def test_among_near_shapes_the_bank_prefers_a_mouth_it_need_not_magnify() -> Non
     assert bank.nearest(lms, exclude_near=int(frames[3]), radius=13.0) == frames[0]
 
 
+def test_colour_matching_takes_the_light_of_the_guide_and_keeps_the_detail() -> None:
+    s = 128
+    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+    mask = (((xx - 64) ** 2 + (yy - 64) ** 2) < 40**2).float()[None, None]
+    detail = 0.1 * ((xx // 2 + yy // 2) % 2).float()  # a fine checker: teeth and lip lines
+    mouth = (0.2 + detail)[None, None].expand(1, 3, s, s)  # a dark mouth
+    reference = torch.cat([mouth * mask, mask], dim=1)
+    guide = torch.full((1, 3, s, s), 0.6)  # the render's lighter lips
+    assert torch.equal(colour_matched(reference, guide, 0.0), reference)
+    got = colour_matched(reference, guide, 30.0)
+    assert torch.equal(got[:, 3:], mask)
+    core = (((xx - 64) ** 2 + (yy - 64) ** 2) < 25**2)[None, None].expand(1, 3, s, s)
+    colour = got[:, :3][core]
+    assert abs(float(colour.mean()) - 0.6) < 0.02  # the guide's level
+    assert float(colour.std()) == pytest.approx(float(mouth[core].std()), rel=0.1)  # detail kept
+    assert float(got[:, :3][(mask == 0).expand(1, 3, s, s)].abs().max()) == 0.0  # none outside
+
+
 def test_the_net_reads_the_reference_and_keeps_the_plate_outside_the_blend() -> None:
     torch.manual_seed(0)
-    net = RefinerNet(TINY.replace(scale=2)).eval()
+    net = RefinerNet(TINY.replace(scale=2, reference_colour_sigma=0.0)).eval()  # paste as is
     inputs = torch.zeros(1, 5, 16, 16)
     plate = torch.rand(1, 3, 32, 32)
     ref = torch.zeros(1, 4, 32, 32)

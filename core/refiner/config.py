@@ -58,6 +58,11 @@ class RefinerConfig(PartConfig):
     nearest, aligned onto the wanted lips (core/refiner/reference.py), is laid over the refined
     frame inside a feathered mouth mask, and the upsampling stages read it to blend around it,
     so teeth and the inner lips are real at full resolution instead of the blurred render."""
+    reference_colour_sigma: float = 30.0
+    """With ``mouth_reference``: the reference's colour and shading below this scale (Gaussian
+    σ in pixels of the refined frame; about 0.4 mouth widths at 512²) are taken from the
+    upsampled head render, so the lips keep one colour from frame to frame whichever training
+    frame lends them; 0 keeps the reference's own colour."""
     steps: int = 3000
     """Optimizer steps of a training run."""
     batch_size: int = 4
@@ -110,6 +115,10 @@ class RefinerConfig(PartConfig):
             raise ConfigError("mouth_fraction and eye_fraction cannot be negative")
         if self.mouth_fraction + self.eye_fraction > 1:
             raise ConfigError("mouth_fraction + eye_fraction must be at most 1")
+        if not self.reference_colour_sigma >= 0:
+            raise ConfigError(
+                f"reference_colour_sigma {self.reference_colour_sigma} must be 0 (off) or more"
+            )
         if self.cache_frames < 0:
             raise ConfigError(f"cache_frames {self.cache_frames} cannot be negative (0: all)")
         for name in ("steps", "batch_size", "checkpoint_every", "preview_every"):

@@ -16,8 +16,11 @@ so outside the head and the blend mask m the full-resolution plate passes throug
 and at the start (r = ℓ = 0, zero-initialised) the output is exactly the upsampled composite.
 With ``RefinerConfig.mouth_reference`` the upsampling stages also read a real mouth of the
 subject aligned onto the wanted lips (core/refiner/reference.py, premultiplied by its feathered
-mask M), and the frame is laid under it: frame ← ref + (1 − M) · frame. No normalisation
-layers: the net trains on crops and runs on whole frames, which GroupNorm would tell apart.
+mask M), and the frame is laid under it: frame ← ref + (1 − M) · frame. Before that, the
+reference's colour below ``reference_colour_sigma`` pixels is taken from the upsampled
+composite B (:func:`colour_matched`), so the lips keep one colour whichever training frame
+lends them. No normalisation layers: the net trains on crops and runs on whole frames, which
+GroupNorm would tell apart.
 """
 
 from __future__ import annotations
@@ -88,6 +91,12 @@ class RefinerNet(UNetTrunk):
                 f"{FEATURES} input channels and a plate {scale}× their size"
             )
         head, alpha = inputs[:, :3], inputs[:, 3:4]
+        up = upsample(torch.cat([head, alpha], dim=1), scale)
+        up_head, up_alpha = up[:, :3], up[:, 3:].clamp(0.0, 1.0)
+        base = up_head + (1.0 - up_alpha) * plate  # [B, 3, S, S]
+        if self.config.mouth_reference:
+            assert reference is not None
+            reference = colour_matched(reference, base, self.config.reference_colour_sigma)
         plate_lo = F.avg_pool2d(plate, scale)  # [B, 3, L, L]
         y = self.features(torch.cat([plate_lo, inputs], dim=1) * 2.0 - 1.0)  # [B, C, L, L]
         for k, (lift, guide) in enumerate(zip(self.lift, self.guide), start=1):
@@ -101,15 +110,44 @@ class RefinerNet(UNetTrunk):
                 parts.append(ref * 2.0 - 1.0)
             y = guide(torch.cat(parts, dim=1))
         out = self.to_out(y)  # [B, 4, S, S]
-        up = upsample(torch.cat([head, alpha], dim=1), scale)
-        up_head, up_alpha = up[:, :3], up[:, 3:].clamp(0.0, 1.0)
-        base = up_head + (1.0 - up_alpha) * plate  # [B, 3, S, S]
         mask = torch.sigmoid(out[:, 3:] + MASK_GAIN * (up_alpha - 0.5))  # [B, 1, S, S]
         frame = base + mask * out[:, :3]
         if self.config.mouth_reference:  # the real mouth laid over it (premultiplied by its mask)
             assert reference is not None
             frame = reference[:, :3] + (1.0 - reference[:, 3:]) * frame
         return Refined(frame, mask)
+
+
+def colour_matched(reference: torch.Tensor, guide: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``reference`` [B, 4, H, W] (a mouth premultiplied by its mask M, and M) with its colour
+    and shading below the scale ``sigma`` (pixels) taken from ``guide`` [B, 3, H, W]: the mouth
+    keeps its own fine detail (teeth, lip lines) but the guide's lip colour and light. Both low
+    passes are Gaussians normalised by the blurred mask, so only the mouth's own pixels count.
+    ``sigma`` 0 returns the reference as it is."""
+    if sigma <= 0:
+        return reference
+    h, w = reference.shape[-2:]
+    f = 4 if h % 4 == 0 and w % 4 == 0 and sigma >= 8 else 1  # blur at a quarter size
+    m = reference[:, 3:]
+    stack = torch.cat([reference[:, :3], guide * m, m], dim=1)
+    low = gaussian_blur(F.avg_pool2d(stack, f) if f > 1 else stack, sigma / f)
+    if f > 1:
+        low = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
+    den = low[:, 6:].clamp_min(1e-3)
+    shift = (low[:, 3:6] - low[:, :3]) / den  # guide's low pass minus the mouth's
+    colour = reference[:, :3] + m * shift
+    return torch.cat([torch.minimum(colour.clamp_min(0.0), m), m], dim=1)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """[B, C, H, W] blurred by a separable Gaussian of ``sigma`` pixels, zero outside."""
+    r = max(1, math.ceil(3.0 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, r), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(r, 0), groups=c)
 
 
 def upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
