@@ -14,6 +14,10 @@ Speech: ``../shared/data/Obama_5s.wav``. Without them only a note is printed.
   is open at α3 = 1, and the relative change of the eye openings. Once on frames spread over the
   driven clip ("driven"), once on the subject's own replayed frames whose tracked mouth is at
   least half open ("own"); ``ENGINE_BENCH_ONLY=mouth`` runs only these;
+- **lip colour flicker**: over ``FLICKER_FRAMES`` consecutive driven frames at the edit size,
+  the mean |second difference| in time of the lips' mean colour (inside the hull of the wanted
+  lips), 8-bit levels; with a refiner that lays a real mouth in, also with its colour match off
+  (``reference_colour_sigma`` 0), and for the subject's own video over as many frames;
 - **A/V offset**: the first video frame's time minus the first audio sample's time in the
   exported 128² file (from the container's stream start times);
 - strips of those 256² renders (α3 = 1 above, α3 = 2 below) in
@@ -54,6 +58,7 @@ class Plan:
 
 
 FULL_EXPORTS = (128, 256, 512)
+FLICKER_FRAMES = 40
 
 
 def _export(engine, out: Path, size: int, end: int | None = None, edits=None) -> list[float]:
@@ -215,4 +220,69 @@ def _mouth_measures(engine, note: str, plan: Plan) -> list[Measure]:
     _mouth_edit(engine, measures, note, driven, "driven", plan)
     own = _own_frames(engine, count)
     _mouth_edit(engine, measures, f"{engine.subject.meta.name}'s own frames", own, "own", plan)
+    return measures + _lip_flicker(engine, note, plan)
+
+
+def _lip_colours(frames: list[np.ndarray], lips: list[np.ndarray]) -> np.ndarray:
+    """[T, 3] mean colour (8-bit levels) of each frame inside the hull of its lips [20, 2]."""
+    import cv2
+
+    out = []
+    for rgb, pts in zip(frames, lips):
+        mask = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), (1,))
+        out.append(rgb[mask > 0].astype(np.float64).mean(axis=0))
+    return np.asarray(out)
+
+
+def _flicker(colours: np.ndarray) -> float:
+    """Mean |second difference| in time of [T, 3] colours: change that reverses frame to frame."""
+    return float(np.abs(colours[2:] - 2 * colours[1:-1] + colours[:-2]).mean())
+
+
+def _lip_flicker(engine, note: str, plan: Plan) -> list[Measure]:
+    """Lip colour flicker on consecutive driven frames (see the module docstring)."""
+    from talkstudio.core.edit import frame_edit
+    from talkstudio.core.landmarks import MOUTH
+    from talkstudio.core.refiner.reference import lip_points
+
+    size, subject = plan.edit_size, engine.subject
+    count = min(FLICKER_FRAMES, engine.num_frames)
+    start = max(0, engine.num_frames // 2 - count // 2)
+    frames = range(start, start + count)
+    edit = frame_edit((1, 1, 1))
+    scale = size / subject.meta.size
+    lips = [
+        lip_points(subject, engine._pose(i, edit), engine.landmarks(i, edit)) * scale
+        for i in frames
+    ]
+    refiner = engine.refiner
+    variants = [("render", None)]
+    if refiner is not None and refiner.reference is not None:
+        variants.append(("render, colour match off", 0.0))
+    measures = []
+    for label, sigma in variants:
+        keep = refiner.config.reference_colour_sigma if refiner is not None else 0.0
+        if sigma is not None:
+            refiner.config.reference_colour_sigma = sigma
+        try:
+            rgbs = [engine._full_frame(i, edit, size, keep=False) for i in frames]
+        finally:
+            if refiner is not None:
+                refiner.config.reference_colour_sigma = keep
+        value = _flicker(_lip_colours(rgbs, lips))
+        measures.append(Measure(f"lip colour flicker, {label}", "levels", [value], note))
+    own = range(min(count, subject.meta.num_frames))
+    real = [cv2_resize(subject.load_frame(i), size) for i in own]
+    own_lips = [np.asarray(subject.tracks.lm2d[i], np.float64)[list(MOUTH)] * scale for i in own]
+    value = _flicker(_lip_colours(real, own_lips))
+    measures.append(Measure("lip colour flicker, the subject's own video", "levels", [value]))
     return measures
+
+
+def cv2_resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    if rgb.shape[0] == size:
+        return rgb
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
