@@ -14,7 +14,7 @@ Speech: ``../shared/data/Obama_5s.wav``. Without them only a note is printed.
   is open at α3 = 1, and the relative change of the eye openings. Once on frames spread over the
   driven clip ("driven"), once on the subject's own replayed frames whose tracked mouth is at
   least half open ("own"); ``ENGINE_BENCH_ONLY=mouth`` runs only these;
-- **lip colour flicker**: over ``FLICKER_FRAMES`` consecutive driven frames at the edit size,
+- **lip colour flicker**: over 40 consecutive driven frames (5 in a quick run) at the edit size,
   the mean |second difference| in time of the lips' mean colour (inside the hull of the wanted
   lips), 8-bit levels; with a refiner that lays a real mouth in, also with its colour match off
   (``reference_colour_sigma`` 0), and for the subject's own video over as many frames;
@@ -55,10 +55,11 @@ class Plan:
     edit_size: int
     edit_frames: int
     results: Path
+    flicker_frames: int = 40
+    """Consecutive driven frames the lip colour flicker is taken over."""
 
 
 FULL_EXPORTS = (128, 256, 512)
-FLICKER_FRAMES = 40
 
 
 def _export(engine, out: Path, size: int, end: int | None = None, edits=None) -> list[float]:
@@ -154,7 +155,7 @@ def _quick_plan(results: Path) -> tuple[Path, Plan, str]:
 
     subject = ensure_demo_subject()
     speech = Subject.open(subject).load_audio()[: 2 * 16000]
-    return subject, Plan(speech, (64, 64, 64), 3, 128, 3, results), "2 s of its own speech"
+    return subject, Plan(speech, (64, 64, 64), 3, 128, 3, results, 5), "2 s of its own speech"
 
 
 def run(ctx: Context) -> list[Measure]:
@@ -247,7 +248,7 @@ def _lip_flicker(engine, note: str, plan: Plan) -> list[Measure]:
     from talkstudio.core.refiner.reference import lip_points
 
     size, subject = plan.edit_size, engine.subject
-    count = min(FLICKER_FRAMES, engine.num_frames)
+    count = min(plan.flicker_frames, engine.num_frames)
     start = max(0, engine.num_frames // 2 - count // 2)
     frames = range(start, start + count)
     edit = frame_edit((1, 1, 1))
