@@ -246,6 +246,7 @@ def _lip_flicker(engine, note: str, plan: Plan) -> list[Measure]:
     from talkstudio.core.edit import frame_edit
     from talkstudio.core.landmarks import MOUTH
     from talkstudio.core.refiner.reference import lip_points
+    from talkstudio.core.torso.data import resize_rgb
 
     size, subject = plan.edit_size, engine.subject
     count = min(plan.flicker_frames, engine.num_frames)
@@ -263,27 +264,19 @@ def _lip_flicker(engine, note: str, plan: Plan) -> list[Measure]:
         variants.append(("render, colour match off", 0.0))
     measures = []
     for label, sigma in variants:
-        keep = refiner.config.reference_colour_sigma if refiner is not None else 0.0
-        if sigma is not None:
+        shipped = refiner.config.reference_colour_sigma if refiner is not None else 0.0
+        if refiner is not None and sigma is not None:
             refiner.config.reference_colour_sigma = sigma
         try:
             rgbs = [engine._full_frame(i, edit, size, keep=False) for i in frames]
         finally:
             if refiner is not None:
-                refiner.config.reference_colour_sigma = keep
+                refiner.config.reference_colour_sigma = shipped
         value = _flicker(_lip_colours(rgbs, lips))
         measures.append(Measure(f"lip colour flicker, {label}", "levels", [value], note))
     own = range(min(count, subject.meta.num_frames))
-    real = [cv2_resize(subject.load_frame(i), size) for i in own]
+    real = [resize_rgb(subject.load_frame(i), size) for i in own]
     own_lips = [np.asarray(subject.tracks.lm2d[i], np.float64)[list(MOUTH)] * scale for i in own]
     value = _flicker(_lip_colours(real, own_lips))
     measures.append(Measure("lip colour flicker, the subject's own video", "levels", [value]))
     return measures
-
-
-def cv2_resize(rgb: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    if rgb.shape[0] == size:
-        return rgb
-    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
