@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -200,6 +201,61 @@ def test_long_untracked_runs_carry_no_loss(tmp_path: Path) -> None:
     assert weight.shape == target.shape[:2] and feats.shape[:2] == weight.shape
     full = data.sample(1, data.frames, rng)[3][0]  # the whole split as one window
     np.testing.assert_array_equal(full.numpy(), data.weight)
+
+
+def test_voice_copies_lie_beside_the_clean_audio_and_windows_stay_inside_one(
+    tmp_path: Path,
+) -> None:
+    """``voice_copies`` adds perturbed copies of the training audio, each with its landmark
+    track resampled to its speed; a window never spans two copies, and its first frame's input
+    is the true previous frame of its own copy (zeros at a copy's start)."""
+    from talkstudio.core.stage1.augment import SPEEDS
+    from talkstudio.core.stage1.data import Stage1Data
+    from talkstudio.core.stage1.features import AudioFrontEnd
+
+    root = write_envelope_subject(tmp_path / "env", seconds=6.0)
+    subject = Subject.open(root)
+    front = AudioFrontEnd(Stage1Config())
+    clean = Stage1Data.from_subject(subject, front)
+    data = Stage1Data.from_subject(subject, front, clean.norm, voice_copies=3, seed=1)
+    n = clean.frames
+    bounds = data.segments
+    assert bounds[0] == 0 and bounds[1] == n and len(bounds) == 5 and bounds[-1] == data.frames
+    np.testing.assert_array_equal(data.disp[:n], clean.disp)  # the clean copy comes first
+    np.testing.assert_allclose(data.feats[:n], clean.feats)
+    for a, b in itertools.pairwise(bounds[1:]):
+        length = b - a
+        assert 0.8 * n <= length <= 1.2 * n  # 20/23 … 20/17 times as long
+        speed = min(SPEEDS, key=lambda v: abs(v - n / length))  # the copy's 20 / k
+        assert data.disp[a:b].min() >= clean.disp.min() - 1e-5  # resampled, not invented
+        assert data.disp[a:b].max() <= clean.disp.max() + 1e-5
+        mid = (a + b) // 2  # the copy's frame i holds the clean track at i × speed
+        pos = (mid - a) * speed
+        lo = int(np.floor(pos))
+        want = clean.disp[lo] + (pos - lo) * (clean.disp[min(lo + 1, n - 1)] - clean.disp[lo])
+        np.testing.assert_allclose(data.disp[mid], want, atol=1e-5)
+        assert not np.allclose(data.feats[a : a + 20], clean.feats[:20], atol=1e-3)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(30):
+        feats, target, prev, _ = data.sample(4, 40, rng)
+        for k in range(4):  # locate each window by its audio rows and check its place
+            row = feats[k].numpy()
+            start = next(
+                i for i in range(data.frames - 39) if np.array_equal(data.feats[i : i + 40], row)
+            )
+            np.testing.assert_array_equal(target[k].numpy(), data.disp[start : start + 40])
+            clip = int(np.searchsorted(bounds, start, side="right")) - 1
+            assert start + 40 <= bounds[clip + 1]
+            seen.add(clip)
+            first = prev[k, 0].numpy()
+            if start == bounds[clip]:
+                np.testing.assert_array_equal(first, np.zeros_like(first))
+            else:
+                np.testing.assert_array_equal(first, data.disp[start - 1])
+    assert seen == {0, 1, 2, 3}
+    with pytest.raises(Exception, match="voice_copies"):
+        quick(voice_copies=-1)
 
 
 @pytest.mark.slow

@@ -123,6 +123,11 @@ class Stage1Config(PartConfig):
     gain_jitter_db: float = 3.0
     """Training windows of the log-mel front end are played up to this many dB louder or
     softer (exactly, in the log-mel domain), so a driving clip's level matters less."""
+    voice_copies: int = 0
+    """Perturbed copies of the subject's training audio (another speed, pitch and vocal-tract
+    length, microphone and noise: :mod:`.augment`) trained on beside the clean one, with the
+    landmark track resampled to match, so that what the network learns from one voice is less
+    tied to that voice (docs/prior.md)."""
     input_noise: float = 0.02
     """Std of Gaussian noise on the previous-frame landmark inputs (normalised units)."""
     rollout_passes: int = 2
@@ -159,5 +164,7 @@ class Stage1Config(PartConfig):
                 raise ConfigError(f"stage1 {name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or not 0 <= self.rollout_start <= 1:
             raise ConfigError("stage1 needs lr > 0 and rollout_start in [0, 1]")
-        if self.rollout_passes < 0 or self.cpu_threads < 0:
-            raise ConfigError("stage1 rollout_passes and cpu_threads must not be negative")
+        if self.rollout_passes < 0 or self.cpu_threads < 0 or self.voice_copies < 0:
+            raise ConfigError(
+                "stage1 rollout_passes, cpu_threads and voice_copies must not be negative"
+            )

@@ -18,6 +18,7 @@ from ..errors import SubjectError
 from ..landmarks import STAGE1_POINTS
 from ..subject import Subject, steady_frames
 from ..timing import SAMPLES_PER_FRAME
+from . import augment
 from .features import AudioFrontEnd, loudness_gain
 
 MIN_TRAIN_FRAMES = 8
@@ -79,12 +80,23 @@ class Stage1Data:
     """[T] loss weight per frame: 0 inside untracked runs longer than 0.5 s, whose landmarks
     preprocessing held (core/subject.py ``steady_frames``), else 1."""
 
+    segments: np.ndarray | None = None
+    """[S + 1] boundaries of the clips laid end to end in the arrays above: the clean training
+    audio first, then its voice copies (:mod:`.augment`); None: one clip. No window crosses a
+    boundary."""
+
     @classmethod
     def from_subject(
-        cls, subject: Subject, front_end: AudioFrontEnd, norm: LandmarkNorm | None = None
+        cls,
+        subject: Subject,
+        front_end: AudioFrontEnd,
+        norm: LandmarkNorm | None = None,
+        voice_copies: int = 0,
+        seed: int = 0,
     ) -> Stage1Data:
         """The training split of ``subject``, normalised by ``norm`` (default: the bounding-box
-        normalisation above; a model started from the speaker prior brings its own)."""
+        normalisation above; a model started from the speaker prior brings its own), with
+        ``voice_copies`` perturbed copies of its audio and track beside the clean ones."""
         n = subject.meta.train_frames
         if n < MIN_TRAIN_FRAMES:
             raise SubjectError(
@@ -98,7 +110,24 @@ class Stage1Data:
         gain = loudness_gain(audio)
         weight = np.zeros(n, np.float32)
         weight[steady_frames(subject.tracks.tracked, range(n))] = 1.0
-        return cls(feats=front_end(audio, gain), disp=disp, norm=norm, gain=gain, weight=weight)
+        feats = front_end(audio, gain)
+        if voice_copies <= 0:
+            return cls(feats=feats, disp=disp, norm=norm, gain=gain, weight=weight)
+        rng = np.random.default_rng([seed, 11])
+        parts = [(feats, disp, weight)]
+        for a, d, w in augment.voice_copies(audio, disp, weight, voice_copies, rng):
+            f = front_end(a, loudness_gain(a))  # each voice at its own level, as a driving clip
+            m = min(len(f), len(d))
+            parts.append((f[:m], d[:m], w[:m]))
+        bounds = np.cumsum([0] + [len(p[1]) for p in parts])
+        return cls(
+            feats=np.concatenate([p[0] for p in parts]),
+            disp=np.concatenate([p[1] for p in parts]),
+            norm=norm,
+            gain=gain,
+            weight=np.concatenate([p[2] for p in parts]),
+            segments=bounds,
+        )
 
     @property
     def frames(self) -> int:
@@ -127,12 +156,21 @@ class Stage1Data:
         true previous frame, or the mean, zeros, at the clip's start) and the frames' loss
         weights [B, W] (:attr:`weight`).
         """
-        w = min(window, self.frames)
-        starts = rng.integers(0, self.frames - w + 1, size=batch if w < self.frames else 1)
+        if self.segments is None:
+            bounds = np.array([0, self.frames])
+            w = min(window, self.frames)
+            starts = rng.integers(0, self.frames - w + 1, size=batch if w < self.frames else 1)
+        else:  # a clip in proportion to its windows, then a window inside it
+            bounds = self.segments
+            lengths = np.diff(bounds)
+            w = min(window, int(lengths.min()))
+            room = lengths - w + 1
+            clip = rng.choice(len(room), size=batch, p=room / room.sum())
+            starts = bounds[clip] + (rng.random(batch) * room[clip]).astype(np.int64)
         idx = starts[:, None] + np.arange(w)[None]  # [B, W]
         target = self.disp[idx]  # [B, W, 37, 3]
         prev = np.concatenate([np.zeros_like(target[:, :1]), target[:, :-1]], axis=1)
-        has_prev = starts > 0
+        has_prev = ~np.isin(starts, bounds)
         prev[has_prev, 0] = self.disp[starts[has_prev] - 1]
         return (
             torch.from_numpy(self.feats[idx]),

@@ -3,15 +3,8 @@
 Data: the corpus's tracked clips (:mod:`.corpus`), each speaker's landmarks normalised into the
 speaker-normalised space (:class:`~.prior.SpeakerNorm`). Audio augmentation makes the mel front
 end care less about whose voice it hears; each clip is used clean and in ``variants`` perturbed
-copies, made once before training:
-
-- *speed*: the audio resampled by a factor ``s`` and played at 16 kHz, which scales pitch and
-  every formant (the vocal tract's length) by ``s`` and the tempo by ``s``; the landmark track is
-  resampled in time to match, so the copy is a faster/higher or slower/deeper speaker saying the
-  same thing;
-- *channel*: a random first-order tilt filter (brighter or duller microphones);
-- *noise*: white noise at a random SNR below the clip's speech level;
-- *loudness*: every training window is played louder or softer (exact in the log-mel domain).
+copies made once before training (:mod:`.augment`: speed, channel and noise), and every training
+window is played louder or softer (*loudness*, exact in the log-mel domain).
 
 Steps: ``batch`` windows of ``window`` frames from random clips and copies (a clip is picked in
 proportion to its length), smooth-L1 on the normalised displacements, teacher forcing first and
@@ -34,15 +27,13 @@ import torch
 
 from ..landmarks import STAGE1_POINTS, mouth_opening
 from ..timing import SAMPLES_PER_FRAME
+from .augment import SNR_DB, TILT, voice_copies
 from .config import Stage1Config
 from .corpus import CorpusClip
 from .features import AudioFrontEnd, log_mel_with_gain
 from .model import Stage1Model
 from .prior import SpeakerNorm
 from .train import frame_loss
-
-SPEEDS = tuple(20 / k for k in range(17, 24))
-"""Speed factors of the resampling augmentation (20/17 ≈ 1.18 down to 20/23 ≈ 0.87)."""
 
 
 @dataclass
@@ -57,8 +48,8 @@ class PriorRecipe:
     weight_decay: float = 0.01
     variants: int = 4
     """Augmented copies of every clip besides the clean one."""
-    snr_db: tuple[float, float] = (10.0, 40.0)
-    tilt: tuple[float, float] = (-0.5, 0.9)
+    snr_db: tuple[float, float] = SNR_DB
+    tilt: tuple[float, float] = TILT
     """Range of the first-order filter coefficient c in y = x - c x[-1]."""
     gain_jitter_db: float = 6.0
     input_noise: float = 0.02
@@ -97,37 +88,6 @@ def speaker_norms(clips: Sequence[CorpusClip]) -> dict[str, SpeakerNorm]:
     return {s: SpeakerNorm.from_landmarks(np.concatenate(v)) for s, v in by.items()}
 
 
-def speed_copy(audio: np.ndarray, disp: np.ndarray, tracked: np.ndarray, k: int) -> tuple:
-    """Audio played ``20 / k`` times faster, with the landmark track resampled to match."""
-    from scipy.signal import resample_poly
-
-    s = 20 / k
-    fast = resample_poly(audio.astype(np.float64), k, 20).astype(np.float32)
-    frames = max(1, len(fast) // SAMPLES_PER_FRAME)
-    fast = fast[: frames * SAMPLES_PER_FRAME]
-    pos = np.minimum(np.arange(frames) * s, len(disp) - 1)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, len(disp) - 1)
-    w = (pos - lo)[:, None, None]
-    out = (1 - w) * disp[lo] + w * disp[hi]
-    return fast, out.astype(np.float32), tracked[lo] & tracked[hi]
-
-
-def perturb_channel(audio: np.ndarray, rng: np.random.Generator, recipe: PriorRecipe) -> np.ndarray:
-    """A random tilt filter and white noise at a random SNR below the speech level."""
-    from scipy.signal import lfilter
-
-    c = rng.uniform(*recipe.tilt)
-    y = lfilter([1.0, -c], [1.0], audio.astype(np.float64))
-    n = max(1, len(y) // SAMPLES_PER_FRAME)
-    rms = np.sqrt(np.mean(y[: n * SAMPLES_PER_FRAME].reshape(n, -1) ** 2, axis=1))
-    level = float(np.percentile(rms, 90))
-    snr = rng.uniform(*recipe.snr_db)
-    y = y + rng.standard_normal(len(y)) * level * 10 ** (-snr / 20)
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    return (y / max(peak, 1.0)).astype(np.float32)
-
-
 def prepare_clips(
     clips: Sequence[CorpusClip],
     norms: dict[str, SpeakerNorm],
@@ -144,10 +104,10 @@ def prepare_clips(
         pts = np.asarray(c.tracks.lm_world, np.float64)[:, list(STAGE1_POINTS)]
         disp = norms[c.speaker].normalise(pts)
         copies = [(audio, disp, c.tracks.tracked)]
-        for _ in range(recipe.variants if augment else 0):
-            k = int(rng.integers(17, 24))
-            a, d, tr = speed_copy(audio, disp, c.tracks.tracked, k)
-            copies.append((perturb_channel(a, rng, recipe), d, tr))
+        count = recipe.variants if augment else 0
+        copies += voice_copies(
+            audio, disp, c.tracks.tracked, count, rng, recipe.tilt, recipe.snr_db
+        )
         for a, d, tr in copies:
             feats = front_end(a)
             n = min(len(feats), len(d))

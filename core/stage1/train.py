@@ -144,13 +144,15 @@ def _train(
     front_end = AudioFrontEnd(cfg)
     cfg = replace(cfg, audio_features=front_end.kind)
     if start_model is None:
-        data = Stage1Data.from_subject(subject, front_end)
+        data = Stage1Data.from_subject(subject, front_end, None, cfg.voice_copies, cfg.seed)
         model = Stage1Model(cfg, front_end.in_dim)
         stats = {**data.statistics(), "feat_std": front_end.feature_std(data.feats)}
         model.set_statistics(**stats)
     else:  # the prior's speaker-normalised space, on the subject's mean and length
         model = start_model
-        data = Stage1Data.from_subject(subject, front_end, _model_norm(model))
+        data = Stage1Data.from_subject(
+            subject, front_end, _model_norm(model), cfg.voice_copies, cfg.seed
+        )
     own = np.asarray(subject.tracks.lm_world)[: subject.meta.train_frames]
     model.closed_lm = closed_mouth(own[:, list(STAGE1_POINTS)])
     model.to(dev)
@@ -161,7 +163,7 @@ def _train(
     norm = _model_norm(model)
     same = np.allclose(norm.mean, data.norm.mean) and np.allclose(norm.scale, data.norm.scale)
     if not same:  # resumed a run that started elsewhere (prior / scratch): its normalisation
-        data = Stage1Data.from_subject(subject, front_end, norm)
+        data = Stage1Data.from_subject(subject, front_end, norm, cfg.voice_copies, cfg.seed)
     has_val = len(subject.meta.val_range) > 0
     scores: Stage1Scores | None = None
     if start >= cfg.steps:
