@@ -21,6 +21,7 @@ from talkstudio.core.refiner.reference import (
     MouthReference,
     aligned_mouth,
     lip_points,
+    lip_warp,
     mouth_shape,
     similarity,
 )
@@ -71,6 +72,30 @@ def test_a_mouth_aligned_onto_itself_is_the_frame_inside_its_mask() -> None:
     # moved lips carry the picture along: the same mouth 10 px to the right
     moved = aligned_mouth(image, lips, lips + np.array([10.0, 0.0]))
     np.testing.assert_allclose(moved[60, 58, :3], image[60, 48] / 255.0, atol=1e-5)
+
+
+def test_a_mouth_of_another_shape_is_bent_onto_the_wanted_lips() -> None:
+    """The reference's lip points land on the wanted ones although the shapes differ (a
+    similarity alone would keep its own opening), and far from the mouth it is the plain
+    similarity."""
+    size = 128
+    t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    closed = np.stack([64 + 20 * np.cos(t), 70 + 6 * np.sin(t)], axis=1)
+    opened = closed.copy()
+    opened[:, 1] = 70 + 14 * np.sin(t)  # the same mouth open wider
+    yy, xx = np.mgrid[0:size, 0:size]
+    image = np.dstack([2 * xx, 2 * yy, np.zeros_like(xx)]).astype(np.uint8)  # reads its place
+    ref = aligned_mouth(image, opened, closed)
+    for (x, y), (sx, sy) in zip(closed, opened, strict=True):
+        col, row = round(float(x)), round(float(y))
+        assert ref[row, col, 3] > 0.99
+        read = ref[row, col, :2] * 255 / 2  # the reference pixel it shows
+        assert np.abs(read - (sx + col - x, sy + (row - y) * 14 / 6)).max() < 1.0
+    where = lip_warp(opened, closed, size)
+    M = similarity(closed, opened)
+    np.testing.assert_allclose(where[5, 5], M[:, :2] @ [5, 5] + M[:, 2], atol=1e-4)
+    bent = np.abs(where - lip_warp(closed, closed, size)).max(axis=-1)
+    assert bent[66, 64] > 0.5  # inside the mouth the map moved
 
 
 def test_the_bank_picks_the_nearest_mouth_and_skips_neighbours(demo_subject: Path) -> None:

@@ -29,6 +29,10 @@ EXCLUDE_FRAMES = 25
 as its reference: neighbours look alike, and copying one would teach nothing."""
 MASK_MARGIN = 0.35
 """The mask fades out over this fraction of the mouth's width beyond the lips' outline."""
+BEND_STEP = 4
+"""Pixels between the points where :func:`lip_warp` evaluates its spline."""
+RING_POINTS = 16
+"""Points of the ring where :func:`lip_warp`'s bend is pinned to zero."""
 CANDIDATES = 10
 """The reference is picked among this many nearest mouth shapes: the one seen largest in its own
 frame relative to the wanted lips, since magnifying a real mouth blurs the detail it is taken
@@ -132,18 +136,86 @@ def mouth_mask(points: np.ndarray, size: int) -> np.ndarray:
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
 
 
+def lip_warp(src_points: np.ndarray, dst_points: np.ndarray, size: int) -> np.ndarray:
+    """[size, size, 2] float32 map: for each pixel of the aligned mouth, where to read the
+    reference frame whose lips are at ``src_points`` [20, 2], so that they land on
+    ``dst_points`` [20, 2].
+
+    The least-squares similarity (:func:`similarity`) places the mouth; a thin-plate spline
+    through the 20 lip points then bends it so that every lip point lands on its target, and
+    the nearest training mouth takes the wanted mouth's exact outline and opening (a similarity
+    alone keeps the reference's own opening, and the rendered lips would follow the driving
+    track only as far as the bank's nearest shape does). The spline is pinned to the similarity
+    on a ring :data:`MASK_MARGIN` of the mouth's width outside the lips, where the mouth mask
+    ends, so the bend stays inside the mouth region."""
+    import cv2
+    from scipy.interpolate import RBFInterpolator
+
+    src = np.asarray(src_points, np.float64)
+    dst = np.asarray(dst_points, np.float64)
+    inverse = similarity(dst, src).astype(np.float32)  # dst image -> reference image
+    axis = np.arange(size, dtype=np.float32)
+    out = np.empty((size, size, 2), np.float32)
+    for k in range(2):  # the similarity's map, row by column
+        out[..., k] = inverse[k, 0] * axis[None, :] + inverse[k, 1] * axis[:, None] + inverse[k, 2]
+    residual = src - (dst @ inverse[:, :2].T.astype(np.float64) + inverse[:, 2])
+    if np.abs(residual).max() < 1e-3:
+        return out
+    width = max(float(np.ptp(dst[:, 0])), 1.0)
+    centre = dst.mean(axis=0)
+    reach = np.abs(dst - centre).max(axis=0) + MASK_MARGIN * width  # half-axes of the ring
+    angle = np.linspace(0.0, 2.0 * np.pi, RING_POINTS, endpoint=False)
+    ring = centre + np.stack([np.cos(angle), np.sin(angle)], axis=1) * reach
+    points, values = _merged(dst, residual)
+    points = np.concatenate([points, ring])
+    values = np.concatenate([values, np.zeros_like(ring)])
+    spline = RBFInterpolator(points, values, kernel="thin_plate_spline", smoothing=0.5)
+    lo = np.clip(np.floor(centre - reach).astype(int), 0, size - 1)
+    hi = np.clip(np.ceil(centre + reach).astype(int) + 1, lo + 1, size)
+    # the bend is smooth: evaluated every BEND_STEP px and interpolated in between
+    cx = np.arange(lo[0], hi[0] + BEND_STEP, BEND_STEP, dtype=np.float64)
+    cy = np.arange(lo[1], hi[1] + BEND_STEP, BEND_STEP, dtype=np.float64)
+    coarse = np.stack(np.meshgrid(cx, cy), axis=-1)  # [ny, nx, 2] (x, y)
+    bend = spline(coarse.reshape(-1, 2)).reshape(coarse.shape).astype(np.float32)
+    fx = (axis[lo[0] : hi[0]] - lo[0]) / BEND_STEP
+    fy = (axis[lo[1] : hi[1]] - lo[1]) / BEND_STEP
+    mx, my = np.meshgrid(fx, fy)
+    fine = cv2.remap(bend, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    box = np.stack(np.meshgrid(axis[lo[0] : hi[0]], axis[lo[1] : hi[1]]), axis=-1)
+    inside = (((box - centre) / reach) ** 2).sum(axis=-1) < 1.0
+    out[lo[1] : hi[1], lo[0] : hi[0]] += fine * inside[..., None]  # the similarity beyond the ring
+    return out
+
+
+def _merged(points: np.ndarray, values: np.ndarray, within: float = 1.0):
+    """Points closer than ``within`` px merged into one with their values' mean: a closed
+    mouth puts inner-lip points on top of each other, and a spline cannot pass through two
+    values at one place."""
+    keep_p: list[np.ndarray] = []
+    keep_v: list[list[np.ndarray]] = []
+    for p, v in zip(points, values, strict=True):
+        for k, q in enumerate(keep_p):
+            if np.linalg.norm(p - q) < within:
+                keep_v[k].append(v)
+                break
+        else:
+            keep_p.append(p)
+            keep_v.append([v])
+    return np.array(keep_p), np.array([np.mean(v, axis=0) for v in keep_v])
+
+
 def aligned_mouth(image: np.ndarray, src_points: np.ndarray, dst_points: np.ndarray) -> np.ndarray:
     """[S, S, 4] float in [0, 1]: ``image`` (uint8 [S, S, 3], a frame whose lips are at
-    ``src_points`` [20, 2]) warped so its lips land on ``dst_points``, and the feathered mouth
-    mask around ``dst_points``; the colour is zero outside the mask."""
+    ``src_points`` [20, 2]) warped so its lips land on ``dst_points`` (:func:`lip_warp`), and
+    the feathered mouth mask around ``dst_points``; the colour is zero outside the mask."""
     import cv2
 
     size = image.shape[0]
-    M = similarity(src_points, dst_points)
+    where = lip_warp(src_points, dst_points, size)
     # bicubic: bilinear resampling at sub-pixel shifts smooths away the fine detail the
     # reference is there for (German_20s: mouth sharpness ratio 0.63 bilinear, 0.90 bicubic)
-    warped = cv2.warpAffine(
-        image, M, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+    warped = cv2.remap(
+        image, where[..., 0], where[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
     ).astype(np.float32)
     mask = mouth_mask(dst_points, size)
     return np.dstack([warped / 255.0 * mask[..., None], mask])
