@@ -68,7 +68,8 @@ def test_a_mouth_aligned_onto_itself_is_the_frame_inside_its_mask() -> None:
     mask = ref[..., 3]
     assert mask[60, 48] > 0.99 and mask[5, 5] == 0.0  # the mouth in, a far corner out
     inside = mask > 0.99
-    np.testing.assert_allclose(ref[..., :3][inside], image[inside] / 255.0, atol=1e-5)
+    colour = ref[..., :3][inside] / mask[inside][:, None]  # premultiplied by the mask
+    np.testing.assert_allclose(colour, image[inside] / 255.0, atol=1e-5)
     # moved lips carry the picture along: the same mouth 10 px to the right
     moved = aligned_mouth(image, lips, lips + np.array([10.0, 0.0]))
     np.testing.assert_allclose(moved[60, 58, :3], image[60, 48] / 255.0, atol=1e-5)
@@ -96,6 +97,30 @@ def test_a_mouth_of_another_shape_is_bent_onto_the_wanted_lips() -> None:
     np.testing.assert_allclose(where[5, 5], M[:, :2] @ [5, 5] + M[:, 2], atol=1e-4)
     bent = np.abs(where - lip_warp(closed, closed, size)).max(axis=-1)
     assert bent[66, 64] > 0.5  # inside the mouth the map moved
+
+
+def test_the_mouth_mask_stays_inside_both_faces() -> None:
+    """With face outlines the reference's mask ends inside the wanted face and inside the
+    source frame's face (as warped): a wide mouth region never brings the source's cheek edge
+    or background along."""
+    size = 128
+    t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    lips = np.stack([64 + 20 * np.cos(t), 80 + 6 * np.sin(t)], axis=1)
+    image = np.full((size, size, 3), 200, np.uint8)
+    u = np.linspace(0, 2 * np.pi, 27, endpoint=False)
+    wide = np.stack([64 + 50 * np.cos(u), 64 + 60 * np.sin(u)], axis=1)  # a face around it all
+    narrow = wide.copy()
+    narrow[:, 0] = 64 + 26 * np.cos(u)  # a face hardly wider than the mouth
+    plain = aligned_mouth(image, lips, lips)
+    same = aligned_mouth(image, lips, lips, wide, wide)
+    assert plain[80, 64, 3] > 0.99 and same[80, 64, 3] > 0.99  # the mouth itself stays
+    np.testing.assert_allclose(same[70:90, 54:74], plain[70:90, 54:74], atol=1e-6)
+    for src_face, dst_face in ((narrow, wide), (wide, narrow)):
+        ref = aligned_mouth(image, lips, lips, src_face, dst_face)
+        assert plain[80, 40, 3] > 0.5  # the plain mask reaches beyond the narrow face's edge
+        assert ref[80, 36, 3] == 0.0 and ref[80, 92, 3] == 0.0  # outside the narrow face
+        assert ref[80, 64, 3] > 0.9
+        assert (ref[..., 3] <= plain[..., 3] + 1e-6).all()
 
 
 def test_the_bank_picks_the_nearest_mouth_and_skips_neighbours(demo_subject: Path) -> None:
