@@ -139,8 +139,7 @@ def mouth_mask(points: np.ndarray, size: int) -> np.ndarray:
     outside = np.full((size, size), 255, np.uint8)
     cv2.fillConvexPoly(outside, hull, (0,))
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, 5)  # px to the hull, 0 inside
-    t = np.clip(1.0 - dist / margin, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
+    return _smoothstep(1.0 - dist / margin)
 
 
 def lip_warp(src_points: np.ndarray, dst_points: np.ndarray, size: int) -> np.ndarray:
@@ -220,7 +219,12 @@ def face_mask(outline: np.ndarray, size: int, inset: float) -> np.ndarray:
     inside = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(inside, hull, (255,))
     depth = cv2.distanceTransform(inside, cv2.DIST_L2, 5)  # px to the hull, 0 outside
-    t = np.clip(depth / max(inset, 1.0), 0.0, 1.0)
+    return _smoothstep(depth / max(inset, 1.0))
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    """float32 3t² − 2t³ of ``t`` clipped to [0, 1]: a ramp with flat ends."""
+    t = np.clip(t, 0.0, 1.0)
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
