@@ -65,7 +65,7 @@ def check_affine(affine: object) -> np.ndarray:
 
 
 # -- blend ---------------------------------------------------------------------------------------
-def _smooth(t: np.ndarray) -> np.ndarray:
+def smoothstep(t: np.ndarray) -> np.ndarray:
     """Smoothstep of ``t`` clipped to [0, 1]: exactly 0 and 1 at the ends, flat there."""
     t = np.clip(t, 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
@@ -90,11 +90,11 @@ def blend_weights(opacity: np.ndarray, source_head: np.ndarray | None = None) ->
         if source_head.any():
             outside = np.where(source_head.astype(bool), 0, 255).astype(np.uint8)
             dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-            cover = _smooth(1.0 - (dist - GROW * r) / max(FEATHER * r, 1.0))
+            cover = smoothstep(1.0 - (dist - GROW * r) / max(FEATHER * r, 1.0))
             weight = 1.0 - (1.0 - weight) * (1.0 - cover)
     centres = np.arange(r, dtype=np.float32) + 0.5
     edge = np.minimum(centres, r - centres)  # distance of pixel centres to the border
-    taper = _smooth(np.minimum(edge[:, None], edge[None, :]) / max(BORDER * r, 1.0))
+    taper = smoothstep(np.minimum(edge[:, None], edge[None, :]) / max(BORDER * r, 1.0))
     return (weight * taper).astype(np.float32)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..geometry import project_head_points
 from ..landmarks import MOUTH
+from ..paste_back import smoothstep
 from ..subject import Subject
 
 EXCLUDE_FRAMES = 25
@@ -139,7 +140,7 @@ def mouth_mask(points: np.ndarray, size: int) -> np.ndarray:
     outside = np.full((size, size), 255, np.uint8)
     cv2.fillConvexPoly(outside, hull, (0,))
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, 5)  # px to the hull, 0 inside
-    return _smoothstep(1.0 - dist / margin)
+    return smoothstep(1.0 - dist / margin).astype(np.float32)
 
 
 def lip_warp(src_points: np.ndarray, dst_points: np.ndarray, size: int) -> np.ndarray:
@@ -219,13 +220,7 @@ def face_mask(outline: np.ndarray, size: int, inset: float) -> np.ndarray:
     inside = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(inside, hull, (255,))
     depth = cv2.distanceTransform(inside, cv2.DIST_L2, 5)  # px to the hull, 0 outside
-    return _smoothstep(depth / max(inset, 1.0))
-
-
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    """float32 3t² − 2t³ of ``t`` clipped to [0, 1]: a ramp with flat ends."""
-    t = np.clip(t, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    return smoothstep(depth / max(inset, 1.0)).astype(np.float32)
 
 
 def aligned_mouth(
