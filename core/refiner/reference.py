@@ -251,9 +251,8 @@ def aligned_mouth(
     if src_face is not None and dst_face is not None:
         inset = FACE_INSET * max(float(np.ptp(np.asarray(dst_points)[:, 0])), 1.0)
         src_inside = face_mask(src_face, size, inset)
-        mask *= face_mask(dst_face, size, inset) * cv2.remap(
-            src_inside, where[..., 0], where[..., 1], cv2.INTER_LINEAR, borderValue=0.0
-        )
+        src_there = cv2.remap(src_inside, where[..., 0], where[..., 1], cv2.INTER_LINEAR)
+        mask *= face_mask(dst_face, size, inset) * src_there  # remap: 0 outside the frame
     return np.dstack([warped / 255.0 * mask[..., None], mask])
 
 
