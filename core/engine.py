@@ -336,7 +336,8 @@ class Engine:
                 head = self._editor(frame, low, edit).render(lms)
             else:
                 head = self.head.render(self._K(low), pose, lms, self._background(low))
-            rgb = self.refiner.frame(head, pose, self.head.field.bbox, lms.cpu().numpy())
+            source = self.mouth_source(frame, edit)
+            rgb = self.refiner.frame(head, pose, self.head.field.bbox, lms.cpu().numpy(), source)
             layers = [rgb.permute(2, 0, 1)]  # [3, S, S]
             if with_opacity:
                 up = F.interpolate(head.opacity[None, None], size=(side, side), mode="bilinear")
@@ -389,7 +390,8 @@ class Engine:
         rgb = torch.where(changed[..., None], mixed, cached)
         if self.refiner is not None and self.refiner.reference is not None:
             # the real mouth the full render will show, so releasing the slider does not pop
-            ref = self.refiner.mouth(self._pose(frame, edit), lms.cpu().numpy())
+            source = self.mouth_source(frame, edit)
+            ref = self.refiner.mouth(self._pose(frame, edit), lms.cpu().numpy(), source)
             assert ref is not None
             if ref.shape[-1] != size:
                 ref = torch.nn.functional.interpolate(
@@ -402,6 +404,24 @@ class Engine:
             ref = colour_matched(ref[None], rgb.permute(2, 0, 1)[None], sigma)[0]
             rgb = ref[:3].permute(1, 2, 0) + (1 - ref[3:].permute(1, 2, 0)) * rgb
         return RenderedFrame(_to_uint8(rgb), (time.perf_counter() - t0) * 1e3, "fast", frame)
+
+    def mouth_source(self, frame: int, alphas: Sequence[float] = (1, 1, 1)) -> int | None:
+        """The training frame whose real mouth the refiner lays on ``frame`` under the edit
+        ``alphas``, or None without a refiner that reads one: planned over the frames
+        :data:`~.refiner.reference.PLAN_REACH` either side under the same edit
+        (:meth:`~.refiner.reference.MouthReference.plan`), so neighbouring frames share a source
+        or play on through the training video instead of jumping, and every process rendering
+        the frame (preview, export, export workers) picks the same one."""
+        if self.refiner is None or self.refiner.reference is None:
+            return None
+        from .refiner.reference import PLAN_REACH
+
+        edit = frame_edit(alphas)
+        track = self._check_frame(frame)
+        lo, hi = max(0, frame - PLAN_REACH), min(track.num_frames, frame + PLAN_REACH + 1)
+        lms = np.stack([track.landmarks_at(i, edit) for i in range(lo, hi)])
+        poses = [track.pose_at(i, edit[6]) for i in range(lo, hi)]
+        return int(self.refiner.reference.plan(poses, lms)[frame - lo])
 
     def _remember(self, key: tuple[int, FrameEdit, int], rgb: np.ndarray) -> None:
         self._frames[key] = rgb

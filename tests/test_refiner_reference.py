@@ -17,6 +17,7 @@ from talkstudio.core.refiner import RefinerConfig, RefinerNet, train_refiner
 from talkstudio.core.refiner.net import colour_matched
 from talkstudio.core.refiner.reference import (
     EXCLUDE_FRAMES,
+    SWITCH_COST,
     MouthBank,
     MouthReference,
     aligned_mouth,
@@ -164,6 +165,41 @@ def test_among_near_shapes_the_bank_prefers_a_mouth_it_need_not_magnify() -> Non
     assert bank.nearest(lms, exclude_near=int(frames[3]), radius=13.0) == frames[0]
 
 
+def test_a_planned_mouth_plays_on_through_the_video_where_single_picks_jump() -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 20, 3))
+
+    def lips(k: float) -> np.ndarray:  # landmarks whose lips move smoothly with k
+        lm = np.zeros((68, 3))
+        lm[list(MOUTH)] = a * np.cos(k / 4) + b * np.sin(k / 4)
+        return lm
+
+    # the same stretch of mouth motion filmed twice, frames 0-29 and 300-329, each take a little
+    # off the wanted shapes, the one on even frames and the other on odd ones a little more
+    exact = np.stack([mouth_shape(lips(k)) for k in range(30)])
+    off = rng.normal(size=(2, 30, 60))
+    off *= 0.02 / np.linalg.norm(off, axis=-1, keepdims=True)
+    odd = np.arange(30) % 2 == 1
+    first = exact + off[0] * np.where(odd, 1.05, 1.0)[:, None]
+    again = exact + off[1] * np.where(odd, 1.0, 1.05)[:, None]
+    frames = np.concatenate([np.arange(30), 300 + np.arange(30)])
+    bank = MouthBank(frames, np.concatenate([first, again]), np.full(60, 10.0))
+    wanted = np.stack([lips(5 + t) for t in range(16)])
+    single = np.array([bank.nearest(lm) for lm in wanted])
+    assert (np.diff(single // 300) != 0).sum() >= 3, "frame by frame, the pick hops between takes"
+    path = bank.plan(wanted, np.full(16, 10.0))
+    assert (np.diff(path) == 1).all(), "planned, the mouth plays one take on frame by frame"
+    assert path[0] % 300 == 5
+    # a mouth that changes for good jumps to the source that fits it
+    still = np.stack([lips(5)] * 6 + [lips(20)] * 6)
+    path = bank.plan(still, np.full(12, 10.0))
+    assert path[0] % 300 == 5 and path[-1] % 300 == 20
+    assert (np.diff(path) != 0).sum() == 1
+    # and a lone frame gets its nearest shape
+    assert bank.plan(wanted[:1], np.full(1, 10.0))[0] == single[0]
+    assert SWITCH_COST > 0
+
+
 def test_colour_matching_takes_the_light_of_the_guide_and_keeps_the_detail() -> None:
     s = 128
     yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
@@ -228,8 +264,15 @@ def test_training_with_references_and_the_engine(
     fast = engine.render_fast(3, (1, 1, 2), 256)  # the slider's preview, before the full render
     wide = engine.render(3, (1, 1, 2), 256).rgb
     assert frame.shape == (256, 256, 3) and np.abs(wide.astype(float) - frame).max() > 0
+    # the mouth's source is planned along the clip: the same in every engine with this track
+    # (an export's workers), and a source of the refiner's bank
+    source = engine.mouth_source(3, (1, 1, 2))
+    other = Engine.open(root, device="cpu")
+    other.track = engine.track
+    assert other.mouth_source(3, (1, 1, 2)) == source
+    assert source in set(engine.refiner.reference.bank.frames.tolist())
     # the preview lays the same real mouth over its frame as the full render does
-    ref = engine.refiner.mouth(engine.track.pose_at(3), engine.landmarks(3, (1, 1, 2)))
+    ref = engine.refiner.mouth(engine.track.pose_at(3), engine.landmarks(3, (1, 1, 2)), source)
     mouth = ref[3].numpy() > 0.99
     assert fast.kind == "fast" and mouth.sum() > 20
     preview_err = np.abs(fast.rgb.astype(float) - wide)[mouth].mean()

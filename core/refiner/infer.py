@@ -134,27 +134,42 @@ class Refiner:
         out = self.net(x, bg, ref).frame.clamp(0.0, 1.0)
         return out[0] if single else out
 
-    def mouth(self, pose: np.ndarray, landmarks: np.ndarray) -> torch.Tensor | None:
+    def mouth(
+        self, pose: np.ndarray, landmarks: np.ndarray, source: int | None = None
+    ) -> torch.Tensor | None:
         """The mouth reference [4, S, S] of a frame rendered from ``pose`` with head-frame
-        ``landmarks`` [68, 3], or None for a refiner that reads none."""
+        ``landmarks`` [68, 3], taken from training frame ``source`` (a planned one,
+        :meth:`MouthReference.plan`; None: the frame's own pick), or None for a refiner that
+        reads none."""
         if self.reference is None:
             return None
-        ref = self.reference(pose, np.asarray(landmarks, np.float64))
+        ref = self.reference(pose, np.asarray(landmarks, np.float64), source=source)
         return torch.from_numpy(ref).permute(2, 0, 1).float()
 
     def refine(
-        self, inputs: torch.Tensor, pose: np.ndarray, landmarks: np.ndarray
+        self,
+        inputs: torch.Tensor,
+        pose: np.ndarray,
+        landmarks: np.ndarray,
+        source: int | None = None,
     ) -> torch.Tensor:  # [3, S, S] in [0, 1]
         """One frame's head render ``inputs`` [5, L, L] refined over its own plate, with the
-        mouth reference of its ``pose`` and head-frame ``landmarks`` [68, 3] when it reads one."""
-        return self(inputs, reference=self.mouth(pose, landmarks))
+        mouth reference of its ``pose`` and head-frame ``landmarks`` [68, 3] (from ``source``,
+        see :meth:`mouth`) when it reads one."""
+        return self(inputs, reference=self.mouth(pose, landmarks, source))
 
     def frame(
-        self, image: HeadImage, pose: np.ndarray, bbox: torch.Tensor, landmarks: np.ndarray
+        self,
+        image: HeadImage,
+        pose: np.ndarray,
+        bbox: torch.Tensor,
+        landmarks: np.ndarray,
+        source: int | None = None,
     ) -> torch.Tensor:
         """The frame [S, S, 3] of a head rendered at L (``image``, with its ``pose`` and its
-        head-frame ``landmarks`` [68, 3])."""
-        return self.refine(image_inputs(image, pose, bbox.cpu()), pose, landmarks).permute(1, 2, 0)
+        head-frame ``landmarks`` [68, 3]; ``source``: see :meth:`mouth`)."""
+        inputs = image_inputs(image, pose, bbox.cpu())
+        return self.refine(inputs, pose, landmarks, source).permute(1, 2, 0)
 
 
 def load_plate(folder: Path) -> torch.Tensor:  # [3, S, S] in [0, 1]
@@ -180,7 +195,8 @@ def render_refined(
     at the subject's size, in order: the head rendered at the refiner's input size from each
     frame's tracked pose and landmarks (or ``landmarks[k]`` [68, 3] for ``frames[k]``).
     ``with_opacity`` adds the head's opacity, upsampled, as a fourth channel (as the engine's
-    frames for paste-back have it)."""
+    frames for paste-back have it). The mouth references are planned along ``frames``
+    (:meth:`MouthReference.plan`), as the engine plans them along a clip."""
     subject = Subject.open(Path(subject_dir))
     for part in ("head", "refiner"):
         if not subject.has_model(part):
@@ -196,11 +212,18 @@ def render_refined(
             f"the refiner of {subject.root} makes {refiner.output_size}² frames but the subject "
             f"is {subject.meta.size}²: train it again"
         )
+    wanted = [
+        subject.tracks.lm_world[i] if landmarks is None else np.asarray(landmarks[k], np.float32)
+        for k, i in enumerate(frames)
+    ]
+    poses = [subject.tracks.pose[i] for i in frames]
+    sources: list[int | None] = [None] * len(wanted)
+    if refiner.reference is not None:  # the mouths planned along the frames, as the engine does
+        sources = [int(s) for s in refiner.reference.plan(poses, np.asarray(wanted))]
     for k, i in enumerate(frames):
         lms = None if landmarks is None else np.asarray(landmarks[k], np.float32)
         x = render_inputs(head, subject, i, refiner.input_size, lms)
-        lm = subject.tracks.lm_world[i] if lms is None else lms
-        out = refiner.refine(x, subject.tracks.pose[i], lm)  # [3, S, S]
+        out = refiner.refine(x, poses[k], wanted[k], sources[k])  # [3, S, S]
         if with_opacity:
             side = out.shape[-1]
             up = F.interpolate(x[None, 3:4].float(), size=(side, side), mode="bilinear")

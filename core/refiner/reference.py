@@ -11,6 +11,12 @@ its full-resolution stages and learns how much of it to take.
 
 Training takes the reference from frames at least :data:`EXCLUDE_FRAMES` away from the frame
 itself, so the refiner learns to use another moment's teeth, as it must for new speech.
+
+Along a clip, the pick of each frame on its own jumps to another training frame on about 0.6 of
+consecutive frames, and the teeth change with it. :meth:`MouthBank.plan` chooses the sources of a
+run of frames together instead: a jump costs :data:`SWITCH_COST`, keeping the source or going on
+to the next frame of the training video is free, so the mouth plays a stretch of real video
+while it fits and jumps only where another fits clearly better.
 """
 
 from __future__ import annotations
@@ -46,6 +52,22 @@ CANDIDATES = 10
 frame relative to the wanted lips, since magnifying a real mouth blurs the detail it is taken
 for (a subject who moves towards and away from the camera: TaoKai, mouth sharpness 0.69 from
 the nearest shape alone, 0.78 with this pick)."""
+SWITCH_COST = 0.4
+"""What a jump to another source frame costs in :meth:`MouthBank.plan`, in units of a frame's
+best shape distance: a planned source may fit up to 40 % worse than the nearest to spare a jump
+(German_20s driven by two held-out voices: jumps on 0.23-0.35 of the frames instead of
+0.58-0.60, and the 90th percentile of the fit 1.16 times the nearest, against 1.25-1.40 for the
+frame-by-frame pick, docs/design.md "Refiner")."""
+MAGNIFY_COST = 2.0
+"""Cost per unit of magnification in :meth:`MouthBank.plan` (a source whose lips are smaller in
+its image than the wanted ones are blurs when enlarged; see :data:`CANDIDATES`)."""
+ADVANCE_GAP = 3
+"""Bank entries at most this many video frames apart follow each other in :meth:`MouthBank.plan`:
+going from one to the next plays the training video on and is no jump."""
+PLAN_REACH = 25
+"""Frames on either side of a frame that the engine plans its source over
+(:meth:`~talkstudio.core.engine.Engine.mouth_source`; 1 s: the frame's source is then the one a
+plan of the whole clip gives, on German_20s already from 12 frames)."""
 
 
 def mouth_shape(landmarks: np.ndarray) -> np.ndarray:
@@ -96,6 +118,53 @@ class MouthBank:
         cand = cand[np.isfinite(d[cand])] if np.isfinite(d[cand[0]]) else cand[:1]
         magnify = np.maximum(radius / np.maximum(self.radii[cand], 1e-9), 1.0)
         return int(self.frames[cand[int(np.argmin(magnify))]])  # first minimum: nearest shape
+
+    def plan(self, landmarks: np.ndarray, radii: np.ndarray) -> np.ndarray:
+        """[T] subject frames, the sources for a run of frames with head-frame ``landmarks``
+        [T, 68, 3] whose lips are ``radii`` [T] in the image (:func:`lip_radius`): the path
+        through the bank of least total cost, by dynamic programming. A frame's cost for a
+        source is its shape distance relative to the frame's nearest (1 for the nearest) plus
+        :data:`MAGNIFY_COST` times the magnification beyond 1; moving to another source costs
+        :data:`SWITCH_COST` unless it keeps the source or advances to the next bank entry of the
+        video (:data:`ADVANCE_GAP`)."""
+        lms = np.asarray(landmarks, np.float64)
+        count, size = len(lms), len(self.frames)
+        if count == 0:
+            return np.zeros(0, np.int64)
+        dist = np.linalg.norm(self.shapes[None] - mouth_shape(lms)[:, None], axis=-1)  # [T, N]
+        floor = np.maximum(
+            dist.min(axis=1, keepdims=True), 1e-9 + 1e-3 * dist.mean(1, keepdims=True)
+        )
+        magnify = np.maximum(
+            np.asarray(radii, np.float64)[:, None] / np.maximum(self.radii, 1e-9), 1
+        )
+        cost = dist / floor + MAGNIFY_COST * (magnify - 1.0)
+        order = np.argsort(self.frames, kind="stable")  # advancing follows video time
+        after = np.full(size, -1)  # after[j]: the entry that follows entry j, or -1
+        close = np.diff(self.frames[order]) <= ADVANCE_GAP
+        after[order[:-1][close]] = order[1:][close]
+        before = np.full(size, -1)
+        before[after[after >= 0]] = np.flatnonzero(after >= 0)
+        total = cost[0].copy()
+        back = np.zeros((count, size), np.int64)
+        own = np.arange(size)
+        for t in range(1, count):
+            jump_from = int(np.argmin(total))
+            best = np.full(size, total[jump_from] + SWITCH_COST)
+            came = np.full(size, jump_from)
+            has = before >= 0
+            advance = np.where(has, total[np.maximum(before, 0)], np.inf)
+            take = advance < best
+            best[take], came[take] = advance[take], before[take]
+            take = total <= best
+            best[take], came[take] = total[take], own[take]
+            back[t] = came
+            total = best + cost[t]
+        path = np.empty(count, np.int64)
+        path[-1] = int(np.argmin(total))
+        for t in range(count - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        return self.frames[path]
 
 
 def lip_radius(points: np.ndarray) -> np.ndarray:
@@ -281,12 +350,29 @@ class MouthReference:
         """The training frame whose mouth serves ``landmarks`` [68, 3] (:meth:`MouthBank.nearest`)."""
         return self.bank.nearest(landmarks, exclude_near, radius)
 
+    def plan(self, poses: Sequence[np.ndarray], landmarks: np.ndarray) -> np.ndarray:
+        """[T] sources (:meth:`MouthBank.plan`) for consecutive frames rendered from ``poses``
+        with head-frame ``landmarks`` [T, 68, 3]."""
+        lms = np.asarray(landmarks, np.float64)
+        radii = [
+            float(lip_radius(lip_points(self.subject, np.asarray(p, np.float64), lm)))
+            for p, lm in zip(poses, lms, strict=True)
+        ]
+        return self.bank.plan(lms, np.asarray(radii))
+
     def __call__(
-        self, pose: np.ndarray, landmarks: np.ndarray, exclude_near: int | None = None
+        self,
+        pose: np.ndarray,
+        landmarks: np.ndarray,
+        exclude_near: int | None = None,
+        source: int | None = None,
     ) -> np.ndarray:
-        """[S, S, 4] reference for a frame rendered from ``pose`` with ``landmarks``."""
+        """[S, S, 4] reference for a frame rendered from ``pose`` with ``landmarks``, from the
+        training frame ``source`` (planned by :meth:`plan`), else the frame's own pick."""
         dst = lip_points(self.subject, pose, landmarks)
-        ref = self.source(landmarks, exclude_near, float(lip_radius(dst)))
+        ref = source
+        if ref is None:
+            ref = self.source(landmarks, exclude_near, float(lip_radius(dst)))
         src = np.asarray(self.subject.tracks.lm2d[ref], np.float64)
         K = np.asarray(self.subject.meta.K, np.float64)
         face = project_head_points(K, np.asarray(pose, np.float64), landmarks[list(FACE)])
