@@ -9,6 +9,7 @@ import pytest
 import torch
 from _stage1_helpers import rest_face, speech_like, write_envelope_subject
 
+from talkstudio.core.errors import CheckpointError
 from talkstudio.core.landmarks import STAGE1_POINTS, mouth_opening
 from talkstudio.core.stage1.config import Stage1Config
 from talkstudio.core.stage1.metrics import to68
@@ -201,6 +202,25 @@ def test_prior_fine_tunes_an_8s_subject_better_than_scratch(tmp_path: Path) -> N
     assert meta["init"] == "prior" and len(meta["closed_lm"]) == 37
     assert json.loads((a / "models/stage1/config.json").read_text())["meta"]["init"] == "scratch"
 
+    # the fine-tuned model keeps the prior it started from and blends it into its predictions;
+    # the one from scratch has none
+    assert (b / "models/stage1/prior.safetensors").is_file()
+    assert not (a / "models/stage1/prior.safetensors").exists()
+    assert load_stage1(a).blend is None
+    model = load_stage1(b)
+    assert model.blend is not None and model.blend.weight == pytest.approx(0.3)
+    speech = Subject.open(b).load_audio()[: 6 * SAMPLE_RATE]
+    blended = predict(model, speech)
+    start, model.blend = model.blend, None
+    alone = predict(model, speech)
+    prior_alone = predict(start.prior, speech)
+    assert np.abs(blended - alone).max() > 1e-4, "the prior's share changes the track"
+    # the motion mixed at the fine-tuned size: nearer the prior's than the model alone is
+    opening = mouth_opening(to68(blended))
+    r_alone = np.corrcoef(mouth_opening(to68(alone)), mouth_opening(to68(prior_alone)))[0, 1]
+    r_mixed = np.corrcoef(opening, mouth_opening(to68(prior_alone)))[0, 1]
+    assert r_mixed > r_alone
+
     # silence closes the fine-tuned subject's mouth: 1 s of silence inside its speech
     subject = Subject.open(b)
     audio = subject.load_audio()
@@ -211,6 +231,10 @@ def test_prior_fine_tunes_an_8s_subject_better_than_scratch(tmp_path: Path) -> N
     shut = mouth_opening(to68(closed_mouth(np.asarray(subject.tracks.lm_world)[:, P37])[None]))
     span = np.percentile(own, 95) - np.percentile(own, 5)
     assert np.all(opening[103:122] <= shut[0] + 0.1 * span)
+    # a damaged prior file is named, with what to do
+    (b / "models/stage1/prior.safetensors").write_bytes(b"not weights")
+    with pytest.raises(CheckpointError, match=r"prior\.safetensors.*delete it"):
+        load_stage1(b)
 
 
 def test_missing_prior_falls_back_to_training_from_scratch(tmp_path: Path) -> None:
@@ -248,6 +272,23 @@ def test_a_prior_of_another_architecture_is_not_used(tmp_path: Path) -> None:
     assert any("another network" in n and "feature_dim 64" in n for n in notes), notes
     meta = json.loads((root / "models/stage1/config.json").read_text())["meta"]
     assert meta["init"] == "scratch"
+
+
+def test_blending_mixes_the_motion_and_keeps_its_mean_and_size() -> None:
+    from talkstudio.core.stage1.infer import blend_tracks
+
+    rng = np.random.default_rng(2)
+    t = np.arange(100)[:, None, None]
+    own = np.sin(t / 5.0) * rng.normal(size=(1, 37, 3)) + rng.normal(size=(1, 37, 3))
+    other = np.cos(t / 7.0) * rng.normal(size=(1, 37, 3)) + 5.0  # another place entirely
+    np.testing.assert_allclose(blend_tracks(own, other, 0.0), own, atol=1e-5)
+    mixed = blend_tracks(own, other, 0.3)
+    np.testing.assert_allclose(mixed.mean(0), own.mean(0), atol=1e-4)  # the model's place
+    size = np.linalg.norm(own - own.mean(0))
+    assert np.linalg.norm(mixed - mixed.mean(0)) == pytest.approx(size, rel=1e-4)
+    moved = (mixed - own.mean(0)).ravel()
+    theirs, ours = (other - other.mean(0)).ravel(), (own - own.mean(0)).ravel()
+    assert np.corrcoef(moved, theirs)[0, 1] > np.corrcoef(ours, theirs)[0, 1] + 0.1
 
 
 def test_the_mouth_term_weighs_an_opening_error_above_an_equal_jaw_error() -> None:

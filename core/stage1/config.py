@@ -103,6 +103,12 @@ class Stage1Config(PartConfig):
     """Folder of the prior to start from ("" = the shipped ``talkstudio/resources/prior``)."""
     finetune_lr: float = 3e-4
     """AdamW learning rate when starting from the prior (``lr`` is for training from scratch)."""
+    prior_blend: float = 0.3
+    """A model fine-tuned from the prior keeps the prior it started from, fitted to the subject
+    (``prior.safetensors`` beside the checkpoint); at inference this share of the motion comes
+    from that prior's own prediction, the rest from the fine-tuned one's, at the fine-tuned
+    one's size. The fine-tune learns the subject's mouth from one voice, the prior heard 26
+    (docs/prior.md "Blending"). 0: the fine-tuned model alone."""
     mouth_weight: float = 0.0
     """Weight of the mouth-shape term added to Eq. 2 (:func:`~.train.frame_loss`: the inner-lip
     gap and the corner-to-corner line); 0 trains on Eq. 2 alone, as the paper does."""
@@ -155,6 +161,8 @@ class Stage1Config(PartConfig):
             raise ConfigError("feature_dim must be divisible by lm_heads and dec_heads")
         if self.audio_kernel % 2 == 0:
             raise ConfigError("audio_kernel must be odd")
+        if not 0 <= self.prior_blend < 1:
+            raise ConfigError(f"stage1 prior_blend must be in [0, 1), got {self.prior_blend}")
         if self.init not in INITS:
             raise ConfigError(f"stage1 init must be one of {INITS}, got {self.init!r}")
         if self.steps < 1:

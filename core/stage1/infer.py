@@ -25,9 +25,12 @@ from .config import Stage1Config
 from .decoder import KVCache
 from .encoder import NUM_POINTS
 from .features import AudioFrontEnd, load_driving_audio, prepare_audio
-from .model import Stage1Model
+from .model import PriorBlend, Stage1Model
 
 CHECKPOINT_KIND = "stage1"
+PRIOR_FILE = "prior.safetensors"
+"""Beside a stage-1 checkpoint fine-tuned from the prior: the weights and statistics it started
+from, the prior fitted to the subject (``Stage1Config.prior_blend``; same config and size)."""
 
 
 @contextmanager
@@ -121,7 +124,27 @@ def load_stage1(source: Subject | str | os.PathLike[str]) -> Stage1Model:
     if closed is not None:
         model.closed_lm = np.asarray(closed, dtype=np.float32).reshape(NUM_POINTS, 3)
     model.eval()
+    if config.prior_blend > 0 and (folder / PRIOR_FILE).is_file():
+        model.blend = PriorBlend(
+            _load_start(folder / PRIOR_FILE, config, in_dim), config.prior_blend
+        )
     return model
+
+
+def _load_start(path: Path, config: Stage1Config, in_dim: int) -> Stage1Model:
+    """The prior a fine-tuned model started from (:data:`PRIOR_FILE`)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    prior = Stage1Model(config, in_dim)
+    try:
+        load_into(prior, load_file(str(path)), str(path))
+    except (SafetensorError, OSError, CheckpointError) as exc:
+        raise CheckpointError(
+            f"{path} (the speaker prior this stage-1 model was fine-tuned from) is damaged "
+            f"({exc}): delete it to use the fine-tuned model alone, or train stage 1 again"
+        ) from exc
+    return prior.eval()
 
 
 _FRONT_ENDS: dict[int, AudioFrontEnd] = {}
@@ -159,10 +182,34 @@ def predict(
         samples = load_driving_audio(audio)
     else:
         samples = prepare_audio(audio, sample_rate)
-    feats = torch.from_numpy(front_end_for(model)(samples))[None]  # [1, T, in_dim]
+    return track_of(model, front_end_for(model)(samples), samples)
+
+
+def track_of(model: Stage1Model, feats: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """The points [T, 37, 3] :func:`predict` gives for front-end rows ``feats`` [T, in_dim] of
+    16 kHz ``samples``: free-running decoding, the prior's share blended in (``model.blend``),
+    then :func:`finish_track`."""
     device = next(model.parameters()).device
-    disp = generate(model, feats.to(device))
-    return finish_track(model, model.to_points(disp)[0].cpu().numpy(), samples)
+    rows = torch.from_numpy(np.asarray(feats, np.float32))[None].to(device)  # [1, T, in_dim]
+    points = model.to_points(generate(model, rows))[0].cpu().numpy()
+    if model.blend is not None and model.blend.weight > 0:
+        prior = model.blend.prior.to(device)
+        own = prior.to_points(generate(prior, rows))[0].cpu().numpy()
+        points = blend_tracks(points, own, model.blend.weight)
+    return finish_track(model, points, samples)
+
+
+def blend_tracks(points: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    """``points`` [T, 37, 3] with ``weight`` of their motion taken from ``other`` [T, 37, 3]:
+    the motions (each track about its own mean over time) mixed, then scaled to the size of
+    ``points``'s own, about ``points``'s mean. Two tracks that disagree in places average to a
+    smaller motion; the size kept, the subject's opening range stays the fine-tuned one's."""
+    a = np.asarray(points, np.float64)
+    b = np.asarray(other, np.float64)
+    mean = a.mean(axis=0, keepdims=True)
+    mixed = (1.0 - weight) * (a - mean) + weight * (b - b.mean(axis=0, keepdims=True))
+    size, now = float(np.linalg.norm(a - mean)), float(np.linalg.norm(mixed))
+    return (mean + mixed * (size / now if now > 1e-12 else 1.0)).astype(np.float32)
 
 
 def finish_track(model: Stage1Model, points: np.ndarray, samples: np.ndarray) -> np.ndarray:

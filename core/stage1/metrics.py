@@ -114,19 +114,13 @@ def evaluate(model: object, subject: Subject, own_level: bool = False) -> Stage1
     The validation audio is scaled by the recording's loudness gain (:func:`~.data.subject_gain`),
     as in training; ``own_level`` instead treats it as a separate driving clip with its own gain.
     """
-    import torch
-
     from .data import subject_gain
-    from .infer import finish_track, front_end_for, generate
+    from .infer import front_end_for, track_of
     from .model import Stage1Model
 
     assert isinstance(model, Stage1Model)
     frames = subject.meta.val_range
     gain = None if own_level else subject_gain(subject)
     audio = validation_audio(subject)
-    feats = front_end_for(model)(audio, gain)  # [T, in_dim]
-    device = next(model.parameters()).device
-    disp = generate(model, torch.from_numpy(feats)[None].to(device))
-    pred = finish_track(model, model.to_points(disp)[0].cpu().numpy(), audio)  # as predict()
-    pred = pred[: len(frames)]
+    pred = track_of(model, front_end_for(model)(audio, gain), audio)[: len(frames)]  # as predict()
     return score(subject, pred, frames)

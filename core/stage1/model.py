@@ -14,6 +14,8 @@ inference is :mod:`.infer`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -69,6 +71,9 @@ class Stage1Model(nn.Module):
         self.range_factor = 1.0
         """How much wider than the prior's average speaker this subject opens its mouth
         (:func:`~.prior.calibrate_range`); 1 for models trained from scratch."""
+        self.blend: PriorBlend | None = None
+        """The prior this model was fine-tuned from, mixed into its predictions
+        (``Stage1Config.prior_blend``, :func:`~.infer.predict`); None: the model alone."""
 
     # -- statistics --------------------------------------------------------------------------------
     def set_statistics(
@@ -118,3 +123,13 @@ class Stage1Model(nn.Module):
         """Teacher-forced pass: feats [B, T, in_dim], prev [B, T, 37, 3] → [B, T, 37, 3]."""
         states = self.decoder.prepare(self.encode_audio(feats))
         return self.output(self.decoder(self.encode_landmarks(prev), states))
+
+
+@dataclass
+class PriorBlend:
+    """The speaker prior a subject's model was fine-tuned from, fitted to the subject (same mean,
+    scale and statistics as the model at the start of fine-tuning), and the weight its free-
+    running prediction gets beside the fine-tuned one's (docs/prior.md "Blending")."""
+
+    prior: Stage1Model
+    weight: float

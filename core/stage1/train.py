@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..atomic import atomic_path
 from ..landmarks import INNER_LIP_PAIR, MOUTH_CORNERS, STAGE1_POINTS
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
@@ -42,7 +43,7 @@ from ..training import (
 from .config import Stage1Config
 from .data import LandmarkNorm, Stage1Data
 from .features import AudioFrontEnd, log_mel_with_gain
-from .infer import CHECKPOINT_KIND, torch_threads
+from .infer import CHECKPOINT_KIND, PRIOR_FILE, torch_threads
 from .metrics import Stage1Scores, evaluate
 from .model import Stage1Model
 from .prior import closed_mouth, initial_model
@@ -102,6 +103,22 @@ def _save(
     save_checkpoint(folder, CHECKPOINT_KIND, model, config, opt, step, meta, {})
 
 
+def _keep_start(prior: Stage1Model | None, folder: Path) -> None:
+    """Save the prior fitted to the subject, where fine-tuning starts, beside the checkpoint
+    (:data:`~.infer.PRIOR_FILE`: :func:`~.infer.predict` blends it in,
+    ``Stage1Config.prior_blend``); for a model trained from scratch, remove one left by an
+    earlier run."""
+    path = folder / PRIOR_FILE
+    if prior is None:
+        path.unlink(missing_ok=True)
+        return
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in prior.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
 def _model_norm(model: Stage1Model) -> LandmarkNorm:
     """The landmark normalisation ``model`` works in (its mean and scale buffers)."""
     return LandmarkNorm(
@@ -155,6 +172,7 @@ def _train(
         )
     own = np.asarray(subject.tracks.lm_world)[: subject.meta.train_frames]
     model.closed_lm = closed_mouth(own[:, list(STAGE1_POINTS)])
+    _keep_start(model if start_model is not None else None, folder)
     model.to(dev)
     lr = cfg.lr if start_model is None else cfg.finetune_lr
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
