@@ -60,6 +60,12 @@ def main() -> int:
     ap.add_argument("--rollout-passes", type=int, default=PriorRecipe.rollout_passes)
     ap.add_argument("--audio-kernel", type=int, default=Stage1Config.audio_kernel)
     ap.add_argument("--conv-layers", type=int, default=Stage1Config.audio_conv_layers)
+    ap.add_argument(
+        "--lattice-scale",
+        type=float,
+        default=Stage1Config.phone_lattice_scale,
+        help="phone_lattice_scale: phone posteriors from the phone lattice (0: the best path)",
+    )
     ap.add_argument("--clip-norm", action="store_true", help="mel_clip_norm (per-clip CMN)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -88,6 +94,7 @@ def main() -> int:
         window=args.window,
         seed=args.seed,
         mel_clip_norm=args.clip_norm,
+        phone_lattice_scale=args.lattice_scale,
         audio_kernel=args.audio_kernel,
         audio_conv_layers=args.conv_layers,
         mouth_weight=args.mouth_weight,

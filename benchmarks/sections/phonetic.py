@@ -15,7 +15,9 @@ English), each played once:
   rows with :data:`~talkstudio.core.stage1.phonetic.REFERENCE_SETTINGS`, the slower decoder
   setting the shipped one is compared with;
 - ``stage 1 loop``: the audio encoder and the free-running decoding alone (features ready), in
-  the NumPy kernel (the CPU default) and in PyTorch.
+  the NumPy kernel (the CPU default) and in PyTorch;
+- ``lattice``: the phone-lattice search alone and stage 1 ``mel+phonetic`` with phone posteriors
+  (``phone_lattice_scale`` 0.02, :mod:`~talkstudio.core.stage1.phone_lattice`), caches emptied.
 
 With espeak-ng installed, the decoder's output on synthetic speech (16 kHz, 0.5 s of silence
 either side, spoken by espeak-ng's ``en-us``, ``de`` and ``es`` voices):
@@ -278,7 +280,39 @@ def run(ctx: Context) -> list[Measure]:
         )
     _languages(measures, ctx)
     _reference_setting(measures, ctx, _clips(ctx), models["mel+phonetic"])
+    _lattice_rows(measures, ctx, _clips(ctx))
     return measures
+
+
+def _lattice_rows(
+    measures: list[Measure], ctx: Context, clips: list[tuple[str, np.ndarray]]
+) -> None:
+    """Speed of the phone-lattice search and of stage 1 with its phone posteriors."""
+    from talkstudio.core.stage1 import phone_lattice as pl
+    from talkstudio.core.stage1 import phonetic as ph
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.features import AudioFrontEnd
+    from talkstudio.core.stage1.infer import predict
+    from talkstudio.core.stage1.model import Stage1Model
+
+    def clear() -> None:
+        ph.clear_cache()
+        pl.clear_cache()
+
+    cfg = Stage1Config.from_preset(
+        "preview", audio_features="mel+phonetic", phone_lattice_scale=0.02
+    )
+    model = Stage1Model(cfg, AudioFrontEnd(cfg).in_dim)
+    for name, audio in clips:
+        sec = len(audio) / 16000
+        predict(model, audio[:16000])  # warm-up: the lattice decoder is made
+        _, cpu = _rate(lambda a=audio: pl.lattice_decode(a), sec, ctx.reps, clear)
+        measures.append(Measure(f"{name}: decode cpu, lattice", "x realtime", cpu))
+        _, cpu = _rate(lambda a=audio: predict(model, a), sec, ctx.reps, clear)
+        what = "phone posteriors from the lattice, decoded afresh"
+        measures.append(
+            Measure(f"{name}: stage 1 mel+phonetic cpu, lattice", "x realtime", cpu, what)
+        )
 
 
 def _reference_setting(

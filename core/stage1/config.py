@@ -16,6 +16,7 @@ ARCHITECTURE_FIELDS = (
     "n_mels",
     "use_formants",
     "mel_clip_norm",
+    "phone_lattice_scale",
     "feature_dim",
     "audio_conv_layers",
     "audio_kernel",
@@ -60,6 +61,11 @@ class Stage1Config(PartConfig):
     """Subtract each log-mel column's mean over the clip (over the window in training) before
     the audio encoder: the voice's and the microphone's average spectrum go, what changes with
     the mouth stays (cepstral mean normalisation, for a speaker-independent prior)."""
+    phone_lattice_scale: float = 0.0
+    """With a phonetic front end, > 0 makes the viseme fractions of a row phone posteriors from
+    PocketSphinx's phone lattice at this acoustic scale (:mod:`.phone_lattice`, another search
+    than the phone loop's); 0 keeps the phone loop's best path as one-hot fractions. Measured,
+    not taken: docs/prior.md "Phone posteriors"."""
     normalize_loudness: bool = True
     """Scale each clip to a fixed speech level before the features (gain-invariant driving)."""
     smooth_frames: float = 1.5
@@ -159,6 +165,8 @@ class Stage1Config(PartConfig):
             raise ConfigError(f"fusion must be one of {FUSIONS}")
         if self.feature_dim % self.dec_heads or self.feature_dim % self.lm_heads:
             raise ConfigError("feature_dim must be divisible by lm_heads and dec_heads")
+        if self.phone_lattice_scale < 0:
+            raise ConfigError("phone_lattice_scale must not be negative (0: the best path)")
         if self.audio_kernel % 2 == 0:
             raise ConfigError("audio_kernel must be odd")
         if not 0 <= self.prior_blend < 1:

@@ -7,7 +7,8 @@ Every feature row ``i`` describes audio frame ``i`` = samples ``[640 i, 640 (i +
   frame ``i`` owns the 4 mel frames ``4 i .. 4 i + 3``; a row is those 4 spectra side by side.
 - ``wav2vec2``: frozen wav2vec2 hidden states interpolated to the frames (:mod:`.wav2vec2`).
 - ``phonetic``: viseme classes of the phones PocketSphinx decodes, with context and pauses
-  (:mod:`.phonetic`); ``mel+phonetic``: the log-mel row, then the phonetic row.
+  (:mod:`.phonetic`; with ``phone_lattice_scale`` > 0 the classes' posteriors from a phone
+  lattice, :mod:`.phone_lattice`); ``mel+phonetic``: the log-mel row, then the phonetic row.
 - All append the 6 LPC formant features (:mod:`.formants`) when ``use_formants``.
 
 The trainable rest of E_aud is :class:`~.encoder.AudioEncoder`.
@@ -227,11 +228,11 @@ class AudioFrontEnd:
         if self._w2v is not None:
             parts = [wav2vec2_features(self._w2v, audio, frames)]
         elif self.kind == "phonetic":
-            parts = [phonetic_features(audio, frames)]
+            parts = [phonetic_features(audio, frames, self.config.phone_lattice_scale)]
         else:
             parts = [log_mel(audio, frames, self.config.n_mels)]
             if self.kind == "mel+phonetic":
-                parts.append(phonetic_features(audio, frames))
+                parts.append(phonetic_features(audio, frames, self.config.phone_lattice_scale))
         if self.config.use_formants:
             parts.append(formant_features(audio, frames))
         return np.concatenate(parts, axis=1).astype(np.float32)

@@ -335,11 +335,17 @@ def _silence_channels(segments: list[PhoneSegment], frames: int) -> np.ndarray:
     return out
 
 
-def features_from_segments(segments: list[PhoneSegment], frames: int) -> np.ndarray:
-    """Rows float32 [frames, PHONETIC_DIM] (layout in the module docstring) of decoded phones."""
+def features_from_segments(
+    segments: list[PhoneSegment], frames: int, cover: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows float32 [frames, PHONETIC_DIM] (layout in the module docstring) of decoded phones.
+
+    ``cover`` [frames, NUM_VISEMES] replaces the segments' viseme fractions (the soft ones of
+    :mod:`.phone_lattice`); the pause channels always come from ``segments``.
+    """
     if frames <= 0:
         return np.zeros((0, PHONETIC_DIM), np.float32)
-    cover = viseme_coverage(segments, frames)  # [T, V]
+    cover = viseme_coverage(segments, frames) if cover is None else cover  # [T, V]
     pad = max(abs(c) for c in CONTEXT)
     silent = np.zeros((pad, NUM_VISEMES))
     silent[:, _SIL] = 1.0
@@ -349,12 +355,21 @@ def features_from_segments(segments: list[PhoneSegment], frames: int) -> np.ndar
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def phonetic_features(audio_16k: np.ndarray, frames: int | None = None) -> np.ndarray:
+def phonetic_features(
+    audio_16k: np.ndarray, frames: int | None = None, lattice_scale: float = 0.0
+) -> np.ndarray:
     """Phonetic rows float32 [frames, PHONETIC_DIM] of mono 16 kHz ``audio_16k`` [S].
 
     ``frames`` defaults to ``ceil(S / 640)``; more frames than the audio covers are silence.
+    ``lattice_scale`` > 0 makes the viseme fractions phone posteriors from a phone lattice at
+    that acoustic scale (:func:`.phone_lattice.lattice_features`; another decoder); 0 gives the
+    phone loop's best path, as one-hot fractions.
     """
     n = -(-len(audio_16k) // SAMPLES_PER_FRAME) if frames is None else int(frames)
+    if lattice_scale > 0:
+        from .phone_lattice import lattice_features
+
+        return lattice_features(audio_16k, n, lattice_scale)
     return features_from_segments(phone_segments(audio_16k), n)
 
 

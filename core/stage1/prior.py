@@ -238,6 +238,7 @@ PRIOR_FIELDS = (
     "n_mels",
     "use_formants",
     "mel_clip_norm",
+    "phone_lattice_scale",
     "audio_conv_layers",
     "audio_kernel",
     "window",
