@@ -46,6 +46,7 @@ from .phonetic import (
     VISEMES,
     PhoneSegment,
     _decoder_input,
+    decode_utterance,
     features_from_segments,
     model_paths,
     write_phone_lm,
@@ -292,19 +293,7 @@ class _LatticeDecoder:
                 return hit
             cls._ensure()
             dec = cls._decoder
-            dec.reinit_feat()
-            dec.start_utt()
-            dec.process_raw(pcm.tobytes(), full_utt=True)
-            dec.end_utt()
-            segments = tuple(
-                PhoneSegment(
-                    str(s.word),
-                    (DECODER_OFFSET + DECODER_HOP * s.start_frame) / SAMPLE_RATE,
-                    (DECODER_OFFSET + DECODER_HOP * (s.end_frame + 1)) / SAMPLE_RATE,
-                )
-                for s in dec.seg() or ()
-                if s.end_frame >= s.start_frame
-            )
+            segments = decode_utterance(dec, pcm)
             lat = dec.get_lattice()
             if lat is None:  # too short for a window
                 lattice = _silent_lattice(int(dec.n_frames()))

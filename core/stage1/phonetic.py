@@ -158,6 +158,25 @@ def model_paths() -> tuple[str, str]:
     return hmm, lm
 
 
+def decode_utterance(dec: Any, pcm: np.ndarray) -> tuple[PhoneSegment, ...]:
+    """Run PocketSphinx decoder ``dec`` over int16 ``pcm`` as one utterance (its noise estimate
+    reset first, so nothing carries over from the previous clip); the segments of its best
+    path, timed in seconds."""
+    dec.reinit_feat()
+    dec.start_utt()
+    dec.process_raw(pcm.tobytes(), full_utt=True)
+    dec.end_utt()
+    return tuple(
+        PhoneSegment(
+            str(s.word),
+            (DECODER_OFFSET + DECODER_HOP * s.start_frame) / SAMPLE_RATE,
+            (DECODER_OFFSET + DECODER_HOP * (s.end_frame + 1)) / SAMPLE_RATE,
+        )
+        for s in dec.seg() or ()  # None when the clip is shorter than a window
+        if s.end_frame >= s.start_frame
+    )
+
+
 class _Decoder:
     """One PocketSphinx allphone decoder per process, used under a lock (it is not re-entrant)."""
 
@@ -180,19 +199,7 @@ class _Decoder:
                 cls._decoder = _new_decoder(dict(DECODER_SETTINGS))
                 cls._settings = settings
             dec = cls._decoder
-            dec.reinit_feat()  # the noise estimate would carry over from the previous clip
-            dec.start_utt()
-            dec.process_raw(pcm.tobytes(), full_utt=True)
-            dec.end_utt()
-            segs = tuple(
-                PhoneSegment(
-                    str(s.word),
-                    (DECODER_OFFSET + DECODER_HOP * s.start_frame) / SAMPLE_RATE,
-                    (DECODER_OFFSET + DECODER_HOP * (s.end_frame + 1)) / SAMPLE_RATE,
-                )
-                for s in dec.seg() or ()  # None when the clip is shorter than a window
-                if s.end_frame >= s.start_frame
-            )
+            segs = decode_utterance(dec, pcm)
             cls._cache[key] = segs
             while len(cls._cache) > CACHE_SIZE:
                 cls._cache.popitem(last=False)
