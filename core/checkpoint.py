@@ -40,12 +40,8 @@ def save_model(
     meta: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``state`` and its ``config`` to ``folder`` atomically (weights first, then config)."""
-    from safetensors.torch import save_file
-
     folder = Path(folder)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    with atomic.atomic_path(folder / "model.safetensors") as tmp:
-        save_file(tensors, str(tmp))
+    save_weights(folder / "model.safetensors", state)
     atomic.write_json(
         folder / "config.json",
         {
@@ -55,6 +51,27 @@ def save_model(
             "meta": dict(meta or {}),
         },
     )
+
+
+def save_weights(path: str | Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Write the tensors ``state`` to the safetensors file ``path`` atomically (on the CPU)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    with atomic.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def load_weights(path: str | Path, what_to_do: str) -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors file ``path``; :class:`CheckpointError` saying it is
+    missing or truncated, then ``what_to_do``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is missing or truncated ({exc}); {what_to_do}") from exc
 
 
 def load_config(folder: str | Path, kind: str) -> dict[str, Any]:
@@ -75,17 +92,8 @@ def load_config(folder: str | Path, kind: str) -> dict[str, Any]:
 
 def load_model(folder: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Weights and the full ``config.json`` of the checkpoint in ``folder``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     raw = load_config(folder, kind)
-    path = Path(folder) / "model.safetensors"
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path} is missing or truncated ({exc}); train the {kind} model again"
-        ) from exc
+    state = load_weights(Path(folder) / "model.safetensors", f"train the {kind} model again")
     return state, raw
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_into, load_model
+from ..checkpoint import load_into, load_model, load_weights
 from ..errors import CheckpointError
 from ..subject import Subject
 from . import fast_infer
@@ -133,17 +133,12 @@ def load_stage1(source: Subject | str | os.PathLike[str]) -> Stage1Model:
 
 def _load_start(path: Path, config: Stage1Config, in_dim: int) -> Stage1Model:
     """The prior a fine-tuned model started from (:data:`PRIOR_FILE`)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+    todo = (
+        "it holds the speaker prior this stage-1 model was fine-tuned from: delete it to use "
+        "the fine-tuned model alone, or train stage 1 again"
+    )
     prior = Stage1Model(config, in_dim)
-    try:
-        load_into(prior, load_file(str(path)), str(path))
-    except (SafetensorError, OSError, CheckpointError) as exc:
-        raise CheckpointError(
-            f"{path} (the speaker prior this stage-1 model was fine-tuned from) is damaged "
-            f"({exc}): delete it to use the fine-tuned model alone, or train stage 1 again"
-        ) from exc
+    load_into(prior, load_weights(path, todo), str(path))
     return prior.eval()
 
 

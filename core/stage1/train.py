@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..atomic import atomic_path
+from ..checkpoint import save_weights
 from ..landmarks import INNER_LIP_PAIR, MOUTH_CORNERS, STAGE1_POINTS
 from ..presets import TRAIN_STAGE
 from ..progress import Job, Progress
@@ -111,12 +111,8 @@ def _keep_start(prior: Stage1Model | None, folder: Path) -> None:
     path = folder / PRIOR_FILE
     if prior is None:
         path.unlink(missing_ok=True)
-        return
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in prior.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
+    else:
+        save_weights(path, prior.state_dict())
 
 
 def _model_norm(model: Stage1Model) -> LandmarkNorm:
