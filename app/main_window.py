@@ -155,6 +155,8 @@ class MainWindow(QMainWindow):
         """In/out marks and "Render preview of range"."""
         self.before_action = self._before_toggle()
         """Before/after: the preview shows the frame rendered without edits while checked."""
+        self.source_view_action = self._source_view_toggle()
+        """The preview shows the frames pasted back into the source video while checked."""
         self.session.changed.connect(self._update_title)
         self.session.recentChanged.connect(self._fill_recent_menu)
         self.session.opened.connect(self._session_opened)
@@ -227,6 +229,34 @@ class MainWindow(QMainWindow):
         self.playback.playingChanged.connect(playing)
         return act
 
+    def _source_view_toggle(self) -> QAction:
+        """The framing toggle: in the View menu, under the preview sizes."""
+        act = QAction("Source video &framing", self)
+        act.setCheckable(True)
+        act.setChecked(True)  # as exports are framed by default
+        act.setEnabled(False)
+        act.setStatusTip(
+            "Show the frames pasted back into the source video, as an export in the source "
+            "framing writes them; unchecked: the square face crop"
+        )
+        act.toggled.connect(self.set_preview_view)
+        view = next((a.menu() for a in self.menuBar().actions() if a.text() == "&View"), None)
+        if isinstance(view, QMenu):
+            sizes = next(a for a in view.actions() if a.menu() is not None)
+            following = view.actions()[view.actions().index(sizes) + 1]
+            view.insertAction(following, act)
+        return act
+
+    def set_preview_view(self, source: bool) -> None:
+        """Show the preview in the source video's framing (``source``) or as the square crop;
+        the frames cached for playback are rendered again in the new view."""
+        view = "source" if source and self.source_view_action.isEnabled() else "crop"
+        if view == self.client.view:
+            return
+        self.client.view = view
+        self.playback_cache.clear()  # its frames show the other view
+        self.controller.schedule("full")
+
     def show_before(self, on: bool) -> None:
         """Show the current frame unedited (``on``) or with its edits; the preview says which."""
         if self.before_action.isChecked() != on:
@@ -240,8 +270,11 @@ class MainWindow(QMainWindow):
 
     # --- status ------------------------------------------------------------------------------
     def _show_render_status(self, result: RenderResult) -> None:
+        shape = f"{result.size}²"
+        if result.view == "source":
+            shape += f" in the source framing ({result.rgb.shape[1]}×{result.rgb.shape[0]})"
         self.status_render.setText(
-            f"{result.kind} render {result.ms:.0f} ms · frame {result.frame} · {result.size}²"
+            f"{result.kind} render {result.ms:.0f} ms · frame {result.frame} · {shape}"
         )
 
     def _show_playing_status(self, head: int, frame: int, size: int) -> None:
@@ -438,6 +471,14 @@ class MainWindow(QMainWindow):
         )
         self.controller.reset()
         self.controller.active = True
+        source = info.framing is not None and info.framing.kind == "source"
+        self.source_view_action.setEnabled(source)
+        self.source_view_action.setToolTip(
+            self.source_view_action.statusTip()
+            if source
+            else "This subject has no usable source video: previews and exports are the crop"
+        )
+        self.set_preview_view(self.source_view_action.isChecked())
         self.controller.schedule("full")
         self.playback_cache.active = True
         self.show_editor()

@@ -235,6 +235,9 @@ class PlaybackCache(QObject):
             return
         if not self.active or result.frame >= self.state.num_frames:
             return
+        if result.view != self.client.view:
+            self.pump()  # rendered before the view changed
+            return
         full = result.size == self.size
         estimate = self.full_ms if full else self.proxy_ms
         estimate = 0.7 * estimate + 0.3 * result.ms

@@ -73,7 +73,7 @@ class RenderController(QObject):
         before/after comparison."""
         self._mode: Pending = ""
         self._last_seq = 0
-        self._last_request: tuple[tuple[int, tuple[float, ...], int], RenderMode] | None = None
+        self._last_request: tuple[tuple[int, tuple[float, ...], int, str], RenderMode] | None = None
         self.last_shown: RenderResult | None = None
         self.hold: Callable[[], bool] = lambda: False
         """True while playback shows frames itself (the playhead's moves ask for nothing)."""
@@ -123,7 +123,7 @@ class RenderController(QObject):
         if not mode or not self.active or self.hold() or self.state.num_frames == 0:
             return  # nothing asked, nothing open, or playing (playback shows frames itself)
         alphas = self.wanted_edit()
-        key = (self.state.frame, alphas, self.client.size)
+        key = (self.state.frame, alphas, self.client.size, self.client.view)
         last = self._last_request
         if last is not None and last[0] == key and last[1] in ("fast", "fast+full"):
             if mode == "fast":
@@ -135,7 +135,16 @@ class RenderController(QObject):
             if hit is not None:
                 rgb, ms = hit
                 self._show(
-                    RenderResult(self._last_seq, self.state.frame, alphas, key[2], "full", rgb, ms)
+                    RenderResult(
+                        self._last_seq,
+                        self.state.frame,
+                        alphas,
+                        key[2],
+                        "full",
+                        rgb,
+                        ms,
+                        view=self.client.view,
+                    )
                 )
                 return
         self._last_request = (key, mode)
@@ -155,6 +164,8 @@ class RenderController(QObject):
         """Whether ``result`` may be shown now."""
         if result.frame != self.state.frame or result.seq < self._last_seq:
             return False
+        if result.view != self.client.view:
+            return False  # rendered before the view changed
         same_alphas = np.allclose(result.alphas, self.wanted_edit(), atol=1e-4)
         if result.kind == "full":
             return bool(same_alphas)

@@ -46,7 +46,7 @@ from .jobs import JobRunner, wait_for
 if TYPE_CHECKING:
     from talkstudio.core.blinks import BlinkSchedule
     from talkstudio.core.edit import Edits, TypicalOpening
-    from talkstudio.core.engine import Engine
+    from talkstudio.core.engine import Engine, View
     from talkstudio.core.framing import Framing
 
 RenderMode = Literal["fast", "full", "fast+full", "ahead"]
@@ -90,6 +90,7 @@ class RenderRequest:
     alphas: Alphas
     size: int
     mode: RenderMode
+    view: View = "crop"  # the square, or pasted back into the source video (Engine.render)
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,10 @@ class RenderResult:
     alphas: Alphas
     size: int
     kind: RenderKind  # a cached full frame counts as full
-    rgb: np.ndarray  # [size, size, 3] uint8
+    rgb: np.ndarray  # [size, size, 3] uint8; in the source view [H, W, 3]
     ms: float  # engine time of this render
     ahead: bool = False  # rendered for the playback cache ("ahead" mode)
+    view: View = "crop"
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ class EngineWorker(QObject):
 
             self.status.emit(f"opening {Path(subject).name}…")
             if self.engine is None or self.engine.subject.root != Path(subject):
-                self.engine = None
+                self.release()
                 self.engine = Engine.open(subject, device=device)  # replays its own speech
                 if audio:
                     self._drive(audio)
@@ -261,22 +263,24 @@ class EngineWorker(QObject):
             if not 0 <= req.frame < engine.num_frames:
                 return  # from a clip that was replaced meanwhile
             if req.mode == "ahead":
-                out = engine.render_once(req.frame, req.alphas, req.size)
+                out = engine.render_once(req.frame, req.alphas, req.size, req.view)
                 self._emit(req, out.kind, out.rgb, out.ms)
                 return
             if req.mode in ("fast", "fast+full"):
-                out = engine.render_fast(req.frame, req.alphas, req.size)
+                out = engine.render_fast(req.frame, req.alphas, req.size, req.view)
                 self._emit(req, out.kind, out.rgb, out.ms)
                 if req.mode == "fast" or out.kind != "fast" or self._waiting():
                     return  # already full, or a newer request supersedes the full render
-            out = engine.render(req.frame, req.alphas, req.size)
+            out = engine.render(req.frame, req.alphas, req.size, req.view)
             self._emit(req, out.kind, out.rgb, out.ms)
         except Exception as exc:
             self.failed.emit(RequestKind.RENDER, _detached(exc))
 
     @Slot()
     def release(self) -> None:
-        """Drop the engine (its torch objects are freed in this thread)."""
+        """Drop the engine (its torch objects are freed in this thread, its files closed)."""
+        if self.engine is not None:
+            self.engine.close()
         self.engine = None
 
     def _emit(self, req: RenderRequest, kind: str, rgb: np.ndarray, ms: float) -> None:
@@ -291,6 +295,7 @@ class EngineWorker(QObject):
                 rgb,
                 float(ms),
                 ahead=req.mode == "ahead",
+                view=req.view,
             )
         )
 
@@ -311,6 +316,9 @@ class EngineClient(QObject):
         self.device = device
         self.size = 256
         """Side of the preview renders in pixels."""
+        self.view: View = "crop"
+        """How previews show the frame: the square render, or ("source") pasted back into the
+        source video's frame as an export in the source framing writes it."""
         self.engine_thread = QThread()
         self.engine_thread.setObjectName("talkstudio-engine")
         self.worker = EngineWorker()
@@ -351,7 +359,7 @@ class EngineClient(QObject):
                 "(frames for the playback cache go through request_ahead)"
             )
         self._seq += 1
-        req = RenderRequest(self._seq, int(frame), _alphas(alphas), self.size, mode)
+        req = RenderRequest(self._seq, int(frame), _alphas(alphas), self.size, mode, self.view)
         self.requests += 1
         self.last_request = req
         self.last_request_at = time.monotonic()
@@ -371,7 +379,9 @@ class EngineClient(QObject):
         the mailbox (None: not sent; an interactive request goes first)."""
         if size < 1:
             raise ValueError(f"a render size must be a positive number of pixels; got {size}")
-        req = RenderRequest(self._seq + 1, int(frame), _alphas(alphas), int(size), "ahead")
+        req = RenderRequest(
+            self._seq + 1, int(frame), _alphas(alphas), int(size), "ahead", self.view
+        )
         if not self.worker.post_if_empty(req):
             return None
         self._seq += 1

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -37,13 +37,18 @@ from .timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, num_frames
 if TYPE_CHECKING:
     import torch
 
-    from .framing import Framing
+    from .framing import Framing, Paster
     from .head.edit_render import EditRenderer
     from .head.model import HeadModel
     from .refiner.infer import Refiner
     from .stage1.model import Stage1Model
     from .torso.compose import Compositor
 
+SOURCE_VIEW_SCALE = 2
+"""A preview in the source framing has at most this many times the render's side in rows (and
+at most the source's own): the face keeps about the detail of the square preview."""
+View = Literal["crop", "source"]
+"""How a preview shows a frame: the square render, or pasted back into its source video frame."""
 FRAME_CACHE = 48
 """Full frames kept (most recently used first out)."""
 EDITOR_CACHE = 4
@@ -117,6 +122,13 @@ class Engine:
         self.track: DrivingTrack | None = None
         self._backgrounds: dict[int, torch.Tensor] = {}
         self._frames: OrderedDict[tuple[int, FrameEdit, int], np.ndarray] = OrderedDict()
+        """Full frames rendered with :meth:`render`, [S, S, 4] uint8: the square crop and the
+        head's opacity (what :meth:`render_fast` edits over, and what paste-back blends with)."""
+        self._paster: Paster | None = None
+        """Paste-back into the source video for previews in the source framing (opened on the
+        first such preview, see :meth:`_shown`)."""
+        self._view_framing: Framing | None = None
+        """:meth:`framing` for previews, found on the first preview in the source framing."""
         self._editors: OrderedDict[tuple[int, int, float], EditRenderer] = OrderedDict()
         self.refiner: Refiner | None = None
         """The subject's refiner (docs/design.md "Refiner"): when set, every full frame is the
@@ -264,32 +276,74 @@ class Engine:
         return _to_uint8(out.permute(1, 2, 0))
 
     def render(
-        self, frame: int, alphas: Sequence[float] = (1, 1, 1), size: int = 256
+        self,
+        frame: int,
+        alphas: Sequence[float] = (1, 1, 1),
+        size: int = 256,
+        view: View = "crop",
     ) -> RenderedFrame:
         """The full frame ``frame`` with edits ``alphas`` ((α1, α2, α3) or a whole
-        :data:`~talkstudio.core.edit.FrameEdit`) at ``size`` x ``size``."""
+        :data:`~talkstudio.core.edit.FrameEdit`) at ``size`` x ``size``; ``view`` "source"
+        shows it pasted back into the source video's frame (see :meth:`_shown`)."""
         t0 = time.perf_counter()
         edit = frame_edit(alphas)
         key = (frame, edit, size)
-        if key in self._frames:
-            self._frames.move_to_end(key)
-            return RenderedFrame(
-                self._frames[key], (time.perf_counter() - t0) * 1e3, "cached", frame
-            )
-        rgb = self._full_frame(frame, edit, size, keep=True)
-        self._remember(key, rgb)
-        return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
+        kind = "cached"
+        rgba = self._frames.get(key)
+        if rgba is None:
+            rgba = self._full_frame(frame, edit, size, keep=True, with_opacity=True)
+            self._remember(key, rgba)
+            kind = "full"
+        self._frames.move_to_end(key)
+        rgb = self._shown(rgba, frame, view)
+        return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, kind, frame)
 
     def render_once(
-        self, frame: int, alphas: Sequence[float] = (1, 1, 1), size: int = 256
+        self,
+        frame: int,
+        alphas: Sequence[float] = (1, 1, 1),
+        size: int = 256,
+        view: View = "crop",
     ) -> RenderedFrame:
         """The full frame ``frame`` rendered straight, keeping nothing (the preview's frame
         cache renders ahead with it: no edit cache is built for frames only played)."""
         t0 = time.perf_counter()
         edit = frame_edit(alphas)
         self._check_frame(frame)
-        rgb = self._full_frame(frame, edit, size, keep=False)
+        rgba = self._full_frame(frame, edit, size, keep=False, with_opacity=True)
+        rgb = self._shown(rgba, frame, view)
         return RenderedFrame(rgb, (time.perf_counter() - t0) * 1e3, "full", frame)
+
+    def _shown(self, rgba: np.ndarray, frame: int, view: View) -> np.ndarray:
+        """What a preview shows of the square render ``rgba`` [S, S, 4] of ``frame``: the
+        square's colour ("crop"), or ("source") the render pasted back into its source video
+        frame as an export in the source framing writes it, scaled to :func:`view_rows` rows.
+        A subject whose source video cannot be used shows the crop."""
+        if view == "crop":
+            return np.ascontiguousarray(rgba[..., :3])
+        import cv2
+
+        from .framing import Paster, scaled_size
+
+        if self._view_framing is None:
+            self._view_framing = self.framing()  # probes the source video: once
+        if self._view_framing.kind != "source":
+            return np.ascontiguousarray(rgba[..., :3])
+        if self._paster is None:
+            self._paster = Paster(self.subject, self._view_framing)
+        out = self._paster(rgba, int(self._check_frame(frame).ref_index[frame]))
+        rows = min(out.shape[0], SOURCE_VIEW_SCALE * rgba.shape[0])
+        width, height = scaled_size(out.shape[1], out.shape[0], rows)
+        if (width, height) != (out.shape[1], out.shape[0]):
+            out = cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(out)
+
+    def close(self) -> None:
+        """Release the source video a preview in the source framing reads (it reopens when
+        needed)."""
+        if self._paster is not None:
+            self._paster.close()
+            self._paster = None
 
     def _full_frame(
         self,
@@ -347,7 +401,9 @@ class Engine:
                 out = F.interpolate(out, size=(size, size), mode="bilinear", antialias=True)
         return _to_uint8(out[0].permute(1, 2, 0))
 
-    def render_fast(self, frame: int, alphas: Sequence[float], size: int = 256) -> RenderedFrame:
+    def render_fast(
+        self, frame: int, alphas: Sequence[float], size: int = 256, view: View = "crop"
+    ) -> RenderedFrame:
         """A quick preview of an edit: only the head rays the changed landmarks reach are
         re-rendered and composited over the newest cached full frame of ``frame``; the torso
         network is not run. Falls back to :meth:`render` when nothing is cached yet. With a
@@ -368,7 +424,7 @@ class Engine:
         )
         low = size if self.refiner is None else self.refiner.input_size  # the head's render
         if base is None or (frame, low, edit[6]) not in self._editors:
-            return self.render(frame, edit, size)
+            return self.render(frame, edit, size, view)
         editor = self._editor(frame, low, edit)
         lms = torch.as_tensor(self.landmarks(frame, edit), dtype=torch.float32).to(self.device)
         base_lms = torch.as_tensor(self.landmarks(frame, base[1]), dtype=torch.float32)
@@ -383,7 +439,7 @@ class Engine:
         layers = torch.cat([head.head, head.opacity[..., None], changed[..., None]], dim=-1)
         if low != size:  # the refiner's low-resolution head, upsampled for the preview
             layers = _resize_hwc(layers, size)
-        cached = torch.from_numpy(self._frames[base]).float().div(255).to(self.device)
+        cached = torch.from_numpy(self._frames[base][..., :3]).float().div(255).to(self.device)
         op = layers[..., 3:4]
         changed = layers[..., 4] > 0
         mixed = layers[..., :3] + (1 - op) * cached
@@ -403,7 +459,9 @@ class Engine:
             sigma = self.refiner.config.reference_colour_sigma * size / self.refiner.output_size
             ref = colour_matched(ref[None], rgb.permute(2, 0, 1)[None], sigma)[0]
             rgb = ref[:3].permute(1, 2, 0) + (1 - ref[3:].permute(1, 2, 0)) * rgb
-        return RenderedFrame(_to_uint8(rgb), (time.perf_counter() - t0) * 1e3, "fast", frame)
+        rgba = _to_uint8(torch.cat([rgb, op], dim=-1))
+        shown = self._shown(rgba, frame, view)
+        return RenderedFrame(shown, (time.perf_counter() - t0) * 1e3, "fast", frame)
 
     def mouth_source(self, frame: int, alphas: Sequence[float] = (1, 1, 1)) -> int | None:
         """The training frame whose real mouth the refiner lays on ``frame`` under the edit
@@ -535,13 +593,12 @@ class Engine:
             spec = RenderSpec.of(self, alphas, size, with_opacity)
             yield from render_frames(spec, sorted(alphas), workers, ray, threads)
             return
-        if with_opacity:
-            for i, a in alphas.items():
-                yield self._full_frame(i, a, size, keep=False, with_opacity=True)
-            return
         for i, a in alphas.items():
             cached = self._frames.get((i, a, size))
-            yield cached if cached is not None else self._full_frame(i, a, size, keep=False)
+            if cached is None:
+                yield self._full_frame(i, a, size, keep=False, with_opacity=with_opacity)
+            else:
+                yield cached if with_opacity else cached[..., :3]
 
     def _export_audio(self, start: int, end: int) -> tuple[np.ndarray, int]:
         """The audio of frames [start, end) as float32 [C, S] and its rate: the driving file's

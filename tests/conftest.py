@@ -202,6 +202,14 @@ def demo_subject(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_subject(tmp_path_factory.mktemp("demo_cache"))
 
 
+@pytest.fixture(scope="session")
+def video_subject(demo_subject: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo subject as if cropped from a small source video (tests/_video_subject.py)."""
+    from _video_subject import make_video_subject
+
+    return make_video_subject(demo_subject, tmp_path_factory.mktemp("video_subject"))
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A local Ray cluster of two CPUs for the tests of one module (skipped without Ray)."""

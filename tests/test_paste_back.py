@@ -5,7 +5,6 @@ demo subject's, given a made-up source video (its frames placed in a checkerboar
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +13,14 @@ import av
 import cv2
 import numpy as np
 import pytest
+from _video_subject import (
+    CROP,
+    FRAMES,
+    SOURCE_H,
+    SOURCE_W,
+    as_video_subject,
+    checkerboard,
+)
 
 from talkstudio.core.driving import pingpong_indices
 from talkstudio.core.framing import choose_framing, video_identity
@@ -33,17 +40,7 @@ from talkstudio.core.preprocess.crop import Crop
 from talkstudio.core.subject import FORMAT_VERSION, Subject
 from talkstudio.core.timing import SAMPLES_PER_FRAME
 
-FRAMES = 12  # exported frames
-REFERENCE = 8  # the video subject's training frames: frames 8..11 play 6, 5, 4, 3
-SOURCE_W, SOURCE_H = 160, 120
-CROP = (40, 10, 96)  # x0, y0, side of the demo's 256² frames in the source
 RENDER = 64
-
-
-def checkerboard(h: int, w: int, cell: int = 4) -> np.ndarray:
-    yy, xx = np.mgrid[:h, :w]
-    grey = (((yy // cell + xx // cell) % 2) * 200 + 30).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def centroid(img: np.ndarray) -> np.ndarray:
@@ -181,28 +178,6 @@ def test_frame_reader_gives_the_decoder_frames_in_any_order(tmp_path: Path) -> N
 
 
 # -- subject format ------------------------------------------------------------------------------
-def as_video_subject(root: Path, video: Path | None, version: int, crop=CROP) -> None:
-    """Make ``root``'s subject.json say it was cropped from ``video`` (format ``version``)."""
-    meta = json.loads((root / "subject.json").read_text())
-    x0, y0, side = crop
-    source = {
-        "kind": "video",
-        "path": str(video if video is not None else root / "gone.mp4"),
-        "fps": 25.0,
-        "variable_frame_rate": False,
-        "width": SOURCE_W,
-        "height": SOURCE_H,
-        "crop": [x0, y0, side],
-        "padded": False,
-    }
-    if version >= 2:
-        source["crop_affine"] = crop_affine(x0, y0, side, meta["size"]).tolist()
-        if video is not None:
-            source.update(video_identity(video))
-    meta.update(version=version, source=source)
-    (root / "subject.json").write_text(json.dumps(meta))
-
-
 def test_a_version_1_subject_is_migrated_in_memory_only(tiny_subject: Path) -> None:
     as_video_subject(tiny_subject, None, version=1, crop=(40, 10, 64))
     before = (tiny_subject / "subject.json").read_bytes()
@@ -268,34 +243,6 @@ def test_preprocessing_records_the_identity_and_the_transform(tmp_path: Path) ->
 
 
 # -- export in the source framing ----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def video_subject(demo_subject: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo subject as if cropped from a 160x120 video: its frames 0..9 resized into the
-    square CROP of a checkerboard, a bar k * 8 pixels long at the top for frame k."""
-    base = tmp_path_factory.mktemp("video_subject")
-    root = base / "subject"
-    root.mkdir()
-    for name in ("frames", "masks", "models"):
-        os.symlink(demo_subject / name, root / name)
-    for name in ("tracks.npz", "background.png", "audio.wav", "subject.json"):
-        shutil.copy(demo_subject / name, root / name)
-    demo = Subject.open(demo_subject)
-    x0, y0, side = CROP
-    video = base / "source.mp4"
-    with Mp4Writer(video, SOURCE_W, SOURCE_H, crf=12) as w:
-        for k in range(10):
-            img = checkerboard(SOURCE_H, SOURCE_W, cell=8)
-            img[:8, : 8 * (k + 1)] = (255, 0, 0)
-            face = cv2.resize(demo.load_frame(k), (side, side), interpolation=cv2.INTER_AREA)
-            img[y0 : y0 + side, x0 : x0 + side] = face
-            w.write(img)
-    meta = json.loads((root / "subject.json").read_text())
-    meta["train_frames"] = REFERENCE
-    (root / "subject.json").write_text(json.dumps(meta))
-    as_video_subject(root, video, version=2)
-    return root
-
-
 @pytest.fixture(scope="module")
 def speech(video_subject: Path) -> Path:
     import soundfile as sf
@@ -390,6 +337,44 @@ def test_parallel_export_equals_serial_in_the_source_framing(
     assert serial.shape == (FRAMES, SOURCE_H, SOURCE_W, 3)
     np.testing.assert_array_equal(par, serial)
     assert (p_starts, p_audio) == (s_starts, s_audio)
+
+
+def test_the_preview_in_the_source_view_is_the_exported_frame(
+    video_subject: Path, speech: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from talkstudio.core.engine import Engine
+    from talkstudio.core.progress import run_job
+
+    torch.set_num_threads(1)
+    engine = Engine.open(video_subject, device="cpu")
+    engine.drive(speech)
+    run_job(engine.export(tmp_path / "src.mp4", size=RENDER, framing="source"))
+    exported = decode(tmp_path / "src.mp4")[0]
+    x0, y0, side = CROP
+    for i in (0, 9):  # frame 9 borrows source frame 5
+        square = engine.render(i, (1, 1, 1), RENDER).rgb
+        assert square.shape == (RENDER, RENDER, 3)
+        shown = engine.render(i, (1, 1, 1), RENDER, "source").rgb
+        assert shown.shape == (SOURCE_H, SOURCE_W, 3)  # 2 x 64 rows would exceed the source's
+        assert bar_length(shown) // 8 - 1 == (0, 5)[i == 9]
+        assert np.abs(shown.astype(int) - exported[i]).mean() < 2.5  # H.264 apart
+        once = engine.render_once(i, (1, 1, 1), RENDER, "source").rgb
+        assert np.abs(once.astype(int) - shown).max() <= 1
+    # an edit previewed fast in the source view changes the face, not the source around it
+    engine.render(3, (1, 1, 1), RENDER, "source")
+    before = engine.render(3, (1, 1, 1), RENDER, "source").rgb.astype(int)
+    fast = engine.render_fast(3, (0, 0, 2), RENDER, "source")  # eyes shut, mouth wide
+    assert fast.kind == "fast" and fast.rgb.shape == before.shape
+    change = np.abs(fast.rgb.astype(int) - before).sum(axis=2)
+    inside = np.zeros(change.shape, bool)
+    inside[y0 : y0 + side, x0 : x0 + side] = True
+    assert change[inside].max() > 20, change.max()
+    assert change[~inside].max() == 0
+    # a smaller render is shown at twice its side in rows
+    assert engine.render(0, (1, 1, 1), 32, "source").rgb.shape == (64, 86, 3)
+    engine.close()
 
 
 def test_scaled_size_keeps_the_aspect_with_even_sides() -> None:
