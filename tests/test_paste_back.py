@@ -319,17 +319,24 @@ def test_an_old_subject_without_its_video_renders_the_crop_with_a_notice(
     assert decode(tmp_path / "old.mp4")[0].shape == (FRAMES, RENDER, RENDER, 3)
 
 
-def test_parallel_export_equals_serial_in_the_source_framing(
-    video_subject: Path, speech: Path, tmp_path: Path
-) -> None:
+def driven_engine(subject: Path, speech: Path):
+    """An engine on ``subject`` (CPU, one thread) driven by ``speech``."""
     import torch
 
     from talkstudio.core.engine import Engine
-    from talkstudio.core.progress import run_job
 
     torch.set_num_threads(1)
-    engine = Engine.open(video_subject, device="cpu")
+    engine = Engine.open(subject, device="cpu")
     engine.drive(speech)
+    return engine
+
+
+def test_parallel_export_equals_serial_in_the_source_framing(
+    video_subject: Path, speech: Path, tmp_path: Path
+) -> None:
+    from talkstudio.core.progress import run_job
+
+    engine = driven_engine(video_subject, speech)
     run_job(engine.export(tmp_path / "serial.mp4", size=RENDER, framing="source"))
     run_job(engine.export(tmp_path / "par.mp4", size=RENDER, framing="source", workers=2))
     serial, s_starts, s_audio = decode(tmp_path / "serial.mp4")
@@ -342,14 +349,9 @@ def test_parallel_export_equals_serial_in_the_source_framing(
 def test_the_preview_in_the_source_view_is_the_exported_frame(
     video_subject: Path, speech: Path, tmp_path: Path
 ) -> None:
-    import torch
-
-    from talkstudio.core.engine import Engine
     from talkstudio.core.progress import run_job
 
-    torch.set_num_threads(1)
-    engine = Engine.open(video_subject, device="cpu")
-    engine.drive(speech)
+    engine = driven_engine(video_subject, speech)
     run_job(engine.export(tmp_path / "src.mp4", size=RENDER, framing="source"))
     exported = decode(tmp_path / "src.mp4")[0]
     x0, y0, side = CROP
