@@ -1,12 +1,14 @@
-"""The training page of the wizard: stage 1, the head and the torso, one after the other.
+"""The training page of the wizard: stage 1, the head, the torso and the refiner, one after the
+other.
 
 Per stage: a progress bar, the ETA, the live loss curves (:class:`LossPlot`) and the latest
-preview render. The three trainers run as one job in a worker thread, with the CPU threads chosen
+preview render. The four trainers run as one job in a worker thread, with the CPU threads chosen
 on the preset page; Stop training closes it between two steps (the trainer saves the step it
 was at), Resume starts it again and every trainer continues from its checkpoint — finished
 stages are skipped at once. "Continue in background" hands the running job to the main window
 (:attr:`~.wizard.TrainingWizard.trainingInBackground`) and hides the wizard. A subject without
-speech skips stage 1 (it can still be edited, replaying its own frames).
+speech skips stage 1 (it can still be edited, replaying its own frames); one whose head renders
+at the subject's full size skips the refiner (``core.refiner.train.nothing_to_refine``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from talkstudio.core.presets import TRAIN_STAGE
+from talkstudio.core.presets import REFINER_CACHE_STAGE, TRAIN_STAGE
 from talkstudio.core.progress import Progress
 from talkstudio.widgets.loss_plot import MIN_HEIGHT, LossHistory, LossPlot
 
@@ -42,12 +44,18 @@ PLACEHOLDERS = {
     "error in pixels, lower is better) is written above, after each validation",
     "head": "head renders appear here during training",
     "torso": "full-frame renders appear here during training",
+    "refiner": "refined frames (head render → the subject's full size) appear here",
 }
 TITLES = {
     "stage1": "Stage 1 — audio → landmarks",
     "head": "Head NeRF — landmarks → head",
     "torso": "Torso — head + background → frame",
+    "refiner": "Refiner — head render → full-size frame",
 }
+STAGES = {part: (stage,) for part, stage in TRAIN_STAGE.items()} | {
+    "refiner": (TRAIN_STAGE["refiner"], REFINER_CACHE_STAGE)
+}
+"""The progress stages each box shows (the refiner first renders the head's inputs)."""
 
 
 def training_job(
@@ -58,7 +66,8 @@ def training_job(
     threads: int = 0,
     ray: str = "",
 ) -> Any:
-    """Train stage 1 (when the subject has speech), the head and the torso with ``threads``
+    """Train stage 1 (when the subject has speech), the head, the torso and the refiner (when it
+    has something to add) with ``threads``
     torch CPU threads (0: leave torch's setting; restored afterwards); returns ``subject``.
     With ``ray`` (a cluster address, or "auto"/"local") each part trains in a Ray actor
     (core/remote_training.py) whose progress and checkpoints come back here."""
@@ -72,6 +81,8 @@ def _train_parts(
     subject: Path, preset: str, device: str, overrides: dict[str, dict], ray: str, threads: int
 ) -> Any:
     from talkstudio.core.head.config import HeadConfig
+    from talkstudio.core.refiner import RefinerConfig
+    from talkstudio.core.refiner.train import nothing_to_refine
     from talkstudio.core.remote_training import train_on_ray, trainer
     from talkstudio.core.stage1.config import Stage1Config
     from talkstudio.core.subject import Subject
@@ -90,6 +101,13 @@ def _train_parts(
         yield Progress(TRAIN_STAGE["stage1"], 0, 0, "skipped: the video has no speech")
     yield from part("head", HeadConfig.from_preset(preset, **overrides.get("head", {})))
     yield from part("torso", TorsoConfig.from_preset(preset, **overrides.get("torso", {})))
+    why = nothing_to_refine(Subject.open(subject))
+    if why is None:
+        yield from part(
+            "refiner", RefinerConfig.from_preset(preset, **overrides.get("refiner", {}))
+        )
+    else:
+        yield Progress(TRAIN_STAGE["refiner"], 0, 0, f"skipped: {why}")
     return subject
 
 
@@ -132,6 +150,7 @@ class StageBox(QGroupBox):
             self._t0, self._first_step = time.monotonic(), p.step
         self.total = p.total
         self.last_step = p.step
+        self.bar.setFormat("%v / %m frames" if p.stage == REFINER_CACHE_STAGE else "%v / %m steps")
         self.bar.setRange(0, max(p.total, 1))
         self.bar.setValue(p.step if p.total else 1)
         if p.losses:  # the loss terms; metrics (scores, counters) are shown as text
@@ -162,7 +181,9 @@ class TrainPage(JobPage):
 
     def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__(
-            wizard, "Training", "Stage 1, the head and the torso train one after the other."
+            wizard,
+            "Training",
+            "Stage 1, the head, the torso and the refiner train one after the other.",
         )
         self.boxes = {part: StageBox(part) for part in TITLES}  # the parts training_job trains
         self.status = QLabel(" ")
@@ -187,8 +208,10 @@ class TrainPage(JobPage):
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.background_button)
         layout = QVBoxLayout(self)
-        for box in self.boxes.values():
-            layout.addWidget(box, 1)
+        grid = QGridLayout()  # two by two: every loss plot keeps its height in a 720-px wizard
+        for k, box in enumerate(self.boxes.values()):
+            grid.addWidget(box, k // 2, k % 2)
+        layout.addLayout(grid, 1)
         layout.addLayout(buttons)
         self.trained: Path | None = None
         self._set_running(False)
@@ -237,7 +260,7 @@ class TrainPage(JobPage):
 
     def _progress(self, p: Progress) -> None:
         for part, box in self.boxes.items():
-            if p.stage == TRAIN_STAGE[part]:
+            if p.stage in STAGES[part]:
                 box.record(p)
 
     def _finished(self, subject: object) -> None:

@@ -20,6 +20,8 @@ from .subject import MODEL_PARTS
 TRAIN_STAGE: Mapping[str, str] = MappingProxyType({part: f"train {part}" for part in MODEL_PARTS})
 """The :attr:`Progress.stage <talkstudio.core.progress.Progress.stage>` of each part's trainer
 (the parts, in training order, are ``core.subject.MODEL_PARTS``)."""
+REFINER_CACHE_STAGE = "render head"
+"""The stage of the refiner's trainer while it renders the head's inputs, before its steps."""
 
 
 @dataclass(frozen=True)

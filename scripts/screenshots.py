@@ -38,6 +38,14 @@ TINY_TRAINING = {
         "bake_frames": 4,
     },
     "torso": {"image_size": 64, "base_width": 8, "steps": 40, "preview_every": 10},
+    "refiner": {
+        "base_width": 8,
+        "up_width": 8,
+        "crop_size": 64,
+        "steps": 40,
+        "cache_frames": 8,
+        "preview_every": 10,
+    },
 }
 
 

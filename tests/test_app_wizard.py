@@ -31,7 +31,7 @@ pytestmark = MULTIMEDIA_NOISE
 TINY = {
     "stage1": {"steps": 3, "val_every": 3, "checkpoint_every": 3},
     "head": {
-        "image_size": 64,
+        "image_size": 32,
         "patch_size": 16,
         "grid_levels": 4,
         "grid_max_resolution": 64,
@@ -41,6 +41,17 @@ TINY = {
         "steps": 4,
     },
     "torso": {"image_size": 64, "base_width": 8, "steps": 3, "preview_every": 2},
+    "refiner": {
+        "base_width": 8,
+        "depth": 2,
+        "dcn_levels": (1,),
+        "up_width": 8,
+        "steps": 3,
+        "batch_size": 2,
+        "crop_size": 32,
+        "cache_frames": 4,
+        "preview_every": 2,
+    },
 }
 """Tiny training runs on the preview preset (the wizard's per-part overrides)."""
 
@@ -154,14 +165,14 @@ def test_training_page_trains_off_the_gui_thread_and_finish_opens(
         assert wizard.currentId() == PAGE_TRAIN and train.job is not None
     # the GUI thread kept handling its timer while the three parts trained in a worker
     assert ticks.while_busy >= 1, ticks.states
-    for part in ("stage1", "head", "torso"):
+    for part in ("stage1", "head", "torso", "refiner"):  # the head at 32², refined ×2 to 64²
         box = train.boxes[part]
         assert box.bar.value() == box.bar.maximum() == TINY[part]["steps"]
         assert box.history.names(), part  # live loss curves
         assert box.eta.text().startswith("done")
         assert Subject.open(subject).has_model(part)
     assert train.boxes["head"].image.has_image()  # a preview render
-    wizard.resize(900, 720)  # three stages fit: every loss plot gets its full height
+    wizard.resize(900, 720)  # four stages fit: every loss plot gets its full height
     qtbot.waitUntil(lambda: wizard.height() == 720)
     for box in train.boxes.values():
         assert box.plot.height() >= box.plot.minimumHeight() >= MIN_HEIGHT

@@ -122,6 +122,29 @@ def test_training_renders_once_and_learns(trained: tuple[Path, list]) -> None:
     assert len(again) == 1 and "already trained" in again[0].message
 
 
+def test_a_head_at_the_subjects_full_size_has_nothing_to_refine(
+    subject: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from talkstudio.core.errors import CheckpointError
+    from talkstudio.core.refiner.train import nothing_to_refine
+
+    assert nothing_to_refine(Subject.open(subject)) is None  # 128² head, 256² frames
+    full = tmp_path / "full"
+    shutil.copytree(subject, full, ignore=shutil.ignore_patterns("refiner", "frames", "masks"))
+    for name in ("frames", "masks"):
+        (full / name).symlink_to(subject / name)
+    head_config = full / "models" / "head" / "config.json"
+    raw = json.loads(head_config.read_text())
+    raw["config"]["image_size"] = 256  # as if trained at the subject's side (the paper preset)
+    head_config.write_text(json.dumps(raw))
+    why = nothing_to_refine(Subject.open(full))
+    assert why is not None and "full 256²" in why and "nothing to add" in why
+    with pytest.raises(CheckpointError, match="nothing to add"):
+        run_job(train_refiner(full, TINY))
+
+
 def test_resume_after_cancel_gives_the_same_weights(
     trained: tuple[Path, list], tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from .. import atomic
 from ..geometry import scale_intrinsics
 from ..head.model import HeadModel
 from ..head.renderer import HeadImage
+from ..presets import REFINER_CACHE_STAGE
 from ..progress import Job, Progress
 from ..subject import Subject
 from ..torso.compose import Compositor
@@ -30,7 +31,7 @@ from .net import upsample
 
 SAVE_EVERY = 25
 """Frames rendered between two saves of the cache."""
-STAGE = "render head"
+STAGE = REFINER_CACHE_STAGE
 
 
 def depth_feature(

@@ -59,6 +59,25 @@ class RefinerTrainResult(TrainResult):
     """What a finished (or already complete) refiner training run left behind."""
 
 
+def head_side(subject: Subject) -> int:
+    """Side of the frames the subject's head was trained on (its renders for the refiner)."""
+    raw = json.loads((subject.model_dir("head") / "config.json").read_text("utf-8"))
+    return int(raw.get("config", {}).get("image_size", subject.meta.size))
+
+
+def nothing_to_refine(subject: Subject) -> str | None:
+    """Why a refiner would add nothing to ``subject`` (its head already renders at the subject's
+    full size, as the ``paper`` preset's does or a small subject's), or None. The training
+    wizard skips the refiner then; ``train refiner`` says so."""
+    side, trained = subject.meta.size, head_side(subject)
+    if trained < side:
+        return None
+    return (
+        f"the head renders at the subject's full {side}² (trained at {trained}²), so a refiner "
+        f"has nothing to add; it needs a head trained at half or a quarter of {side}²"
+    )
+
+
 def resolve_scale(subject: Subject, config: RefinerConfig) -> RefinerConfig:
     """``config`` with its scale set: as given, or the subject's side over the head's training
     size. A subject without a trained head, or sizes that do not divide, raise CheckpointError."""
@@ -70,8 +89,10 @@ def resolve_scale(subject: Subject, config: RefinerConfig) -> RefinerConfig:
     side = subject.meta.size
     scale = config.scale
     if scale == 0:
-        raw = json.loads((subject.model_dir("head") / "config.json").read_text("utf-8"))
-        head_size = int(raw.get("config", {}).get("image_size", side))
+        why = nothing_to_refine(subject)
+        if why is not None:
+            raise CheckpointError(f"subject {subject.root}: {why}")
+        head_size = head_side(subject)
         scale = side // head_size if head_size else 0
         if scale not in (2, 4) or side % head_size:
             raise CheckpointError(
