@@ -124,7 +124,7 @@ def test_vgg_term_switches_on_with_local_weights(tmp_path: Path) -> None:
 def test_config_presets_and_json_round_trip() -> None:
     preview = HeadConfig.from_preset("preview")
     paper = HeadConfig.from_preset("paper")
-    assert preview.image_size == 128 and paper.image_size == 512 and paper.steps == 100_000
+    assert preview.image_size == 256 and paper.image_size == 512 and paper.steps == 100_000
     assert paper.lr_grid == 5e-3 and paper.lr_mlp == 5e-4
     assert (paper.lambda_pix, paper.lambda_alpha, paper.lambda_vgg) == (10.0, 5.0, 0.05)
     assert HeadConfig.from_dict(json.loads(json.dumps(preview.to_dict()))) == preview
@@ -352,7 +352,7 @@ def test_cli_trains_and_reports(
     code = main(["train", "head", str(subject), "--steps", "3", "--device", "cpu"])
     assert code == 0
     text = capsys.readouterr().out
-    assert "validation (4 frames at 128²)" in text
+    assert "validation (4 frames at 256²)" in text
     folder = subject / "models" / "head"
     assert (folder / "validation_strip.png").is_file()
     report = json.loads((folder / "validation.json").read_text())
