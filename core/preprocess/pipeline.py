@@ -36,7 +36,7 @@ from .crop import stable_crop
 from .pose import estimate_focal, intrinsics
 from .segment import PersonSegmenter, label_mask
 from .solve import solve_tracks
-from .tracking import FaceMeshTracker, choose_face, fill_gaps
+from .tracking import FaceMeshTracker, choose_face, fill_gaps, look_again
 from .writeout import RunInfo, finish_subject, source_description
 
 SHEET_SAMPLES = 4
@@ -107,6 +107,7 @@ def preprocess(
             f"{cfg.min_seconds:.0f} s of video"
         )
     choice = choose_face(candidates, FPS, cfg.equal_face_ratio, cfg.equal_face_fraction)
+    notes += yield from look_again(video, choice, FPS)
     mesh_src, gap_notes = fill_gaps(choice, FPS, cfg.max_gap_s, cfg.max_untracked_fraction)
     notes += choice.notes + gap_notes
     clock.lap("track")

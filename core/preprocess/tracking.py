@@ -9,12 +9,14 @@ The models ship inside the ``mediapipe`` wheel; nothing is downloaded.
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..closing import Closes
+from ..progress import Progress
 from .config import PreprocessError
 from .ibug68 import NUM_MESH_VERTICES
 
@@ -121,6 +123,77 @@ def choose_face(
             "consistent face"
         )
     return FaceChoice(mesh, found, notes)
+
+
+LOOK_AGAIN_SIDE = 3.0
+"""A frame the face was not found in is searched again in a square this many times the
+nearest found face's size, centred on it (:func:`look_again`)."""
+LOOK_AGAIN_PIXELS = 256
+"""That square is resized to this side before the search: the face then fills about a third of
+it, where Face Mesh's detector finds faces it misses when they are small in the whole frame."""
+
+
+def _face_in_crop(tracker: FaceMeshTracker, rgb: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
+    """The face near ``seed`` [478, 3] (a face of a neighbouring frame, pixels) in ``rgb``
+    [H, W, 3], searched in the square around the seed (pixels of ``rgb``), or None. A face of
+    less than half or more than twice the seed's size, or farther from it than its own size, is
+    not taken."""
+    import cv2
+
+    size = face_size(seed)
+    cx, cy = (float(v) for v in seed[:, :2].mean(0))
+    side = max(round(LOOK_AGAIN_SIDE * size), 16)
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    h, w = rgb.shape[:2]
+    crop = np.zeros((side, side, 3), np.uint8)
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if xb <= xa or yb <= ya:
+        return None
+    crop[ya - y0 : yb - y0, xa - x0 : xb - x0] = rgb[ya:yb, xa:xb]
+    scale = side / LOOK_AGAIN_PIXELS
+    small = cv2.resize(crop, (LOOK_AGAIN_PIXELS, LOOK_AGAIN_PIXELS), interpolation=cv2.INTER_AREA)
+    best: np.ndarray | None = None
+    for face in tracker(small):
+        pts = face * scale + np.array([x0, y0, 0.0])  # back to pixels of rgb (z scales as x)
+        near = np.linalg.norm(pts[:, :2].mean(0) - (cx, cy)) <= size
+        plausible = near and 0.5 <= face_size(pts) / size <= 2.0
+        if plausible and (best is None or face_size(pts) > face_size(best)):
+            best = pts
+    return best
+
+
+def look_again(
+    video: str | os.PathLike[str], choice: FaceChoice, fps: float
+) -> Generator[Progress, None, list[str]]:
+    """Search the frames of ``choice`` without a face once more, each in a square around the
+    nearest face found (:data:`LOOK_AGAIN_SIDE`), enlarged (:data:`LOOK_AGAIN_PIXELS`): Face
+    Mesh's detector misses faces that are small in the frame (a waist-up or full-body shot),
+    although it follows them once found. ``choice`` is updated in place; yields progress per
+    frame searched, returns notes. Runs at the start are searched backwards from the first
+    face, the others forwards, each search centred on the face found in the frame before."""
+    from ..media.frame_reader import FrameReader
+
+    gaps = runs(~choice.found)
+    if not gaps or not choice.found.any():
+        return []
+    total = sum(b - a for a, b in gaps)
+    searched = found = 0
+    with FrameReader(video, fps=fps) as reader, FaceMeshTracker(1, static=True) as tracker:
+        for a, b in gaps:
+            forward = a > 0
+            order = range(a, b) if forward else range(b - 1, a - 1, -1)
+            seed = choice.mesh[a - 1] if forward else choice.mesh[b]
+            for i in order:
+                face = _face_in_crop(tracker, reader[i], seed)
+                if face is not None:
+                    choice.mesh[i], choice.found[i] = face, True
+                    seed = face
+                    found += 1
+                searched += 1
+                yield Progress("track", searched, total, "looking again where the face was lost")
+    if not found:
+        return []
+    return [f"the face was found in {found} of {total} untracked frame(s) by searching near it"]
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
