@@ -317,7 +317,8 @@ class Engine:
     def _shown(self, rgba: np.ndarray, frame: int, view: View) -> np.ndarray:
         """What a preview shows of the square render ``rgba`` [S, S, 4] of ``frame``: the
         square's colour ("crop"), or ("source") the render pasted back into its source video
-        frame as an export in the source framing writes it, scaled to :func:`view_rows` rows.
+        frame as an export in the source framing writes it, at most :data:`SOURCE_VIEW_SCALE`
+        times the render's side in rows.
         A subject whose source video cannot be used shows the crop."""
         if view == "crop":
             return np.ascontiguousarray(rgba[..., :3])
