@@ -127,18 +127,20 @@ class StageBox(QGroupBox):
         self.image = FitImage(PLACEHOLDERS[part])
         self.image.setMinimumSize(200, 60)
         self.image.setObjectName("trainPreview")
-        # the loss plot takes the box's whole height on the left; progress, ETA and the preview
-        # stack on the right (three stages fit a 720-pixel-high wizard)
+        # the loss plot spans the box's width on top, so its one-row legend fits the many terms
+        # of the head at half the wizard's width; progress and ETA stack below it on the left,
+        # the preview beside them (the four boxes sit two by two)
         layout = QGridLayout(self)
         layout.setContentsMargins(8, 4, 8, 6)
         layout.setVerticalSpacing(4)
-        layout.addWidget(self.plot, 0, 0, 3, 1)
-        layout.addWidget(self.bar, 0, 1)
-        layout.addWidget(self.eta, 1, 1)
-        layout.addWidget(self.image, 2, 1)
-        layout.setColumnStretch(0, 3)
-        layout.setColumnStretch(1, 2)
-        layout.setRowStretch(2, 1)
+        layout.addWidget(self.plot, 0, 0, 1, 2)
+        layout.addWidget(self.bar, 1, 0)
+        layout.addWidget(self.eta, 2, 0)
+        layout.addWidget(self.image, 1, 1, 2, 1)
+        layout.setColumnStretch(0, 1)
+        layout.setColumnStretch(1, 1)
+        layout.setRowStretch(0, 3)
+        layout.setRowStretch(2, 2)
         self._t0 = 0.0
         self._first_step = 0
         self.last_step = 0

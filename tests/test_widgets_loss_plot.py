@@ -78,3 +78,24 @@ def test_axis_numbers_stay_whole_in_a_small_plot(qtbot) -> None:
     # the last number ("400", centred on the view's right edge) has room on the right
     right = item.getViewBox().sceneBoundingRect().right()
     assert right + metrics.horizontalAdvance("400") / 2 <= view.width()
+
+
+def test_the_legend_takes_more_rows_instead_of_running_off_a_narrow_plot(qtbot) -> None:
+    names = ["smooth_l1", "alpha", "eye", "mouth", "depth_var", "loss"]  # the head's terms
+    history = LossHistory()
+    for step in range(1, 20):
+        history.add(
+            Progress("s", step, 20, losses={n: 1.0 / (step + k) for k, n in enumerate(names)})
+        )
+    rows = {}
+    for width in (700, 390):
+        plot = show_widget(qtbot, LossPlot(history), (width, 160))
+        plot.redraw()
+        qtbot.wait(20)
+        rows[width] = plot.legend_rows()
+        view_top = plot.plot.getPlotItem().vb.sceneBoundingRect().top()
+        for sample, label in plot.legend.items:  # every name whole, inside, above the view
+            box = label.sceneBoundingRect()
+            assert sample.sceneBoundingRect().left() >= 0 and box.right() <= width, (width, box)
+            assert box.center().y() < view_top, (width, box, view_top)
+    assert rows == {700: 1, 390: 2}

@@ -6,7 +6,9 @@
 every :data:`REDRAW_MS` however fast the records come, with peak-preserving downsampling so a run
 of a hundred thousand steps stays quick to draw. On the log axis the steps where a term was 0 (it
 had nothing to act on in that step) are left out of its curve instead of plunging to a floor.
-The legend is one row above the plot, so it never hides a curve. The axes' numbers stay whole
+The legend sits above the plot, so it never hides a curve: one row, or as few rows as fit the
+plot's width (a narrow plot of many terms), the space above the view growing with them. The axes'
+numbers stay whole
 at any size down to :data:`MIN_HEIGHT`: the bottom axis is as tall as its tick labels and the
 plot keeps room on the right for the last label to overhang the view.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from talkstudio.core.progress import Progress
@@ -36,6 +38,10 @@ CURVE_COLORS = (
 """Colours of the terms, in the order they first appear (distinct on the dark background)."""
 TOTAL_COLOR = (235, 235, 235)
 """Colour of the series named "loss" (the total), drawn a little wider."""
+LEGEND_ROW = 15
+"""Pixels a legend row takes (its samples overlap by the legend's negative row spacing)."""
+LEGEND_GAP = 14
+"""Pixels between two legend entries (the legend's spacing and its items' padding)."""
 MIN_HEIGHT = 96
 """Smallest height at which the legend row, a view and whole axis numbers fit."""
 
@@ -168,8 +174,31 @@ class LossPlot(QWidget):
                 curve = self.plot.plot(pen=pen)
                 self.curves[name] = curve
                 self.legend.addItem(curve, name)
-                self.legend.setColumnCount(len(self.curves))
+                self.fit_legend()
             curve.setData(steps, values)
+
+    def legend_rows(self) -> int:
+        """Rows the legend needs for its names to fit the plot's width (at least 1)."""
+        widths = [sample.boundingRect().width() + label.boundingRect().width() + LEGEND_GAP
+                  for sample, label in self.legend.items]  # fmt: skip
+        room = self.plot.width() - 2 * LEGEND_GAP
+        for rows in range(1, len(widths) + 1):
+            cols = -(-len(widths) // rows)
+            if all(sum(widths[k : k + cols]) <= room for k in range(0, len(widths), cols)):
+                return rows
+        return max(len(widths), 1)
+
+    def fit_legend(self) -> None:
+        """Lay the legend out in :meth:`legend_rows` rows above the view."""
+        rows = self.legend_rows()
+        self.legend.setColumnCount(max(-(-len(self.curves) // rows), 1))
+        # the title row above the view holds the legend: 30 px (pyqtgraph's) take two rows
+        self.plot.getPlotItem().layout.setRowFixedHeight(0, max(30, 2 + LEGEND_ROW * rows))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.curves:
+            self.fit_legend()
 
     def _cleared(self) -> None:
         for curve in self.curves.values():
