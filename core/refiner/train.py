@@ -65,11 +65,13 @@ def head_side(subject: Subject) -> int:
     return int(raw.get("config", {}).get("image_size", subject.meta.size))
 
 
-def nothing_to_refine(subject: Subject) -> str | None:
+def nothing_to_refine(subject: Subject, trained: int | None = None) -> str | None:
     """Why a refiner would add nothing to ``subject`` (its head already renders at the subject's
-    full size, as the ``paper`` preset's does or a small subject's), or None. The training
-    wizard skips the refiner then; ``train refiner`` says so."""
-    side, trained = subject.meta.size, head_side(subject)
+    full size, as the ``paper`` preset's does or a small subject's), or None. ``trained``: the
+    head's side when already read (:func:`head_side`). The training wizard skips the refiner
+    then; ``train refiner`` says so."""
+    side = subject.meta.size
+    trained = head_side(subject) if trained is None else trained
     if trained < side:
         return None
     return (
@@ -89,10 +91,10 @@ def resolve_scale(subject: Subject, config: RefinerConfig) -> RefinerConfig:
     side = subject.meta.size
     scale = config.scale
     if scale == 0:
-        why = nothing_to_refine(subject)
+        head_size = head_side(subject)
+        why = nothing_to_refine(subject, head_size)
         if why is not None:
             raise CheckpointError(f"subject {subject.root}: {why}")
-        head_size = head_side(subject)
         scale = side // head_size if head_size else 0
         if scale not in (2, 4) or side % head_size:
             raise CheckpointError(
