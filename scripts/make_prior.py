@@ -67,6 +67,12 @@ def main() -> int:
         help="phone_lattice_scale: phone posteriors from the phone lattice (0: the best path)",
     )
     ap.add_argument("--clip-norm", action="store_true", help="mel_clip_norm (per-clip CMN)")
+    ap.add_argument(
+        "--ppg-scale",
+        type=float,
+        default=Stage1Config.ppg_scale,
+        help="ppg_scale: append the acoustic model's phone posteriors at this scale (0: none)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
@@ -95,6 +101,7 @@ def main() -> int:
         seed=args.seed,
         mel_clip_norm=args.clip_norm,
         phone_lattice_scale=args.lattice_scale,
+        ppg_scale=args.ppg_scale,
         audio_kernel=args.audio_kernel,
         audio_conv_layers=args.conv_layers,
         mouth_weight=args.mouth_weight,

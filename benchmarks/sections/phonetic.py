@@ -121,7 +121,7 @@ def _aligned_visemes(audio: np.ndarray, text: str, frames: int) -> np.ndarray | 
 
     from talkstudio.core.stage1 import phonetic as ph
 
-    pcm = ph._decoder_input(audio).tobytes()
+    pcm = ph.decoder_input(audio).tobytes()
     dec = Decoder(loglevel="FATAL")
     try:
         dec.set_align_text(text.lower())

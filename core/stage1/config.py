@@ -17,6 +17,7 @@ ARCHITECTURE_FIELDS = (
     "use_formants",
     "mel_clip_norm",
     "phone_lattice_scale",
+    "ppg_scale",
     "feature_dim",
     "audio_conv_layers",
     "audio_kernel",
@@ -66,6 +67,10 @@ class Stage1Config(PartConfig):
     PocketSphinx's phone lattice at this acoustic scale (:mod:`.phone_lattice`, another search
     than the phone loop's); 0 keeps the phone loop's best path as one-hot fractions. Measured,
     not taken: docs/prior.md "Phone posteriors"."""
+    ppg_scale: float = 0.0
+    """> 0 appends 42 phone posteriors per frame, scored by PocketSphinx's acoustic model without a
+    search (:mod:`.ppg`), at this softmax scale on the phones' log-likelihoods; 0 leaves them
+    out. Rows are mel, phonetic, posteriors, formants, in that order."""
     normalize_loudness: bool = True
     """Scale each clip to a fixed speech level before the features (gain-invariant driving)."""
     smooth_frames: float = 1.5
@@ -165,6 +170,8 @@ class Stage1Config(PartConfig):
             raise ConfigError(f"fusion must be one of {FUSIONS}")
         if self.feature_dim % self.dec_heads or self.feature_dim % self.lm_heads:
             raise ConfigError("feature_dim must be divisible by lm_heads and dec_heads")
+        if self.ppg_scale < 0:
+            raise ConfigError("ppg_scale must not be negative (0: no phone posteriors)")
         if self.phone_lattice_scale < 0:
             raise ConfigError("phone_lattice_scale must not be negative (0: the best path)")
         if self.audio_kernel % 2 == 0:

@@ -9,6 +9,8 @@ Every feature row ``i`` describes audio frame ``i`` = samples ``[640 i, 640 (i +
 - ``phonetic``: viseme classes of the phones PocketSphinx decodes, with context and pauses
   (:mod:`.phonetic`; with ``phone_lattice_scale`` > 0 the classes' posteriors from a phone
   lattice, :mod:`.phone_lattice`); ``mel+phonetic``: the log-mel row, then the phonetic row.
+- With ``ppg_scale`` > 0, any of them is followed by 42 phone posteriors scored by PocketSphinx's
+  acoustic model frame by frame (:mod:`.ppg`).
 - All append the 6 LPC formant features (:mod:`.formants`) when ``use_formants``.
 
 The trainable rest of E_aud is :class:`~.encoder.AudioEncoder`.
@@ -27,6 +29,7 @@ from ..timing import SAMPLE_RATE, SAMPLES_PER_FRAME, num_frames
 from .config import Stage1Config
 from .formants import NUM_FORMANT_FEATURES, formant_features
 from .phonetic import PHONETIC_DIM, model_paths, phonetic_features
+from .ppg import PPG_DIM, ppg_features
 from .wav2vec2 import load_wav2vec2, wav2vec2_features
 
 MEL_HOP, MEL_WIN = 160, 400
@@ -194,6 +197,7 @@ class AudioFrontEnd:
     def in_dim(self) -> int:
         """Width of a feature row."""
         extra = NUM_FORMANT_FEATURES if self.config.use_formants else 0
+        extra += PPG_DIM if self.config.ppg_scale > 0 else 0
         if self._w2v is not None:
             return int(self._w2v.config.hidden_size) + extra
         if self.kind == "phonetic":
@@ -207,12 +211,18 @@ class AudioFrontEnd:
         start = MELS_PER_FRAME * self.config.n_mels if self.kind == "mel+phonetic" else 0
         return slice(start, start + PHONETIC_DIM if "phonetic" in self.kind else start)
 
+    def ppg_columns(self) -> slice:
+        """Where the phone posteriors lie in a row (an empty slice without them)."""
+        start = self.phonetic_columns().stop
+        return slice(start, start + PPG_DIM if self.config.ppg_scale > 0 else start)
+
     def feature_std(self, feats: np.ndarray) -> np.ndarray:
         """The std [in_dim] to normalise rows like ``feats`` [T, in_dim] by: their own, at least
-        :data:`FEATURE_STD_FLOOR`, and at least :data:`PHONETIC_STD_FLOOR` on the phonetic block."""
+        :data:`FEATURE_STD_FLOOR`, and at least :data:`PHONETIC_STD_FLOOR` on the phonetic block
+        and the phone posteriors."""
         std = np.maximum(np.asarray(feats, np.float32).std(axis=0), FEATURE_STD_FLOOR)
-        cols = self.phonetic_columns()
-        std[cols] = np.maximum(std[cols], PHONETIC_STD_FLOOR)
+        for cols in (self.phonetic_columns(), self.ppg_columns()):
+            std[cols] = np.maximum(std[cols], PHONETIC_STD_FLOOR)
         return std.astype(np.float32)
 
     def __call__(self, audio: np.ndarray, gain: float | None = None) -> np.ndarray:
@@ -233,6 +243,8 @@ class AudioFrontEnd:
             parts = [log_mel(audio, frames, self.config.n_mels)]
             if self.kind == "mel+phonetic":
                 parts.append(phonetic_features(audio, frames, self.config.phone_lattice_scale))
+        if self.config.ppg_scale > 0:
+            parts.append(ppg_features(audio, frames, self.config.ppg_scale))
         if self.config.use_formants:
             parts.append(formant_features(audio, frames))
         return np.concatenate(parts, axis=1).astype(np.float32)

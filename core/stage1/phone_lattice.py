@@ -45,8 +45,8 @@ from .phonetic import (
     PHONE_TO_VISEME,
     VISEMES,
     PhoneSegment,
-    _decoder_input,
     decode_utterance,
+    decoder_input,
     features_from_segments,
     model_paths,
     write_phone_lm,
@@ -327,7 +327,7 @@ def clear_cache() -> None:
 def lattice_decode(audio_16k: np.ndarray) -> LatticeDecode:
     """The phone lattice and best path of mono 16 kHz float ``audio_16k`` [S] (non-empty),
     brought to the phone loop's level and noise floor first (:mod:`.phonetic`)."""
-    return _LatticeDecoder.decode(_decoder_input(audio_16k))
+    return _LatticeDecoder.decode(decoder_input(audio_16k))
 
 
 def viseme_posteriors(audio_16k: np.ndarray, frames: int, scale: float) -> np.ndarray:

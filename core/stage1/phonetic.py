@@ -259,7 +259,7 @@ def clear_cache() -> None:
         _Decoder._cache.clear()
 
 
-def _decoder_input(audio: np.ndarray) -> np.ndarray:
+def decoder_input(audio: np.ndarray) -> np.ndarray:
     """Mono 16 kHz float ``audio`` [S] at :data:`LEVEL` plus the noise floor, as int16 [S]."""
     a = np.asarray(audio, dtype=np.float64)
     if a.ndim != 1:
@@ -286,7 +286,7 @@ def phone_segments(audio_16k: np.ndarray) -> list[PhoneSegment]:
     """
     if len(audio_16k) == 0:
         return []
-    return list(_Decoder.decode(_decoder_input(audio_16k)))
+    return list(_Decoder.decode(decoder_input(audio_16k)))
 
 
 def viseme_coverage(segments: list[PhoneSegment], frames: int) -> np.ndarray:

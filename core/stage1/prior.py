@@ -239,6 +239,7 @@ PRIOR_FIELDS = (
     "use_formants",
     "mel_clip_norm",
     "phone_lattice_scale",
+    "ppg_scale",
     "audio_conv_layers",
     "audio_kernel",
     "window",
