@@ -68,6 +68,12 @@ def main() -> int:
     )
     ap.add_argument("--clip-norm", action="store_true", help="mel_clip_norm (per-clip CMN)")
     ap.add_argument(
+        "--gain-jitter-db",
+        type=float,
+        default=PriorRecipe.gain_jitter_db,
+        help="loudness jitter of the log-mel rows per window, ± dB (0: none)",
+    )
+    ap.add_argument(
         "--ppg-scale",
         type=float,
         default=Stage1Config.ppg_scale,
@@ -91,7 +97,7 @@ def main() -> int:
     val_clips = [c for c in clips if c.name in val_names]
     norms = speaker_norms(clips)
     given = ("steps", "batch", "lr", "window", "variants", "seed", "mouth_weight", "input_noise")
-    given += ("rollout_passes",)
+    given += ("rollout_passes", "gain_jitter_db")
     recipe = PriorRecipe(
         **{name: getattr(args, name) for name in given}, val_speakers=tuple(sorted(val_names))
     )

@@ -17,7 +17,10 @@ English), each played once:
 - ``stage 1 loop``: the audio encoder and the free-running decoding alone (features ready), in
   the NumPy kernel (the CPU default) and in PyTorch;
 - ``lattice``: the phone-lattice search alone and stage 1 ``mel+phonetic`` with phone posteriors
-  (``phone_lattice_scale`` 0.02, :mod:`~talkstudio.core.stage1.phone_lattice`), caches emptied.
+  (``phone_lattice_scale`` 0.02, :mod:`~talkstudio.core.stage1.phone_lattice`), caches emptied;
+- ``ppg``: the acoustic model's frame-by-frame phone posteriors alone
+  (:func:`~talkstudio.core.stage1.ppg.ppg_features`) and stage 1 ``mel+phonetic`` with them
+  appended (``ppg_scale`` 0.5), phone cache emptied.
 
 With espeak-ng installed, the decoder's output on synthetic speech (16 kHz, 0.5 s of silence
 either side, spoken by espeak-ng's ``en-us``, ``de`` and ``es`` voices):
@@ -281,7 +284,29 @@ def run(ctx: Context) -> list[Measure]:
     _languages(measures, ctx)
     _reference_setting(measures, ctx, _clips(ctx), models["mel+phonetic"])
     _lattice_rows(measures, ctx, _clips(ctx))
+    _ppg_rows(measures, ctx, _clips(ctx))
     return measures
+
+
+def _ppg_rows(measures: list[Measure], ctx: Context, clips: list[tuple[str, np.ndarray]]) -> None:
+    """Speed of the acoustic model's phone posteriors, alone and inside stage 1."""
+    from talkstudio.core.stage1 import phonetic as ph
+    from talkstudio.core.stage1.config import Stage1Config
+    from talkstudio.core.stage1.features import AudioFrontEnd
+    from talkstudio.core.stage1.infer import predict
+    from talkstudio.core.stage1.model import Stage1Model
+    from talkstudio.core.stage1.ppg import ppg_features
+
+    cfg = Stage1Config.from_preset("preview", audio_features="mel+phonetic", ppg_scale=0.5)
+    model = Stage1Model(cfg, AudioFrontEnd(cfg).in_dim)
+    for name, audio in clips:
+        sec = len(audio) / 16000
+        predict(model, audio[:16000])  # warm-up: the acoustic model is read
+        _, cpu = _rate(lambda a=audio: ppg_features(a, None, 0.5), sec, ctx.reps)
+        measures.append(Measure(f"{name}: phone posteriors cpu, ppg", "x realtime", cpu))
+        _, cpu = _rate(lambda a=audio: predict(model, a), sec, ctx.reps, ph.clear_cache)
+        what = "phonetic rows and phone posteriors, phones decoded afresh"
+        measures.append(Measure(f"{name}: stage 1 mel+phonetic cpu, ppg", "x realtime", cpu, what))
 
 
 def _lattice_rows(
