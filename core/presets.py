@@ -1,7 +1,8 @@
 """The training presets, named in one place.
 
 ``preview`` trains in minutes on a CPU (the head at 256², refined to the subject's 512²; the torso
-at 128²); ``paper`` follows the paper's
+at 128² for 1200 steps: at 300 it lost to the mean frame, docs/design.md "Torso"); ``paper``
+follows the paper's
 settings at 512² and wants a GPU. A :class:`Preset` holds, per part, the settings it changes
 from that part's config defaults; ``Config.from_preset(name)`` (core.config) applies them and
 refuses a setting the config does not have, so a misspelt key is an error, never dropped.
@@ -81,7 +82,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "mouth_weight": 1.0,
                 "checkpoint_every": 500,
             },
-            torso={"image_size": 128, "base_width": 32, "steps": 300},
+            torso={"image_size": 128, "base_width": 32, "steps": 1200},
             refiner={
                 "steps": 600,
                 "cache_frames": 200,
