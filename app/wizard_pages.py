@@ -321,7 +321,7 @@ def _preset_text(name: str) -> str:
     steps = ", ".join(f"{part} {p.overrides(part)['steps']:,} steps" for part in MODEL_PARTS)
     size = p.head["image_size"]
     if name == "preview":
-        return f"Preview — {size}², about 15–30 minutes on a CPU ({steps})"
+        return f"Preview — {size}², about 20–35 minutes on a CPU ({steps})"
     return f"Paper — {size}², the paper's settings; wants a GPU ({steps})"
 
 

@@ -45,7 +45,7 @@ def test_typing_a_folder_replaces_the_proposal(qtbot, tmp_path) -> None:
 
 
 def test_preview_preset_says_how_long_it_takes_on_a_cpu() -> None:
-    assert "15–30 minutes on a CPU" in _preset_text("preview")
+    assert "20–35 minutes on a CPU" in _preset_text("preview")
 
 
 def test_short_training_boxes_keep_their_plots_whole(qtbot, tmp_path) -> None:
