@@ -167,7 +167,7 @@ def _read_phones(path: str) -> tuple[list[str], int]:
     (text,) = struct.unpack_from("<i", data, 8)
     o = 12 + text
     n_ci, _, states, ci_senones = struct.unpack_from("<4i", data, o)
-    names = data[o + 40 :].split(b"\0")[:n_ci]
+    names = data[o + 40 : o + 40 + 16 * n_ci].split(b"\0")[:n_ci]  # names are short
     if states != STATES or ci_senones != n_ci * STATES:
         raise MediaError(f"{path}: {states} states per phone; this reader needs {STATES}")
     return [n.decode("ascii") for n in names], ci_senones
