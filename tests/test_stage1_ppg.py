@@ -88,6 +88,10 @@ def test_the_front_end_appends_the_block_after_the_phonetic_rows() -> None:
     np.testing.assert_allclose(rows[:, cols].sum(axis=1), 1.0, atol=1e-5)
     std = front.feature_std(rows)
     assert np.all(std[cols] >= 0.1)
+    mel = AudioFrontEnd(Stage1Config(audio_features="mel", ppg_scale=0.5))  # no phonetic block
+    assert mel.ppg_columns() == slice(4 * 80, 4 * 80 + ppg.PPG_DIM)
+    rows = mel((rng.standard_normal(12800) * 0.1).astype(np.float32))
+    np.testing.assert_allclose(rows[:, mel.ppg_columns()].sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_a_damaged_model_file_says_what_to_do(tmp_path: Path) -> None:

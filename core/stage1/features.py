@@ -212,9 +212,10 @@ class AudioFrontEnd:
         return slice(start, start + PHONETIC_DIM if "phonetic" in self.kind else start)
 
     def ppg_columns(self) -> slice:
-        """Where the phone posteriors lie in a row (an empty slice without them)."""
-        start = self.phonetic_columns().stop
-        return slice(start, start + PPG_DIM if self.config.ppg_scale > 0 else start)
+        """Where the phone posteriors lie in a row (an empty slice without them): just before
+        the formants."""
+        stop = self.in_dim - (NUM_FORMANT_FEATURES if self.config.use_formants else 0)
+        return slice(stop - PPG_DIM if self.config.ppg_scale > 0 else stop, stop)
 
     def feature_std(self, feats: np.ndarray) -> np.ndarray:
         """The std [in_dim] to normalise rows like ``feats`` [T, in_dim] by: their own, at least
