@@ -100,6 +100,11 @@ def test_a_damaged_model_file_says_what_to_do(tmp_path: Path) -> None:
     (folder / "means").write_bytes(b"not a model")
     with pytest.raises(MediaError, match="reinstall pocketsphinx"):
         ppg.AcousticModel(str(folder))
+    shutil.copy(Path(ph.model_paths()[0]) / "means", folder / "means")
+    whole = (folder / "sendump").read_bytes()
+    (folder / "sendump").write_bytes(whole[: len(whole) // 2])  # cut short
+    with pytest.raises(MediaError, match=r"damaged.*reinstall pocketsphinx"):
+        ppg.AcousticModel(str(folder))
     (folder / "sendump").unlink()
     with pytest.raises(MediaError, match="reinstall pocketsphinx"):
         ppg.AcousticModel(str(folder))

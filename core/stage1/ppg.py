@@ -58,6 +58,7 @@ SILENCE = "SIL"
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """The acoustic model's mel scale (not the Slaney scale of the log-mel rows in .features)."""
     return 2595.0 * np.log10(1.0 + f / 700.0)
 
 
@@ -191,12 +192,19 @@ class AcousticModel:
     _lock = threading.Lock()
 
     def __init__(self, folder: str) -> None:
-        self.phones, senones = _read_phones(os.path.join(folder, "mdef"))
+        try:  # a file cut short fails inside struct or numpy: named as damaged
+            self.phones, senones = _read_phones(os.path.join(folder, "mdef"))
+            means = _read_s3(os.path.join(folder, "means"))[:NUM_PHONES]
+            var = _read_s3(os.path.join(folder, "variances"))[:NUM_PHONES]
+            logw = _read_sendump(os.path.join(folder, "sendump"), senones)  # [S, K, 126]
+        except (struct.error, ValueError, UnicodeDecodeError) as exc:
+            raise MediaError(
+                f"pocketsphinx's acoustic model in {folder} is damaged ({exc}); reinstall "
+                "pocketsphinx"
+            ) from exc
         if len(self.phones) != NUM_PHONES:
             raise MediaError(f"{folder}: {len(self.phones)} base phones, expected {NUM_PHONES}")
-        means = _read_s3(os.path.join(folder, "means"))[:NUM_PHONES]
-        var = np.maximum(_read_s3(os.path.join(folder, "variances"))[:NUM_PHONES], VARIANCE_FLOOR)
-        logw = _read_sendump(os.path.join(folder, "sendump"), senones)  # [S, K, 126]
+        var = np.maximum(var, VARIANCE_FLOOR)
         dens = means.shape[2]
         inv = 1.0 / var  # [42, S, K, 13]
         # log N(x) = −½ x²·inv + x·(μ inv) + const, per stream as two matrix products
