@@ -1,11 +1,12 @@
 """Build the shipped stage-1 speaker prior in ``resources/prior/`` (docs/prior.md).
 
     python scripts/make_prior.py [--corpus ../shared/data/corpus] [--steps 3000] [--out DIR]
+    python scripts/make_prior.py --fold 1/3 --out DIR   # one fold of scripts/prior_folds.py
 
 Tracks the corpus's ``train/`` clips once (cached in the user's cache folder, never in the
 project), normalises every speaker's landmarks, augments the audio, trains the stage-1 network
 on all of it with one torch thread, validates on the held-out training speakers
-(``--val-speakers``) and writes fp16 safetensors + ``config.json`` (the recipe, the speakers,
+(``--val-speakers``, or the speakers of fold I of K with ``--fold I/K``) and writes fp16 safetensors + ``config.json`` (the recipe, the speakers,
 the validation history) to ``--out``. The ``test/`` clips are never read here.
 """
 
@@ -26,6 +27,7 @@ from talkstudio.core.stage1.prior_train import (
     PriorRecipe,
     prepare_clips,
     save_prior,
+    speaker_folds,
     speaker_norms,
     train_prior,
 )
@@ -42,7 +44,18 @@ VAL_SPEAKERS = (
 LIMIT_MB = 15.0
 
 
-def main() -> int:
+def parse_fold(text: str) -> tuple[int, int]:
+    """``"I/K"`` (fold I of K, counted from 1) as ``(I - 1, K)``."""
+    try:
+        i, k = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--fold takes I/K, e.g. 1/3, got {text!r}") from None
+    if not 1 <= i <= k or k < 2:
+        raise argparse.ArgumentTypeError(f"--fold {text}: need 1 <= I <= K and K >= 2")
+    return i - 1, k
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -54,6 +67,11 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=PriorRecipe.window)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-speakers", nargs="*", default=list(VAL_SPEAKERS))
+    ap.add_argument(
+        "--fold",
+        type=parse_fold,
+        help="I/K: hold out the speakers of fold I of K instead of --val-speakers",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--mouth-weight", type=float, default=PriorRecipe.mouth_weight)
     ap.add_argument("--input-noise", type=float, default=PriorRecipe.input_noise)
@@ -79,7 +97,7 @@ def main() -> int:
         default=Stage1Config.ppg_scale,
         help="ppg_scale: append the acoustic model's phone posteriors at this scale (0: none)",
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
 
@@ -92,7 +110,11 @@ def main() -> int:
         else:
             clips.append(c)
     print(f"{len(clips)} clips tracked ({time.monotonic() - t0:.0f} s)", flush=True)
-    val_names = set(args.val_speakers)
+    if args.fold is None:
+        val_names = set(args.val_speakers)
+    else:
+        held_out = set(speaker_folds(clips, args.fold[1])[args.fold[0]])
+        val_names = {c.name for c in clips if c.speaker in held_out}
     train_clips = [c for c in clips if c.name not in val_names]
     val_clips = [c for c in clips if c.name in val_names]
     norms = speaker_norms(clips)
@@ -135,6 +157,7 @@ def main() -> int:
         "history": history,
         "train_seconds": round(train_s, 1),
         "threads": args.threads,
+        "fold": None if args.fold is None else [args.fold[0] + 1, args.fold[1]],
     }
     save_prior(model, args.out, meta)
     mb = (args.out / "model.safetensors").stat().st_size / 2**20

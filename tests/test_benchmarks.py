@@ -167,3 +167,52 @@ def test_every_script_has_a_run_here() -> None:
     assert scripts, "no scripts found"
     missing = [name for name in scripts if f'"scripts.{name}"' not in text]
     assert not missing, f"scripts without a test here: {missing}"
+
+
+@pytest.mark.slow
+def test_prior_folds_cross_validates_a_recipe(tmp_path: Path) -> None:
+    """The cross-validation of a prior recipe on a corpus of three short real clips in two
+    folds: each fold builds a prior without its speakers, fine-tunes a subject from it and
+    scores its held-out clips; a second run resumes from the results, another recipe in the
+    same folder is refused, and two runs compare clip by clip."""
+    from _stage1_helpers import write_envelope_subject
+    from conftest import shared_data
+
+    may = shared_data("May_5s.mp4")  # skips when the footage is absent
+    corpus = tmp_path / "corpus"
+    for split, names in (("train", ("speaker_a", "speaker_b", "speaker_c")), ("test", ())):
+        (corpus / split).mkdir(parents=True)
+        for name in names:
+            (corpus / split / f"{name}.mp4").symlink_to(may)
+    subject = write_envelope_subject(tmp_path / "subject")
+    out = tmp_path / "folds"
+    args = ["-m", "scripts.prior_folds", "--corpus", str(corpus), "--subject", str(subject)]
+    args += ["--folds", "2", "--finetune-steps", "2"]
+    recipe = ["--", "--steps", "2", "--batch", "2", "--variants", "0"]
+    cache = str(tmp_path / "cache")
+    res = _run([*args, "--out", str(out), *recipe], TALKSTUDIO_CACHE=cache)
+    run = json.loads((out / "folds.json").read_text())
+    assert sorted(run["clips"]) == ["speaker_a", "speaker_b", "speaker_c"]
+    held = [set(f["speakers"]) for f in run["folds"]]
+    assert held[0].isdisjoint(held[1]) and held[0] | held[1] == {
+        "speaker_a",
+        "speaker_b",
+        "speaker_c",
+    }
+    for fold in run["folds"]:  # each prior was built without its fold's speakers
+        prior = json.loads((out / f"fold{fold['fold']}" / "prior" / "config.json").read_text())
+        assert set(prior["meta"]["prior"]["speakers"]).isdisjoint(fold["speakers"])
+    for r in run["clips"].values():
+        assert set(r) == {"prior", "alone", "blend"} and all(-1 <= v <= 1 for v in r.values())
+    assert "| blend |" in res.stdout
+
+    again = _run([*args, "--out", str(out), *recipe], TALKSTUDIO_CACHE=cache)
+    assert "features:" not in again.stdout, "a finished fold is read back, not rebuilt"
+    assert json.loads((out / "folds.json").read_text())["clips"] == run["clips"]
+    other = subprocess.run(
+        [sys.executable, *args, "--out", str(out), "--", "--steps", "3"],
+        cwd=REPO, capture_output=True, text=True, env=dict(os.environ, TALKSTUDIO_CACHE=cache),
+    )  # fmt: skip
+    assert other.returncode != 0 and "holds a run with other options" in other.stderr
+    cmp = _run(["-m", "scripts.prior_folds", "--compare", str(out), str(out)])
+    assert "| blend |" in cmp.stdout and "+0.000" in cmp.stdout and "0 of 3" in cmp.stdout

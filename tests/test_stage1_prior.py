@@ -325,3 +325,41 @@ def test_fine_tuning_takes_the_priors_mouth_weight_and_audio_convolutions(tmp_pa
     assert config.mouth_weight == 4.0 and "mouth_weight 0.0 -> 4.0" in note
     assert config.audio_kernel == 9 and "audio_kernel 5 -> 9" in note
     assert model.audio_encoder.reach == 8  # the prior's weights, not a fresh network
+
+
+def test_speaker_folds_keep_speakers_whole_and_balance_frames() -> None:
+    from types import SimpleNamespace
+
+    from talkstudio.core.stage1.corpus import CorpusClip
+    from talkstudio.core.stage1.prior_train import speaker_folds
+
+    lengths = {"a": 900, "b": 400, "c": 350, "d": 300, "e": 250, "f": 120, "g": 100}
+    clips = [
+        CorpusClip(f"{s}{i}", s, SimpleNamespace(lm_world=np.zeros((n // 2, 1))))  # type: ignore[arg-type]
+        for s, n in lengths.items()
+        for i in range(2)  # every speaker has two clips of half its frames
+    ]
+    folds = speaker_folds(clips, 3)
+    assert sorted(s for f in folds for s in f) == sorted(lengths), "each speaker in one fold"
+    totals = [sum(lengths[s] for s in f) for f in folds]
+    assert max(totals) - min(totals) <= max(lengths.values())
+    assert folds == speaker_folds(list(reversed(clips)), 3), "the order of the clips is no matter"
+    assert all(list(f) == sorted(f) for f in folds)
+    with pytest.raises(ValueError, match="2 folds"):
+        speaker_folds(clips, 1)
+    with pytest.raises(ValueError, match="7 speakers cannot fill 8"):
+        speaker_folds(clips, 8)
+
+
+def test_paired_comparison_of_two_cross_validated_runs() -> None:
+    from scripts.prior_folds import paired
+
+    a = {f"c{i}": {"blend": 0.1 * i} for i in range(10)}
+    b = {f"c{i}": {"blend": 0.1 * i + (0.05 if i < 8 else -0.05)} for i in range(10)}
+    b["only_b"] = {"blend": 1.0}  # clips of one run only are left out
+    p = paired(a, b, "blend")
+    assert p["clips"] == 10 and p["gains"] == 8
+    assert p["mean"] == pytest.approx(0.03) and p["median"] == pytest.approx(0.05)
+    assert p["lo"] < p["mean"] < p["hi"] and p["lo"] > 0
+    with pytest.raises(SystemExit, match="share no held-out clip"):
+        paired(a, {"x": {"blend": 0.0}}, "blend")

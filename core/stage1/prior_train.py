@@ -88,6 +88,27 @@ def speaker_norms(clips: Sequence[CorpusClip]) -> dict[str, SpeakerNorm]:
     return {s: SpeakerNorm.from_landmarks(np.concatenate(v)) for s, v in by.items()}
 
 
+def speaker_folds(clips: Sequence[CorpusClip], k: int) -> list[tuple[str, ...]]:
+    """The speakers of ``clips`` dealt into ``k`` folds for cross-validating a prior recipe
+    (``scripts/prior_folds.py``): longest speakers first (frames over all their clips), each to
+    the fold with the fewest frames so far, ties to the lower fold. Deterministic; a speaker's
+    clips stay in one fold. Each fold's speakers come back sorted."""
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    frames: dict[str, int] = {}
+    for c in clips:
+        frames[c.speaker] = frames.get(c.speaker, 0) + c.frames
+    if len(frames) < k:
+        raise ValueError(f"{len(frames)} speakers cannot fill {k} folds")
+    folds: list[list[str]] = [[] for _ in range(k)]
+    load = [0] * k
+    for speaker in sorted(frames, key=lambda s: (-frames[s], s)):
+        i = min(range(k), key=lambda j: (load[j], j))
+        folds[i].append(speaker)
+        load[i] += frames[speaker]
+    return [tuple(sorted(f)) for f in folds]
+
+
 def prepare_clips(
     clips: Sequence[CorpusClip],
     norms: dict[str, SpeakerNorm],
