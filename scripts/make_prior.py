@@ -20,11 +20,15 @@ from pathlib import Path
 
 import torch
 
+from talkstudio.core.atomic import write_json
 from talkstudio.core.stage1.config import Stage1Config
 from talkstudio.core.stage1.corpus import CorpusClip, iter_corpus
 from talkstudio.core.stage1.features import AudioFrontEnd
+from talkstudio.core.stage1.linear_prior import LinearPrior
 from talkstudio.core.stage1.prior_train import (
     PriorRecipe,
+    fit_linear,
+    linear_val_r,
     prepare_clips,
     save_prior,
     speaker_folds,
@@ -55,6 +59,24 @@ def parse_fold(text: str) -> tuple[int, int]:
     return i - 1, k
 
 
+def add_linear(out: Path, linear: LinearPrior, meta: dict[str, object], clips: list[str]) -> int:
+    """Put ``linear`` beside the prior in ``out`` and record it in the prior's config.json."""
+    path = out / "config.json"
+    if not path.is_file():
+        print(f"--linear-only: {out} holds no prior (no config.json); build one first")
+        return 1
+    config = json.loads(path.read_text())
+    prior = config["meta"]["prior"]
+    if sorted(prior["clips"]) != clips:
+        print(f"--linear-only: the prior in {out} was trained on other clips; give the same split")
+        return 1
+    prior["linear"] = meta
+    linear.save(out)
+    write_json(path, config)
+    print(f"linear part added to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
@@ -83,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=Stage1Config.phone_lattice_scale,
         help="phone_lattice_scale: phone posteriors from the phone lattice (0: the best path)",
+    )
+    ap.add_argument(
+        "--linear-only",
+        action="store_true",
+        help="fit only the linear part (linear.safetensors) into the prior already in --out",
     )
     ap.add_argument("--clip-norm", action="store_true", help="mel_clip_norm (per-clip CMN)")
     ap.add_argument(
@@ -118,6 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     train_clips = [c for c in clips if c.name not in val_names]
     val_clips = [c for c in clips if c.name in val_names]
     norms = speaker_norms(clips)
+    t1 = time.monotonic()
+    linear = fit_linear(train_clips, norms)
+    linear_meta = {
+        "scale": linear.scale,
+        "context": linear.context,
+        "val_r": round(linear_val_r(linear, val_clips, norms), 4),
+        "seconds": round(time.monotonic() - t1, 1),
+    }
+    print(f"linear part: {json.dumps(linear_meta)}", flush=True)
+    if args.linear_only:
+        return add_linear(args.out, linear, linear_meta, sorted(c.name for c in train_clips))
     given = ("steps", "batch", "lr", "window", "variants", "seed", "mouth_weight", "input_noise")
     given += ("rollout_passes", "gain_jitter_db")
     recipe = PriorRecipe(
@@ -158,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(train_s, 1),
         "threads": args.threads,
         "fold": None if args.fold is None else [args.fold[0] + 1, args.fold[1]],
+        "linear": linear_meta,
     }
     save_prior(model, args.out, meta)
+    linear.save(args.out)
     mb = (args.out / "model.safetensors").stat().st_size / 2**20
     print(json.dumps(history[-1]), flush=True)
     print(f"prior: {mb:.2f} MB in {args.out} (limit {LIMIT_MB} MB), trained in {train_s:.0f} s")

@@ -69,42 +69,112 @@ def _opening_r(points: np.ndarray, clip: CorpusClip) -> float:
     return pearson(pred[keep], mouth_opening(to68(true[:n]))[keep])
 
 
-def score_clips(subject: Path, clips: list[CorpusClip]) -> dict[str, dict[str, float]]:
-    """Mouth-opening r of each of :data:`TRACKS` for every clip driving ``subject``."""
+def _tracks(model: Any, clip: CorpusClip) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fine-tuned model's and its fitted prior's raw points [T, 37, 3] for ``clip``'s audio
+    (before blending, smoothing and silences), and the 16 kHz samples."""
     import torch
 
     from talkstudio.core.stage1.features import prepare_audio
-    from talkstudio.core.stage1.infer import (
-        blend_tracks,
-        finish_track,
-        front_end_for,
-        generate,
-        load_stage1,
-    )
+    from talkstudio.core.stage1.infer import front_end_for, generate
+
+    samples = prepare_audio(np.asarray(clip.tracks.audio, np.float32))
+    rows = torch.from_numpy(front_end_for(model)(samples).astype(np.float32))[None]
+    with torch.no_grad():
+        own = model.to_points(generate(model, rows))[0].numpy()
+        fitted = model.blend.prior.to_points(generate(model.blend.prior, rows))[0].numpy()
+    return own, fitted, samples
+
+
+def _finish(model: Any, points: np.ndarray, samples: np.ndarray, sigma: float) -> np.ndarray:
+    """``finish_track`` with the smoothing ``sigma`` given instead of the model's."""
+    from talkstudio.core.stage1.infer import smooth_track
+    from talkstudio.core.stage1.prior import close_silences, silent_frames
+
+    points = smooth_track(np.asarray(points, np.float32), sigma)
+    return close_silences(points, silent_frames(samples, len(points)), model.closed_lm)
+
+
+def _fine_tuned(subject: Path) -> Any:
+    from talkstudio.core.stage1.infer import load_stage1
 
     model = load_stage1(subject)
-    if model.blend is None:
+    if model.blend is None or model.closed_lm is None:
         raise SystemExit(
             f"{subject}: stage 1 was not fine-tuned from a prior (no prior.safetensors)"
         )
-    prior = model.blend.prior
+    return model
+
+
+def score_clips(subject: Path, clips: list[CorpusClip]) -> dict[str, dict[str, float]]:
+    """Mouth-opening r of each of :data:`TRACKS` for every clip driving ``subject``."""
+    from talkstudio.core.stage1.infer import blend_tracks
+
+    model = _fine_tuned(subject)
+    sigma = model.config.smooth_frames
     out: dict[str, dict[str, float]] = {}
     for clip in clips:
-        samples = prepare_audio(np.asarray(clip.tracks.audio, np.float32))
-        rows = torch.from_numpy(front_end_for(model)(samples).astype(np.float32))[None]
-        with torch.no_grad():
-            own = model.to_points(generate(model, rows))[0].numpy()
-            fitted = prior.to_points(generate(prior, rows))[0].numpy()
+        own, fitted, samples = _tracks(model, clip)
         tracks = {
             "prior": fitted,
             "alone": own,
             "blend": blend_tracks(own, fitted, model.blend.weight),
         }
         out[clip.name] = {
-            name: round(_opening_r(finish_track(model, pts, samples), clip), 4)
+            name: round(_opening_r(_finish(model, pts, samples, sigma), clip), 4)
             for name, pts in tracks.items()
         }
     return out
+
+
+def sweep(
+    runs: list[Path], corpus: Path, blends: list[float], linears: list[float], sigma: float | None
+) -> int:
+    """Score the finished folds of ``runs`` again over the network prior's share
+    (``prior_blend``) and the linear part's (``linear_share``), inference settings both, without
+    training anything (the linear part is taken from the fold's prior)."""
+    import torch
+
+    from talkstudio.core.stage1.infer import mix_tracks, sized_like
+    from talkstudio.core.stage1.linear_prior import LinearPrior
+
+    clips = {c.name: c for c in training_clips(corpus)}
+    rs: dict[tuple[int, int], list[float]] = {}
+    for run in runs:
+        for fold in load_run(run)["folds"]:
+            folder = run / f"fold{fold['fold']}"
+            model = _fine_tuned(folder / "subject")
+            linear = LinearPrior.load(folder / "prior") if linears != [0.0] else None
+            if linears != [0.0] and linear is None:
+                raise SystemExit(f"{folder}/prior has no linear part: make_prior.py --linear-only")
+            s = model.config.smooth_frames if sigma is None else sigma
+            for name in fold["clips"]:
+                own, fitted, samples = _tracks(model, clips[name])
+                lin = None
+                if linear is not None:
+                    disp = linear.displacements(samples, len(own))
+                    lin = sized_like(
+                        model.blend.prior.to_points(torch.from_numpy(disp)).numpy(), own
+                    )
+                for i, wb in enumerate(blends):
+                    for j, wl in enumerate(linears):
+                        if wb + wl >= 1:
+                            continue
+                        others = [(fitted, wb)] + ([(lin, wl)] if lin is not None else [])
+                        mixed = mix_tracks(own, others)
+                        r = _opening_r(_finish(model, mixed, samples, s), clips[name])
+                        rs.setdefault((i, j), []).append(r)
+    count = len(next(iter(rs.values())))
+    print(f"mouth-opening r over {count} (run, clip) pairs, median (mean); rows: prior_blend, "
+          "columns: linear_share")  # fmt: skip
+    print("| prior_blend | " + " | ".join(f"{w:g}" for w in linears) + " |")
+    print("|---" * (len(linears) + 1) + "|")
+    for i, wb in enumerate(blends):
+        cells = [
+            f"{np.median(rs[(i, j)]):.3f} ({np.mean(rs[(i, j)]):.3f})" if (i, j) in rs else "–"
+            for j in range(len(linears))
+        ]
+        print(f"| {wb:g} | " + " | ".join(cells) + " |")
+    return 0
 
 
 def run_fold(
@@ -236,10 +306,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--finetune-steps", type=int, default=0, help="the subject's fine-tune (0: the preset's)"
     )
+    ap.add_argument("--sweep", type=Path, nargs="+", metavar="OUT", help="rescore finished runs")
+    ap.add_argument("--blends", type=float, nargs="+", default=[0, 0.15, 0.3, 0.45])
+    ap.add_argument("--linears", type=float, nargs="+", default=[0])
+    ap.add_argument("--sigma", type=float, help="smoothing for --sweep (default: the model's)")
     ap.add_argument("--compare", type=Path, nargs=2, metavar=("OUT_A", "OUT_B"))
     args = ap.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
+    if args.sweep:
+        return sweep(args.sweep, args.corpus, args.blends, args.linears, args.sigma)
     if args.subject is None or args.out is None:
         ap.error("--subject and --out are needed (or --compare OUT_A OUT_B)")
     if not (args.subject / "subject.json").is_file():

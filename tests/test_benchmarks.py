@@ -155,6 +155,7 @@ def test_make_prior_on_a_two_clip_corpus(tmp_path: Path) -> None:
     meta = json.loads((out / "config.json").read_text())
     prior = meta["meta"]["prior"]
     assert prior["clips"] == ["speaker_a"] and prior["recipe"]["steps"] == 2
+    assert (out / "linear.safetensors").is_file() and prior["linear"]["context"] == 6
     weights = load_file(str(out / "model.safetensors"))
     assert {str(t.dtype) for t in weights.values() if t.is_floating_point()} == {"torch.float16"}
     assert list((tmp_path / "cache" / "corpus-tracks").glob("speaker_a-*.npz"))

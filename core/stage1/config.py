@@ -120,6 +120,11 @@ class Stage1Config(PartConfig):
     from that prior's own prediction, the rest from the fine-tuned one's, at the fine-tuned
     one's size. The fine-tune learns the subject's mouth from one voice, the prior heard 26
     (docs/prior.md "Blending"). 0: the fine-tuned model alone."""
+    linear_share: float = 0.3
+    """This share of the motion comes from the prior's linear part (``linear.safetensors``
+    beside the checkpoint, :mod:`.linear_prior`: phone posteriors to landmarks, fitted on many
+    speakers), brought to the fine-tuned motion's size; the fine-tuned model and
+    ``prior_blend`` share the rest. 0: not used (docs/prior.md "The linear prior")."""
     mouth_weight: float = 0.0
     """Weight of the mouth-shape term added to Eq. 2 (:func:`~.train.frame_loss`: the inner-lip
     gap and the corner-to-corner line); 0 trains on Eq. 2 alone, as the paper does."""
@@ -178,6 +183,11 @@ class Stage1Config(PartConfig):
             raise ConfigError("audio_kernel must be odd")
         if not 0 <= self.prior_blend < 1:
             raise ConfigError(f"stage1 prior_blend must be in [0, 1), got {self.prior_blend}")
+        if not 0 <= self.linear_share < 1 or self.prior_blend + self.linear_share >= 1:
+            raise ConfigError(
+                f"stage1 linear_share must be in [0, 1) and leave the fine-tuned model a share "
+                f"(prior_blend {self.prior_blend} + linear_share {self.linear_share} < 1)"
+            )
         if self.init not in INITS:
             raise ConfigError(f"stage1 init must be one of {INITS}, got {self.init!r}")
         if self.steps < 1:

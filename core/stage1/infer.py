@@ -25,6 +25,7 @@ from .config import Stage1Config
 from .decoder import KVCache
 from .encoder import NUM_POINTS
 from .features import AudioFrontEnd, load_driving_audio, prepare_audio
+from .linear_prior import LinearPrior
 from .model import PriorBlend, Stage1Model
 
 CHECKPOINT_KIND = "stage1"
@@ -124,10 +125,14 @@ def load_stage1(source: Subject | str | os.PathLike[str]) -> Stage1Model:
     if closed is not None:
         model.closed_lm = np.asarray(closed, dtype=np.float32).reshape(NUM_POINTS, 3)
     model.eval()
-    if config.prior_blend > 0 and (folder / PRIOR_FILE).is_file():
+    wanted = config.prior_blend > 0 or config.linear_share > 0
+    if wanted and (folder / PRIOR_FILE).is_file():
         model.blend = PriorBlend(
             _load_start(folder / PRIOR_FILE, config, in_dim), config.prior_blend
         )
+        if config.linear_share > 0:
+            model.blend.linear = LinearPrior.load(folder)
+            model.blend.linear_weight = config.linear_share
     return model
 
 
@@ -187,24 +192,52 @@ def track_of(model: Stage1Model, feats: np.ndarray, samples: np.ndarray) -> np.n
     device = next(model.parameters()).device
     rows = torch.from_numpy(np.asarray(feats, np.float32))[None].to(device)  # [1, T, in_dim]
     points = model.to_points(generate(model, rows))[0].cpu().numpy()
-    if model.blend is not None and model.blend.weight > 0:
-        prior = model.blend.prior.to(device)
-        own = prior.to_points(generate(prior, rows))[0].cpu().numpy()
-        points = blend_tracks(points, own, model.blend.weight)
+    blend = model.blend
+    if blend is not None:
+        others: list[tuple[np.ndarray, float]] = []
+        prior = blend.prior.to(device)
+        if blend.weight > 0:
+            others.append((prior.to_points(generate(prior, rows))[0].cpu().numpy(), blend.weight))
+        if blend.linear is not None and blend.linear_weight > 0:
+            disp = blend.linear.displacements(samples, len(points))
+            linear = prior.to_points(torch.from_numpy(disp).to(device)).cpu().numpy()
+            others.append((sized_like(linear, points), blend.linear_weight))
+        points = mix_tracks(points, others)
     return finish_track(model, points, samples)
 
 
-def blend_tracks(points: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
-    """``points`` [T, 37, 3] with ``weight`` of their motion taken from ``other`` [T, 37, 3]:
-    the motions (each track about its own mean over time) mixed, then scaled to the size of
-    ``points``'s own, about ``points``'s mean. Two tracks that disagree in places average to a
-    smaller motion; the size kept, the subject's opening range stays the fine-tuned one's."""
-    a = np.asarray(points, np.float64)
-    b = np.asarray(other, np.float64)
+def _motion(track: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(track, np.float64)
     mean = a.mean(axis=0, keepdims=True)
-    mixed = (1.0 - weight) * (a - mean) + weight * (b - b.mean(axis=0, keepdims=True))
-    size, now = float(np.linalg.norm(a - mean)), float(np.linalg.norm(mixed))
+    return mean, a - mean
+
+
+def sized_like(track: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``track`` [T, 37, 3] with its motion (about its mean over time) scaled to the size of
+    ``like``'s (the root of the summed squared deviations)."""
+    mean, motion = _motion(track)
+    size, now = float(np.linalg.norm(_motion(like)[1])), float(np.linalg.norm(motion))
+    return (mean + motion * (size / now if now > 1e-12 else 1.0)).astype(np.float32)
+
+
+def mix_tracks(points: np.ndarray, others: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """``points`` [T, 37, 3] with a share of their motion taken from each ``(track, weight)``
+    of ``others``: the motions (each track about its own mean over time) mixed, ``points``
+    keeping 1 − the weights, then scaled to the size of ``points``'s own, about ``points``'s
+    mean. Tracks that disagree in places average to a smaller motion; the size kept, the
+    subject's opening range stays the fine-tuned one's."""
+    mean, own = _motion(points)
+    mixed = (1.0 - sum(w for _, w in others)) * own
+    for track, weight in others:
+        mixed = mixed + weight * _motion(track)[1]
+    size, now = float(np.linalg.norm(own)), float(np.linalg.norm(mixed))
     return (mean + mixed * (size / now if now > 1e-12 else 1.0)).astype(np.float32)
+
+
+def blend_tracks(points: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    """``points`` [T, 37, 3] with ``weight`` of their motion taken from ``other`` (one track,
+    :func:`mix_tracks`)."""
+    return mix_tracks(points, [(other, weight)])
 
 
 def finish_track(model: Stage1Model, points: np.ndarray, samples: np.ndarray) -> np.ndarray:

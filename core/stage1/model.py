@@ -15,6 +15,7 @@ inference is :mod:`.infer`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from torch import nn
 from .config import Stage1Config
 from .decoder import Decoder
 from .encoder import NUM_POINTS, AudioEncoder, LandmarkEncoder
+
+if TYPE_CHECKING:
+    from .linear_prior import LinearPrior
 
 
 class Stage1Model(nn.Module):
@@ -74,6 +78,9 @@ class Stage1Model(nn.Module):
         self.blend: PriorBlend | None = None
         """The prior this model was fine-tuned from, mixed into its predictions
         (``Stage1Config.prior_blend``, :func:`~.infer.predict`); None: the model alone."""
+        self.linear_prior: LinearPrior | None = None
+        """On the speaker prior: its linear part (:mod:`.linear_prior`), which a subject's
+        training copies beside its checkpoint."""
 
     # -- statistics --------------------------------------------------------------------------------
     def set_statistics(
@@ -133,3 +140,7 @@ class PriorBlend:
 
     prior: Stage1Model
     weight: float
+    linear: LinearPrior | None = None
+    """The prior's linear part (:mod:`.linear_prior`), in the fitted prior's space."""
+    linear_weight: float = 0.0
+    """Its share of the motion (``Stage1Config.linear_share``)."""

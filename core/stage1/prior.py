@@ -36,6 +36,7 @@ from ..landmarks import STAGE1_POINTS, mouth_opening
 from ..subject import Subject
 from ..timing import FPS, SAMPLES_PER_FRAME
 from .config import Stage1Config
+from .linear_prior import LinearPrior
 from .model import Stage1Model
 
 INTER_OCULAR = (36, 45)
@@ -178,6 +179,13 @@ def load_prior(folder: str | os.PathLike[str] | None = None) -> Stage1Model:
         ) from exc
     if not getattr(model, "is_prior", False):
         raise PriorError(f"{where} holds a subject's stage-1 model, not the speaker prior")
+    try:
+        model.linear_prior = LinearPrior.load(where)
+    except CheckpointError as exc:
+        raise PriorError(
+            f"the stage-1 prior's linear part in {where} cannot be loaded ({exc}); reinstall "
+            "Talkstudio or rebuild it with `python scripts/make_prior.py`"
+        ) from exc
     return model
 
 

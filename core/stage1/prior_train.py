@@ -31,6 +31,7 @@ from .augment import SNR_DB, TILT, voice_copies
 from .config import Stage1Config
 from .corpus import CorpusClip
 from .features import AudioFrontEnd, log_mel_with_gain
+from .linear_prior import LinearPrior
 from .model import Stage1Model
 from .prior import SpeakerNorm
 from .train import frame_loss
@@ -289,6 +290,33 @@ def train_prior(
             log(" ".join(f"{k}={v:.4g}" for k, v in rec.items()))
     model.eval()
     return model, history
+
+
+def _clean(c: CorpusClip, norm: SpeakerNorm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A clip's audio, speaker-normalised displacements and tracked frames."""
+    pts = np.asarray(c.tracks.lm_world, np.float64)[:, list(STAGE1_POINTS)]
+    return c.tracks.audio[: c.frames * SAMPLES_PER_FRAME], norm.normalise(pts), c.tracks.tracked
+
+
+def fit_linear(clips: Sequence[CorpusClip], norms: dict[str, SpeakerNorm]) -> LinearPrior:
+    """The prior's linear part (:mod:`.linear_prior`), fitted on the clean ``clips``."""
+    return LinearPrior.fit([_clean(c, norms[c.speaker]) for c in clips])
+
+
+def linear_val_r(
+    linear: LinearPrior, clips: Sequence[CorpusClip], norms: dict[str, SpeakerNorm]
+) -> float:
+    """Median over ``clips`` (held-out speakers) of the linear part's mouth-opening r (lag 0)."""
+    from .metrics import to68
+
+    rs = []
+    for c in clips:
+        norm = norms[c.speaker]
+        audio, disp, tracked = _clean(c, norm)
+        pred = norm.denormalise(linear.displacements(audio, len(disp)))
+        true = norm.denormalise(disp)
+        rs.append(pearson(mouth_opening(to68(pred))[tracked], mouth_opening(to68(true))[tracked]))
+    return float(np.median(rs)) if rs else float("nan")
 
 
 def save_prior(model: Stage1Model, folder: Path, meta: dict[str, Any], half: bool = True) -> None:

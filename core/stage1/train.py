@@ -44,6 +44,7 @@ from .config import Stage1Config
 from .data import LandmarkNorm, Stage1Data
 from .features import AudioFrontEnd, log_mel_with_gain
 from .infer import CHECKPOINT_KIND, PRIOR_FILE, torch_threads
+from .linear_prior import LINEAR_FILE
 from .metrics import Stage1Scores, evaluate
 from .model import Stage1Model
 from .prior import closed_mouth, initial_model
@@ -109,6 +110,11 @@ def _keep_start(prior: Stage1Model | None, folder: Path) -> None:
     ``Stage1Config.prior_blend``); for a model trained from scratch, remove one left by an
     earlier run."""
     path = folder / PRIOR_FILE
+    linear = None if prior is None else prior.linear_prior
+    if linear is None:  # the prior's linear part (linear_share) goes with it
+        (folder / LINEAR_FILE).unlink(missing_ok=True)
+    else:
+        linear.save(folder)
     if prior is None:
         path.unlink(missing_ok=True)
     else:
