@@ -35,7 +35,8 @@ from talkstudio.core.stage1.corpus import CorpusClip, iter_corpus
 SCRIPTS = Path(__file__).resolve().parent
 CORPUS = SCRIPTS.parents[1] / "shared" / "data" / "corpus"
 TRACKS = ("prior", "alone", "blend")
-"""The tracks scored per clip: the prior fitted to the subject, the fine-tune, their blend."""
+"""The tracks scored per clip: the prior fitted to the subject, the fine-tune, and the default
+prediction (the fine-tune with the prior's and its linear part's shares mixed in)."""
 SUBJECT_LINKS = ("frames", "masks")
 """Large folders of the subject that stage 1 does not read: linked, not copied."""
 
@@ -107,7 +108,7 @@ def _fine_tuned(subject: Path) -> Any:
 
 def score_clips(subject: Path, clips: list[CorpusClip]) -> dict[str, dict[str, float]]:
     """Mouth-opening r of each of :data:`TRACKS` for every clip driving ``subject``."""
-    from talkstudio.core.stage1.infer import blend_tracks
+    from talkstudio.core.stage1.infer import blended
 
     model = _fine_tuned(subject)
     sigma = model.config.smooth_frames
@@ -117,7 +118,7 @@ def score_clips(subject: Path, clips: list[CorpusClip]) -> dict[str, dict[str, f
         tracks = {
             "prior": fitted,
             "alone": own,
-            "blend": blend_tracks(own, fitted, model.blend.weight),
+            "blend": blended(model, own, fitted, samples),
         }
         out[clip.name] = {
             name: round(_opening_r(_finish(model, pts, samples, sigma), clip), 4)

@@ -192,18 +192,30 @@ def track_of(model: Stage1Model, feats: np.ndarray, samples: np.ndarray) -> np.n
     device = next(model.parameters()).device
     rows = torch.from_numpy(np.asarray(feats, np.float32))[None].to(device)  # [1, T, in_dim]
     points = model.to_points(generate(model, rows))[0].cpu().numpy()
+    fitted = None
+    if model.blend is not None and model.blend.weight > 0:
+        prior = model.blend.prior.to(device)
+        fitted = prior.to_points(generate(prior, rows))[0].cpu().numpy()
+    return finish_track(model, blended(model, points, fitted, samples), samples)
+
+
+def blended(
+    model: Stage1Model, points: np.ndarray, fitted: np.ndarray | None, samples: np.ndarray
+) -> np.ndarray:
+    """The fine-tuned model's raw ``points`` [T, 37, 3] with the shares of ``model.blend``
+    mixed in: the fitted prior's free-running ``fitted`` points (when its weight is above 0)
+    and the linear part's motion for ``samples``, brought to the size of ``points``'s."""
     blend = model.blend
-    if blend is not None:
-        others: list[tuple[np.ndarray, float]] = []
-        prior = blend.prior.to(device)
-        if blend.weight > 0:
-            others.append((prior.to_points(generate(prior, rows))[0].cpu().numpy(), blend.weight))
-        if blend.linear is not None and blend.linear_weight > 0:
-            disp = blend.linear.displacements(samples, len(points))
-            linear = prior.to_points(torch.from_numpy(disp).to(device)).cpu().numpy()
-            others.append((sized_like(linear, points), blend.linear_weight))
-        points = mix_tracks(points, others)
-    return finish_track(model, points, samples)
+    if blend is None:
+        return points
+    others: list[tuple[np.ndarray, float]] = []
+    if blend.weight > 0 and fitted is not None:
+        others.append((fitted, blend.weight))
+    if blend.linear is not None and blend.linear_weight > 0:
+        disp = torch.from_numpy(blend.linear.displacements(samples, len(points)))
+        linear = blend.prior.to_points(disp.to(blend.prior.mean_lm.device)).cpu().numpy()
+        others.append((sized_like(linear, points), blend.linear_weight))
+    return mix_tracks(points, others)
 
 
 def _motion(track: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
