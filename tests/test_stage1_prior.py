@@ -208,7 +208,9 @@ def test_prior_fine_tunes_an_8s_subject_better_than_scratch(tmp_path: Path) -> N
     assert not (a / "models/stage1/prior.safetensors").exists()
     assert load_stage1(a).blend is None
     model = load_stage1(b)
-    assert model.blend is not None and model.blend.weight == pytest.approx(0.3)
+    assert model.blend is not None and model.blend.weight == pytest.approx(
+        Stage1Config().prior_blend
+    )
     speech = Subject.open(b).load_audio()[: 6 * SAMPLE_RATE]
     blended = predict(model, speech)
     start, model.blend = model.blend, None
