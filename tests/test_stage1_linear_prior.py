@@ -54,8 +54,9 @@ def test_fit_recovers_the_motion_of_a_linear_map_and_skips_untracked_frames() ->
     assert pred.shape == truth.shape and pred.dtype == np.float32
     motion = lambda d: (d - d.mean(0)).ravel()  # noqa: E731
     assert np.corrcoef(motion(pred), motion(truth))[0, 1] > 0.95
-    # unit size per clip: the speaker's size is not learnt
-    assert np.sqrt((motion(pred).reshape(len(pred), -1) ** 2).sum(1).mean()) < 2.0
+    # each point moves as far as it does on average over the clips (sizes 1 and 3: 2)
+    ratio = pred.reshape(len(pred), -1).std(0) / truth.reshape(len(truth), -1).std(0)
+    assert 0.8 < np.median(ratio) < 1.25, np.median(ratio)
 
 
 def test_the_file_round_trips_and_a_bad_one_says_what_to_do(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Beside the network prior, the speaker prior carries a ridge regression from the acoustic model's
 phone posteriors (:mod:`.ppg`, 42 per frame, ±``context`` frames around each, plus a constant) to
-the speaker-normalised displacements of the 37 stage-1 points (each clip's motion at unit size).
+the speaker-normalised displacements of the 37 stage-1 points (each clip's motion at unit spread).
 It is fitted in closed form on the corpus's training clips (``scripts/make_prior.py``), needs no training per subject, and hears no
 voice: the posteriors come from a model trained on many speakers. Held out by speaker it follows
 the mouth's opening better than the network does (docs/prior.md), so a subject's prediction takes
@@ -72,25 +72,30 @@ class LinearPrior:
     ) -> LinearPrior:
         """Fitted on ``clips``: (16 kHz audio [S], speaker-normalised displacements [T, 37, 3],
         tracked [T] bool) each; untracked frames are left out. Each clip counts the same
-        whatever its length, and its motion (about its own mean) is brought to unit size: the
-        fit learns when the mouth moves, not how far each speaker moves it (the subject's size is
-        applied at prediction, :func:`~.infer.sized_like`)."""
+        whatever its length, and each coordinate's motion (about the clip's mean) is brought to
+        unit spread before the fit: it learns when each point moves, the small lip motions as
+        much as the jaw's, not how far each speaker moves them. The fitted weights are then
+        scaled by each coordinate's spread averaged over the clips, which restores the average
+        speaker's proportions (the subject's own size is applied at prediction,
+        :func:`~.infer.sized_like`)."""
         dim = (2 * context + 1) * PPG_DIM + 1
         gram = np.zeros((dim, dim))
         cross = np.zeros((dim, OUTPUTS))
+        spreads = []
         for audio, disp, tracked in clips:
             x = design(ppg_features(audio, len(disp), scale), context)[tracked]
             y = np.asarray(disp, np.float64).reshape(len(disp), OUTPUTS)[tracked]
-            if len(x) == 0:
+            if len(x) < 2:
                 continue
             y = y - y.mean(axis=0)
-            y /= max(float(np.sqrt((y**2).sum(axis=1).mean())), 1e-9)
+            spread = y.std(axis=0) + 1e-9
+            spreads.append(spread)
             w = 1.0 / np.sqrt(len(x))
             gram += (w * x).T @ (w * x)
-            cross += (w * x).T @ (w * y)
-        if not np.any(gram):
+            cross += (w * x).T @ (w * y / spread)
+        if not spreads:
             raise ValueError("no tracked frames to fit the linear prior on")
-        weights = np.linalg.solve(gram + ridge * np.eye(dim), cross)
+        weights = np.linalg.solve(gram + ridge * np.eye(dim), cross) * np.mean(spreads, axis=0)
         return cls(weights.astype(np.float32), float(scale), int(context))
 
     def displacements(self, audio_16k: np.ndarray, frames: int) -> np.ndarray:
