@@ -133,9 +133,7 @@ def sweep(
     """Score the finished folds of ``runs`` again over the network prior's share
     (``prior_blend``) and the linear part's (``linear_share``), inference settings both, without
     training anything (the linear part is taken from the fold's prior)."""
-    import torch
-
-    from talkstudio.core.stage1.infer import mix_tracks, sized_like
+    from talkstudio.core.stage1.infer import blended
     from talkstudio.core.stage1.linear_prior import LinearPrior
 
     clips = {c.name: c for c in training_clips(corpus)}
@@ -144,24 +142,18 @@ def sweep(
         for fold in load_run(run)["folds"]:
             folder = run / f"fold{fold['fold']}"
             model = _fine_tuned(folder / "subject")
-            linear = LinearPrior.load(folder / "prior") if linears != [0.0] else None
-            if linears != [0.0] and linear is None:
+            model.blend.linear = LinearPrior.load(folder / "prior")
+            if model.blend.linear is None and any(w > 0 for w in linears):
                 raise SystemExit(f"{folder}/prior has no linear part: make_prior.py --linear-only")
             s = model.config.smooth_frames if sigma is None else sigma
             for name in fold["clips"]:
                 own, fitted, samples = _tracks(model, clips[name])
-                lin = None
-                if linear is not None:
-                    disp = linear.displacements(samples, len(own))
-                    lin = sized_like(
-                        model.blend.prior.to_points(torch.from_numpy(disp)).numpy(), own
-                    )
                 for i, wb in enumerate(blends):
                     for j, wl in enumerate(linears):
                         if wb + wl >= 1:
                             continue
-                        others = [(fitted, wb)] + ([(lin, wl)] if lin is not None else [])
-                        mixed = mix_tracks(own, others)
+                        model.blend.weight, model.blend.linear_weight = wb, wl
+                        mixed = blended(model, own, fitted, samples)
                         r = _opening_r(_finish(model, mixed, samples, s), clips[name])
                         rs.setdefault((i, j), []).append(r)
     count = len(next(iter(rs.values())))

@@ -217,3 +217,10 @@ def test_prior_folds_cross_validates_a_recipe(tmp_path: Path) -> None:
     assert other.returncode != 0 and "holds a run with other options" in other.stderr
     cmp = _run(["-m", "scripts.prior_folds", "--compare", str(out), str(out)])
     assert "| blend |" in cmp.stdout and "+0.000" in cmp.stdout and "0 of 3" in cmp.stdout
+    sweep = ["--sweep", str(out), "--corpus", str(corpus), "--blends", "0", "0.3"]
+    res = _run(
+        ["-m", "scripts.prior_folds", *sweep, "--linears", "0", "0.4", "0.8"],
+        TALKSTUDIO_CACHE=cache,
+    )
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| 0")]
+    assert len(rows) == 2 and rows[1].endswith("| – |"), res.stdout  # 0.3 + 0.8 leaves nothing
