@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     linear_meta = {
         "scale": linear.scale,
         "context": linear.context,
+        "stride": linear.stride,
         "val_r": round(linear_val_r(linear, val_clips, norms), 4),
         "seconds": round(time.monotonic() - t1, 1),
     }

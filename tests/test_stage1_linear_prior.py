@@ -12,7 +12,7 @@ from _stage1_helpers import speech_like, write_envelope_subject
 
 from talkstudio.core.errors import CheckpointError
 from talkstudio.core.landmarks import STAGE1_POINTS
-from talkstudio.core.stage1.linear_prior import LINEAR_FILE, OUTPUTS, LinearPrior, design
+from talkstudio.core.stage1.linear_prior import LINEAR_FILE, OUTPUTS, STRIDE, LinearPrior, design
 from talkstudio.core.stage1.ppg import PPG_DIM, ppg_features
 from talkstudio.core.timing import SAMPLES_PER_FRAME
 
@@ -34,7 +34,7 @@ def _clip(seed: int, weights: np.ndarray, size: float) -> tuple[np.ndarray, np.n
     """Speech-like audio and displacements that are ``weights`` applied to its posteriors."""
     audio, _ = speech_like(6.0, np.random.default_rng(seed))
     frames = len(audio) // SAMPLES_PER_FRAME
-    x = design(ppg_features(audio, frames, 0.5), 2)
+    x = design(ppg_features(audio, frames, 0.5, STRIDE), 2)
     return audio, (size * (x @ weights)).reshape(frames, 37, 3)
 
 
@@ -72,6 +72,18 @@ def test_the_file_round_trips_and_a_bad_one_says_what_to_do(tmp_path: Path) -> N
         LinearPrior.load(tmp_path)
     with pytest.raises(CheckpointError, match="build the prior again"):
         LinearPrior(np.zeros((10, OUTPUTS), np.float32), 0.5, 2)
+
+
+def test_posteriors_at_a_stride_score_fewer_frames_alike() -> None:
+    audio, _ = speech_like(4.0, np.random.default_rng(5))
+    full = ppg_features(audio, None, 0.5)
+    for stride in (2, 4):
+        sparse = ppg_features(audio, None, 0.5, stride)
+        assert sparse.shape == full.shape  # every video frame has a row
+        np.testing.assert_allclose(sparse.sum(1), 1.0, atol=1e-5)
+        assert np.mean(sparse.argmax(1) == full.argmax(1)) > 0.5
+    with pytest.raises(ValueError, match="stride must be one of"):
+        ppg_features(audio, None, 0.5, 3)
 
 
 def test_mixing_two_tracks_keeps_the_models_place_and_size() -> None:

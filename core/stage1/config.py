@@ -124,7 +124,8 @@ class Stage1Config(PartConfig):
     """This share of the motion comes from the prior's linear part (``linear.safetensors``
     beside the checkpoint, :mod:`.linear_prior`: phone posteriors to landmarks, fitted on many
     speakers), brought to the fine-tuned motion's size; the fine-tuned model and
-    ``prior_blend`` share the rest. 0: not used (docs/prior.md "The linear prior")."""
+    ``prior_blend`` share the rest. 0: not used (docs/prior.md "A cross-validated yardstick,
+    and the linear part")."""
     mouth_weight: float = 0.0
     """Weight of the mouth-shape term added to Eq. 2 (:func:`~.train.frame_loss`: the inner-lip
     gap and the corner-to-corner line); 0 trains on Eq. 2 alone, as the paper does."""

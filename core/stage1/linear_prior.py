@@ -1,16 +1,19 @@
-"""A linear audio-to-motion prior from phone posteriors (docs/prior.md "The linear prior").
+"""A linear audio-to-motion prior from phone posteriors (docs/prior.md "A cross-validated
+yardstick, and the linear part").
 
 Beside the network prior, the speaker prior carries a ridge regression from the acoustic model's
 phone posteriors (:mod:`.ppg`, 42 per frame, ±``context`` frames around each, plus a constant) to
-the speaker-normalised displacements of the 37 stage-1 points (each clip's motion at unit spread).
-It is fitted in closed form on the corpus's training clips (``scripts/make_prior.py``), needs no training per subject, and hears no
-voice: the posteriors come from a model trained on many speakers. Held out by speaker it follows
-the mouth's opening better than the network does (docs/prior.md), so a subject's prediction takes
-a share of its motion (``Stage1Config.linear_share``, :func:`~.infer.track_of`).
+the speaker-normalised displacements of the 37 stage-1 points (each coordinate's motion at unit
+spread per clip). It is fitted in closed form on the corpus's training clips
+(``scripts/make_prior.py``), needs no training per subject, and hears no voice: the posteriors
+come from a model trained on many speakers. Held out by speaker, a subject's prediction follows
+other voices better with a share of its motion (``Stage1Config.linear_share``,
+:func:`~.infer.blended`).
 
 File: ``linear.safetensors`` in the prior's folder, copied beside a subject's stage-1 checkpoint
 when its training starts from the prior: ``weights`` float32 [(2 context + 1) 42 + 1, 111],
-``scale`` and ``context`` (the posteriors' softmax scale and the frames either side).
+``scale``, ``context`` and ``stride`` (the posteriors' softmax scale, the frames either side,
+and every how many 10-ms frames they are scored).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ SCALE = 0.5
 """Softmax scale of the posteriors (the linear probe of docs/prior.md: 0.3-1.0 alike)."""
 CONTEXT = 6
 """Frames of posteriors either side of a frame (±0.24 s)."""
+STRIDE = 4
+"""Every how many 10-ms frames the posteriors are scored (:func:`~.ppg.ppg_features`): one per
+video frame, four times cheaper than all, for 0.01 less r on the folds of docs/prior.md."""
 RIDGE = 0.05
 """Ridge penalty on the weights, in units of one clip's weight in the fit."""
 
@@ -53,6 +59,7 @@ class LinearPrior:
     weights: np.ndarray  # float32 [(2 context + 1) 42 + 1, 111]
     scale: float = SCALE
     context: int = CONTEXT
+    stride: int = STRIDE
 
     def __post_init__(self) -> None:
         rows = (2 * self.context + 1) * PPG_DIM + 1
@@ -69,6 +76,7 @@ class LinearPrior:
         scale: float = SCALE,
         context: int = CONTEXT,
         ridge: float = RIDGE,
+        stride: int = STRIDE,
     ) -> LinearPrior:
         """Fitted on ``clips``: (16 kHz audio [S], speaker-normalised displacements [T, 37, 3],
         tracked [T] bool) each; untracked frames are left out. Each clip counts the same
@@ -83,7 +91,7 @@ class LinearPrior:
         cross = np.zeros((dim, OUTPUTS))
         spreads = []
         for audio, disp, tracked in clips:
-            x = design(ppg_features(audio, len(disp), scale), context)[tracked]
+            x = design(ppg_features(audio, len(disp), scale, stride), context)[tracked]
             y = np.asarray(disp, np.float64).reshape(len(disp), OUTPUTS)[tracked]
             if len(x) < 2:
                 continue
@@ -96,11 +104,11 @@ class LinearPrior:
         if not spreads:
             raise ValueError("no tracked frames to fit the linear prior on")
         weights = np.linalg.solve(gram + ridge * np.eye(dim), cross) * np.mean(spreads, axis=0)
-        return cls(weights.astype(np.float32), float(scale), int(context))
+        return cls(weights.astype(np.float32), float(scale), int(context), int(stride))
 
     def displacements(self, audio_16k: np.ndarray, frames: int) -> np.ndarray:
         """Speaker-normalised displacements float32 [frames, 37, 3] for ``audio_16k``."""
-        x = design(ppg_features(audio_16k, frames, self.scale), self.context)
+        x = design(ppg_features(audio_16k, frames, self.scale, self.stride), self.context)
         return (x @ self.weights).reshape(frames, len(STAGE1_POINTS), 3).astype(np.float32)
 
     def save(self, folder: str | Path) -> None:
@@ -112,6 +120,7 @@ class LinearPrior:
                 "weights": torch.from_numpy(np.ascontiguousarray(self.weights, np.float32)),
                 "scale": torch.tensor([self.scale], dtype=torch.float32),
                 "context": torch.tensor([self.context], dtype=torch.int64),
+                "stride": torch.tensor([self.stride], dtype=torch.int64),
             },
         )
 
@@ -127,6 +136,11 @@ class LinearPrior:
         todo = "delete it to predict without the linear prior, or train stage 1 again"
         t = load_weights(path, todo)
         try:
-            return cls(t["weights"].float().numpy(), float(t["scale"][0]), int(t["context"][0]))
+            return cls(
+                t["weights"].float().numpy(),
+                float(t["scale"][0]),
+                int(t["context"][0]),
+                int(t["stride"][0]),
+            )
         except (KeyError, IndexError) as exc:
             raise CheckpointError(f"{path} lacks {exc}; {todo}") from exc

@@ -263,21 +263,30 @@ class AcousticModel:
         return out
 
 
-def frame_posteriors(pcm: np.ndarray, scale: float) -> np.ndarray:
-    """Phone posteriors float32 [T, 42] of 10-ms frames of int16-scaled ``pcm`` [S]: softmax of
-    ``scale`` × the phone scores."""
+def frame_posteriors(pcm: np.ndarray, scale: float, stride: int = 1) -> np.ndarray:
+    """Phone posteriors float32 [ceil(T / stride), 42] of every ``stride``-th 10-ms frame of
+    int16-scaled ``pcm`` [S]: softmax of ``scale`` × the phone scores."""
     model = AcousticModel.shared()
-    z = model.phone_scores(stream_features(pcm)) * np.float32(scale)
+    z = model.phone_scores(stream_features(pcm)[::stride]) * np.float32(scale)
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)
 
 
-def ppg_features(audio_16k: np.ndarray, frames: int | None, scale: float) -> np.ndarray:
+STRIDES = (1, 2, 4)
+"""Strides that leave every 40-ms video frame at least one scored 10-ms frame."""
+
+
+def ppg_features(
+    audio_16k: np.ndarray, frames: int | None, scale: float, stride: int = 1
+) -> np.ndarray:
     """Rows float32 [frames, PPG_DIM] of mono 16 kHz ``audio_16k`` [S] (module docstring);
-    ``frames`` defaults to ``ceil(S / 640)``."""
+    ``frames`` defaults to ``ceil(S / 640)``. ``stride`` 2 or 4 scores only every second or
+    fourth 10-ms frame (two or one per video frame): 2 or 4 times cheaper."""
     from .phonetic import decoder_input
 
+    if stride not in STRIDES:
+        raise ValueError(f"the posteriors' stride must be one of {STRIDES}, got {stride}")
     n = -(-len(audio_16k) // SAMPLES_PER_FRAME) if frames is None else int(frames)
     out = np.zeros((n, PPG_DIM), np.float32)
     if n == 0:
@@ -285,8 +294,8 @@ def ppg_features(audio_16k: np.ndarray, frames: int | None, scale: float) -> np.
     out[:, AcousticModel.shared().silence] = 1.0
     if len(audio_16k) == 0:
         return out
-    post = frame_posteriors(decoder_input(audio_16k), scale)  # [T, 42]
-    video = (FIRST_CENTRE + HOP * np.arange(len(post))) // SAMPLES_PER_FRAME
+    post = frame_posteriors(decoder_input(audio_16k), scale, stride)  # [T / stride, 42]
+    video = (FIRST_CENTRE + HOP * stride * np.arange(len(post))) // SAMPLES_PER_FRAME
     keep = video < n
     sums = np.zeros((n, PPG_DIM), np.float64)
     np.add.at(sums, video[keep], post[keep])
