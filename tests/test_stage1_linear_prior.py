@@ -66,6 +66,14 @@ def test_the_file_round_trips_and_a_bad_one_says_what_to_do(tmp_path: Path) -> N
     back = LinearPrior.load(tmp_path)
     assert back is not None and back.scale == pytest.approx(0.7) and back.context == 2
     np.testing.assert_array_equal(back.weights, lin.weights)
+    from safetensors.torch import load_file, save_file
+
+    older = {k: v for k, v in load_file(str(tmp_path / LINEAR_FILE)).items() if k != "stride"}
+    save_file(older, str(tmp_path / "older.safetensors"))  # written before the stride was kept
+    (tmp_path / "older").mkdir()
+    (tmp_path / "older.safetensors").rename(tmp_path / "older" / LINEAR_FILE)
+    old = LinearPrior.load(tmp_path / "older")
+    assert old is not None and old.stride == 1  # those scored every 10-ms frame
     data = (tmp_path / LINEAR_FILE).read_bytes()
     (tmp_path / LINEAR_FILE).write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"linear\.safetensors.*delete it"):

@@ -140,7 +140,7 @@ class LinearPrior:
                 t["weights"].float().numpy(),
                 float(t["scale"][0]),
                 int(t["context"][0]),
-                int(t["stride"][0]),
+                int(t["stride"][0]) if "stride" in t else 1,  # files before the stride: 1
             )
         except (KeyError, IndexError) as exc:
             raise CheckpointError(f"{path} lacks {exc}; {todo}") from exc
