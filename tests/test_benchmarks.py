@@ -135,7 +135,8 @@ def test_screenshots_offscreen(demo_subject: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_make_prior_on_a_two_clip_corpus(tmp_path: Path) -> None:
     """The prior builder on a corpus of two short real clips (tracked into a temporary cache),
-    two training steps, one clip held out for validation: it writes fp16 weights and its recipe."""
+    two training steps, one clip held out for validation: it writes fp16 weights, its recipe and
+    the linear part; ``--linear-only`` fits the linear part again, for the same split only."""
     from conftest import shared_data
     from safetensors.torch import load_file
 
@@ -159,6 +160,18 @@ def test_make_prior_on_a_two_clip_corpus(tmp_path: Path) -> None:
     weights = load_file(str(out / "model.safetensors"))
     assert {str(t.dtype) for t in weights.values() if t.is_floating_point()} == {"torch.float16"}
     assert list((tmp_path / "cache" / "corpus-tracks").glob("speaker_a-*.npz"))
+
+    # the linear part alone, fitted again into the same prior: only for the same split
+    (out / "linear.safetensors").unlink()
+    only = ["-m", "scripts.make_prior", *args, "--linear-only"]
+    res = _run([*only, "--val-speakers", "speaker_b"], TALKSTUDIO_CACHE=cache)
+    assert "linear part added" in res.stdout and (out / "linear.safetensors").is_file()
+    assert load_file(str(out / "model.safetensors")).keys() == weights.keys()
+    other = subprocess.run(
+        [sys.executable, *only, "--val-speakers", "speaker_a"],
+        cwd=REPO, capture_output=True, text=True, env=dict(os.environ, TALKSTUDIO_CACHE=cache),
+    )  # fmt: skip
+    assert other.returncode == 1 and "trained on other clips" in other.stdout
 
 
 def test_every_script_has_a_run_here() -> None:
