@@ -365,3 +365,18 @@ def test_paired_comparison_of_two_cross_validated_runs() -> None:
     assert p["lo"] < p["mean"] < p["hi"] and p["lo"] > 0
     with pytest.raises(SystemExit, match="share no held-out clip"):
         paired(a, {"x": {"blend": 0.0}}, "blend")
+
+
+def test_corpus_tracks_are_cached_by_content_not_time_stamp(tmp_path: Path) -> None:
+    import os
+
+    from talkstudio.core.stage1.corpus import _cache_path
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"frames" * 1000)
+    first = _cache_path(video, tmp_path / "cache")
+    os.utime(video, (1, 1))  # copied or synced again: same content, new time stamp
+    assert _cache_path(video, tmp_path / "cache") == first
+    video.write_bytes(b"other frames" * 1000)
+    assert _cache_path(video, tmp_path / "cache") != first
+    assert first.parent == tmp_path / "cache" and first.name.startswith("clip-")

@@ -70,9 +70,13 @@ def clip_videos(root: str | os.PathLike[str], split: str) -> list[Path]:
 
 
 def _cache_path(video: Path, cache: Path) -> Path:
-    st = video.stat()
-    key = f"{video.name}|{st.st_size}|{int(st.st_mtime)}|{TRACKS_VERSION}"
-    return cache / f"{video.stem}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.npz"
+    """The cache file of ``video``'s tracks: keyed on its name and content (not its time
+    stamp, which a copy or a sync changes) and :data:`TRACKS_VERSION`."""
+    digest = hashlib.sha256(f"{video.name}|{TRACKS_VERSION}|".encode())
+    with open(video, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return cache / f"{video.stem}-{digest.hexdigest()[:10]}.npz"
 
 
 def speaker_of(name: str) -> str:
