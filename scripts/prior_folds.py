@@ -86,15 +86,6 @@ def _tracks(model: Any, clip: CorpusClip) -> tuple[np.ndarray, np.ndarray, np.nd
     return own, fitted, samples
 
 
-def _finish(model: Any, points: np.ndarray, samples: np.ndarray, sigma: float) -> np.ndarray:
-    """``finish_track`` with the smoothing ``sigma`` given instead of the model's."""
-    from talkstudio.core.stage1.infer import smooth_track
-    from talkstudio.core.stage1.prior import close_silences, silent_frames
-
-    points = smooth_track(np.asarray(points, np.float32), sigma)
-    return close_silences(points, silent_frames(samples, len(points)), model.closed_lm)
-
-
 def _fine_tuned(subject: Path) -> Any:
     from talkstudio.core.stage1.infer import load_stage1
 
@@ -108,10 +99,9 @@ def _fine_tuned(subject: Path) -> Any:
 
 def score_clips(subject: Path, clips: list[CorpusClip]) -> dict[str, dict[str, float]]:
     """Mouth-opening r of each of :data:`TRACKS` for every clip driving ``subject``."""
-    from talkstudio.core.stage1.infer import blended
+    from talkstudio.core.stage1.infer import blended, finish_track
 
     model = _fine_tuned(subject)
-    sigma = model.config.smooth_frames
     out: dict[str, dict[str, float]] = {}
     for clip in clips:
         own, fitted, samples = _tracks(model, clip)
@@ -121,7 +111,7 @@ def score_clips(subject: Path, clips: list[CorpusClip]) -> dict[str, dict[str, f
             "blend": blended(model, own, fitted, samples),
         }
         out[clip.name] = {
-            name: round(_opening_r(_finish(model, pts, samples, sigma), clip), 4)
+            name: round(_opening_r(finish_track(model, pts, samples), clip), 4)
             for name, pts in tracks.items()
         }
     return out
@@ -133,7 +123,7 @@ def sweep(
     """Score the finished folds of ``runs`` again over the network prior's share
     (``prior_blend``) and the linear part's (``linear_share``), inference settings both, without
     training anything (the linear part is taken from the fold's prior)."""
-    from talkstudio.core.stage1.infer import blended
+    from talkstudio.core.stage1.infer import blended, finish_track
     from talkstudio.core.stage1.linear_prior import LinearPrior
 
     clips = {c.name: c for c in training_clips(corpus)}
@@ -145,7 +135,6 @@ def sweep(
             model.blend.linear = LinearPrior.load(folder / "prior")
             if model.blend.linear is None and any(w > 0 for w in linears):
                 raise SystemExit(f"{folder}/prior has no linear part: make_prior.py --linear-only")
-            s = model.config.smooth_frames if sigma is None else sigma
             for name in fold["clips"]:
                 own, fitted, samples = _tracks(model, clips[name])
                 for i, wb in enumerate(blends):
@@ -154,7 +143,7 @@ def sweep(
                             continue
                         model.blend.weight, model.blend.linear_weight = wb, wl
                         mixed = blended(model, own, fitted, samples)
-                        r = _opening_r(_finish(model, mixed, samples, s), clips[name])
+                        r = _opening_r(finish_track(model, mixed, samples, sigma), clips[name])
                         rs.setdefault((i, j), []).append(r)
     count = len(next(iter(rs.values())))
     print(f"mouth-opening r over {count} (run, clip) pairs, median (mean); rows: prior_blend, "

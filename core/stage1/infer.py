@@ -252,11 +252,15 @@ def blend_tracks(points: np.ndarray, other: np.ndarray, weight: float) -> np.nda
     return mix_tracks(points, [(other, weight)])
 
 
-def finish_track(model: Stage1Model, points: np.ndarray, samples: np.ndarray) -> np.ndarray:
+def finish_track(
+    model: Stage1Model, points: np.ndarray, samples: np.ndarray, sigma: float | None = None
+) -> np.ndarray:
     """The network's points [T, 37, 3] for 16 kHz ``samples`` as :func:`predict` returns them:
-    smoothed over time (``smooth_frames``, :func:`smooth_track`), and with the mouth closed in
-    every silence of at least 0.3 s when the model knows its subject's closed mouth."""
-    points = smooth_track(np.asarray(points, np.float32), model.config.smooth_frames)
+    smoothed over time (``smooth_frames``, or ``sigma`` when given; :func:`smooth_track`), and
+    with the mouth closed in every silence of at least 0.3 s when the model knows its subject's
+    closed mouth."""
+    sigma = model.config.smooth_frames if sigma is None else sigma
+    points = smooth_track(np.asarray(points, np.float32), sigma)
     if model.closed_lm is not None:
         from .prior import close_silences, silent_frames
 
