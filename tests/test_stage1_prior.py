@@ -277,14 +277,14 @@ def test_a_prior_of_another_architecture_is_not_used(tmp_path: Path) -> None:
 
 
 def test_blending_mixes_the_motion_and_keeps_its_mean_and_size() -> None:
-    from talkstudio.core.stage1.infer import blend_tracks
+    from talkstudio.core.stage1.infer import mix_tracks
 
     rng = np.random.default_rng(2)
     t = np.arange(100)[:, None, None]
     own = np.sin(t / 5.0) * rng.normal(size=(1, 37, 3)) + rng.normal(size=(1, 37, 3))
     other = np.cos(t / 7.0) * rng.normal(size=(1, 37, 3)) + 5.0  # another place entirely
-    np.testing.assert_allclose(blend_tracks(own, other, 0.0), own, atol=1e-5)
-    mixed = blend_tracks(own, other, 0.3)
+    np.testing.assert_allclose(mix_tracks(own, [(other, 0.0)]), own, atol=1e-5)
+    mixed = mix_tracks(own, [(other, 0.3)])
     np.testing.assert_allclose(mixed.mean(0), own.mean(0), atol=1e-4)  # the model's place
     size = np.linalg.norm(own - own.mean(0))
     assert np.linalg.norm(mixed - mixed.mean(0)) == pytest.approx(size, rel=1e-4)

@@ -236,20 +236,15 @@ def mix_tracks(points: np.ndarray, others: list[tuple[np.ndarray, float]]) -> np
     """``points`` [T, 37, 3] with a share of their motion taken from each ``(track, weight)``
     of ``others``: the motions (each track about its own mean over time) mixed, ``points``
     keeping 1 − the weights, then scaled to the size of ``points``'s own, about ``points``'s
-    mean. Tracks that disagree in places average to a smaller motion; the size kept, the
-    subject's opening range stays the fine-tuned one's."""
+    mean. Tracks that disagree in places average to a smaller motion; this keeps the motion's
+    overall size (the mouth opening alone may still come out smaller where the tracks disagree
+    more on the lips than on the jaw, docs/prior.md)."""
     mean, own = _motion(points)
     mixed = (1.0 - sum(w for _, w in others)) * own
     for track, weight in others:
         mixed = mixed + weight * _motion(track)[1]
     size, now = float(np.linalg.norm(own)), float(np.linalg.norm(mixed))
     return (mean + mixed * (size / now if now > 1e-12 else 1.0)).astype(np.float32)
-
-
-def blend_tracks(points: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
-    """``points`` [T, 37, 3] with ``weight`` of their motion taken from ``other`` (one track,
-    :func:`mix_tracks`)."""
-    return mix_tracks(points, [(other, weight)])
 
 
 def finish_track(
