@@ -122,6 +122,26 @@ def test_training_renders_once_and_learns(trained: tuple[Path, list]) -> None:
     assert len(again) == 1 and "already trained" in again[0].message
 
 
+def test_reading_the_cache_back_holds_its_frames_once(tmp_path: Path) -> None:
+    """A 61-s subject's 200 cached frames took 13 GB to read back when every frame loaded the
+    whole stored array again."""
+    import tracemalloc
+
+    from talkstudio.core.refiner.inputs import _read, _write
+
+    frames = {i: np.full((5, 64, 64), i, np.uint8) for i in range(0, 120, 3)}  # 40 × 20 KB
+    path = tmp_path / "inputs-64.npz"
+    _write(path, "k1", frames)
+    tracemalloc.start()
+    back = _read(path, "k1")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sorted(back) == sorted(frames) and all((back[i] == i).all() for i in frames)
+    size = 40 * 5 * 64 * 64
+    assert peak < 3 * size, f"reading {size} bytes of frames peaked at {peak} bytes"
+    assert _read(path, "another head") == {}
+
+
 def test_a_head_at_the_subjects_full_size_has_nothing_to_refine(
     subject: Path, tmp_path: Path
 ) -> None:

@@ -110,7 +110,8 @@ def _read(path: Path, key: str) -> dict[int, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             if str(data["key"]) != key:
                 return {}
-            return {int(i): data["inputs"][k] for k, i in enumerate(data["frames"])}
+            inputs = data["inputs"]  # read once: each data["inputs"] loads the whole array again
+            return {int(i): inputs[k] for k, i in enumerate(data["frames"])}
     except (OSError, ValueError, KeyError):
         return {}  # damaged: render again
 
@@ -134,7 +135,8 @@ def build_cache(
     """
     path = cache_path(subject, size)
     key = head_fingerprint(subject)
-    done = {i: x for i, x in _read(path, key).items() if i in set(frames)}
+    wanted = set(frames)
+    done = {i: x for i, x in _read(path, key).items() if i in wanted}
     todo = [i for i in frames if i not in done]
     yield Progress(STAGE, len(done), len(frames), f"{len(done)} of {len(frames)} frames cached")
     fresh = 0
