@@ -53,6 +53,9 @@ from .net import Refined, RefinerNet, upsample
 KIND = "refiner"
 PLATE_FILE = "plate.png"
 STAGE = TRAIN_STAGE["refiner"]
+GRAD_CLIP = 1.0
+"""Largest gradient norm of a step: without it a run longer than the preview's can blow up
+(its loss went from 0.03 to 0.6 at full learning rate on a 61-s subject)."""
 
 
 class RefinerTrainResult(TrainResult):
@@ -264,6 +267,7 @@ def train_refiner(
             loss, parts = refiner_loss(out, batch, config, perceptual)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
             opt.step()
             msg = loop.done(step, parts["loss"])
             image = preview_strip(net, preview) if step % config.preview_every == 0 else None
