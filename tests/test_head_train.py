@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from talkstudio.core.errors import CheckpointError
+from talkstudio.core.errors import CheckpointError, ConfigError
 from talkstudio.core.head import HeadConfig, HeadModel, evaluate_head, train_head
 from talkstudio.core.head.data import (
     EYES,
@@ -246,6 +246,34 @@ def test_training_with_mouth_patches_runs(synth_subject: Path, tmp_path: Path) -
     assert HeadModel.load(tmp_path / "head").config.mouth_patch_fraction == 0.75
 
 
+def test_a_long_clip_trains_more_steps_up_to_the_limit(synth_subject: Path, tmp_path: Path) -> None:
+    frames = len(Subject.open(synth_subject).steady_train_frames())
+    assert frames >= 20
+    short = HeadConfig(steps=3, steps_per_frame=0.1, max_steps=50, **TINY)  # type: ignore[arg-type]
+    assert short.steps_for(frames) == max(3, round(0.1 * frames))
+    assert short.steps_for(1000) == 50 and short.steps_for(5) == 3
+    assert HeadConfig(steps=3, steps_per_frame=0.1).steps_for(10_000) == 1000  # no limit
+    assert HeadConfig(steps=3).steps_for(10_000) == 3  # off
+    preview = HeadConfig.from_preset("preview")
+    assert preview.steps_for(100) == preview.steps < preview.steps_for(10_000) == preview.max_steps
+    exact = HeadConfig.from_preset("preview", steps=400)  # steps asked for are exactly those
+    assert exact.steps_for(10_000) == 400
+    assert HeadConfig.from_preset("preview", steps=400, steps_per_frame=1.0).steps_for(900) == 900
+    with pytest.raises(ConfigError, match="max_steps 2 is below steps 3"):
+        HeadConfig(steps=3, max_steps=2)
+    with pytest.raises(ConfigError, match="cannot be negative"):
+        HeadConfig(steps_per_frame=-1.0)
+
+    cfg = HeadConfig(steps=2, steps_per_frame=1.0, max_steps=4, **TINY)  # type: ignore[arg-type]
+    records = list(train_head(synth_subject, cfg, "cpu", out_dir=tmp_path / "head"))
+    assert {r.total for r in records} == {4}, "progress must count the steps the clip gets"
+    assert [r.step for r in records if r.losses] == [1, 2, 3, 4]
+    saved = HeadModel.load(tmp_path / "head").config
+    assert (saved.steps, saved.steps_per_frame) == (4, 1.0)
+    again = list(train_head(synth_subject, cfg, "cpu", out_dir=tmp_path / "head"))
+    assert "already trained for 4 steps" in again[-1].message
+
+
 def test_finer_region_patches_cast_the_rays_of_the_same_image_points(synth_subject: Path) -> None:
     from talkstudio.core.head.rays import camera_rays
 
@@ -354,6 +382,7 @@ def test_cli_trains_and_reports(
     text = capsys.readouterr().out
     assert "validation (4 frames at 256²)" in text
     folder = subject / "models" / "head"
+    assert HeadModel.load(folder).config.steps == 3, "--steps is exact, not scaled by the clip"
     assert (folder / "validation_strip.png").is_file()
     report = json.loads((folder / "validation.json").read_text())
     assert np.isfinite(report["summary"]["psnr_head_model"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Self
 
 from ..config import PartConfig
 from ..errors import ConfigError
@@ -38,7 +38,13 @@ class HeadConfig(PartConfig):
     image_size: int = 512
     """Side in pixels at which the head trains and is evaluated (the subject's K is scaled)."""
     steps: int = 100_000
-    """Optimizer steps of a training run."""
+    """Optimizer steps of a training run (the least, with ``steps_per_frame``)."""
+    steps_per_frame: float = 0.0
+    """With more than ``steps / steps_per_frame`` training frames, train for ``steps_per_frame``
+    steps per frame instead, at most ``max_steps``: a long clip's head sees each frame about as
+    often as a short one's (:meth:`steps_for`); 0: always ``steps``."""
+    max_steps: int = 0
+    """The most steps ``steps_per_frame`` may ask for; 0: no limit."""
     patch_size: int = 64
     """Rays per step form a patch_size x patch_size patch (the paper's 64 x 64)."""
     patch_scale_max: int = 0
@@ -173,6 +179,20 @@ class HeadConfig(PartConfig):
         """Density at which one ray step is ``occupancy_alpha`` opaque."""
         return -math.log(1.0 - self.occupancy_alpha) / self.step_size
 
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> Self:
+        """As :meth:`PartConfig.from_preset`; ``steps`` given here is exactly that many steps
+        (``steps_per_frame`` 0 unless given too)."""
+        if "steps" in overrides:
+            overrides.setdefault("steps_per_frame", 0.0)
+        return super().from_preset(name, **overrides)
+
+    def steps_for(self, frames: int) -> int:
+        """The steps of a run on ``frames`` training frames (``steps``, or more for a long clip
+        with ``steps_per_frame``)."""
+        wanted = max(self.steps, round(self.steps_per_frame * frames))
+        return min(wanted, self.max_steps) if self.max_steps else wanted
+
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first setting out of range."""
         if self.encoding not in ENCODING_KINDS:
@@ -181,6 +201,12 @@ class HeadConfig(PartConfig):
             raise ConfigError("image_size must be >= 16 and patch_size >= 4")
         if self.steps < 1:
             raise ConfigError(f"head steps must be at least 1, got {self.steps}")
+        if self.steps_per_frame < 0 or self.max_steps < 0:
+            raise ConfigError("head steps_per_frame and max_steps cannot be negative (0: off)")
+        if self.max_steps and self.max_steps < self.steps:
+            raise ConfigError(
+                f"head max_steps {self.max_steps} is below steps {self.steps}: raise it, or 0"
+            )
         if self.step_size <= 0 or self.occupancy_resolution < 4:
             raise ConfigError("step_size > 0 and occupancy_resolution >= 4 required")
         for name in ("checkpoint_every", "preview_every", "occupancy_interval"):

@@ -165,6 +165,8 @@ def train_head(
     """Train (or continue training) the head NeRF of a subject; yields Progress per step."""
     config = config or HeadConfig()
     subject, folder, dev = open_run(subject_dir, KIND, config, device, out_dir)
+    train_frames = subject.steady_train_frames()
+    config = config.replace(steps=config.steps_for(len(train_frames)))
     model = HeadModel(config, np.asarray(subject.meta.head_bbox, np.float32), dev)
     opt = make_optimizer(model, config)
     check = network_check(folder, "head", config, HeadConfig.from_dict)
@@ -175,7 +177,7 @@ def train_head(
 
     meta = subject.meta
     yield Progress(STAGE, start, config.steps, "loading frames")
-    frames = FrameSet.load(subject, subject.steady_train_frames(), config.image_size)
+    frames = FrameSet.load(subject, train_frames, config.image_size)
     detail = frames  # where the eye and mouth patches come from
     region_size = min(config.region_image_size or config.image_size, meta.size)
     if region_size > config.image_size:
