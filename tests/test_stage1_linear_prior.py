@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from _stage1_helpers import speech_like, write_envelope_subject
 
 from talkstudio.core.errors import CheckpointError
@@ -80,6 +81,11 @@ def test_the_file_round_trips_and_a_bad_one_says_what_to_do(tmp_path: Path) -> N
         LinearPrior.load(tmp_path)
     with pytest.raises(CheckpointError, match="build the prior again"):
         LinearPrior(np.zeros((10, OUTPUTS), np.float32), 0.5, 2)
+    odd = {k: v for k, v in load_file(str(tmp_path / "older" / LINEAR_FILE)).items()}
+    odd["stride"] = torch.tensor([3], dtype=torch.int64)  # no longer known when it is loaded
+    save_file(odd, str(tmp_path / "older" / LINEAR_FILE))
+    with pytest.raises(CheckpointError, match="stride is 3, not one of"):
+        LinearPrior.load(tmp_path / "older")
 
 
 def test_posteriors_at_a_stride_score_fewer_frames_alike() -> None:

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..landmarks import STAGE1_POINTS
-from .ppg import PPG_DIM, ppg_features
+from .ppg import PPG_DIM, STRIDES, ppg_features
 
 LINEAR_FILE = "linear.safetensors"
 OUTPUTS = len(STAGE1_POINTS) * 3
@@ -67,6 +67,11 @@ class LinearPrior:
             raise CheckpointError(
                 f"the linear prior's weights are {self.weights.shape}, expected {(rows, OUTPUTS)} "
                 f"for ±{self.context} frames; build the prior again (scripts/make_prior.py)"
+            )
+        if self.stride not in STRIDES:
+            raise CheckpointError(
+                f"the linear prior's stride is {self.stride}, not one of {STRIDES}; build the "
+                "prior again (scripts/make_prior.py)"
             )
 
     @classmethod
