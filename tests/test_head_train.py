@@ -368,21 +368,39 @@ def test_training_learns_and_evaluation_scores_it(synth_subject: Path, tmp_path:
     assert len(picks) == 4 and len(set(picks)) == 4
 
 
+def test_validation_frames_are_spread_over_the_split() -> None:
+    from talkstudio.core.head.evaluate import spread
+
+    assert spread(list(range(100, 254)), 4) == [100, 151, 202, 253]
+    assert spread([7, 8, 9], 50) == [7, 8, 9]
+    picks = spread(list(range(154)), 50)
+    assert len(picks) == len(set(picks)) == 50 and picks == sorted(picks)
+
+
 def test_cli_trains_and_reports(
-    synth_subject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    synth_subject: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import shutil
 
     from talkstudio.app.cli import main
+    from talkstudio.app.commands import train_head as command
 
     subject = tmp_path / "subject"
     shutil.copytree(synth_subject, subject)
+    monkeypatch.setattr(command, "VALIDATION_FRAMES", 3)
     code = main(["train", "head", str(subject), "--steps", "3", "--device", "cpu"])
     assert code == 0
     text = capsys.readouterr().out
-    assert "validation (4 frames at 256²)" in text
+    assert "validation (3 frames at 256², spread over the split)" in text
     folder = subject / "models" / "head"
     assert HeadModel.load(folder).config.steps == 3, "--steps is exact, not scaled by the clip"
     assert (folder / "validation_strip.png").is_file()
     report = json.loads((folder / "validation.json").read_text())
     assert np.isfinite(report["summary"]["psnr_head_model"])
+    val = list(Subject.open(subject).meta.val_range)
+    scored = [r["frame"] for r in report["model"]]
+    assert len(val) > 3 and len(scored) == 3
+    assert scored[0] == val[0] and scored[-1] == val[-1] and val[0] < scored[1] < val[-1]
