@@ -28,9 +28,7 @@ def _train_head(args: argparse.Namespace) -> int:
     result = train_part(args, "head", HeadConfig.from_preset, train_head, _shown)
     if result is None:
         return 2
-    report = evaluate_head(
-        args.subject, result.model_dir, args.device, most=VALIDATION_FRAMES
-    )
+    report = evaluate_head(args.subject, result.model_dir, args.device, most=VALIDATION_FRAMES)
     s = report.summary()
     print(
         f"validation ({len(report.frames)} frames at {report.image_size}², spread over the "
