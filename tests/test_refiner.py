@@ -122,37 +122,6 @@ def test_training_renders_once_and_learns(trained: tuple[Path, list]) -> None:
     assert len(again) == 1 and "already trained" in again[0].message
 
 
-def test_render_shift_moves_the_head_render_against_its_frame(subject: Path) -> None:
-    from talkstudio.core.refiner.data import CropSampler
-
-    sub = Subject.open(subject)
-    frames = list(sub.meta.train_range)[:3]
-    gen = torch.Generator().manual_seed(3)
-    inputs = torch.randint(0, 256, (3, 5, 128, 128), generator=gen, dtype=torch.uint8)
-    plate = torch.zeros(3, 256, 256)
-    config = TINY.replace(scale=2, render_shift=1.5)
-    sampler = CropSampler(sub, frames, inputs, plate, config, 2)
-    here = sampler._render(1, 40, 50, None)
-    assert here.shape == (5, 32, 32)
-    assert torch.allclose(here, inputs[1, :, 50:82, 40:72].float() / 255.0)
-    right = sampler._render(1, 41, 50, None)
-    assert torch.allclose(sampler._render(1, 40, 50, np.array([0.0, 0.0])), here, atol=1e-6)
-    assert torch.allclose(sampler._render(1, 40, 50, np.array([1.0, 0.0])), right, atol=1e-6)
-    half = sampler._render(1, 40, 50, np.array([0.5, 0.0]))
-    assert torch.allclose(half, 0.5 * (here + right), atol=1e-6)
-    down = sampler._render(1, 40, 50, np.array([0.0, -1.0]))
-    assert torch.allclose(down, inputs[1, :, 49:81, 40:72].float() / 255.0, atol=1e-6)
-    # the same draws otherwise: frames, crops and targets agree, only the renders move
-    still = CropSampler(sub, frames, inputs, plate, config.replace(render_shift=0.0), 2)
-    a = still.sample(6, torch.Generator().manual_seed(7))
-    b = sampler.sample(6, torch.Generator().manual_seed(7))
-    assert torch.equal(a.target, b.target) and torch.equal(a.plate, b.plate)
-    moved = (a.inputs - b.inputs).abs().amax(dim=(1, 2, 3))
-    assert (moved > 0).all()
-    with pytest.raises(ConfigError, match="render_shift"):
-        RefinerConfig(render_shift=-1.0)
-
-
 def test_reading_the_cache_back_holds_its_frames_once(tmp_path: Path) -> None:
     """A 61-s subject's 200 cached frames took 13 GB to read back when every frame loaded the
     whole stored array again."""

@@ -78,11 +78,6 @@ class RefinerConfig(PartConfig):
     cache_frames: int = 0
     """Training frames rendered by the head once and cached as the refiner's input, spread evenly
     over the training split; 0: all of them."""
-    render_shift: float = 0.0
-    """Largest shift, in render pixels, of a training crop's head render against its frame: each
-    crop's render is moved by a random sub-pixel offset in [-render_shift, render_shift] on each
-    axis. The head fits its training frames closely and misses a held-out frame's outline by a
-    few pixels; the shift teaches the refiner the same uncertainty; 0: off."""
     lr: float = 1e-3
     """AdamW learning rate."""
     weight_decay: float = 1e-4
@@ -125,10 +120,6 @@ class RefinerConfig(PartConfig):
         if not self.reference_colour_sigma >= 0:
             raise ConfigError(
                 f"reference_colour_sigma {self.reference_colour_sigma} must be 0 (off) or more"
-            )
-        if not 0 <= self.render_shift <= 4:
-            raise ConfigError(
-                f"refiner render_shift {self.render_shift} must lie in 0..4 render pixels"
             )
         if self.cache_frames < 0:
             raise ConfigError(f"cache_frames {self.cache_frames} cannot be negative (0: all)")

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
 from ..subject import MASK_PERSON, Subject
@@ -226,32 +225,11 @@ class CropSampler:
         y0 = round(float(centre[1]) / self.scale - p / 2)
         return min(max(x0, 0), self.low - p), min(max(y0, 0), self.low - p)
 
-    def _render(self, k: int, x0: int, y0: int, shift: np.ndarray | None) -> torch.Tensor:
-        """The ``k``-th render's crop [5, p, p] at (x0, y0) render pixels, float; with
-        ``shift`` (dx, dy) render pixels, sampled that far away (bilinear, edges repeated)."""
-        p = self.crop // self.scale
-        full = self.inputs[k]
-        if shift is None:
-            return full[:, y0 : y0 + p, x0 : x0 + p].float() / 255.0
-        t = torch.arange(p, dtype=torch.float32)
-        xs = (x0 + t + float(shift[0]) + 0.5) / self.low * 2.0 - 1.0  # align_corners=False
-        ys = (y0 + t + float(shift[1]) + 0.5) / self.low * 2.0 - 1.0
-        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]  # [1, p, p, 2]
-        x = full[None].float() / 255.0
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[
-            0
-        ]
-
     def sample(self, batch_size: int, generator: torch.Generator) -> CropBatch:
-        """``batch_size`` crops: mouth-, eye-centred or anywhere, per the config's shares; with
-        ``render_shift``, each render moved against its frame (:meth:`_render`)."""
+        """``batch_size`` crops: mouth-, eye-centred or anywhere, per the config's shares."""
         cfg, p, s = self.config, self.crop // self.scale, self.scale
         picks = torch.randint(len(self.frames), (batch_size,), generator=generator).tolist()
         u = torch.rand(batch_size, 4, generator=generator).numpy()  # kind, eye, jitter x, y
-        shifts = None
-        if cfg.render_shift > 0:
-            shifts = torch.rand(batch_size, 2, generator=generator).numpy() * 2.0 - 1.0
-            shifts *= cfg.render_shift
         xs, plates, targets, persons, refs = [], [], [], [], []
         for b, k in enumerate(picks):
             jitter = (u[b, 2:] - 0.5) * self.crop / 4.0
@@ -265,7 +243,7 @@ class CropSampler:
             X0, Y0, P = x0 * s, y0 * s, p * s
             frame = self.subject.load_frame(self.frames[k])[Y0 : Y0 + P, X0 : X0 + P]
             mask = self.subject.load_mask(self.frames[k])[Y0 : Y0 + P, X0 : X0 + P]
-            xs.append(self._render(k, x0, y0, None if shifts is None else shifts[b]))
+            xs.append(self.inputs[k, :, y0 : y0 + p, x0 : x0 + p].float() / 255.0)
             plates.append(frame_plate(self.plate[..., Y0 : Y0 + P, X0 : X0 + P], k))
             targets.append(to_chw(frame.astype(np.float32) / 255.0))
             persons.append(to_chw(((mask & MASK_PERSON) > 0).astype(np.float32)))
