@@ -58,13 +58,15 @@ class RefinerConfig(PartConfig):
     nearest, aligned onto the wanted lips (core/refiner/reference.py), is laid over the refined
     frame inside a feathered mouth mask, and the upsampling stages read it to blend around it,
     so teeth and the inner lips are real at full resolution instead of the blurred render."""
-    reference_colour_sigma: float = 8.0
+    reference_colour_sigma: float = 4.0
     """With ``mouth_reference``: the reference's colour and shading below this scale (Gaussian
-    σ in pixels of the refined frame; about 0.1 mouth widths at 512²) are taken from the
+    σ in pixels of the refined frame; about 0.05 mouth widths at 512²) are taken from the
     upsampled head render, so the lips keep one colour from frame to frame whichever training
-    frame lends them; 0 keeps the reference's own colour. 8 rather than 30: the same teeth and
-    lip lines (mouth sharpness 0.76 / 0.86 either way) and the render's own mouth shading,
-    +0.17 dB head PSNR on TaoKai, level on German_20s (docs/design.md "Refiner")."""
+    frame lends them, and the reference lends the fine detail only (teeth, lip lines); 0 keeps
+    the reference's own colour. 4 rather than 8 (and 30 before that): the real mouth comes from
+    another frame, so every coarser shade it lends costs PSNR; at 4 TaoKai's head PSNR is
+    +0.23 dB higher, German_20s's level, mouth sharpness 0.77 / 0.85 against 0.81 / 0.87
+    (docs/design.md "Refiner")."""
     steps: int = 3000
     """Optimizer steps of a training run."""
     batch_size: int = 4
