@@ -369,11 +369,11 @@ def test_training_learns_and_evaluation_scores_it(synth_subject: Path, tmp_path:
 
 
 def test_validation_frames_are_spread_over_the_split() -> None:
-    from talkstudio.core.head.evaluate import spread
+    from talkstudio.core.fidelity import evenly_spaced
 
-    assert spread(list(range(100, 254)), 4) == [100, 151, 202, 253]
-    assert spread([7, 8, 9], 50) == [7, 8, 9]
-    picks = spread(list(range(154)), 50)
+    assert [100 + k for k in evenly_spaced(154, 4)] == [100, 151, 202, 253]
+    assert evenly_spaced(3, 50) == [0, 1, 2] and evenly_spaced(3, None) == [0, 1, 2]
+    picks = evenly_spaced(154, 50)
     assert len(picks) == len(set(picks)) == 50 and picks == sorted(picks)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import metrics
+from ..fidelity import evenly_spaced
 from ..landmarks import MOUTH
 from ..subject import Subject
 from .data import FrameSet, resize_rgb
@@ -76,14 +77,6 @@ class HeadReport:
         }
 
 
-def spread(frames: Sequence[int], most: int) -> list[int]:
-    """At most ``most`` (≥ 1) of ``frames``, evenly spaced from the first to the last, in order."""
-    if len(frames) <= most:
-        return list(frames)
-    picks = np.linspace(0, len(frames) - 1, most).round().astype(int)
-    return [frames[k] for k in picks]
-
-
 def mean_training_frame(subject: Subject, size: int) -> np.ndarray:
     """Per-pixel mean of the training frames at ``size``, float [S, S, 3] in [0, 1]."""
     acc = np.zeros((size, size, 3), np.float64)
@@ -114,14 +107,14 @@ def evaluate_head(
     most: int = 0,
 ) -> HeadReport:
     """Score the head model of ``subject_dir`` (or the one in ``model_dir``) on ``frames``
-    (default: the validation split); ``most`` > 0 keeps at most that many of them, spread
-    evenly (:func:`spread`)."""
+    (default: the validation split); ``most`` > 0 keeps at most that many of them, evenly
+    spaced from the first to the last."""
     subject = Subject.open(subject_dir)
     folder = Path(model_dir) if model_dir is not None else subject.model_dir("head")
     model = HeadModel.load(folder, resolve_device(device))
     size = model.config.image_size
     idx = list(frames) if frames is not None else list(subject.meta.val_range)
-    idx = spread(idx, most) if most else idx
+    idx = [idx[k] for k in evenly_spaced(len(idx), most or None)]
     data = FrameSet.load(subject, idx, size)
     mean_frame = mean_training_frame(subject, size)
     mean_lms = torch.from_numpy(np.asarray(subject.tracks.mean_shape, np.float32))
