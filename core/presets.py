@@ -66,10 +66,10 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 # rather than 3000: +0.4 dB (docs/design.md "Refiner")
                 "image_size": 256,
                 "steps": 6000,
-                # a long clip trains longer, 10.5 steps a frame up to 14000 (a 1-min clip): its
+                # a long clip trains longer, 9 steps a frame up to 12000 (a 1-min clip): its
                 # many frames were each seen 4 times in 6000 steps (docs/design.md "Refiner")
-                "steps_per_frame": 10.5,
-                "max_steps": 14000,
+                "steps_per_frame": 9.0,
+                "max_steps": 12000,
                 "patch_size": 32,
                 "grid_levels": 12,
                 "grid_log2_table_size": 16,
