@@ -129,3 +129,14 @@ def test_eval_prints_the_perceptual_and_sharpness_columns(
         row = f"{scores['haarpsi']:.3f}"
         assert row in printed
     assert model["haarpsi"] > base["haarpsi"]  # the trained head beats the mean frame
+
+
+def test_evenly_spaced_frames_span_the_split() -> None:
+    assert [100 + k for k in fidelity.evenly_spaced(154, 4)] == [100, 151, 202, 253]
+    assert fidelity.evenly_spaced(3, 50) == [0, 1, 2] and fidelity.evenly_spaced(3, None) == [
+        0,
+        1,
+        2,
+    ]
+    picks = fidelity.evenly_spaced(154, 50)
+    assert len(picks) == len(set(picks)) == 50 and picks == sorted(picks)

@@ -368,15 +368,6 @@ def test_training_learns_and_evaluation_scores_it(synth_subject: Path, tmp_path:
     assert len(picks) == 4 and len(set(picks)) == 4
 
 
-def test_validation_frames_are_spread_over_the_split() -> None:
-    from talkstudio.core.fidelity import evenly_spaced
-
-    assert [100 + k for k in evenly_spaced(154, 4)] == [100, 151, 202, 253]
-    assert evenly_spaced(3, 50) == [0, 1, 2] and evenly_spaced(3, None) == [0, 1, 2]
-    picks = evenly_spaced(154, 50)
-    assert len(picks) == len(set(picks)) == 50 and picks == sorted(picks)
-
-
 def test_cli_trains_and_reports(
     synth_subject: Path,
     tmp_path: Path,
