@@ -24,7 +24,12 @@ wall time per frame:
   pasted over the mean frame, no network: the baseline a full frame has to beat, with the
   head held equal, so only the completion of torso, neck and background is compared;
 - ``real head on mean``: the real frame's head over the mean frame (the torso section's
-  baseline): full-frame PSNR and seam only, its head being the truth.
+  baseline): full-frame PSNR and seam only, its head being the truth;
+- ``real frame L²↑``: the real frame itself shrunk to the head's side L and enlarged back
+  (bilinear), with its own head mask as the opacity: no model, the scores a head that were
+  perfect at L would get. It calibrates the seam ratio: an image that is a little soft
+  everywhere errs most at the sharpest edges, the head's outline among them, so even this row's
+  seam ratio is far above 1 (docs/design.md "Evaluation").
 
 A quick run scores two frames of the built-in demo subject at 256².
 """
@@ -151,6 +156,13 @@ class _Renders:
         a = to_chw(alpha)
         return _hwc(to_chw(frame) * a + (1.0 - a) * self.mean)
 
+    def real_at_low(self, i: int) -> np.ndarray:
+        from talkstudio.core.torso.data import load_frame_pair, resize_rgb
+
+        frame, alpha = load_frame_pair(self.subject, i, self.low)
+        up = np.dstack([frame, alpha])  # [L, L, 4]
+        return resize_rgb(up, self.size).astype(np.float64)
+
     def truth(self, i: int) -> np.ndarray:
         from talkstudio.core.torso.data import resize_rgb
 
@@ -182,6 +194,7 @@ ROWS: dict[str, str] = {
     "mean": "mean frame",
     "head_on_mean": "head on mean",
     "real_head_on_mean": "real head on mean",
+    "real_at_low": "real frame L²↑",
 }
 """Row keys (``$TALKSTUDIO_FIDELITY_ROWS`` picks some, comma-separated) and their titles; S and
 L are filled in with the scoring side and the head's training side."""
@@ -212,6 +225,7 @@ def _measure_subject(subject_dir: Path, ctx: Context) -> tuple[list[Measure], st
         "mean": r.mean_frame,
         "head_on_mean": r.head_on_mean,
         "real_head_on_mean": r.real_head_on_mean,
+        "real_at_low": r.real_at_low,
     }
     makers = {k: f for k, f in makers.items() if k in rows}
     refined = r.refined(frames) if "refiner" in rows else None
