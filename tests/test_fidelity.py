@@ -133,10 +133,7 @@ def test_eval_prints_the_perceptual_and_sharpness_columns(
 
 def test_evenly_spaced_frames_span_the_split() -> None:
     assert [100 + k for k in fidelity.evenly_spaced(154, 4)] == [100, 151, 202, 253]
-    assert fidelity.evenly_spaced(3, 50) == [0, 1, 2] and fidelity.evenly_spaced(3, None) == [
-        0,
-        1,
-        2,
-    ]
+    assert fidelity.evenly_spaced(3, 50) == [0, 1, 2]
+    assert fidelity.evenly_spaced(3, None) == [0, 1, 2]
     picks = fidelity.evenly_spaced(154, 50)
     assert len(picks) == len(set(picks)) == 50 and picks == sorted(picks)

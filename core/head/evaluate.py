@@ -118,7 +118,7 @@ def evaluate_head(
     data = FrameSet.load(subject, idx, size)
     mean_frame = mean_training_frame(subject, size)
     mean_lms = torch.from_numpy(np.asarray(subject.tracks.mean_shape, np.float32))
-    shown = set(np.linspace(0, len(idx) - 1, min(strip_frames, len(idx))).round().astype(int))
+    shown = set(evenly_spaced(len(idx), strip_frames))
     rows, ours, base = [], [], []
     for j, i in enumerate(idx):
         truth = data.image(j).numpy()

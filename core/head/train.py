@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..fidelity import evenly_spaced
 from ..landmarks import MOUTH, mouth_opening
 from ..perceptual import PerceptualLoss, load_perceptual, perceptual_notice
 from ..presets import TRAIN_STAGE
@@ -136,7 +137,7 @@ def bake_selection(frames: FrameSet, count: int) -> list[int]:
 
 def carve_hull(model: HeadModel, frames: FrameSet, views: int = 48) -> None:
     """Start the occupancy grid as the visual hull of the training head masks."""
-    pick = np.linspace(0, len(frames) - 1, min(views, len(frames))).round().astype(int)
+    pick = evenly_spaced(len(frames), views)
     masks = [frames.head_mask(int(j)).numpy() for j in pick]
     model.grid.carve(masks, frames.K, [frames.pose[int(j)] for j in pick])
 

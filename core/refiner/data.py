@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..fidelity import evenly_spaced
 from ..landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
 from ..subject import MASK_PERSON, Subject
 from ..torso.compose import Compositor
@@ -131,7 +132,7 @@ def choose_plate(
         return "mean", "plate: the mean frame (no trained torso to compare it with)"
     from .. import metrics
 
-    picks = sorted(set(np.linspace(0, len(frames) - 1, count).round().astype(int).tolist()))
+    picks = evenly_spaced(len(frames), count)
     x = inputs[picks].float() / 255.0
     up = upsample(x[:, :4], scale).clamp(0.0, 1.0)  # [n, 4, S, S]
     background = subject_plate(subject, "background", frames).to(mean.device)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import atomic, metrics
+from ..fidelity import evenly_spaced
 from ..head.evaluate import MOUTH_MARGIN
 from ..head.model import HeadModel
 from ..landmarks import MOUTH
@@ -103,12 +104,12 @@ def evaluate_refiner(
     size, low = refiner.output_size, refiner.input_size
     if frames is None:
         val = list(subject.meta.val_range)
-        frames = sorted({val[k] for k in np.linspace(0, len(val) - 1, count).round().astype(int)})
+        frames = [val[k] for k in evenly_spaced(len(val), count)]
     idx = list(frames)
     plate = torch.from_numpy(subject.load_background()).permute(2, 0, 1).float() / 255.0
     plate_lo = torch.nn.functional.avg_pool2d(plate[None], refiner.config.scale)[0]  # torso's
     report = RefinerReport(size, low, idx, {p: {} for p in PATHS})
-    shown = set(np.linspace(0, len(idx) - 1, min(strip_rows, len(idx))).round().astype(int))
+    shown = set(evenly_spaced(len(idx), strip_rows))
     rows = []
     for j, i in enumerate(idx):
         x = render_inputs(head, subject, i, low).cpu()

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import atomic
+from ..fidelity import evenly_spaced
 from ..geometry import scale_intrinsics
 from ..head.model import HeadModel
 from ..head.renderer import HeadImage
@@ -96,10 +97,7 @@ def cache_path(subject: Subject, size: int) -> Path:
 def pick_frames(train: Sequence[int], count: int) -> list[int]:
     """``count`` frames spread evenly over ``train`` (all of them when count is 0 or more)."""
     frames = list(train)
-    if count <= 0 or count >= len(frames):
-        return frames
-    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
-    return [frames[i] for i in sorted(set(picks.tolist()))]
+    return [frames[i] for i in evenly_spaced(len(frames), count if count > 0 else None)]
 
 
 def _read(path: Path, key: str) -> dict[int, np.ndarray]:
