@@ -14,7 +14,10 @@ keep their values, so it stops at the same sample with the same colour.
 pass the test and writes them into the cached head image. Along those rays the field values (σ,
 colour) of the current landmarks are cached too: only the samples between a ray's first entry
 into and last exit from the moved ellipsoids go through the field again (with cached hash
-features). The result equals a full re-render up to float rounding.
+features), and for them only the moved landmarks are encoded: the first density layer is linear
+in the per-landmark code blocks, so its part from the hash features and the unmoved landmarks
+is kept per sample while further edits move the same landmarks (a slider drag).
+The result equals a full re-render up to float rounding.
 Per-frame encodings (``posenc``, ``mlp``) change every point, and any landmark change then
 re-renders the whole frame.
 """
@@ -33,6 +36,7 @@ from .renderer import (
     HeadImage,
     MarchSettings,
     RenderOutput,
+    _autocast,
     compose,
     field_evaluator,
     march,
@@ -163,6 +167,13 @@ class EditRenderer:
         self.values = FeatureCache(len(s.t), dev)
         """(sigma, r, g, b) of the samples evaluated so far, valid under ``landmarks``: an edit
         marks stale only the samples inside the changed landmarks' ellipsoids."""
+        self.rest = FeatureCache(len(s.t), dev)
+        """First density layer without the code of the landmarks ``rest_left_out`` (the hash
+        features' term and the other landmarks' code) of the samples re-evaluated under an edit
+        that moves only those, valid while the others stay at ``rest_landmarks``: dragging a
+        slider then encodes only the landmarks it moves."""
+        self.rest_left_out: torch.Tensor | None = None  # [K] bool
+        self.rest_landmarks: torch.Tensor | None = None  # [K, 3]
         self.landmarks: torch.Tensor | None = None
         self.result: RenderOutput | None = None
         self.last_rays = 0
@@ -241,6 +252,38 @@ class EditRenderer:
         t = s.t[ids]
         return rays[hit], ids[(t >= lo[owner]) & (t <= hi[owner])]
 
+    def _edit_evaluator(
+        self, old: torch.Tensor, new: torch.Tensor
+    ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """(sigma, rgb) of samples under ``new`` landmarks after an edit from ``old``: the first
+        layer is :attr:`rest` plus the moved landmarks' code, so only they are encoded."""
+        moved = (old != new).any(dim=1)
+        left_out, kept_at = self.rest_left_out, self.rest_landmarks
+        if (
+            left_out is None
+            or kept_at is None
+            or bool((moved & ~left_out).any())
+            or not torch.equal(kept_at[~left_out], new[~left_out])
+        ):
+            self.rest = FeatureCache(len(self.samples.t), new.device)
+            self.rest_left_out, self.rest_landmarks = moved, new.clone()
+            left_out = moved
+        field, rot, dirs = self.field, self.rotation, self.dirs
+
+        def rest(ids: torch.Tensor) -> torch.Tensor:
+            x = self._points(ids)
+            return field.first_layer(x, new, rot, ~left_out, feats=self._features(ids, x))
+
+        def evaluate(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = self._points(ids)
+            with _autocast(x.device):
+                first = self.rest.get(ids, rest) + field.first_layer(x, new, rot, left_out)
+                sigma, geo = field.density_after(first)
+                rgb = field.color(geo, dirs[self.samples.ray[ids]])
+            return sigma.float(), rgb.float()
+
+        return evaluate
+
     @torch.no_grad()
     def render(self, landmarks: torch.Tensor) -> HeadImage:
         """The frame under ``landmarks`` [K, 3], re-marching only the rays that can change."""
@@ -253,15 +296,19 @@ class EditRenderer:
             else:
                 rays = found[0]
                 self.values.invalidate(found[1])
-        field_values = field_evaluator(
-            self.field,
-            self.origins,
-            self.dirs,
-            self.samples,
-            landmarks,
-            self.rotation,
-            feats=self._features,
-        )
+        if rays is None:
+            field_values = field_evaluator(
+                self.field,
+                self.origins,
+                self.dirs,
+                self.samples,
+                landmarks,
+                self.rotation,
+                feats=self._features,
+            )
+        else:
+            assert self.landmarks is not None
+            field_values = self._edit_evaluator(self.landmarks, landmarks)
 
         self.last_evaluated = 0
 

@@ -89,7 +89,10 @@ class ConditionedLinear(nn.Module):
         self.code_weight = nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
 
     def forward(self, feats: torch.Tensor, code: LandmarkCode) -> torch.Tensor:
-        out = self.linear(feats)  # [N, H]
+        return self.add_code(self.linear(feats), code)  # [N, H]
+
+    def add_code(self, out: torch.Tensor, code: LandmarkCode) -> torch.Tensor:
+        """``out`` [N, H] plus the code's term ``W_c c``."""
         if code.sparse is not None:
             weight = self.code_weight.reshape(-1, out.shape[1]).to(out.dtype)  # [K * D, H]
             return torch.addmm(out, code.sparse.to(out.dtype), weight)
@@ -167,9 +170,31 @@ class HeadField(nn.Module):
         ``fast`` (inference): on the CPU the landmark code enters the first layer as one sparse
         matrix product (:attr:`~.landmark_encoding.LandmarkCode.sparse`)."""
         code = self.encoding(x, landmarks, cam_rotation, sparse=fast and x.device.type == "cpu")
-        h = self.sigma_net(self.sigma_in(feats, code))  # [N, 1 + G]
-        sigma = trunc_exp(h[:, 0].float())
-        return sigma, h[:, 1:]
+        return self.density_after(self.sigma_in(feats, code))
+
+    def first_layer(
+        self,
+        x: torch.Tensor,
+        landmarks: torch.Tensor,
+        cam_rotation: torch.Tensor,
+        only: torch.Tensor,
+        feats: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """A part [N, H] of the first density layer at ``x`` [N, 3]: the code term of the
+        landmarks marked in ``only`` [K] bool, plus the hash-feature term when ``feats`` is
+        given. The parts over a split of the landmarks add up to the whole layer (per-point
+        encodings only), so an edit that moves some landmarks can keep the rest's part."""
+        code = self.encoding(x, landmarks, cam_rotation, only=only)
+        if feats is None:
+            out = x.new_zeros(x.shape[0], self.sigma_in.linear.out_features)
+        else:
+            out = self.sigma_in.linear(feats)
+        return self.sigma_in.add_code(out, code)
+
+    def density_after(self, first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Density sigma [N] and geometry feature [N, G] from the whole first layer [N, H]."""
+        h = self.sigma_net(first)
+        return trunc_exp(h[:, 0].float()), h[:, 1:]
 
     def color(self, geo: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         """RGB [N, 3] in [0, 1] from geometry features [N, G] and unit view directions [N, 3]."""

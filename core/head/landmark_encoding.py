@@ -220,21 +220,30 @@ class LandmarkEncoding(nn.Module):
         landmarks: torch.Tensor,
         cam_rotation: torch.Tensor,
         sparse: bool = False,
+        only: torch.Tensor | None = None,
     ) -> LandmarkCode:
         """Code of points ``x`` [N, 3] given ``landmarks`` [K, 3] and ``cam_rotation`` [3, 3].
 
         ``sparse``: per-point codes come as one CSR matrix (:attr:`LandmarkCode.sparse`; for
-        inference on the CPU: no gradient reaches the landmark parameters through it)."""
+        inference on the CPU: no gradient reaches the landmark parameters through it).
+        ``only`` [K] bool (per-point kinds): the part of the code that those landmarks give, the
+        others' columns left zero; the code is the sum of its parts over a split of the
+        landmarks."""
         n = x.shape[0]
         if self.kind == "posenc":
             flat = landmarks.reshape(-1).float()
             return LandmarkCode(n, frame=positional_encoding(flat, self.posenc_frequencies))
         if self.kind == "mlp":
             return LandmarkCode(n, frame=self.mlp(landmarks.reshape(-1).float()))
-        return self._pairs(x.float(), landmarks.float(), cam_rotation.float(), sparse)
+        return self._pairs(x.float(), landmarks.float(), cam_rotation.float(), sparse, only)
 
     def _pairs(
-        self, x: torch.Tensor, lms: torch.Tensor, rot_cam: torch.Tensor, sparse: bool = False
+        self,
+        x: torch.Tensor,
+        lms: torch.Tensor,
+        rot_cam: torch.Tensor,
+        sparse: bool = False,
+        only: torch.Tensor | None = None,
     ) -> LandmarkCode:
         """Eq. 7 / 8a for the (point, landmark) pairs inside the truncation ellipsoids.
 
@@ -250,13 +259,15 @@ class LandmarkEncoding(nn.Module):
         lo = (ld - reach[:, None]).amin(0)
         hi = (ld + reach[:, None]).amax(0)
         cand = ((xd > lo) & (xd < hi)).all(dim=1).nonzero(as_tuple=True)[0]  # [n]
+        near = _near_landmarks(ld, reach, xd[cand], only)  # [U] ascending
         centre = ld.mean(0)
-        coeffs = self._quadratic((lms - centre).double())  # [K, 10], float64: the expansion
-        m2 = (_monomials((x[cand] - centre).double()) @ coeffs.T).float()  # cancels terms [n, K]
-        inside = m2.detach() < self.cutoff**2
-        pt, lm_idx = inside.nonzero(as_tuple=True)  # sorted by point
+        coeffs = self._quadratic((lms - centre).double())[near]  # [U, 10], float64: the
+        m2 = (_monomials((x[cand] - centre).double()) @ coeffs.T).float()  # expansion cancels
+        inside = m2.detach() < self.cutoff**2  # terms [n, U]
+        pt, col = inside.nonzero(as_tuple=True)  # sorted by point, then landmark
+        lm_idx = near[col]
         dz = (x[cand] @ rot_cam[2])[pt] - (lms @ rot_cam[2])[lm_idx]  # [P] z of R_cam delta
-        values = self._values(dz, m2[pt, lm_idx])  # [P, D]
+        values = self._values(dz, m2[pt, col])  # [P, D]
         if sparse:
             return LandmarkCode(x.shape[0], sparse=self._csr(x.shape[0], cand[pt], lm_idx, values))
         if len(pt) > self.dense_fraction * inside.numel():
@@ -313,6 +324,23 @@ class LandmarkEncoding(nn.Module):
         if self.kind == "gaussian_no_depth":
             return w[:, None]
         return w[:, None] * depth_embedding(dz)
+
+
+def _near_landmarks(
+    lms: torch.Tensor, reach: torch.Tensor, x: torch.Tensor, only: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Indices [U] (ascending) of the landmarks ``lms`` [K, 3] (of those marked in ``only``
+    [K] bool, when given) whose reach [K] meets the box around points ``x`` [n, 3]: only they
+    can have pairs with those points. An edit re-renders points near the few moved landmarks,
+    and the others' columns would cost time to rule out."""
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long, device=lms.device)
+    lo, hi = x.amin(0), x.amax(0)
+    gap = (lo - lms).clamp_min(0) + (lms - hi).clamp_min(0)  # [K, 3] to the box, per axis
+    near = gap.norm(dim=1) <= reach
+    if only is not None:
+        near &= only
+    return near.nonzero(as_tuple=True)[0]
 
 
 def _monomials(x: torch.Tensor) -> torch.Tensor:
