@@ -12,6 +12,12 @@ PERSON_MARGIN = 0.02
 """The person mask is grown by this fraction of the side before taking background pixels, so the
 segmentation's soft edge (hair, shoulders) does not bleed into the plate."""
 
+SURE_FRACTION = 0.1
+"""A plate pixel seen behind the person in fewer than this fraction of the sampled frames is
+blended with the value inpainted from the pixels seen more often, in proportion to how often it
+was seen: the median of a few frames keeps the segmentation's misses (a faint ghost of the
+person) and would end in a hard edge against the inpainted area behind the person."""
+
 
 class PlateBuilder:
     """Collects sampled frames with their person masks; :meth:`plate` makes the plate."""
@@ -48,8 +54,14 @@ class PlateBuilder:
             plate[r : r + 64] = np.take_along_axis(band, mid[None, r : r + 64, :, None], 0)[0]
         holes = count == 0
         plate = np.where(holes[..., None], 0, plate).astype(np.uint8)
-        if holes.any():
-            filled = fill_holes(plate.astype(np.float32), (~holes).astype(np.float32))
+        sure = np.clip(count / max(1.0, SURE_FRACTION * len(frames)), 0, 1)[..., None]
+        if (sure < 1).any():
+            known = plate.astype(np.float32)
+            filled = fill_holes(known, (sure[..., 0] >= 1).astype(np.float32))
+            if (sure >= 1).any():
+                filled = sure * known + (1 - sure) * filled
+            else:  # nothing was seen often enough: trust what was seen
+                filled = fill_holes(known, (~holes).astype(np.float32))
             plate = np.clip(filled + 0.5, 0, 255).astype(np.uint8)
         return plate, float(holes.mean())
 
