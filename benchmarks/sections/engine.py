@@ -18,6 +18,11 @@ Speech: ``../shared/data/Obama_5s.wav``. Without them only a note is printed.
   the mean |second difference| in time of the lips' mean colour (inside the hull of the wanted
   lips), 8-bit levels; with a refiner that lays a real mouth in, also with its colour match off
   (``reference_colour_sigma`` 0), and for the subject's own video over as many frames;
+- **fast α preview** at the edit size (the studio's slider preview, ``Engine.render_fast``):
+  on 3 frames spread over the driven clip, each after a full render, α3 moved over 0.5 … 2 (7
+  values), square crop and source framing (the studio's default view; the crop again for a
+  subject without a usable source video): the ms of each preview frame.
+  ``ENGINE_BENCH_ONLY=preview`` runs only this;
 - **A/V offset**: the first video frame's time minus the first audio sample's time in the
   exported 128² file (from the container's stream start times);
 - strips of those 256² renders (α3 = 1 above, α3 = 2 below) in
@@ -172,8 +177,11 @@ def run(ctx: Context) -> list[Measure]:
             return [Measure("engine", "-", [float("nan")], note)]
     note = f"{subject.name} driven by {driver}, CPU, {threads} thread(s)"
     engine = Engine.open(subject, device="cpu")
-    if os.environ.get("ENGINE_BENCH_ONLY") == "mouth":
+    only = os.environ.get("ENGINE_BENCH_ONLY")
+    if only == "mouth":
         return _mouth_measures(engine, note, plan)
+    if only == "preview":
+        return _preview_measures(engine, note, plan)
     t0 = time.perf_counter()
     engine.drive(plan.audio)
     drive_s = time.perf_counter() - t0
@@ -209,7 +217,36 @@ def run(ctx: Context) -> list[Measure]:
         )
         ms512 = _export(engine, out / "e512.mp4", large, end=25 if end is None else end)
         measures.append(Measure(f"export at {large}², first second", "ms/frame", ms512, note))
-    return measures + _mouth_measures(engine, note, plan)
+    return measures + _preview_measures(engine, note, plan) + _mouth_measures(engine, note, plan)
+
+
+PREVIEW_ALPHAS = (0.5, 0.75, 1.25, 1.5, 1.75, 2.0, 1.0)
+"""The α3 values a preview measure moves the slider over, in this order."""
+
+
+def _preview_measures(engine, note: str, plan: Plan) -> list[Measure]:
+    """The fast α preview's frame time (see the module docstring)."""
+    from talkstudio.core.fidelity import evenly_spaced
+
+    engine.drive(plan.audio)
+    size = plan.edit_size
+    frames = evenly_spaced(engine.num_frames, 3)
+    measures = []
+    for view in ("crop", "source"):
+        times = []
+        for frame in frames:
+            engine.render(frame, (1, 1, 1), size, view)
+            for alpha in PREVIEW_ALPHAS:
+                shown = engine.render_fast(frame, (1, 1, alpha), size, view)
+                assert shown.kind == "fast", "the preview fell back to a full render"
+                times.append(shown.ms)
+        label = f"fast α preview at {size}², {view} framing"
+        detail = f"{note}; α3 over {len(PREVIEW_ALPHAS)} values on {len(frames)} frames"
+        first = max(times[:: len(PREVIEW_ALPHAS)])
+        measures.append(
+            Measure(label, "ms", times, f"{detail}; a frame's first edit ≤ {first:.0f} ms")
+        )
+    return measures
 
 
 def _mouth_measures(engine, note: str, plan: Plan) -> list[Measure]:
