@@ -142,12 +142,15 @@ def test_fast_bake_equals_brute_force_maximum() -> None:
     assert bool((brute != model.grid.density).any())  # and the conditions do matter here
 
 
-def test_ray_ellipsoid_test_matches_dense_points() -> None:
+@pytest.mark.parametrize("shared_origin", [True, False])
+def test_ray_ellipsoid_test_matches_dense_points(shared_origin: bool) -> None:
     from talkstudio.core.head.edit_render import ray_ellipsoid_spans, segment_hits
     from talkstudio.core.head.landmark_encoding import quaternion_to_rotation
 
     g = torch.Generator().manual_seed(5)
     origins = torch.tensor([0.0, 0.0, -4.0]).expand(3000, 3)
+    if not shared_origin:  # rays from many points, as an orthographic camera casts them
+        origins = origins + torch.randn(3000, 3, generator=g) * torch.tensor([0.2, 0.2, 0.05])
     dirs = torch.randn(3000, 3, generator=g) * 0.15 + torch.tensor([0.0, 0.0, 1.0])
     dirs = dirs / dirs.norm(dim=-1, keepdim=True)
     centres = torch.randn(4, 3, generator=g) * 0.3

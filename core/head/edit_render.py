@@ -108,19 +108,42 @@ def ray_ellipsoid_spans(
     lo, hi = (centres - radius).amin(0), (centres + radius).amax(0)  # [3]
     near, far = ray_box(origins, dirs, torch.stack([lo, hi]))
     cand = (near < far).nonzero(as_tuple=True)[0]
-    c_rot = torch.einsum("ed,edf->ef", centres, rotations)  # R^T c
+    # Ray x = o + t d meets ellipsoid e where (x - c)^T A (x - c) = 1, A = R diag(axes^-2) R^T:
+    # qa t^2 + 2 qb t + qc = 0. Each coefficient is a small matrix product over all rays and
+    # ellipsoids at once, with positions taken from the first ray's origin (a pinhole camera's
+    # rays share it, and then the origin terms vanish).
+    a = (rotations / axes[:, None, :].square()) @ rotations.transpose(1, 2)  # [E, 3, 3]
+    base = origins[0]
+    c = centres - base  # [E, 3]
+    ac = (a @ c[:, :, None])[..., 0]  # [E, 3]
+    sym = torch.stack(
+        [a[:, 0, 0], a[:, 1, 1], a[:, 2, 2], 2 * a[:, 0, 1], 2 * a[:, 0, 2], 2 * a[:, 1, 2]], 1
+    )  # [E, 6] on the quadratic monomials
+    shared = bool((origins == base).all())
+    cc = (c * ac).sum(1) - 1.0  # [E]
     enters, leaves = [], []
     for part in cand.split(8192):
-        o = (torch.einsum("rd,edf->ref", origins[part], rotations) - c_rot[None]) / axes[None]
-        d = torch.einsum("rd,edf->ref", dirs[part], rotations) / axes[None]  # [r, E, 3]
-        qa = (d * d).sum(-1)
-        qb = (o * d).sum(-1)
-        disc = qb * qb - qa * ((o * o).sum(-1) - 1.0)  # [r, E]
+        d = dirs[part]
+        qa = _quadratic_monomials(d) @ sym.T  # [r, E]
+        qb = -(d @ ac.T)
+        qc = cc[None].expand_as(qa)
+        if not shared:
+            o = origins[part] - base
+            pairs = (d[:, :, None] * o[:, None, :]).reshape(len(part), 9)  # d_i o_j
+            qb = qb + pairs @ a.reshape(len(a), 9).T
+            qc = qc + _quadratic_monomials(o) @ sym.T - 2 * (o @ ac.T)
+        disc = qb * qb - qa * qc
         root = disc.clamp_min(0).sqrt()
         meets = disc > 0
         enters.append(torch.where(meets, (-qb - root) / qa, float("inf")))
         leaves.append(torch.where(meets, (-qb + root) / qa, float("-inf")))
     return cand, torch.cat(enters), torch.cat(leaves)
+
+
+def _quadratic_monomials(v: torch.Tensor) -> torch.Tensor:
+    """[x^2, y^2, z^2, xy, xz, yz] of vectors [n, 3] -> [n, 6]."""
+    x, y, z = v.unbind(-1)
+    return torch.stack([x * x, y * y, z * z, x * y, x * z, y * z], -1)
 
 
 def segment_hits(
