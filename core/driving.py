@@ -62,8 +62,12 @@ class DrivingTrack:
         """Head-frame landmarks [68, 3] of ``frame`` moved by ``edit`` (docs/edit.md): on the
         track as built when its synthesised-blink opening is automatic (-1), else on the track
         before its blinks with that opening."""
+        return self.landmarks_span(frame, frame + 1, edit)[0]
+
+    def landmarks_span(self, start: int, stop: int, edit: FrameEdit) -> np.ndarray:
+        """:meth:`landmarks_at` of frames ``start`` … ``stop - 1`` [n, 68, 3], edited at once."""
         base = self.lm_world if edit[4] < 0 else self.before_blinks
-        return apply_frame_edit(base[frame], edit, self.typical)
+        return apply_frame_edit(base[start:stop], edit, self.typical)
 
     def mean_pose(self) -> np.ndarray:
         """[4, 4] the mean of the track's poses: mean rotation (chordal) and mean translation."""

@@ -478,7 +478,7 @@ class Engine:
         edit = frame_edit(alphas)
         track = self._check_frame(frame)
         lo, hi = max(0, frame - PLAN_REACH), min(track.num_frames, frame + PLAN_REACH + 1)
-        lms = np.stack([track.landmarks_at(i, edit) for i in range(lo, hi)])
+        lms = track.landmarks_span(lo, hi, edit)
         poses = [track.pose_at(i, edit[6]) for i in range(lo, hi)]
         return int(self.refiner.reference.plan(poses, lms)[frame - lo])
 

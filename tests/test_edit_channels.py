@@ -115,6 +115,11 @@ def test_driving_track_blinks_at_the_chosen_rate(tiny_subject: Path) -> None:
     assert moved.any() and not (moved & ~blinking).any()  # ... and nowhere else
     twelve = Edits(blink_rate=12.0).frame_edits(300, track.blinks)[:, 4]
     np.testing.assert_array_equal(twelve, blink_factors(300, rate=12.0))
+    # A span of frames edited at once equals the frames edited one by one.
+    for edit in (auto, _edit(left_eye=0.4, mouth=1.8, brows=0.5, synth_blink=0.6, blink=0.3)):
+        span = track.landmarks_span(50, 90, frame_edit(edit))
+        one_by_one = np.stack([track.landmarks_at(f, frame_edit(edit)) for f in range(50, 90)])
+        np.testing.assert_allclose(span, one_by_one, atol=1e-6)
 
 
 def test_head_motion_scales_the_pose_about_its_mean() -> None:
