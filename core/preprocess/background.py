@@ -57,9 +57,9 @@ class PlateBuilder:
         sure = np.clip(count / max(1.0, SURE_FRACTION * len(frames)), 0, 1)[..., None]
         if (sure < 1).any():
             known = plate.astype(np.float32)
-            filled = fill_holes(known, (sure[..., 0] >= 1).astype(np.float32))
             if (sure >= 1).any():
-                filled = sure * known + (1 - sure) * filled
+                inpainted = fill_holes(known, (sure[..., 0] >= 1).astype(np.float32))
+                filled = sure * known + (1 - sure) * inpainted
             else:  # nothing was seen often enough: trust what was seen
                 filled = fill_holes(known, (~holes).astype(np.float32))
             plate = np.clip(filled + 0.5, 0, 255).astype(np.uint8)
