@@ -217,18 +217,21 @@ def run(ctx: Context) -> list[Measure]:
         )
         ms512 = _export(engine, out / "e512.mp4", large, end=25 if end is None else end)
         measures.append(Measure(f"export at {large}², first second", "ms/frame", ms512, note))
-    return measures + _preview_measures(engine, note, plan) + _mouth_measures(engine, note, plan)
+    preview = _preview_measures(engine, note, plan, driven=True)
+    return measures + preview + _mouth_measures(engine, note, plan)
 
 
 PREVIEW_ALPHAS = (0.5, 0.75, 1.25, 1.5, 1.75, 2.0, 1.0)
 """The α3 values a preview measure moves the slider over, in this order."""
 
 
-def _preview_measures(engine, note: str, plan: Plan) -> list[Measure]:
-    """The fast α preview's frame time (see the module docstring)."""
+def _preview_measures(engine, note: str, plan: Plan, driven: bool = False) -> list[Measure]:
+    """The fast α preview's frame time (see the module docstring); ``driven``: the engine is
+    already driven by ``plan.audio``."""
     from talkstudio.core.fidelity import evenly_spaced
 
-    engine.drive(plan.audio)
+    if not driven:
+        engine.drive(plan.audio)
     size = plan.edit_size
     frames = evenly_spaced(engine.num_frames, 3)
     measures = []
