@@ -71,7 +71,7 @@ def training_job(
     torch CPU threads (0: leave torch's setting; restored afterwards); returns ``subject``.
     With ``ray`` (a cluster address, or "auto"/"local") each part trains in a Ray actor
     (core/remote_training.py) whose progress and checkpoints come back here."""
-    from talkstudio.core.stage1.infer import torch_threads
+    from talkstudio.core.training import torch_threads
 
     with torch_threads(threads):
         return (yield from _train_parts(subject, preset, device, overrides, ray, threads))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -63,6 +64,19 @@ def half_decay_lr(config: DecayConfig, step: int) -> float:
         return config.lr
     t = min(1.0, (step - half) / max(half, 1.0))
     return config.lr * (1.0 - t * (1.0 - config.lr_final_fraction))
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (0: leave as is), then restore the setting."""
+    before = torch.get_num_threads()
+    if n > 0 and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 class RunConfig(Protocol):

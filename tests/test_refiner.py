@@ -142,6 +142,34 @@ def test_reading_the_cache_back_holds_its_frames_once(tmp_path: Path) -> None:
     assert _read(path, "another head") == {}
 
 
+def test_the_cache_renders_in_two_processes_as_in_one_and_resumes(subject: Path) -> None:
+    import multiprocessing as mp
+
+    from talkstudio.core.head import HeadModel
+    from talkstudio.core.refiner.inputs import build_cache
+
+    s = Subject.open(subject)
+    head = HeadModel.load(s.model_dir("head"))
+    frames = s.steady_train_frames()[:5]
+    path = cache_path(s, 32)  # a side no other test caches at
+    one = run_job(build_cache(s, head, frames, 32))  # one thread: rendered here
+    path.unlink()
+    torch.set_num_threads(2)  # two threads: two worker processes with one each
+    job = build_cache(s, head, frames, 32)
+    for record in job:
+        if record.step == 2 and "rendered" in record.message:
+            break
+    job.close()  # a cancel keeps the frames rendered so far
+    records: list = []
+    two = run_job(build_cache(s, head, frames, 32), records.append)
+    assert records[0].message == "2 of 5 frames cached"
+    assert [r.step for r in records[1:]] == [3, 4, 5]
+    assert not mp.active_children(), "the workers must have ended"
+    path.unlink()
+    assert two.shape == one.shape == (5, 5, 32, 32) and one.float().mean() > 1
+    assert (two.int() - one.int()).abs().max() <= 1  # threads sum in another order
+
+
 def test_a_head_at_the_subjects_full_size_has_nothing_to_refine(
     subject: Path, tmp_path: Path
 ) -> None:

@@ -13,13 +13,17 @@ saved every ``SAVE_EVERY`` frames, atomically, so a cancelled render resumes whe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import multiprocessing as mp
+import signal
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import atomic
+from ..data_parallel import local_processes
 from ..fidelity import evenly_spaced
 from ..geometry import scale_intrinsics
 from ..head.model import HeadModel
@@ -124,12 +128,59 @@ def _write(path: Path, key: str, done: dict[int, np.ndarray]) -> None:
     )
 
 
+def _as_cached(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0.0, 1.0).cpu() * 255.0).round().to(torch.uint8).numpy()
+
+
+_worker: tuple[HeadModel, Subject, int] | None = None
+"""A cache worker process's head, subject and render side (:func:`_start_worker`)."""
+
+
+def _start_worker(subject_dir: str, size: int, threads: int) -> None:
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the trainer, which stops us
+    torch.set_num_threads(threads)
+    subject = Subject.open(Path(subject_dir))
+    _worker = (HeadModel.load(subject.model_dir("head")), subject, size)
+
+
+def _render_in_worker(frame: int) -> np.ndarray:
+    assert _worker is not None, "the worker was not started"
+    head, subject, size = _worker
+    return _as_cached(render_inputs(head, subject, frame, size))
+
+
+def _rendered(
+    head: HeadModel, subject: Subject, frames: Sequence[int], size: int, workers: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame, uint8 [5, L, L] input) of each of ``frames`` in order, rendered here or, with
+    ``workers`` > 1, in that many processes (spawned, each with its share of torch's threads).
+    Closing the iterator drops the frames not started and waits for those being rendered."""
+    if workers <= 1:
+        for i in frames:
+            yield i, _as_cached(render_inputs(head, subject, i, size))
+        return
+    threads = max(1, torch.get_num_threads() // workers)
+    ctx = mp.get_context("spawn")  # no fork of a process that runs torch threads (or Qt)
+    args = (str(subject.root), size, threads)
+    with ProcessPoolExecutor(workers, ctx, _start_worker, args) as pool:
+        futures = [pool.submit(_render_in_worker, i) for i in frames]
+        try:
+            for i, future in zip(frames, futures):
+                yield i, future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
 def build_cache(
     subject: Subject, head: HeadModel, frames: Sequence[int], size: int
 ) -> Job[torch.Tensor]:
     """Render (or read back) the refiner inputs of ``frames``; returns uint8 [N, 5, L, L].
 
     Frames already cached for this head are not rendered again; progress is reported per frame.
+    On the CPU the frames are rendered in two processes when torch has two threads or more
+    (:func:`talkstudio.core.data_parallel.local_processes`).
     """
     path = cache_path(subject, size)
     key = head_fingerprint(subject)
@@ -138,10 +189,10 @@ def build_cache(
     todo = [i for i in frames if i not in done]
     yield Progress(STAGE, len(done), len(frames), f"{len(done)} of {len(frames)} frames cached")
     fresh = 0
+    workers = local_processes(head.device) if len(todo) > 1 else 1
     try:
-        for i in todo:
-            x = render_inputs(head, subject, i, size).clamp(0.0, 1.0)
-            done[i] = (x.cpu() * 255.0).round().to(torch.uint8).numpy()
+        for i, x in _rendered(head, subject, todo, size, workers):
+            done[i] = x
             fresh += 1
             if fresh % SAVE_EVERY == 0:
                 _write(path, key, done)

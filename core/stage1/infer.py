@@ -10,8 +10,6 @@ two equal.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import torch
 from ..checkpoint import load_into, load_model, load_weights
 from ..errors import CheckpointError
 from ..subject import Subject
+from ..training import torch_threads
 from . import fast_infer
 from .config import Stage1Config
 from .decoder import KVCache
@@ -32,19 +31,6 @@ CHECKPOINT_KIND = "stage1"
 PRIOR_FILE = "prior.safetensors"
 """Beside a stage-1 checkpoint fine-tuned from the prior: the weights and statistics it started
 from, the prior fitted to the subject (``Stage1Config.prior_blend``; same config and size)."""
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads (0: leave as is), then restore the setting."""
-    before = torch.get_num_threads()
-    if n > 0 and n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 KERNELS = ("auto", "numpy", "torch")
