@@ -359,10 +359,8 @@ class PresetPage(QWizardPage):
         self.threads.setRange(1, max(os.cpu_count() or 1, start))
         self.threads.setValue(start)
         self.threads.setToolTip(
-            "Torch threads while training on the CPU. With 2 or more, the head trains in two "
-            "processes that share them (about 1.5× faster than one process). On a machine busy "
-            "with other work, 1 or 2 run many times faster than one per core (waiting threads "
-            "spin)."
+            "Torch threads while training on the CPU. On a machine busy with other work, "
+            "1 or 2 run many times faster than one per core (waiting threads spin)."
         )
         threads_note = QLabel("on a busy machine 1–2 threads train fastest")
         threads_note.setStyleSheet("color: palette(mid)")

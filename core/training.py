@@ -66,6 +66,18 @@ def half_decay_lr(config: DecayConfig, step: int) -> float:
     return config.lr * (1.0 - t * (1.0 - config.lr_final_fraction))
 
 
+def local_processes(device: torch.device) -> int:
+    """Processes worth running side by side for work split into large independent pieces (whole
+    frames to render): two on the CPU when torch has at least two threads (they are shared
+    out), else one; one on a GPU. On 2 cores two one-thread processes render a frame sequence
+    about 1.5× faster than one process with two threads. (Training steps are not such work:
+    a head step is bound by per-operation overhead, and a team of processes splitting it was
+    no faster, docs/design.md "Head".)"""
+    if device.type != "cpu":
+        return 1
+    return min(2, torch.get_num_threads())
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch CPU threads (0: leave as is), then restore the setting."""

@@ -100,23 +100,6 @@ def test_loss_is_equation_9() -> None:
     assert float(with_var - total) == pytest.approx(2.0 * float(var[head].mean()), rel=1e-5)
 
 
-def test_the_shares_of_a_patch_add_up_to_its_loss() -> None:
-    """A training team's members each render a share of the patch's rays (core.data_parallel):
-    their losses and parts must add up to the whole patch's, every term included."""
-    patch = _patch(6)
-    g = torch.Generator().manual_seed(2)
-    rgb, op, var = torch.rand(36, 3, generator=g), torch.rand(36, generator=g), torch.rand(36)
-    cfg = HeadConfig(mouth_weight=1.0, lambda_depth_var=2.0)
-    r = torch.tensor([0.3, 0.8])
-    whole, parts = head_loss(rgb, op, patch, r, cfg, None, var)
-    assert {"eye", "mouth", "depth_var"} <= set(parts) and parts["eye"] > 0
-    shares = [torch.arange(i, 36, 3) for i in range(3)]
-    split = [head_loss(rgb[s], op[s], patch, r, cfg, None, var[s], s) for s in shares]
-    assert float(sum(t for t, _ in split)) == pytest.approx(float(whole), rel=1e-5)
-    for key, value in parts.items():
-        assert sum(p[key] for _, p in split) == pytest.approx(value, rel=1e-5, abs=1e-7), key
-
-
 def test_vgg_term_switches_on_with_local_weights(tmp_path: Path) -> None:
     from torchvision.models import vgg19
 

@@ -149,11 +149,6 @@ class HeadConfig(PartConfig):
     """Early part of training during which rays outside the face mask fade in (mask fades out)."""
     checkpoint_every: int = 1000
     """Save weights, occupancy grid and optimizer state every this many steps (and at the end)."""
-    processes: int = 0
-    """Processes that train together on the CPU (:mod:`talkstudio.core.data_parallel`): each
-    renders its share of every patch's rays and their gradients add up to one optimizer step,
-    the step a single process takes. 0: two when torch has at least two CPU threads (shared
-    out between them), else one; on CUDA, and with the VGG term's weights present, one."""
     preview_every: int = 250
     """Attach a preview image (render | truth) to progress every this many steps."""
     seed: int = 0
@@ -212,8 +207,6 @@ class HeadConfig(PartConfig):
             raise ConfigError(
                 f"head max_steps {self.max_steps} is below steps {self.steps}: raise it, or 0"
             )
-        if self.processes < 0:
-            raise ConfigError(f"head processes {self.processes} cannot be negative (0: auto)")
         if self.step_size <= 0 or self.occupancy_resolution < 4:
             raise ConfigError("step_size > 0 and occupancy_resolution >= 4 required")
         for name in ("checkpoint_every", "preview_every", "occupancy_interval"):

@@ -22,7 +22,7 @@ from .config import HeadConfig
 from .edit_render import EditRenderer
 from .field import HeadField
 from .landmark_encoding import LandmarkEncoding
-from .occupancy import Combine, DensityFn, OccupancyGrid, Share
+from .occupancy import DensityFn, OccupancyGrid
 from .renderer import HeadImage, render_image
 
 KIND = "head"
@@ -75,16 +75,9 @@ class HeadModel(nn.Module):
         return fn
 
     @torch.no_grad()
-    def bake_grid(
-        self,
-        landmarks: torch.Tensor,
-        rotations: torch.Tensor,
-        threshold: float,
-        share: Share = (0, 1),
-        combine: Combine | None = None,
-    ) -> None:
+    def bake_grid(self, landmarks: torch.Tensor, rotations: torch.Tensor, threshold: float) -> None:
         """Occupancy = max density over the conditions ``landmarks`` [F, K, 3] / ``rotations``
-        [F, 3, 3], at the cell centres (``share``, ``combine``: :meth:`OccupancyGrid.update`).
+        [F, 3, 3], at the cell centres.
 
         With a truncated per-point encoding the field differs from its landmark-free value only
         within reach of a landmark, so the landmark-free field is measured once over the whole
@@ -96,7 +89,7 @@ class HeadModel(nn.Module):
         rots = torch.as_tensor(rotations, dtype=torch.float32, device=self.device)
         if reach is None:
             fns = [self.density_fn(lm, rot) for lm, rot in zip(lms, rots)]
-            self.grid.bake(fns, threshold, share=share, combine=combine)
+            self.grid.bake(fns, threshold)
             return
         far = torch.full_like(lms[0], 1e4)  # landmarks out of reach: the landmark-free field
         fns = [self.density_fn(far, rots[0])]
@@ -110,7 +103,7 @@ class HeadModel(nn.Module):
                 near[part] = (d < reach + slack).any(dim=1)
             fns.append(self.density_fn(lm, rot))
             cells.append(near)
-        self.grid.bake(fns, threshold, cells, share, combine)
+        self.grid.bake(fns, threshold, cells)
 
     def render(
         self,

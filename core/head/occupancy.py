@@ -21,10 +21,6 @@ from torch import nn
 
 DensityFn = Callable[[torch.Tensor], torch.Tensor]
 """Density [N] at head-frame points [N, 3] under one landmark condition."""
-Share = tuple[int, int]
-"""(i, n): this process measures every n-th cell from the i-th (a team of n processes)."""
-Combine = Callable[[torch.Tensor], None]
-"""Replaces a density grid, in place, by its maximum over the processes of a team."""
 
 
 class OccupancyGrid(nn.Module):
@@ -117,28 +113,21 @@ class OccupancyGrid(nn.Module):
         decay: bool = True,
         cells: torch.Tensor | None = None,
         chunk: int = 65536,
-        share: Share = (0, 1),
-        combine: Combine | None = None,
     ) -> None:
         """Measure ``density_fn`` in hull cells (at a random point of each) and refresh the bits.
 
         ``cells`` [G^3] bool limits the measurement to those cells (default: the whole hull).
-        ``share`` (i, n): measure only every n-th of those cells, from the i-th, and then
-        ``combine`` the density grids of the n processes that measured the others (their
-        elementwise maximum, :meth:`core.data_parallel.Team.maximum_`).
         """
         flat = self.density.reshape(-1)
         if decay:
             flat.mul_(self.decay)
         pick = self.hull.reshape(-1) if cells is None else cells.reshape(-1) & self.hull.reshape(-1)
-        idx_all = pick.nonzero(as_tuple=True)[0][share[0] :: share[1]]
+        idx_all = pick.nonzero(as_tuple=True)[0]
         centers = self.cell_centers()[idx_all]
         if jitter:
             centers = centers + (torch.rand_like(centers) - 0.5) * self.cell_size
         for idx, pts in zip(idx_all.split(chunk), centers.split(chunk)):
             flat[idx] = torch.maximum(flat[idx], density_fn(pts).float())
-        if combine is not None:
-            combine(self.density)
         self.refresh(threshold)
 
     @torch.no_grad()
@@ -147,16 +136,13 @@ class OccupancyGrid(nn.Module):
         density_fns: Sequence[DensityFn],
         threshold: float,
         cells: Sequence[torch.Tensor | None] | None = None,
-        share: Share = (0, 1),
-        combine: Combine | None = None,
     ) -> None:
         """Replace the density by its maximum over ``density_fns`` (one per condition) at the
-        cell centres; ``cells[i]`` (bool [G^3] or None for all) limits where fn i is measured;
-        ``share`` and ``combine`` as for :meth:`update`."""
+        cell centres; ``cells[i]`` (bool [G^3] or None for all) limits where fn i is measured."""
         self.density.zero_()
         for i, fn in enumerate(density_fns):
             region = cells[i] if cells is not None else None
-            self.update(fn, threshold, False, False, region, share=share, combine=combine)
+            self.update(fn, threshold, jitter=False, decay=False, cells=region)
 
     @torch.no_grad()
     def refresh(self, threshold: float) -> None:

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from .. import atomic
-from ..data_parallel import local_processes
 from ..fidelity import evenly_spaced
 from ..geometry import scale_intrinsics
 from ..head.model import HeadModel
@@ -32,6 +31,7 @@ from ..presets import REFINER_CACHE_STAGE
 from ..progress import Job, Progress
 from ..subject import Subject
 from ..torso.compose import Compositor
+from ..training import local_processes
 from .net import upsample
 
 SAVE_EVERY = 25
@@ -180,7 +180,7 @@ def build_cache(
 
     Frames already cached for this head are not rendered again; progress is reported per frame.
     On the CPU the frames are rendered in two processes when torch has two threads or more
-    (:func:`talkstudio.core.data_parallel.local_processes`).
+    (:func:`talkstudio.core.training.local_processes`).
     """
     path = cache_path(subject, size)
     key = head_fingerprint(subject)
