@@ -308,6 +308,13 @@ def test_training_resumes_and_cancel_keeps_progress(synth_subject: Path, tmp_pat
     assert steps[0] == 13 and steps[-1] == 20
     second = HeadModel.load(out).state_dict()
     assert not torch.equal(first["field.grid.params"], second["field.grid.params"])
+    # Previews off (0): no step renders one, the last included.
+    quiet = HeadConfig(steps=14, **(TINY | {"preview_every": 0}))  # type: ignore[arg-type]
+    late = list(train_head(synth_subject, quiet, "cpu", out_dir=tmp_path / "quiet"))
+    assert [r.step for r in late if r.losses][-1] == 14
+    assert all(r.preview is None for r in late)
+    with pytest.raises(ConfigError, match="preview_every -1 cannot be negative"):
+        HeadConfig(preview_every=-1)
     # Already complete: one record, no training.
     done = list(train_head(synth_subject, more, "cpu", out_dir=out))
     assert len(done) == 1 and "already trained" in done[0].message
@@ -387,7 +394,9 @@ def test_cli_trains_and_reports(
     text = capsys.readouterr().out
     assert "validation (3 frames at 256², spread over the split)" in text
     folder = subject / "models" / "head"
-    assert HeadModel.load(folder).config.steps == 3, "--steps is exact, not scaled by the clip"
+    saved = HeadModel.load(folder).config
+    assert saved.steps == 3, "--steps is exact, not scaled by the clip"
+    assert saved.preview_every == 0, "a terminal shows no preview images: none is rendered"
     assert (folder / "validation_strip.png").is_file()
     report = json.loads((folder / "validation.json").read_text())
     assert np.isfinite(report["summary"]["psnr_head_model"])

@@ -33,14 +33,18 @@ T = TypeVar("T")
 
 
 def part_config(args: argparse.Namespace, part: str, from_preset: Callable[..., C]) -> C | None:
-    """``part``'s config of ``--preset`` with ``--steps`` (when given, 0 included) on top; None
-    after saying on stderr what is wrong with the settings."""
+    """``part``'s config of ``--preset`` with ``--steps`` (when given, 0 included) on top and
+    its preview images off (the terminal shows none, and each costs a render); None after
+    saying on stderr what is wrong with the settings."""
     overrides = {"steps": args.steps} if args.steps is not None else {}
     try:
-        return from_preset(args.preset, **overrides)
+        config = from_preset(args.preset, **overrides)
     except ValueError as exc:  # core.errors.ConfigError
         print(f"talkstudio train {part}: {exc}", file=sys.stderr)
         return None
+    if getattr(config, "preview_every", 0):  # a terminal shows no preview images: render none
+        config = config.replace(preview_every=0)  # type: ignore[attr-defined]
+    return config
 
 
 def train_part(

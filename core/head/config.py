@@ -150,7 +150,8 @@ class HeadConfig(PartConfig):
     checkpoint_every: int = 1000
     """Save weights, occupancy grid and optimizer state every this many steps (and at the end)."""
     preview_every: int = 250
-    """Attach a preview image (render | truth) to progress every this many steps."""
+    """Attach a preview image (render | truth) to progress every this many steps and at the end
+    (0: none; the command line, which shows none, trains without)."""
     seed: int = 0
     """Seed of the initialisation and of the patch sampler."""
 
@@ -209,9 +210,13 @@ class HeadConfig(PartConfig):
             )
         if self.step_size <= 0 or self.occupancy_resolution < 4:
             raise ConfigError("step_size > 0 and occupancy_resolution >= 4 required")
-        for name in ("checkpoint_every", "preview_every", "occupancy_interval"):
+        for name in ("checkpoint_every", "occupancy_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"head {name} must be at least 1, got {getattr(self, name)}")
+        if self.preview_every < 0:
+            raise ConfigError(
+                f"head preview_every {self.preview_every} cannot be negative (0: off)"
+            )
         if self.grid_implementation not in ("tcnn", "torch"):
             raise ConfigError(f"grid_implementation {self.grid_implementation!r}: tcnn or torch")
         if not 0 <= self.face_mask_fraction <= 1 or not 0 <= self.head_patch_fraction <= 1:

@@ -256,7 +256,8 @@ def train_head(
                 model.bake_grid(frames.landmarks[pick], rots, config.occupancy_threshold)
             msg = loop.done(step, parts["loss"])  # saves every checkpoint_every and at the end
             image = None
-            if step % config.preview_every == 0 or step == config.steps:
+            every = config.preview_every
+            if every and (step % every == 0 or step == config.steps):
                 image = preview_strip(model, shown, 0)
             yield Progress(STAGE, step, config.steps, msg, parts, image, metrics)
     return HeadTrainResult(folder, config.steps, loop.seconds, loop.final_loss)

@@ -98,7 +98,8 @@ class RefinerConfig(PartConfig):
     checkpoint_every: int = 250
     """Save weights and optimizer state every this many steps (and at the end)."""
     preview_every: int = 100
-    """Attach a preview (input upsampled | output | frame) to progress every this many steps."""
+    """Attach a preview (input upsampled | output | frame) to progress every this many steps
+    (0: none)."""
     seed: int = 0
     """Seed of weight initialisation and of the crop sampler."""
 
@@ -125,6 +126,10 @@ class RefinerConfig(PartConfig):
             )
         if self.cache_frames < 0:
             raise ConfigError(f"cache_frames {self.cache_frames} cannot be negative (0: all)")
-        for name in ("steps", "batch_size", "checkpoint_every", "preview_every"):
+        for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"refiner {name} must be at least 1, got {getattr(self, name)}")
+        if self.preview_every < 0:
+            raise ConfigError(
+                f"refiner preview_every {self.preview_every} cannot be negative (0: off)"
+            )

@@ -270,6 +270,7 @@ def train_refiner(
             torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
             opt.step()
             msg = loop.done(step, parts["loss"])
-            image = preview_strip(net, preview) if step % config.preview_every == 0 else None
+            due = config.preview_every and step % config.preview_every == 0
+            image = preview_strip(net, preview) if due else None
             yield Progress(STAGE, step, config.steps, msg, parts, image)
     return RefinerTrainResult(folder, config.steps, loop.seconds, loop.final_loss)

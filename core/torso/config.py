@@ -62,7 +62,8 @@ class TorsoConfig(PartConfig):
     checkpoint_every: int = 250
     """Save weights and optimizer state every this many steps (and at the end)."""
     preview_every: int = 100
-    """Attach a preview image (input head | output | ground truth) to progress every this many steps."""
+    """Attach a preview image (input head | output | ground truth) to progress every this many
+    steps (0: none)."""
     seed: int = 0
     """Seed of weight initialisation and of the training-pair sampler."""
 
@@ -78,6 +79,10 @@ class TorsoConfig(PartConfig):
             raise ConfigError("need 0 < crop_scale_min <= crop_scale_max <= 1")
         if self.output not in OUTPUT_MODES:
             raise ConfigError(f"output {self.output!r} must be one of {OUTPUT_MODES}")
-        for name in ("steps", "batch_size", "checkpoint_every", "preview_every"):
+        for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"torso {name} must be at least 1, got {getattr(self, name)}")
+        if self.preview_every < 0:
+            raise ConfigError(
+                f"torso preview_every {self.preview_every} cannot be negative (0: off)"
+            )

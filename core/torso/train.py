@@ -129,6 +129,7 @@ def train_torso(
             loss.backward()
             opt.step()
             msg = loop.done(step, parts["loss"])  # saves every checkpoint_every and at the end
-            image = preview_strip(net, preview) if step % config.preview_every == 0 else None
+            due = config.preview_every and step % config.preview_every == 0
+            image = preview_strip(net, preview) if due else None
             yield Progress(STAGE, step, config.steps, msg, parts, image)
     return TorsoTrainResult(folder, config.steps, loop.seconds, loop.final_loss)
