@@ -124,6 +124,33 @@ def test_the_mouth_mask_stays_inside_both_faces() -> None:
         assert (ref[..., 3] <= plain[..., 3] + 1e-6).all()
 
 
+@pytest.mark.parametrize("centre", [(150.0, 170.0), (30.0, 236.0)])  # in the frame; at its corner
+def test_the_reference_computed_around_the_mouth_equals_the_whole_frames(centre) -> None:
+    """aligned_mouth works only in mouth_box (a quarter of the frame here): inside it every value is
+    the whole frame's computation, outside it the whole frame's is zero."""
+    from talkstudio.core.refiner.reference import mouth_box
+
+    size = 256
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    cx, cy = centre
+    dst = np.stack([cx + 24 * np.cos(t), cy + 7 * np.sin(t)], axis=1)
+    src = np.stack([128 + 30 * np.cos(t + 0.1), 120 + 12 * np.sin(t)], axis=1)  # open, larger
+    u = np.linspace(0, 2 * np.pi, 27, endpoint=False)
+    dst_face = np.stack([cx + 40 * np.cos(u), cy - 30 + 50 * np.sin(u)], axis=1)  # jaw near
+    src_face = np.stack([128 + 90 * np.cos(u), 110 + 100 * np.sin(u)], axis=1)
+    whole = aligned_mouth(image, src, dst, src_face, dst_face, box=(0, 0, size, size))
+    near = aligned_mouth(image, src, dst, src_face, dst_face)
+    x0, y0, x1, y1 = mouth_box(dst, size)
+    assert (x1 - x0) * (y1 - y0) < 0.3 * size * size
+    assert whole[..., 3].max() > 0.99 and whole[..., 3].min() == 0.0
+    np.testing.assert_allclose(near, whole, atol=2e-6, rtol=0)
+    np.testing.assert_allclose(
+        lip_warp(src, dst, size, (x0, y0, x1, y1)), lip_warp(src, dst, size)[y0:y1, x0:x1]
+    )
+
+
 def test_the_bank_picks_the_nearest_mouth_and_skips_neighbours(demo_subject: Path) -> None:
     subject = Subject.open(demo_subject)
     frames = list(subject.steady_train_frames())

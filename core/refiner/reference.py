@@ -199,23 +199,51 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, shift[:, None]])
 
 
-def mouth_mask(points: np.ndarray, size: int) -> np.ndarray:
+Box = tuple[int, int, int, int]
+"""(x0, y0, x1, y1): the pixels x0 <= x < x1, y0 <= y < y1 of a frame."""
+
+
+def _whole(size: int) -> Box:
+    return (0, 0, size, size)
+
+
+def _mask_margin(points: np.ndarray) -> float:
+    """Pixels over which :func:`mouth_mask` fades out beyond the lips."""
+    return max(MASK_MARGIN * (float(np.ptp(points[:, 0])) or 1.0), 1.0)
+
+
+def mouth_box(points: np.ndarray, size: int) -> Box:
+    """The pixels where the reference of lips at ``points`` [20, 2] can be other than zero: the
+    lips grown by the mask's margin, and by the face inset beyond it (the face masks measure
+    depth from edges that far out), clipped to the frame."""
+    pts = np.asarray(points, np.float64)
+    grow = _mask_margin(pts) + FACE_INSET * max(float(np.ptp(pts[:, 0])), 1.0) + 2.0
+    lo = np.clip(np.floor(pts.min(axis=0) - grow), 0, size).astype(int)
+    hi = np.clip(np.ceil(pts.max(axis=0) + grow) + 1, 0, size).astype(int)
+    return int(lo[0]), int(lo[1]), int(max(hi[0], lo[0] + 1)), int(max(hi[1], lo[1] + 1))
+
+
+def mouth_mask(points: np.ndarray, size: int, box: Box | None = None) -> np.ndarray:
     """[size, size] float mask in [0, 1]: 1 inside the lips' convex hull, falling smoothly to 0
-    over :data:`MASK_MARGIN` of the mouth's width outside it."""
+    over :data:`MASK_MARGIN` of the mouth's width outside it. With ``box``, only those pixels
+    of the frame ([y1 - y0, x1 - x0]; the same values where the box holds all of the fade)."""
     import cv2
 
-    margin = max(MASK_MARGIN * (float(np.ptp(points[:, 0])) or 1.0), 1.0)
-    hull = cv2.convexHull(np.round(points).astype(np.int32))
-    outside = np.full((size, size), 255, np.uint8)
+    x0, y0, x1, y1 = box or _whole(size)
+    margin = _mask_margin(points)
+    hull = cv2.convexHull(np.round(points - np.array([x0, y0])).astype(np.int32))
+    outside = np.full((y1 - y0, x1 - x0), 255, np.uint8)
     cv2.fillConvexPoly(outside, hull, (0,))
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, 5)  # px to the hull, 0 inside
     return smoothstep(1.0 - dist / margin).astype(np.float32)
 
 
-def lip_warp(src_points: np.ndarray, dst_points: np.ndarray, size: int) -> np.ndarray:
+def lip_warp(
+    src_points: np.ndarray, dst_points: np.ndarray, size: int, box: Box | None = None
+) -> np.ndarray:
     """[size, size, 2] float32 map: for each pixel of the aligned mouth, where to read the
     reference frame whose lips are at ``src_points`` [20, 2], so that they land on
-    ``dst_points`` [20, 2].
+    ``dst_points`` [20, 2]. With ``box``, the map of those pixels only.
 
     The least-squares similarity (:func:`similarity`) places the mouth; a thin-plate spline
     through the 20 lip points then bends it so that every lip point lands on its target, and
@@ -230,10 +258,12 @@ def lip_warp(src_points: np.ndarray, dst_points: np.ndarray, size: int) -> np.nd
     src = np.asarray(src_points, np.float64)
     dst = np.asarray(dst_points, np.float64)
     inverse = similarity(dst, src).astype(np.float32)  # dst image -> reference image
+    x0, y0, x1, y1 = box or _whole(size)
     axis = np.arange(size, dtype=np.float32)
-    out = np.empty((size, size, 2), np.float32)
+    ax, ay = axis[x0:x1], axis[y0:y1]
+    out = np.empty((y1 - y0, x1 - x0, 2), np.float32)
     for k in range(2):  # the similarity's map, row by column
-        out[..., k] = inverse[k, 0] * axis[None, :] + inverse[k, 1] * axis[:, None] + inverse[k, 2]
+        out[..., k] = inverse[k, 0] * ax[None, :] + inverse[k, 1] * ay[:, None] + inverse[k, 2]
     residual = src - (dst @ inverse[:, :2].T.astype(np.float64) + inverse[:, 2])
     if np.abs(residual).max() < 1e-3:
         return out
@@ -246,8 +276,8 @@ def lip_warp(src_points: np.ndarray, dst_points: np.ndarray, size: int) -> np.nd
     points = np.concatenate([points, ring])
     values = np.concatenate([values, np.zeros_like(ring)])
     spline = RBFInterpolator(points, values, kernel="thin_plate_spline", smoothing=0.5)
-    lo = np.clip(np.floor(centre - reach).astype(int), 0, size - 1)
-    hi = np.clip(np.ceil(centre + reach).astype(int) + 1, lo + 1, size)
+    lo = np.clip(np.floor(centre - reach).astype(int), [x0, y0], [x1 - 1, y1 - 1])
+    hi = np.clip(np.ceil(centre + reach).astype(int) + 1, lo + 1, [x1, y1])
     # the bend is smooth: evaluated every BEND_STEP px and interpolated in between
     cx = np.arange(lo[0], hi[0] + BEND_STEP, BEND_STEP, dtype=np.float64)
     cy = np.arange(lo[1], hi[1] + BEND_STEP, BEND_STEP, dtype=np.float64)
@@ -259,7 +289,8 @@ def lip_warp(src_points: np.ndarray, dst_points: np.ndarray, size: int) -> np.nd
     fine = cv2.remap(bend, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     box = np.stack(np.meshgrid(axis[lo[0] : hi[0]], axis[lo[1] : hi[1]]), axis=-1)
     inside = (((box - centre) / reach) ** 2).sum(axis=-1) < 1.0
-    out[lo[1] : hi[1], lo[0] : hi[0]] += fine * inside[..., None]  # the similarity beyond the ring
+    # the similarity beyond the ring
+    out[lo[1] - y0 : hi[1] - y0, lo[0] - x0 : hi[0] - x0] += fine * inside[..., None]
     return out
 
 
@@ -280,13 +311,16 @@ def _merged(points: np.ndarray, values: np.ndarray, within: float = 1.0):
     return np.array(keep_p), np.array([np.mean(v, axis=0) for v in keep_v])
 
 
-def face_mask(outline: np.ndarray, size: int, inset: float) -> np.ndarray:
+def face_mask(outline: np.ndarray, size: int, inset: float, box: Box | None = None) -> np.ndarray:
     """[size, size] float mask in [0, 1]: 1 deeper than ``inset`` px inside the convex hull of
-    face ``outline`` points [N, 2], falling smoothly to 0 at the hull."""
+    face ``outline`` points [N, 2], falling smoothly to 0 at the hull. With ``box``, only those
+    pixels (the same values where they lie at least ``inset`` inside the box, or nearer the
+    hull's edge than the box's)."""
     import cv2
 
-    hull = cv2.convexHull(np.round(outline).astype(np.int32))
-    inside = np.zeros((size, size), np.uint8)
+    x0, y0, x1, y1 = box or _whole(size)
+    hull = cv2.convexHull(np.round(outline - np.array([x0, y0])).astype(np.int32))
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillConvexPoly(inside, hull, (255,))
     depth = cv2.distanceTransform(inside, cv2.DIST_L2, 5)  # px to the hull, 0 outside
     return smoothstep(depth / max(inset, 1.0)).astype(np.float32)
@@ -298,6 +332,7 @@ def aligned_mouth(
     dst_points: np.ndarray,
     src_face: np.ndarray | None = None,
     dst_face: np.ndarray | None = None,
+    box: Box | None = None,
 ) -> np.ndarray:
     """[S, S, 4] float in [0, 1]: ``image`` (uint8 [S, S, 3], a frame whose lips are at
     ``src_points`` [20, 2]) warped so its lips land on ``dst_points`` (:func:`lip_warp`), and
@@ -306,23 +341,32 @@ def aligned_mouth(
     With the face outlines of both frames (``src_face`` and ``dst_face`` [N, 2], the jaw and
     brow points), the mask also stays :data:`FACE_INSET` of the mouth's width inside both: the
     mouth region of another frame never brings that frame's cheek edge or background along, nor
-    covers the wanted face's own edge."""
+    covers the wanted face's own edge.
+
+    Only the pixels of :func:`mouth_box` are computed (a tenth of a 512² frame for a
+    frame-filling face), the rest is zero; ``box`` sets another (the whole frame, say).
+    """
     import cv2
 
     size = image.shape[0]
-    where = lip_warp(src_points, dst_points, size)
+    box = box or mouth_box(dst_points, size)
+    x0, y0, x1, y1 = box
+    where = lip_warp(src_points, dst_points, size, box)
     # bicubic: bilinear resampling at sub-pixel shifts smooths away the fine detail the
     # reference is there for (German_20s: mouth sharpness ratio 0.63 bilinear, 0.90 bicubic)
     warped = cv2.remap(
         image, where[..., 0], where[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
     ).astype(np.float32)
-    mask = mouth_mask(dst_points, size)
+    mask = mouth_mask(dst_points, size, box)
     if src_face is not None and dst_face is not None:
         inset = FACE_INSET * max(float(np.ptp(np.asarray(dst_points)[:, 0])), 1.0)
-        src_inside = face_mask(src_face, size, inset)
+        src_inside = face_mask(src_face, size, inset)  # read anywhere in the source frame
         src_there = cv2.remap(src_inside, where[..., 0], where[..., 1], cv2.INTER_LINEAR)
-        mask *= face_mask(dst_face, size, inset) * src_there  # remap: 0 outside the frame
-    return np.dstack([warped / 255.0 * mask[..., None], mask])
+        mask *= face_mask(dst_face, size, inset, box) * src_there  # remap: 0 outside the frame
+    out = np.zeros((size, size, 4), np.float32)
+    out[y0:y1, x0:x1, :3] = warped * (mask / 255.0)[..., None]
+    out[y0:y1, x0:x1, 3] = mask
+    return out
 
 
 class MouthReference:
