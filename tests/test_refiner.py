@@ -150,7 +150,7 @@ def test_the_cache_renders_in_two_processes_as_in_one_and_resumes(subject: Path)
 
     s = Subject.open(subject)
     head = HeadModel.load(s.model_dir("head"))
-    frames = s.steady_train_frames()[:5]
+    frames = s.steady_train_frames()[:10]
     path = cache_path(s, 32)  # a side no other test caches at
     one = run_job(build_cache(s, head, frames, 32))  # one thread: rendered here
     path.unlink()
@@ -159,14 +159,15 @@ def test_the_cache_renders_in_two_processes_as_in_one_and_resumes(subject: Path)
     for record in job:
         if record.step == 2 and "rendered" in record.message:
             break
+    assert len(mp.active_children()) == 2, "two worker processes render the frames"
     job.close()  # a cancel keeps the frames rendered so far
     records: list = []
     two = run_job(build_cache(s, head, frames, 32), records.append)
-    assert records[0].message == "2 of 5 frames cached"
-    assert [r.step for r in records[1:]] == [3, 4, 5]
+    assert records[0].message == "2 of 10 frames cached"
+    assert [r.step for r in records[1:]] == list(range(3, 11))
     assert not mp.active_children(), "the workers must have ended"
     path.unlink()
-    assert two.shape == one.shape == (5, 5, 32, 32) and one.float().mean() > 1
+    assert two.shape == one.shape == (10, 5, 32, 32) and one.float().mean() > 1
     assert (two.int() - one.int()).abs().max() <= 1  # threads sum in another order
 
 

@@ -36,6 +36,8 @@ from .net import upsample
 
 SAVE_EVERY = 25
 """Frames rendered between two saves of the cache."""
+PARALLEL_FROM = 8
+"""Frames left to render from which two processes pay for their start (a few seconds each)."""
 STAGE = REFINER_CACHE_STAGE
 
 
@@ -180,7 +182,8 @@ def build_cache(
 
     Frames already cached for this head are not rendered again; progress is reported per frame.
     On the CPU the frames are rendered in two processes when torch has two threads or more
-    (:func:`talkstudio.core.training.local_processes`).
+    (:func:`talkstudio.core.training.local_processes`) and at least :data:`PARALLEL_FROM` are
+    left to render.
     """
     path = cache_path(subject, size)
     key = head_fingerprint(subject)
@@ -189,7 +192,7 @@ def build_cache(
     todo = [i for i in frames if i not in done]
     yield Progress(STAGE, len(done), len(frames), f"{len(done)} of {len(frames)} frames cached")
     fresh = 0
-    workers = local_processes(head.device) if len(todo) > 1 else 1
+    workers = local_processes(head.device) if len(todo) >= PARALLEL_FROM else 1
     try:
         for i, x in _rendered(head, subject, todo, size, workers):
             done[i] = x
