@@ -212,12 +212,17 @@ def _mask_margin(points: np.ndarray) -> float:
     return max(MASK_MARGIN * (float(np.ptp(points[:, 0])) or 1.0), 1.0)
 
 
+def _face_inset(points: np.ndarray) -> float:
+    """Pixels the mask of :func:`aligned_mouth` stays inside the face outlines."""
+    return FACE_INSET * max(float(np.ptp(np.asarray(points)[:, 0])), 1.0)
+
+
 def mouth_box(points: np.ndarray, size: int) -> Box:
     """The pixels where the reference of lips at ``points`` [20, 2] can be other than zero: the
     lips grown by the mask's margin, and by the face inset beyond it (the face masks measure
     depth from edges that far out), clipped to the frame."""
     pts = np.asarray(points, np.float64)
-    grow = _mask_margin(pts) + FACE_INSET * max(float(np.ptp(pts[:, 0])), 1.0) + 2.0
+    grow = _mask_margin(pts) + _face_inset(pts) + 2.0
     lo = np.clip(np.floor(pts.min(axis=0) - grow), 0, size).astype(int)
     hi = np.clip(np.ceil(pts.max(axis=0) + grow) + 1, 0, size).astype(int)
     return int(lo[0]), int(lo[1]), int(max(hi[0], lo[0] + 1)), int(max(hi[1], lo[1] + 1))
@@ -359,7 +364,7 @@ def aligned_mouth(
     ).astype(np.float32)
     mask = mouth_mask(dst_points, size, box)
     if src_face is not None and dst_face is not None:
-        inset = FACE_INSET * max(float(np.ptp(np.asarray(dst_points)[:, 0])), 1.0)
+        inset = _face_inset(dst_points)
         src_inside = face_mask(src_face, size, inset)  # read anywhere in the source frame
         src_there = cv2.remap(src_inside, where[..., 0], where[..., 1], cv2.INTER_LINEAR)
         mask *= face_mask(dst_face, size, inset, box) * src_there  # remap: 0 outside the frame
