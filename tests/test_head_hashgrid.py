@@ -160,3 +160,18 @@ def test_tcnn_matches_torch_reference_forward_and_backward() -> None:
     grad_fused = fused.flat.grad.view_as(ref.params).float()
     assert list(fused.state_dict()) == ["params"]
     torch.testing.assert_close(grad_fused, ref.params.grad, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("block", [7, 16, 1000])
+def test_point_blocks_give_the_same_rows_and_weights(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from talkstudio.core.head import hashgrid
+
+    x = torch.rand(50, 3)
+    want_rows, want_weights = hashgrid.grid_indices_and_weights(x, SMALL)
+    monkeypatch.setattr(hashgrid, "POINT_BLOCK", block)
+    rows, weights = hashgrid.grid_indices_and_weights(x, SMALL)
+    assert torch.equal(rows, want_rows) and torch.equal(weights, want_weights)
+    empty_rows, empty_weights = hashgrid.grid_indices_and_weights(x[:0], SMALL)
+    assert empty_rows.shape == (SMALL.levels, 0, 8) and empty_weights.shape == (SMALL.levels, 0, 8)

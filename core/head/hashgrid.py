@@ -17,6 +17,7 @@ parameter vector (see :mod:`.encoding`):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -72,58 +73,93 @@ def _int32(value: int) -> int:
     return value - (1 << 32) if value >= (1 << 31) else value
 
 
+@functools.lru_cache(maxsize=16)
+def _level_constants(
+    layout: GridLayout, dtype: torch.dtype, device: torch.device
+) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-level constants of ``layout`` shaped for [L, 3, N] / [L, N, 8] broadcasting: the number
+    of dense levels (a prefix: a level is dense iff ``resolution**3 <= 2**log2_table_size``, and
+    the resolution grows with the level), scales [L, 1, 1], per-axis index multipliers
+    [L, 3, 1] (int32: ``1, r, r^2`` dense, the hash primes hashed), row counts and offsets
+    [L, 1, 1] (int32)."""
+    levels = range(layout.levels)
+    dense = [layout.resolution(lv) ** 3 <= layout.rows(lv) for lv in levels]
+    n_dense = sum(dense)
+    assert all(dense[:n_dense]) and not any(dense[n_dense:]), "dense levels must come first"
+    primes = [_int32(p) for p in PRIMES]
+    mult = [
+        [1, layout.resolution(lv), layout.resolution(lv) ** 2] if dense[lv] else primes
+        for lv in levels
+    ]
+    col = {"device": device}
+    return (
+        n_dense,
+        torch.tensor([layout.scale(lv) for lv in levels], dtype=dtype, **col)[:, None, None],
+        torch.tensor(mult, dtype=torch.int32, **col)[:, :, None],
+        torch.tensor([layout.rows(lv) for lv in levels], dtype=torch.int32, **col)[:, None, None],
+        torch.tensor(layout.offsets()[:-1], dtype=torch.int32, **col)[:, None, None],
+    )
+
+
 def grid_indices_and_weights(
     x: torch.Tensor, layout: GridLayout
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Table rows [L, N, 8] (int32) and trilinear weights [L, N, 8] of ``x`` [N, 3] in [0, 1].
 
     Rows include each level's offset into the flat table. Corner ``c`` of the 8 is
-    ``(cx, cy, cz) = (c>>2&1, c>>1&1, c&1)``. Every level works on contiguous [N] vectors per
-    axis and corner (broadcasting over size-2 axes is several times slower on CPU). The hash
-    multiplies in int32 with wrap-around, which keeps exactly the low 32 bits that the uint32
-    hash keeps; hashed tables have power-of-two sizes, so the modulo is a bit mask.
+    ``(cx, cy, cz) = (c>>2&1, c>>1&1, c&1)``. All levels are computed together on [L, 3, N]
+    tensors (N contiguous: broadcasting over size-2 axes is several times slower on CPU), the
+    dense levels and the hashed ones each as one block: a training step's small batches cost
+    per operation, not per point. The hash multiplies in int32 with wrap-around, which keeps
+    exactly the low 32 bits that the uint32 hash keeps; hashed tables have power-of-two sizes,
+    so the modulo is a bit mask.
     """
-    n, dev = x.shape[0], x.device
-    offsets = layout.offsets()
-    rows = torch.empty(layout.levels, n, 8, dtype=torch.int32, device=dev)
-    weights = torch.empty(layout.levels, n, 8, dtype=x.dtype, device=dev)
+    levels, n = layout.levels, x.shape[0]
+    rows = torch.empty(levels, n, 8, dtype=torch.int32, device=x.device)
+    weights = torch.empty(levels, n, 8, dtype=x.dtype, device=x.device)
     xt = x.clamp(0.0, 1.0).T.contiguous()  # [3, N]
-    primes = torch.tensor([_int32(p) for p in PRIMES], dtype=torch.int32, device=dev)[:, None]
-    for level in range(layout.levels):
-        res, size = layout.resolution(level), layout.rows(level)
-        pos = xt * layout.scale(level) + 0.5  # [3, N]
-        low = torch.floor(pos)
-        frac = pos - low
-        dense = res**3 <= size
-        if dense:
-            mult = torch.tensor([1, res, res * res], dtype=torch.int32, device=dev)[:, None]
-        else:
-            mult = primes
-        t0 = low.to(torch.int32) * mult  # [3, N] per-axis terms of the low corner
-        t1 = t0 + mult  # ... and of the high corner
-        w1 = frac
-        w0 = 1.0 - frac
-        out, wout = rows[level], weights[level]  # [N, 8]: corners written in place (strided)
-        for cx in (0, 1):
-            tx, wx = (t1[0], w1[0]) if cx else (t0[0], w0[0])
-            for cy in (0, 1):
-                ty, wy = (t1[1], w1[1]) if cy else (t0[1], w0[1])
-                txy = tx + ty if dense else tx ^ ty
-                wxy = wx * wy
-                for cz in (0, 1):
-                    c = cx * 4 + cy * 2 + cz
-                    tz, wz = (t1[2], w1[2]) if cz else (t0[2], w0[2])
-                    if dense:
-                        torch.add(txy, tz, out=out[:, c])
-                    else:
-                        torch.bitwise_xor(txy, tz, out=out[:, c])
-                    torch.mul(wxy, wz, out=wout[:, c])
-        if dense:
-            out.remainder_(size)
-        else:
-            out.bitwise_and_(size - 1)
-        out.add_(offsets[level])
+    step = -(-n // max(-(-n // POINT_BLOCK), 1))  # equal blocks of at most POINT_BLOCK
+    for start in range(0, n, max(step, 1)):
+        end = min(start + step, n)
+        _block_indices(xt[:, start:end], layout, rows[:, start:end], weights[:, start:end])
     return rows, weights
+
+
+POINT_BLOCK = 2048
+"""Points whose indices and weights are computed together: [L, 3, block] blocks that stay in
+the CPU's cache (larger ones ran several times slower per point on a 2-core AMD EPYC)."""
+
+
+def _block_indices(
+    xt: torch.Tensor, layout: GridLayout, rows: torch.Tensor, weights: torch.Tensor
+) -> None:
+    """:func:`grid_indices_and_weights` of points ``xt`` [3, n] into ``rows`` / ``weights``
+    [L, n, 8]."""
+    n_dense, scale, mult, size, offset = _level_constants(layout, xt.dtype, xt.device)
+    levels = layout.levels
+    pos = (xt[None] * scale).add_(0.5)  # [L, 3, n]
+    low = torch.floor(pos)
+    w1 = pos.sub_(low)  # fraction towards the high corner
+    w0 = 1.0 - w1
+    t0 = low.to(torch.int32).mul_(mult)  # [L, 3, n] per-axis terms of the low corner
+    t1 = t0 + mult  # ... and of the high corner
+    blocks = [(slice(0, n_dense), torch.add), (slice(n_dense, levels), torch.bitwise_xor)]
+    blocks = [(b, op) for b, op in blocks if b.start < b.stop]
+    t, w = (t0, t1), (w0, w1)
+    for cx in (0, 1):
+        for cy in (0, 1):
+            wxy = w[cx][:, 0] * w[cy][:, 1]  # [L, n]
+            for block, combine in blocks:
+                txy = combine(t[cx][block, 0], t[cy][block, 1])
+                for cz in (0, 1):
+                    combine(txy, t[cz][block, 2], out=rows[block, :, cx * 4 + cy * 2 + cz])
+            for cz in (0, 1):
+                torch.mul(wxy, w[cz][:, 2], out=weights[:, :, cx * 4 + cy * 2 + cz])
+    if n_dense:
+        rows[:n_dense].remainder_(size[:n_dense])
+    if n_dense < levels:
+        rows[n_dense:].bitwise_and_(size[n_dense:] - 1)
+    rows.add_(offset)
 
 
 def _scatter_rows(rows: torch.Tensor, values: torch.Tensor, num_rows: int) -> torch.Tensor:
