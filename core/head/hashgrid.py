@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -91,13 +92,15 @@ def _level_constants(
         [1, layout.resolution(lv), layout.resolution(lv) ** 2] if dense[lv] else primes
         for lv in levels
     ]
-    col = {"device": device}
+    i32 = torch.int32
     return (
         n_dense,
-        torch.tensor([layout.scale(lv) for lv in levels], dtype=dtype, **col)[:, None, None],
-        torch.tensor(mult, dtype=torch.int32, **col)[:, :, None],
-        torch.tensor([layout.rows(lv) for lv in levels], dtype=torch.int32, **col)[:, None, None],
-        torch.tensor(layout.offsets()[:-1], dtype=torch.int32, **col)[:, None, None],
+        torch.tensor([layout.scale(lv) for lv in levels], dtype=dtype, device=device)[
+            :, None, None
+        ],
+        torch.tensor(mult, dtype=i32, device=device)[:, :, None],
+        torch.tensor([layout.rows(lv) for lv in levels], dtype=i32, device=device)[:, None, None],
+        torch.tensor(layout.offsets()[:-1], dtype=i32, device=device)[:, None, None],
     )
 
 
@@ -143,8 +146,11 @@ def _block_indices(
     w0 = 1.0 - w1
     t0 = low.to(torch.int32).mul_(mult)  # [L, 3, n] per-axis terms of the low corner
     t1 = t0 + mult  # ... and of the high corner
-    blocks = [(slice(0, n_dense), torch.add), (slice(n_dense, levels), torch.bitwise_xor)]
-    blocks = [(b, op) for b, op in blocks if b.start < b.stop]
+    combiners: list[tuple[slice, Callable[..., torch.Tensor]]] = [
+        (slice(0, n_dense), torch.add),
+        (slice(n_dense, levels), torch.bitwise_xor),
+    ]
+    blocks = [(b, op) for b, op in combiners if b.start < b.stop]
     t, w = (t0, t1), (w0, w1)
     for cx in (0, 1):
         for cy in (0, 1):
