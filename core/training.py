@@ -18,9 +18,12 @@ step bookkeeping of a trainer that saves every few steps, at the end and when it
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import signal
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +79,48 @@ def local_processes(device: torch.device) -> int:
     if device.type != "cpu":
         return 1
     return min(2, torch.get_num_threads())
+
+
+PARALLEL_FROM = 8
+"""Pieces of work left from which :func:`process_map`'s processes pay for their start (a few
+seconds each: torch is imported and the model loaded again)."""
+
+_worker_state: Any = None
+"""What a :func:`process_map` worker's ``setup`` returned."""
+
+
+def _start_worker(threads: int, setup: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    global _worker_state
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the parent, which stops us
+    torch.set_num_threads(threads)
+    _worker_state = setup(*args)
+
+
+def _work_in_worker(work: Callable[[Any, Any], Any], item: Any) -> Any:
+    return work(_worker_state, item)
+
+
+def process_map(
+    setup: Callable[..., Any],
+    args: tuple[Any, ...],
+    work: Callable[[Any, Any], Any],
+    items: Sequence[Any],
+    workers: int,
+) -> Generator[Any, None, None]:
+    """``work(state, item)`` of each of ``items``, in order, in ``workers`` spawned processes
+    (each with its share of torch's threads) whose ``state`` is ``setup(*args)``, made once per
+    process. ``setup`` and ``work`` are module-level functions (they are pickled by name).
+    Closing the iterator drops the items not started and waits for those being worked on."""
+    threads = max(1, torch.get_num_threads() // max(workers, 1))
+    ctx = mp.get_context("spawn")  # no fork of a process that runs torch threads (or Qt)
+    with ProcessPoolExecutor(workers, ctx, _start_worker, (threads, setup, args)) as pool:
+        futures = [pool.submit(_work_in_worker, work, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 @contextmanager

@@ -404,3 +404,33 @@ def test_cli_trains_and_reports(
     scored = [r["frame"] for r in report["model"]]
     assert len(val) > 3 and len(scored) == 3
     assert scored[0] == val[0] and scored[-1] == val[-1] and val[0] < scored[1] < val[-1]
+
+
+def test_evaluation_renders_in_two_processes_as_in_one(
+    synth_subject: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from talkstudio.core import training
+    from talkstudio.core.head import evaluate
+
+    out = tmp_path / "head"
+    cfg = HeadConfig(steps=20, **(TINY | {"patch_size": 16}))  # type: ignore[arg-type]
+    list(train_head(synth_subject, cfg, "cpu", out_dir=out))
+    frames = list(range(training.PARALLEL_FROM))
+    with training.torch_threads(1):  # one thread: rendered here
+        one = evaluate_head(synth_subject, out, frames=frames, strip_frames=2)
+    calls: list[int] = []
+
+    def counted(*args: object) -> object:
+        calls.append(int(args[-1]))  # type: ignore[call-overload]
+        return training.process_map(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(evaluate, "process_map", counted)
+    with training.torch_threads(2):  # two threads: two processes with one each
+        two = evaluate_head(synth_subject, out, frames=frames, strip_frames=2)
+    assert calls == [2]
+    assert two.frames == one.frames == frames
+    for a, b in zip(one.model, two.model):
+        assert a.psnr_head == pytest.approx(b.psnr_head, abs=0.01)
+        assert a.psnr_mouth_mean_lm == pytest.approx(b.psnr_mouth_mean_lm, abs=0.01)
+    assert one.strip is not None and two.strip is not None
+    assert np.abs(one.strip.astype(int) - two.strip.astype(int)).max() <= 1

@@ -11,7 +11,8 @@ with the true landmarks than with the mean ones shows that the landmark conditio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from .. import metrics
 from ..fidelity import evenly_spaced
 from ..landmarks import MOUTH
 from ..subject import Subject
+from ..training import PARALLEL_FROM, local_processes, process_map
 from .data import FrameSet, resize_rgb
 from .model import HeadModel, resolve_device
 
@@ -96,6 +98,23 @@ def _scores(frame: int, pred: np.ndarray, truth: np.ndarray, head: np.ndarray, m
     )
 
 
+RenderJob = tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor | None]
+"""A validation frame's K, pose, landmarks [K, 3], backdrop [S, S, 3] and the subject's mean
+landmarks [K, 3] to render it from as well (None: not)."""
+
+
+@torch.no_grad()
+def _render_pair(model: HeadModel, job: RenderJob) -> tuple[np.ndarray, np.ndarray | None]:
+    """A frame rendered from its own landmarks and, when asked, from the mean ones, [S, S, 3]."""
+    K, pose, landmarks, backdrop, mean_lms = job
+    backdrop = backdrop.to(model.device)
+    pred = model.render(K, pose, landmarks, backdrop).rgb.clamp(0, 1).cpu().numpy()
+    if mean_lms is None:
+        return pred, None
+    alt = model.render(K, pose, mean_lms, backdrop).rgb.clamp(0, 1).cpu().numpy()
+    return pred, alt
+
+
 @torch.no_grad()
 def evaluate_head(
     subject_dir: str | Path,
@@ -118,22 +137,30 @@ def evaluate_head(
     data = FrameSet.load(subject, idx, size)
     mean_frame = mean_training_frame(subject, size)
     mean_lms = torch.from_numpy(np.asarray(subject.tracks.mean_shape, np.float32))
+    mean = mean_lms if mean_landmarks else None
     shown = set(evenly_spaced(len(idx), strip_frames))
+    jobs = [
+        (data.K, data.pose[j], data.landmarks[j], data.backdrop(j).cpu(), mean)
+        for j in range(len(idx))
+    ]
+    workers = local_processes(model.device) if len(jobs) >= PARALLEL_FROM else 1
+    renders: Generator[tuple[np.ndarray, np.ndarray | None], None, None]
+    if workers > 1:
+        renders = process_map(HeadModel.load, (str(folder),), _render_pair, jobs, workers)
+    else:
+        renders = (_render_pair(model, job) for job in jobs)
     rows, ours, base = [], [], []
-    for j, i in enumerate(idx):
-        truth = data.image(j).numpy()
-        head = data.head_mask(j).numpy()
-        mouth = metrics.box_mask((size, size), data.lm2d[j][list(MOUTH)], MOUTH_MARGIN * size)
-        backdrop = data.backdrop(j)
-        img = model.render(data.K, data.pose[j], data.landmarks[j], backdrop)
-        pred = img.rgb.clamp(0, 1).cpu().numpy()
-        score = _scores(i, pred, truth, head, mouth)
-        if mean_landmarks:
-            alt = model.render(data.K, data.pose[j], mean_lms, backdrop).rgb.clamp(0, 1)
-            score.psnr_mouth_mean_lm = metrics.psnr(alt.cpu().numpy(), truth, mouth)
-        ours.append(score)
-        base.append(_scores(i, mean_frame, truth, head, mouth))
-        if j in shown:
-            rows.append(np.concatenate([pred, truth], axis=1))
+    with closing(renders):  # an error here stops the render processes
+        for j, (i, (pred, alt)) in enumerate(zip(idx, renders)):
+            truth = data.image(j).numpy()
+            head = data.head_mask(j).numpy()
+            mouth = metrics.box_mask((size, size), data.lm2d[j][list(MOUTH)], MOUTH_MARGIN * size)
+            score = _scores(i, pred, truth, head, mouth)
+            if alt is not None:
+                score.psnr_mouth_mean_lm = metrics.psnr(alt, truth, mouth)
+            ours.append(score)
+            base.append(_scores(i, mean_frame, truth, head, mouth))
+            if j in shown:
+                rows.append(np.concatenate([pred, truth], axis=1))
     strip = (np.concatenate(rows, axis=0) * 255).round().astype(np.uint8) if rows else None
     return HeadReport(size, ours, base, strip)

@@ -13,10 +13,7 @@ saved every ``SAVE_EVERY`` frames, atomically, so a cancelled render resumes whe
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
-import signal
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +28,11 @@ from ..presets import REFINER_CACHE_STAGE
 from ..progress import Job, Progress
 from ..subject import Subject
 from ..torso.compose import Compositor
-from ..training import local_processes
+from ..training import PARALLEL_FROM, local_processes, process_map
 from .net import upsample
 
 SAVE_EVERY = 25
 """Frames rendered between two saves of the cache."""
-PARALLEL_FROM = 8
-"""Frames left to render from which two processes pay for their start (a few seconds each)."""
 STAGE = REFINER_CACHE_STAGE
 
 
@@ -134,21 +129,13 @@ def _as_cached(x: torch.Tensor) -> np.ndarray:
     return (x.clamp(0.0, 1.0).cpu() * 255.0).round().to(torch.uint8).numpy()
 
 
-_worker: tuple[HeadModel, Subject, int] | None = None
-"""A cache worker process's head, subject and render side (:func:`_start_worker`)."""
-
-
-def _start_worker(subject_dir: str, size: int, threads: int) -> None:
-    global _worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the trainer, which stops us
-    torch.set_num_threads(threads)
+def _load_worker(subject_dir: str, size: int) -> tuple[HeadModel, Subject, int]:
     subject = Subject.open(Path(subject_dir))
-    _worker = (HeadModel.load(subject.model_dir("head")), subject, size)
+    return HeadModel.load(subject.model_dir("head")), subject, size
 
 
-def _render_in_worker(frame: int) -> np.ndarray:
-    assert _worker is not None, "the worker was not started"
-    head, subject, size = _worker
+def _render_in_worker(state: tuple[HeadModel, Subject, int], frame: int) -> np.ndarray:
+    head, subject, size = state
     return _as_cached(render_inputs(head, subject, frame, size))
 
 
@@ -156,23 +143,13 @@ def _rendered(
     head: HeadModel, subject: Subject, frames: Sequence[int], size: int, workers: int
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(frame, uint8 [5, L, L] input) of each of ``frames`` in order, rendered here or, with
-    ``workers`` > 1, in that many processes (spawned, each with its share of torch's threads).
-    Closing the iterator drops the frames not started and waits for those being rendered."""
+    ``workers`` > 1, in that many processes (:func:`~talkstudio.core.training.process_map`)."""
     if workers <= 1:
         for i in frames:
             yield i, _as_cached(render_inputs(head, subject, i, size))
         return
-    threads = max(1, torch.get_num_threads() // workers)
-    ctx = mp.get_context("spawn")  # no fork of a process that runs torch threads (or Qt)
-    args = (str(subject.root), size, threads)
-    with ProcessPoolExecutor(workers, ctx, _start_worker, args) as pool:
-        futures = [pool.submit(_render_in_worker, i) for i in frames]
-        try:
-            for i, future in zip(frames, futures):
-                yield i, future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    args = (str(subject.root), size)
+    yield from zip(frames, process_map(_load_worker, args, _render_in_worker, frames, workers))
 
 
 def build_cache(
