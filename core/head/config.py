@@ -93,8 +93,11 @@ class HeadConfig(PartConfig):
     """Early ray termination threshold when rendering."""
     train_stop_transmittance: float = 1e-3
     """Early ray termination threshold during training."""
-    march_chunk: int = 4
-    """Samples per ray in the first round between early-termination checks (then doubling)."""
+    march_chunk: int = 8
+    """Samples per ray in the first round between early-termination checks (then doubling up to
+    16). 8 rather than 4: a training step on German_20s then marches in fewer rounds and
+    evaluates fewer samples in all (21.3 against 22.0 thousand; the rounds run 8 + 16 + 16 …
+    against 4 + 8 + 16 …), about 10 % faster a step on 2 CPU cores."""
     fast_render: bool = True
     """Render (not train) with :mod:`.fast_march` (samples made as the rays advance, colour only
     where it shows, a sparse landmark code); False: the reference path. Both give the same
