@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -110,10 +109,10 @@ def grid_indices_and_weights(
     """Table rows [L, N, 8] (int32) and trilinear weights [L, N, 8] of ``x`` [N, 3] in [0, 1].
 
     Rows include each level's offset into the flat table. Corner ``c`` of the 8 is
-    ``(cx, cy, cz) = (c>>2&1, c>>1&1, c&1)``. All levels are computed together on [L, 3, N]
-    tensors (N contiguous: broadcasting over size-2 axes is several times slower on CPU), the
-    dense levels and the hashed ones each as one block: a training step's small batches cost
-    per operation, not per point. The hash multiplies in int32 with wrap-around, which keeps
+    ``(cx, cy, cz) = (c>>2&1, c>>1&1, c&1)``. All levels and corners are computed together
+    (N stays the contiguous axis), the dense levels and the hashed ones each as one block, in
+    blocks of :data:`POINT_BLOCK` points: a training step's small batches cost per operation,
+    and large blocks fall out of the cache. The hash multiplies in int32 with wrap-around, which keeps
     exactly the low 32 bits that the uint32 hash keeps; hashed tables have power-of-two sizes,
     so the modulo is a bit mask.
     """
@@ -137,35 +136,38 @@ def _block_indices(
     xt: torch.Tensor, layout: GridLayout, rows: torch.Tensor, weights: torch.Tensor
 ) -> None:
     """:func:`grid_indices_and_weights` of points ``xt`` [3, n] into ``rows`` / ``weights``
-    [L, n, 8]."""
+    [L, n, 8]: the 8 corners are made at once as [L, 2, 2, 2, n] (x, y, z corner, point) by
+    broadcasting the low and high corners' per-axis terms, then moved to the corner-last layout."""
     n_dense, scale, mult, size, offset = _level_constants(layout, xt.dtype, xt.device)
-    levels = layout.levels
+    levels, n = layout.levels, xt.shape[1]
     pos = (xt[None] * scale).add_(0.5)  # [L, 3, n]
     low = torch.floor(pos)
     w1 = pos.sub_(low)  # fraction towards the high corner
-    w0 = 1.0 - w1
     t0 = low.to(torch.int32).mul_(mult)  # [L, 3, n] per-axis terms of the low corner
-    t1 = t0 + mult  # ... and of the high corner
-    combiners: list[tuple[slice, Callable[..., torch.Tensor]]] = [
-        (slice(0, n_dense), torch.add),
-        (slice(n_dense, levels), torch.bitwise_xor),
-    ]
-    blocks = [(b, op) for b, op in combiners if b.start < b.stop]
-    t, w = (t0, t1), (w0, w1)
-    for cx in (0, 1):
-        for cy in (0, 1):
-            wxy = w[cx][:, 0] * w[cy][:, 1]  # [L, n]
-            for block, combine in blocks:
-                txy = combine(t[cx][block, 0], t[cy][block, 1])
-                for cz in (0, 1):
-                    combine(txy, t[cz][block, 2], out=rows[block, :, cx * 4 + cy * 2 + cz])
-            for cz in (0, 1):
-                torch.mul(wxy, w[cz][:, 2], out=weights[:, :, cx * 4 + cy * 2 + cz])
+    t = torch.stack([t0, t0 + mult], 1)  # [L, 2, 3, n]: low / high corner, axis, point
+    w = torch.stack([1.0 - w1, w1], 1)
+    corner_w = w[:, :, None, None, 0] * w[:, None, :, None, 1] * w[:, None, None, :, 2]
+    corner = torch.empty(levels, 2, 2, 2, n, dtype=torch.int32, device=xt.device)
+    dense, hashed = slice(0, n_dense), slice(n_dense, levels)
     if n_dense:
-        rows[:n_dense].remainder_(size[:n_dense])
+        tx, ty, tz = (
+            t[dense, :, None, None, 0],
+            t[dense, None, :, None, 1],
+            t[dense, None, None, :, 2],
+        )
+        torch.add(tx + ty, tz, out=corner[dense])
+        corner[dense].remainder_(size[dense, :, :, None, None])
     if n_dense < levels:
-        rows[n_dense:].bitwise_and_(size[n_dense:] - 1)
-    rows.add_(offset)
+        tx, ty, tz = (
+            t[hashed, :, None, None, 0],
+            t[hashed, None, :, None, 1],
+            t[hashed, None, None, :, 2],
+        )
+        torch.bitwise_xor(tx ^ ty, tz, out=corner[hashed])
+        corner[hashed].bitwise_and_(size[hashed, :, :, None, None] - 1)
+    corner.add_(offset[:, :, :, None, None])
+    rows.copy_(corner.reshape(levels, 8, n).transpose(1, 2))
+    weights.copy_(corner_w.reshape(levels, 8, n).transpose(1, 2))
 
 
 def _scatter_rows(rows: torch.Tensor, values: torch.Tensor, num_rows: int) -> torch.Tensor:
