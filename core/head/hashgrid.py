@@ -112,9 +112,9 @@ def grid_indices_and_weights(
     ``(cx, cy, cz) = (c>>2&1, c>>1&1, c&1)``. All levels and corners are computed together
     (N stays the contiguous axis), the dense levels and the hashed ones each as one block, in
     blocks of :data:`POINT_BLOCK` points: a training step's small batches cost per operation,
-    and large blocks fall out of the cache. The hash multiplies in int32 with wrap-around, which keeps
-    exactly the low 32 bits that the uint32 hash keeps; hashed tables have power-of-two sizes,
-    so the modulo is a bit mask.
+    and large blocks fall out of the cache. The hash multiplies in int32 with wrap-around,
+    which keeps exactly the low 32 bits that the uint32 hash keeps; hashed tables have
+    power-of-two sizes, so the modulo is a bit mask.
     """
     levels, n = layout.levels, x.shape[0]
     rows = torch.empty(levels, n, 8, dtype=torch.int32, device=x.device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,8 @@ def _rendered(
             yield i, _as_cached(render_inputs(head, subject, i, size))
         return
     args = (str(subject.root), size)
-    yield from zip(frames, process_map(_load_worker, args, _render_in_worker, frames, workers))
+    with closing(process_map(_load_worker, args, _render_in_worker, frames, workers)) as done:
+        yield from zip(frames, done)  # closing this stops the processes
 
 
 def build_cache(
