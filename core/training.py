@@ -106,12 +106,19 @@ def process_map(
     work: Callable[[Any, Any], Any],
     items: Sequence[Any],
     workers: int,
+    state: Any,
 ) -> Generator[Any, None, None]:
-    """``work(state, item)`` of each of ``items``, in order, in ``workers`` spawned processes
-    (each with its share of torch's threads) whose ``state`` is ``setup(*args)``, made once per
-    process. ``setup`` and ``work`` are module-level functions (they are pickled by name).
-    Closing the iterator drops the items not started and waits for those being worked on."""
-    threads = max(1, torch.get_num_threads() // max(workers, 1))
+    """``work(state, item)`` of each of ``items``, in order: here on ``state`` when ``workers``
+    is 1 or fewer than :data:`PARALLEL_FROM` items are left, else in ``workers`` spawned
+    processes (each with its share of torch's threads) whose state is ``setup(*args)``, made
+    once per process. ``setup`` and ``work`` are module-level functions (they are pickled by
+    name). Closing the iterator drops the items not started and waits for those being worked
+    on."""
+    if workers <= 1 or len(items) < PARALLEL_FROM:
+        for item in items:
+            yield work(state, item)
+        return
+    threads = max(1, torch.get_num_threads() // workers)
     ctx = mp.get_context("spawn")  # no fork of a process that runs torch threads (or Qt)
     with ProcessPoolExecutor(workers, ctx, _start_worker, (threads, setup, args)) as pool:
         futures = [pool.submit(_work_in_worker, work, item) for item in items]

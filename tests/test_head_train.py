@@ -421,7 +421,7 @@ def test_evaluation_renders_in_two_processes_as_in_one(
     calls: list[int] = []
 
     def counted(*args: object) -> object:
-        calls.append(int(args[-1]))  # type: ignore[call-overload]
+        calls.append(int(args[4]))  # type: ignore[call-overload]  # workers
         return training.process_map(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(evaluate, "process_map", counted)

@@ -11,7 +11,7 @@ with the true landmarks than with the mean ones shows that the landmark conditio
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from .. import metrics
 from ..fidelity import evenly_spaced
 from ..landmarks import MOUTH
 from ..subject import Subject
-from ..training import PARALLEL_FROM, local_processes, process_map
+from ..training import local_processes, process_map
 from .data import FrameSet, resize_rgb
 from .model import HeadModel, resolve_device
 
@@ -143,12 +143,8 @@ def evaluate_head(
         (data.K, data.pose[j], data.landmarks[j], data.backdrop(j).cpu(), mean)
         for j in range(len(idx))
     ]
-    workers = local_processes(model.device) if len(jobs) >= PARALLEL_FROM else 1
-    renders: Generator[tuple[np.ndarray, np.ndarray | None], None, None]
-    if workers > 1:
-        renders = process_map(HeadModel.load, (str(folder),), _render_pair, jobs, workers)
-    else:
-        renders = (_render_pair(model, job) for job in jobs)
+    workers = local_processes(model.device)
+    renders = process_map(HeadModel.load, (str(folder),), _render_pair, jobs, workers, model)
     rows, ours, base = [], [], []
     with closing(renders):  # an error here stops the render processes
         for j, (i, (pred, alt)) in enumerate(zip(idx, renders)):

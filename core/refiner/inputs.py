@@ -29,7 +29,7 @@ from ..presets import REFINER_CACHE_STAGE
 from ..progress import Job, Progress
 from ..subject import Subject
 from ..torso.compose import Compositor
-from ..training import PARALLEL_FROM, local_processes, process_map
+from ..training import local_processes, process_map
 from .net import upsample
 
 SAVE_EVERY = 25
@@ -143,14 +143,12 @@ def _render_in_worker(state: tuple[HeadModel, Subject, int], frame: int) -> np.n
 def _rendered(
     head: HeadModel, subject: Subject, frames: Sequence[int], size: int, workers: int
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame, uint8 [5, L, L] input) of each of ``frames`` in order, rendered here or, with
-    ``workers`` > 1, in that many processes (:func:`~talkstudio.core.training.process_map`)."""
-    if workers <= 1:
-        for i in frames:
-            yield i, _as_cached(render_inputs(head, subject, i, size))
-        return
+    """(frame, uint8 [5, L, L] input) of each of ``frames`` in order, rendered here or in
+    ``workers`` processes (:func:`~talkstudio.core.training.process_map`)."""
     args = (str(subject.root), size)
-    with closing(process_map(_load_worker, args, _render_in_worker, frames, workers)) as done:
+    state = (head, subject, size)
+    done = process_map(_load_worker, args, _render_in_worker, frames, workers, state)
+    with closing(done):
         yield from zip(frames, done)  # closing this stops the processes
 
 
@@ -161,8 +159,8 @@ def build_cache(
 
     Frames already cached for this head are not rendered again; progress is reported per frame.
     On the CPU the frames are rendered in two processes when torch has two threads or more
-    (:func:`talkstudio.core.training.local_processes`) and at least :data:`PARALLEL_FROM` are
-    left to render.
+    (:func:`talkstudio.core.training.local_processes`) and enough frames are left to render
+    (:func:`talkstudio.core.training.process_map`).
     """
     path = cache_path(subject, size)
     key = head_fingerprint(subject)
@@ -171,9 +169,8 @@ def build_cache(
     todo = [i for i in frames if i not in done]
     yield Progress(STAGE, len(done), len(frames), f"{len(done)} of {len(frames)} frames cached")
     fresh = 0
-    workers = local_processes(head.device) if len(todo) >= PARALLEL_FROM else 1
     try:
-        for i, x in _rendered(head, subject, todo, size, workers):
+        for i, x in _rendered(head, subject, todo, size, local_processes(head.device)):
             done[i] = x
             fresh += 1
             if fresh % SAVE_EVERY == 0:
