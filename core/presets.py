@@ -86,7 +86,10 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 "mouth_weight": 1.0,
                 "checkpoint_every": 500,
             },
-            torso={"image_size": 128, "base_width": 32, "steps": 1200},
+            # the head's outline blurred by up to 2 px while training, so the plate behind a
+            # rendered head's soft rim is the head's own edge, not the background (docs/design.md
+            # "Torso")
+            torso={"image_size": 128, "base_width": 32, "steps": 1200, "rim_px": 2.0},
             refiner={
                 "steps": 600,
                 "cache_frames": 200,

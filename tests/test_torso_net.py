@@ -166,3 +166,22 @@ def test_compositor_at_another_size_keeps_the_plate_and_head_detail() -> None:
     outside = opacity == 0
     torch.testing.assert_close(out[:, outside], want[:, outside], atol=1e-5, rtol=1e-5)
     assert torch.equal(out[:, 30, 30], head[:, 30, 30].clamp(0, 1))  # opaque head untouched
+
+
+def test_rim_softening_blurs_across_the_outline_and_leaves_the_rest() -> None:
+    from talkstudio.core.torso.data import soften_rim
+
+    alpha = torch.zeros(3, 1, 24, 24)
+    alpha[:, :, 6:18, 6:18] = 1.0  # a 12-px square head
+    alpha[2, :, 0:10, 0:10] = 1.0  # one reaching the image's corner
+    out = soften_rim(alpha, torch.tensor([1.5, 0.1, 1.5]))
+    row = out[0, 0, 12]
+    assert torch.equal(out[1], alpha[1])  # a tiny width: unchanged
+    assert 0.0 < float(row[5]) < 0.5 < float(row[6]) < 1.0  # soft on both sides of the outline
+    assert float(row[5] + row[6]) == pytest.approx(1.0, abs=1e-5)  # through one half on it
+    assert float(row[12]) == pytest.approx(1.0) and float(row[0]) == pytest.approx(0.0)
+    assert torch.all(row[:12].diff() >= 0)
+    # the image's border is no outline: the corner head keeps full opacity along it
+    assert float(out[2, 0, 0, 0]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="rim_px"):
+        TorsoConfig(rim_px=-1.0).check()

@@ -14,7 +14,7 @@ from talkstudio.core.errors import CheckpointError
 from talkstudio.core.progress import run_job
 from talkstudio.core.subject import Subject
 from talkstudio.core.torso import Compositor, TorsoConfig, compose, evaluate_torso, train_torso
-from talkstudio.core.torso.data import load_batch
+from talkstudio.core.torso.data import PairSampler, load_batch
 
 TINY = TorsoConfig(
     image_size=32,
@@ -144,3 +144,17 @@ def test_cli_trains_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "2/2" in out and "validation" in out and "baseline" in out
     assert Subject.open(root).has_model("torso")
+
+
+def test_sampler_softens_the_rim_of_the_head_and_its_colour_alike(tmp_path: Path) -> None:
+    subject = Subject.open(make_torso_subject(tmp_path / "subject"))
+    frames = list(subject.meta.train_range)
+    base = TorsoConfig(image_size=32, full_frame_fraction=1.0)
+    plain = PairSampler(subject, frames, base).sample(4, torch.Generator().manual_seed(3))
+    soft = PairSampler(subject, frames, base.replace(rim_px=2.0)).sample(
+        4, torch.Generator().manual_seed(3)
+    )
+    assert torch.equal(plain.target, soft.target)  # the frame to make is the same
+    partial = lambda a: int(((a > 0.02) & (a < 0.98)).sum())  # noqa: E731
+    assert partial(soft.head_opacity) > partial(plain.head_opacity)
+    assert torch.allclose(soft.head_rgb, soft.target * soft.head_opacity)

@@ -57,6 +57,12 @@ class TorsoConfig(PartConfig):
     """Largest random crop (1: the whole frame)."""
     full_frame_fraction: float = 0.5
     """Share of training pairs taken as the whole frame, uncropped (the view used at inference)."""
+    rim_px: float = 0.0
+    """Training only: each pair's head outline is blurred by a Gaussian of random standard
+    deviation up to this many pixels (at ``image_size``), the head's colour with its opacity, so
+    that the network learns what lies behind a head whose outline is soft and a few pixels off,
+    as a NeRF's is on frames it did not train on (hair, jaw line); 0: the exact head mask, whose
+    rim the network never has to fill."""
     cache_mb: int = 1024
     """Frames are kept in memory, resized for cropping, while they fit in this many MiB."""
     checkpoint_every: int = 250
@@ -77,6 +83,8 @@ class TorsoConfig(PartConfig):
             raise ConfigError(f"dcn_levels {self.dcn_levels} must lie in 1..depth={self.depth}")
         if not 0 < self.crop_scale_min <= self.crop_scale_max <= 1:
             raise ConfigError("need 0 < crop_scale_min <= crop_scale_max <= 1")
+        if self.rim_px < 0:
+            raise ConfigError(f"torso rim_px must not be negative, got {self.rim_px}")
         if self.output not in OUTPUT_MODES:
             raise ConfigError(f"output {self.output!r} must be one of {OUTPUT_MODES}")
         for name in ("steps", "batch_size", "checkpoint_every"):
