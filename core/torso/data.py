@@ -2,9 +2,10 @@
 
 A pair is (background plate, ground-truth head, head opacity) → ground-truth frame. The head
 is the frame cut with the head bit of the label mask (``MASK_HEAD``), premultiplied: the same
-kind of image the head NeRF renders. Training pairs are random square crops (a fraction
-``crop_scale_min..crop_scale_max`` of the side, sometimes the whole frame) resized to the
-network's ``image_size``; evaluation uses whole frames.
+kind of image the head NeRF renders; with ``TorsoConfig.rim_px`` its outline is blurred by a
+random amount, as a rendered head's is on frames the NeRF did not train on. Training pairs are
+random square crops (a fraction ``crop_scale_min..crop_scale_max`` of the side, sometimes the
+whole frame) resized to the network's ``image_size``; evaluation uses whole frames.
 """
 
 from __future__ import annotations
