@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..blur import gaussian_blur
 from ..torso.unet import ConvNormAct, UNetTrunk
 from .config import RefinerConfig
 
@@ -137,17 +138,6 @@ def colour_matched(reference: torch.Tensor, guide: torch.Tensor, sigma: float) -
     shift = (low[:, 3:6] - low[:, :3]) / den  # guide's low pass minus the mouth's
     colour = reference[:, :3] + m * shift
     return torch.cat([torch.minimum(colour.clamp_min(0.0), m), m], dim=1)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """[B, C, H, W] blurred by a separable Gaussian of ``sigma`` pixels, zero outside."""
-    r = max(1, math.ceil(3.0 * sigma))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, r), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(r, 0), groups=c)
 
 
 def upsample(x: torch.Tensor, factor: int) -> torch.Tensor:

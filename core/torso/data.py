@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..blur import gaussian_blur
 from ..errors import SubjectError
 from ..subject import MASK_HEAD, Subject
 from .config import TorsoConfig
@@ -171,15 +172,8 @@ def soften_rim(alpha: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     The image's border is not an outline (replicated)."""
     out = alpha.clone()
     for b, sigma in enumerate(sigmas.tolist()):
-        if sigma < 0.25:
-            continue
-        r = math.ceil(3.0 * sigma)
-        x = torch.arange(-r, r + 1, dtype=alpha.dtype)
-        k = torch.exp(-0.5 * (x / sigma) ** 2)
-        k = k / k.sum()
-        img = F.pad(alpha[b : b + 1], (r, r, r, r), mode="replicate")
-        img = F.conv2d(img, k.view(1, 1, 1, -1))
-        out[b : b + 1] = F.conv2d(img, k.view(1, 1, -1, 1))
+        if sigma >= 0.25:
+            out[b : b + 1] = gaussian_blur(alpha[b : b + 1], sigma, border="replicate")
     return out
 
 
