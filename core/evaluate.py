@@ -128,7 +128,8 @@ def evaluate_subject(
     scored = [val[k] for k in picks]
     report: dict[str, Any] = {"subject": str(subject.root), "size": size, "frames": scored}
     if engine.stage1 is not None and meta.has_audio:
-        pred = predict(engine.stage1, validation_audio(subject))[: len(val)]  # [V, 37, 3]
+        audio = validation_audio(subject, engine.stage1.sync_offset)  # in line with the picture
+        pred = predict(engine.stage1, audio)[: len(val)]  # [V, 37, 3]
         whole = passes["stage2_alone"].copy()
         whole[:, list(STAGE1_POINTS)] = pred
         passes["whole_pipeline"] = whole

@@ -12,7 +12,11 @@ Subjects: ``German_20s`` and ``German_8s`` (its first 8 s: the few-shot case), f
 ``$TALKSTUDIO_SUBJECTS`` (copied without models) or preprocessed here from ``../shared/data``,
 and one long corpus subject, ``TaoKai__subtitleEffect__obama`` (61 s, English, a training
 speaker of the prior: what is measured is how other voices drive it).
-``$LIPSYNC_SUBJECTS`` (comma-separated names) keeps only those subjects.
+``$LIPSYNC_SUBJECTS`` (comma-separated names) keeps only those subjects; it may also name
+``May_5s`` (its sound about 50 ms late against its picture) and ``German_20s+120ms`` (German_20s
+with its sound moved 3 frames late), the subjects of docs/prior.md "Audio-picture offset".
+``LIPSYNC_DRIVERS=validation`` drives with the prior's three validation speakers (training-split
+clips held out of the prior, where recipe choices are made) instead of the test speakers.
 
 Render space (a yardstick independent of our code): when ``$TALKSTUDIO_SUBJECTS`` holds the
 subject with a trained head and torso, the ``prior + fine-tune`` and ``from scratch`` models of
@@ -28,6 +32,8 @@ Rows (models) per subject:
 - ``prior only``: the shipped prior fitted to the subject (its mean, length, opening range and
   closed mouth), no training;
 - ``prior + fine-tune``: the default training (preview preset, starting from the prior);
+- ``prior + fine-tune, sound as recorded``: the same without moving the subject's sound back in
+  line with its picture (``sync_audio`` off, :mod:`talkstudio.core.stage1.sync`);
 - ``phonetic, from scratch`` / ``mel+phonetic, from scratch`` (German_20s only);
 - every extra prior in ``$TALKSTUDIO_PRIORS`` (one folder per prior, as built by
   ``scripts/make_prior.py --out``): prior only and prior + fine-tune.
@@ -67,6 +73,8 @@ LONG_SUBJECT = "TaoKai__subtitleEffect__obama"
 RENDER_ROWS = ("prior + fine-tune", "mel, from scratch")
 """The rows whose models are also rendered and re-tracked (render space)."""
 RENDER_SIZE = 128
+LATE_SUBJECT = "German_20s+120ms"
+LATE_FRAMES = 3
 
 
 @dataclass
@@ -90,16 +98,20 @@ def _drivers(quick: bool, scratch: Path) -> tuple[list[Driver], str]:
     from talkstudio.core.landmarks import STAGE1_POINTS
 
     p37 = list(STAGE1_POINTS)
-    if not quick and (CORPUS / "test").is_dir():
+    validation = os.environ.get("LIPSYNC_DRIVERS") == "validation"
+    split = "train" if validation else "test"
+    if not quick and (CORPUS / split).is_dir():
         from talkstudio.core.stage1.corpus import iter_corpus
 
+        keep = _validation_speakers() if validation else None
         out = []
-        for c in iter_corpus(CORPUS, "test"):
-            if isinstance(c, tuple):
+        for c in iter_corpus(CORPUS, split):
+            if isinstance(c, tuple) or (keep is not None and c.name not in keep):
                 continue
             lm = np.asarray(c.tracks.lm_world)[:, p37]
             out.append(Driver(c.name, c.tracks.audio, lm, c.tracks.tracked))
-        return out, f"{len(out)} corpus test speakers"
+        kind = "the prior's validation speakers" if validation else "corpus test speakers"
+        return out, f"{len(out)} {kind}"
     from talkstudio.core.subject import Subject
     from talkstudio.core.synthetic import SynthConfig, write_synthetic
 
@@ -107,6 +119,16 @@ def _drivers(quick: bool, scratch: Path) -> tuple[list[Driver], str]:
     s = Subject.open(res.subject_dir)
     lm = np.asarray(s.tracks.lm_world)[:, p37]
     return [Driver("synthetic seed 3", s.load_audio(), lm, s.tracks.tracked)], "synthetic driver"
+
+
+def _validation_speakers() -> list[str]:
+    """The clips the shipped prior held out for its recipe choices (its config's recipe)."""
+    import json
+
+    from talkstudio.core.stage1.prior import prior_dir
+
+    raw = json.loads((prior_dir() / "config.json").read_text())
+    return list(raw["meta"]["prior"]["recipe"]["val_speakers"])
 
 
 def _subjects(quick: bool, scratch: Path) -> tuple[list[tuple[str, Path | None, str]], Path | None]:
@@ -132,7 +154,26 @@ def _subjects(quick: bool, scratch: Path) -> tuple[list[tuple[str, Path | None, 
         out.append(("German_8s", eight, "first 8 s of German_20s.mp4, preprocessed here"))
     if LONG_SUBJECT in wanted:
         out.append((LONG_SUBJECT, *_corpus_subject(LONG_SUBJECT, scratch)))
+    if "May_5s" in wanted:
+        out.append(("May_5s", *_real_subject("May_5s", scratch)))
+    if LATE_SUBJECT in wanted:
+        out.append((LATE_SUBJECT, *_late_subject(scratch)))
     return out, german
+
+
+def _late_subject(scratch: Path) -> tuple[Path | None, str]:
+    """German_20s with its sound moved :data:`LATE_FRAMES` frames late against its picture."""
+    import soundfile as sf
+
+    from benchmarks.sections.stage1 import _real_subject
+    from talkstudio.core.stage1.sync import shift_audio
+
+    german, note = _real_subject("German_20s", scratch / "late")
+    if german is None:
+        return None, note
+    audio, rate = sf.read(german / "audio.wav", dtype="float32")
+    sf.write(german / "audio.wav", shift_audio(audio, -LATE_FRAMES), rate)
+    return german, f"{note}, sound moved {LATE_FRAMES} frames late"
 
 
 def _corpus_subject(name: str, scratch: Path) -> tuple[Path | None, str]:
@@ -337,14 +378,15 @@ def _rows(subject_name: str, quick: bool) -> list[tuple[str, Callable[..., tuple
     for label, path in priors:
         ppath = "" if path is None else str(path)
         rows.append((f"{label} only", lambda s, w, p=path: _prior_only(s, p)))
-        rows.append(
-            (
-                f"{label} + fine-tune",
-                lambda s, w, p=ppath, t=label: _trained(
-                    s, w, f"ft-{t}", init="prior", prior_path=p, **over
-                ),
+        for suffix, sync in (("", True), (", sound as recorded", False)):
+            rows.append(
+                (
+                    f"{label} + fine-tune{suffix}",
+                    lambda s, w, p=ppath, t=label + suffix, y=sync: _trained(
+                        s, w, f"ft-{t}", init="prior", prior_path=p, sync_audio=y, **over
+                    ),
+                )
             )
-        )
     if subject_name == "German_20s" or quick:
         for feats in ("phonetic", "mel+phonetic"):
             rows.append(

@@ -132,6 +132,9 @@ class Stage1Config(PartConfig):
     gap and the corner-to-corner line); 0 trains on Eq. 2 alone, as the paper does."""
 
     # -- training --------------------------------------------------------------------------------
+    sync_audio: bool = True
+    """Measure how far the footage's sound is off its picture with the prior's linear part and
+    train on the sound moved back in line (:mod:`.sync`); False trains on the sound as it is."""
     steps: int = 20000
     """Optimizer steps."""
     window: int = 200

@@ -45,8 +45,10 @@ class LandmarkNorm:
         return ((points37 - self.mean) / self.scale).astype(np.float32)
 
 
-def subject_audio(subject: Subject) -> np.ndarray:
-    """The subject's audio cut or padded to exactly ``num_frames * 640`` samples."""
+def subject_audio(subject: Subject, offset: float = 0.0) -> np.ndarray:
+    """The subject's audio cut or padded to exactly ``num_frames * 640`` samples, moved by
+    ``offset`` frames back in line with its picture (:mod:`.sync`; positive: the sound was
+    late)."""
     try:
         audio = subject.load_audio()
     except SubjectError as exc:
@@ -54,6 +56,10 @@ def subject_audio(subject: Subject) -> np.ndarray:
     total = subject.meta.num_frames * SAMPLES_PER_FRAME
     out = np.zeros(total, dtype=np.float32)
     out[: min(total, len(audio))] = audio[:total]
+    if offset:
+        from .sync import shift_audio
+
+        return shift_audio(out, offset)
     return out
 
 
@@ -93,17 +99,19 @@ class Stage1Data:
         norm: LandmarkNorm | None = None,
         voice_copies: int = 0,
         seed: int = 0,
+        offset: float = 0.0,
     ) -> Stage1Data:
         """The training split of ``subject``, normalised by ``norm`` (default: the bounding-box
         normalisation above; a model started from the speaker prior brings its own), with
-        ``voice_copies`` perturbed copies of its audio and track beside the clean ones."""
+        ``voice_copies`` perturbed copies of its audio and track beside the clean ones, its
+        sound moved by ``offset`` frames (:func:`subject_audio`)."""
         n = subject.meta.train_frames
         if n < MIN_TRAIN_FRAMES:
             raise SubjectError(
                 f"{subject.root} has {n} training frames; stage 1 needs at least "
                 f"{MIN_TRAIN_FRAMES} (a second of video is 25). Preprocess a longer video."
             )
-        audio = subject_audio(subject)[: n * SAMPLES_PER_FRAME]
+        audio = subject_audio(subject, offset)[: n * SAMPLES_PER_FRAME]
         lm = np.asarray(subject.tracks.lm_world, dtype=np.float64)[:n]  # [n, 68, 3]
         norm = norm if norm is not None else LandmarkNorm.from_landmarks(lm)
         disp = norm.normalise(lm[:, list(STAGE1_POINTS)])

@@ -110,6 +110,7 @@ def load_stage1(source: Subject | str | os.PathLike[str]) -> Stage1Model:
     closed = meta.get("closed_lm")
     if closed is not None:
         model.closed_lm = np.asarray(closed, dtype=np.float32).reshape(NUM_POINTS, 3)
+    model.sync_offset = float(meta.get("sync", {}).get("offset_frames", 0.0))
     model.eval()
     wanted = config.prior_blend > 0 or config.linear_share > 0
     if wanted and (folder / PRIOR_FILE).is_file():

@@ -98,9 +98,12 @@ def score(subject: Subject, pred37: np.ndarray, frames: range) -> Stage1Scores:
     )
 
 
-def validation_audio(subject: Subject) -> np.ndarray:
-    """The audio of the validation frames (the driving clip of the whole-pipeline pass)."""
-    audio = subject.load_audio()
+def validation_audio(subject: Subject, offset: float = 0.0) -> np.ndarray:
+    """The audio of the validation frames (the driving clip of the whole-pipeline pass), moved
+    by ``offset`` frames back in line with the picture (:mod:`.sync`)."""
+    from .sync import shift_audio
+
+    audio = shift_audio(subject.load_audio(), offset)
     start, stop = subject.meta.train_frames, subject.meta.num_frames
     seg = np.zeros((stop - start) * SAMPLES_PER_FRAME, dtype=np.float32)
     part = audio[start * SAMPLES_PER_FRAME : stop * SAMPLES_PER_FRAME]
@@ -121,6 +124,6 @@ def evaluate(model: object, subject: Subject, own_level: bool = False) -> Stage1
     assert isinstance(model, Stage1Model)
     frames = subject.meta.val_range
     gain = None if own_level else subject_gain(subject)
-    audio = validation_audio(subject)
+    audio = validation_audio(subject, model.sync_offset)
     pred = track_of(model, front_end_for(model)(audio, gain), audio)[: len(frames)]  # as predict()
     return score(subject, pred, frames)

@@ -75,6 +75,9 @@ class Stage1Model(nn.Module):
         self.range_factor = 1.0
         """How much wider than the prior's average speaker this subject opens its mouth
         (:func:`~.prior.calibrate_range`); 1 for models trained from scratch."""
+        self.sync_offset = 0.0
+        """Frames the subject's sound was late against its picture (:mod:`.sync`): it trained
+        on the sound moved back by that much, and is scored against its own picture so."""
         self.blend: PriorBlend | None = None
         """The prior this model was fine-tuned from, mixed into its predictions
         (``Stage1Config.prior_blend``, :func:`~.infer.predict`); None: the model alone."""

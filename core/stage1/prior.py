@@ -218,10 +218,13 @@ def calibrate_range(
     return float(np.clip(st / sp, *RANGE_LIMITS))
 
 
-def prior_for_subject(subject: Subject, prior: Stage1Model | None = None) -> Stage1Model:
+def prior_for_subject(
+    subject: Subject, prior: Stage1Model | None = None, offset: float = 0.0
+) -> Stage1Model:
     """The prior (default: the shipped one) fitted to ``subject`` without training: the
-    subject's mean and length, the range factor measured on its training frames, and its closed
-    mouth for silences. Used as the start of fine-tuning and as the "prior only" model."""
+    subject's mean and length, the range factor measured on its training frames (its sound
+    moved by ``offset`` frames, :mod:`.sync`), and its closed mouth for silences. Used as the
+    start of fine-tuning and as the "prior only" model."""
     from .data import subject_audio, subject_gain
     from .infer import front_end_for
 
@@ -232,12 +235,13 @@ def prior_for_subject(subject: Subject, prior: Stage1Model | None = None) -> Sta
     own = points[:, list(STAGE1_POINTS)]
     model = fit_to_subject(prior, norm)
     feats = front_end_for(model)(
-        subject_audio(subject)[: n * SAMPLES_PER_FRAME], subject_gain(subject)
+        subject_audio(subject, offset)[: n * SAMPLES_PER_FRAME], subject_gain(subject)
     )
     factor = calibrate_range(model, feats, own, norm)
     model.lm_scale.fill_(float(norm.length * factor))
     model.range_factor = factor
     model.closed_lm = closed_mouth(own)
+    model.sync_offset = offset
     return model
 
 
@@ -259,7 +263,7 @@ architecture fields must match the prior's."""
 
 
 def initial_model(
-    subject: Subject, config: Stage1Config
+    subject: Subject, config: Stage1Config, offset: float = 0.0
 ) -> tuple[Stage1Model | None, Stage1Config, str]:
     """Where per-subject training starts: ``(model, config, note)``.
 
@@ -292,7 +296,7 @@ def initial_model(
             ),
         )
     try:
-        model = prior_for_subject(subject, prior)
+        model = prior_for_subject(subject, prior, offset)
     except CheckpointError as exc:  # e.g. its front end cannot run on this machine
         return None, config, f"{exc}. Training from scratch instead."
     taken = [

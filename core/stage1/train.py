@@ -48,6 +48,7 @@ from .linear_prior import LINEAR_FILE
 from .metrics import Stage1Scores, evaluate
 from .model import Stage1Model
 from .prior import closed_mouth, initial_model
+from .sync import NOT_MEASURED, subject_offset
 
 STAGE = TRAIN_STAGE["stage1"]
 
@@ -156,24 +157,29 @@ def _train(
     resume: bool,
 ) -> Job[Stage1Result]:
     subject, folder, dev = open_run(subject_dir, CHECKPOINT_KIND, cfg, device, out_dir)
+    sync = subject_offset(subject, cfg.prior_path or None) if cfg.sync_audio else NOT_MEASURED
+    if cfg.sync_audio:
+        yield Progress(STAGE, 0, cfg.steps, sync.message())
+    offset = sync.offset
     yield Progress(STAGE, 0, cfg.steps, "computing audio features")
-    start_model, cfg, note = initial_model(subject, cfg)  # the prior fitted to the subject
+    start_model, cfg, note = initial_model(subject, cfg, offset)  # the prior fitted to the subject
     if note:
         yield Progress(STAGE, 0, cfg.steps, note)
     front_end = AudioFrontEnd(cfg)
     cfg = replace(cfg, audio_features=front_end.kind)
     if start_model is None:
-        data = Stage1Data.from_subject(subject, front_end, None, cfg.voice_copies, cfg.seed)
+        data = Stage1Data.from_subject(subject, front_end, None, cfg.voice_copies, cfg.seed, offset)
         model = Stage1Model(cfg, front_end.in_dim)
         stats = {**data.statistics(), "feat_std": front_end.feature_std(data.feats)}
         model.set_statistics(**stats)
     else:  # the prior's speaker-normalised space, on the subject's mean and length
         model = start_model
         data = Stage1Data.from_subject(
-            subject, front_end, _model_norm(model), cfg.voice_copies, cfg.seed
+            subject, front_end, _model_norm(model), cfg.voice_copies, cfg.seed, offset
         )
     own = np.asarray(subject.tracks.lm_world)[: subject.meta.train_frames]
     model.closed_lm = closed_mouth(own[:, list(STAGE1_POINTS)])
+    model.sync_offset = offset
     _keep_start(model if start_model is not None else None, folder)
     model.to(dev)
     lr = cfg.lr if start_model is None else cfg.finetune_lr
@@ -183,7 +189,7 @@ def _train(
     norm = _model_norm(model)
     same = np.allclose(norm.mean, data.norm.mean) and np.allclose(norm.scale, data.norm.scale)
     if not same:  # resumed a run that started elsewhere (prior / scratch): its normalisation
-        data = Stage1Data.from_subject(subject, front_end, norm, cfg.voice_copies, cfg.seed)
+        data = Stage1Data.from_subject(subject, front_end, norm, cfg.voice_copies, cfg.seed, offset)
     has_val = len(subject.meta.val_range) > 0
     scores: Stage1Scores | None = None
     if start >= cfg.steps:
@@ -197,6 +203,7 @@ def _train(
         "init": "scratch" if start_model is None else "prior",
         "range_factor": model.range_factor,
         "closed_lm": np.asarray(model.closed_lm).round(6).tolist(),
+        "sync": sync.as_dict(),
     }
     rollout_from = int(cfg.rollout_start * cfg.steps)
     loop = TrainLoop(
