@@ -111,6 +111,10 @@ def _train_parts(
     return subject
 
 
+NOTES = 4
+"""Start-up messages a training box keeps (:attr:`StageBox.notes`)."""
+
+
 class StageBox(QGroupBox):
     """Progress, ETA, losses and preview of one training stage."""
 
@@ -146,8 +150,14 @@ class StageBox(QGroupBox):
         self.last_step = 0
         self.total = 0
         self.validation = ""
+        self.notes: list[str] = []
+        """What the part said before its first step (e.g. stage 1: the sound's offset against
+        the picture, the prior it starts from): kept as the ETA line's tool tip."""
 
     def record(self, p: Progress) -> None:
+        if p.step == 0 and p.total and p.message and not p.losses and p.message not in self.notes:
+            self.notes = [*self.notes, p.message][-NOTES:]
+            self.eta.setToolTip("\n".join(f"• {n}" for n in self.notes))
         if not self._t0 or p.step < self._first_step:
             self._t0, self._first_step = time.monotonic(), p.step
         self.total = p.total

@@ -26,6 +26,19 @@ def test_losses_are_plotted_and_metrics_are_written(qtbot) -> None:
     assert "other" not in head.history.names()  # another part's records are not this box's
 
 
+def test_what_a_part_said_before_its_first_step_stays_in_the_tool_tip(qtbot) -> None:
+    box = StageBox("stage1")
+    qtbot.addWidget(box)
+    stage = TRAIN_STAGE["stage1"]
+    said = "the footage's sound is 52 ms late against its picture"
+    for message in (said, "computing audio features", said):
+        box.record(Progress(stage, 0, 400, message))
+    box.record(Progress(stage, 1, 400, "loss 0.1", {"loss": 0.1}))
+    assert box.notes == [said, "computing audio features"]
+    assert said in box.eta.toolTip() and "loss 0.1" not in box.eta.toolTip()
+    assert "loss 0.1" in box.eta.text()  # the line itself moves on with the steps
+
+
 def test_cancelling_the_wizards_job_in_stage1_keeps_the_step_and_resume_continues(
     tmp_path,
 ) -> None:
