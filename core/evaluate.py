@@ -135,6 +135,7 @@ def evaluate_subject(
         passes["whole_pipeline"] = whole
         s1 = score(subject, pred, meta.val_range)
         report["stage1"] = {k: float(v) for k, v in vars(s1).items()}
+        report["stage1"]["sync_offset_frames"] = float(engine.stage1.sync_offset)
     else:
         report["stage1"] = None
 
