@@ -5,7 +5,9 @@ the user cache by :mod:`talkstudio.core.stage1.corpus`) a trained subject is dri
 speaker's audio, and the predicted track's mouth opening (inner-lip gap / mouth width) is
 correlated with the speaker's own tracked opening over the frames where the speaker's face was
 tracked: Pearson r at lag 0, and the best r within ±5 frames with its lag (positive: the
-prediction comes late). The opening is a ratio, so the subject's and the speaker's face sizes
+prediction comes late), and r at lag 0 with each driver's own sound moved back in line with its
+picture by the offset the prior's linear part measures on it (the test clips are off by up to 3
+frames). The opening is a ratio, so the subject's and the speaker's face sizes
 do not matter. Medians over the test speakers.
 
 Subjects: ``German_20s`` and ``German_8s`` (its first 8 s: the few-shot case), from
@@ -85,6 +87,9 @@ class Driver:
     audio: np.ndarray
     points37: np.ndarray  # [T, 37, 3]
     tracked: np.ndarray  # [T] bool
+    offset: float = 0.0
+    """Frames the clip's own sound is late against its picture, as the prior's linear part
+    measures it (:mod:`talkstudio.core.stage1.sync`; 0 when unclear)."""
 
 
 def _opening(points37: np.ndarray) -> np.ndarray:
@@ -102,14 +107,20 @@ def _drivers(quick: bool, scratch: Path) -> tuple[list[Driver], str]:
     split = "train" if validation else "test"
     if not quick and (CORPUS / split).is_dir():
         from talkstudio.core.stage1.corpus import iter_corpus
+        from talkstudio.core.stage1.linear_prior import LinearPrior
+        from talkstudio.core.stage1.prior import prior_dir
+        from talkstudio.core.stage1.sync import measure_offset
 
         keep = _validation_speakers() if validation else None
+        linear = LinearPrior.load(prior_dir())
         out = []
         for c in iter_corpus(CORPUS, split):
             if isinstance(c, tuple) or (keep is not None and c.name not in keep):
                 continue
             lm = np.asarray(c.tracks.lm_world)[:, p37]
-            out.append(Driver(c.name, c.tracks.audio, lm, c.tracks.tracked))
+            t = c.tracks
+            off = measure_offset(t.audio, t.lm_world, t.tracked, linear).offset if linear else 0.0
+            out.append(Driver(c.name, c.tracks.audio, lm, c.tracks.tracked, off))
         kind = "the prior's validation speakers" if validation else "corpus test speakers"
         return out, f"{len(out)} {kind}"
     from talkstudio.core.subject import Subject
@@ -237,11 +248,14 @@ def _prior_only(subject: Path, prior_dir: Path | None) -> tuple[object, float]:
     return model, time.perf_counter() - t0
 
 
-def _cross(model: object, drivers: list[Driver]) -> tuple[list[float], list[float], list[float]]:
+def _cross(model: object, drivers: list[Driver]) -> tuple[list[float], ...]:
+    """Per driver: r at lag 0, the best r within ±5 frames, its lag, and r at lag 0 with the
+    driver's own sound moved back in line with its picture (:attr:`Driver.offset`)."""
     from talkstudio.core.stage1.infer import predict
-    from talkstudio.core.stage1.prior_train import opening_r
+    from talkstudio.core.stage1.prior_train import opening_r, pearson
+    from talkstudio.core.stage1.sync import shift_audio
 
-    r0s, best, lags = [], [], []
+    r0s, best, lags, in_line = [], [], [], []
     for d in drivers:
         pred = _opening(predict(model, d.audio))  # type: ignore[arg-type]
         true = _opening(d.points37)
@@ -251,7 +265,11 @@ def _cross(model: object, drivers: list[Driver]) -> tuple[list[float], list[floa
         r0s.append(r0)
         best.append(rb)
         lags.append(float(lag))
-    return r0s, best, lags
+        if d.offset:
+            pred = _opening(predict(model, shift_audio(d.audio, d.offset)))  # type: ignore[arg-type]
+            r0 = pearson(pred[:n][m], true[:n][m])
+        in_line.append(r0)
+    return r0s, best, lags, in_line
 
 
 def _render_space(model: object, subject_name: str, scratch: Path) -> list[tuple[str, str]]:
@@ -420,12 +438,19 @@ def run(ctx: Context) -> list[Measure]:
             for label, make in _rows(name, ctx.quick):
                 model, seconds = make(subject, scratch)
                 tag = f"{name} | {label}"
-                r0, rb, lags = _cross(model, drivers)
+                r0, rb, lags, in_line = _cross(model, drivers)
                 own = evaluate(model, Subject.open(subject))
                 measures += [
                     Measure(f"{tag} | cross r", "r", r0, f"{dnote}; lag 0; {snote}"),
                     Measure(f"{tag} | cross r best lag", "r", rb, "best within ±5 frames"),
                     Measure(f"{tag} | best lag", "frames", lags, "+: prediction late"),
+                    Measure(
+                        f"{tag} | cross r, drivers in line",
+                        "r",
+                        in_line,
+                        "lag 0, each driver's own sound moved back by its measured offset "
+                        f"({', '.join(f'{d.offset:+.1f}' for d in drivers)} frames)",
+                    ),
                     Measure(f"{tag} | own-voice val r", "r", [own.corr], f"{own.frames} frames"),
                     Measure(
                         f"{tag} | own-voice opening std / track",
