@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..landmarks import STAGE1_POINTS, mouth_opening
-from ..timing import SAMPLES_PER_FRAME
+from ..timing import SAMPLE_RATE, SAMPLES_PER_FRAME
 from .linear_prior import LinearPrior
 from .metrics import to68
 from .prior import SpeakerNorm
@@ -52,7 +52,7 @@ class SyncOffset:
 
     @property
     def milliseconds(self) -> float:
-        return self.offset * 1000.0 * SAMPLES_PER_FRAME / 16000
+        return self.offset * 1000.0 * SAMPLES_PER_FRAME / SAMPLE_RATE
 
     def as_dict(self) -> dict[str, float | str | None]:
         """For a checkpoint's JSON (correlations that were not measured: None)."""
