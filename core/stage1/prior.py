@@ -241,7 +241,6 @@ def prior_for_subject(
     model.lm_scale.fill_(float(norm.length * factor))
     model.range_factor = factor
     model.closed_lm = closed_mouth(own)
-    model.sync_offset = offset
     return model
 
 

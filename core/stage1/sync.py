@@ -83,14 +83,15 @@ NOT_MEASURED = SyncOffset(0.0, 0.0, float("nan"), float("nan"), "not measured")
 
 
 def _lagged_r(pred: np.ndarray, true: np.ndarray, keep: np.ndarray, lag: int) -> float:
-    """r of ``pred[t + lag]`` against ``true[t]`` over the frames kept in both."""
+    """r of ``pred[t + lag]`` against ``true[t]`` over the frames kept in both (lagged before
+    the untracked frames are dropped, so a gap does not shift the pairs)."""
+    from .prior_train import pearson  # it imports training, which imports this module
+
     n = len(true)
     a = pred[max(0, lag) : n + min(0, lag)]
     b = true[max(0, -lag) : n + min(0, -lag)]
     k = keep[max(0, -lag) : n + min(0, -lag)] & keep[max(0, lag) : n + min(0, lag)]
-    if k.sum() < 3 or a[k].std() < 1e-12 or b[k].std() < 1e-12:
-        return float("nan")
-    return float(np.corrcoef(a[k], b[k])[0, 1])
+    return pearson(a[k], b[k])
 
 
 def measure_offset(
@@ -113,13 +114,13 @@ def measure_offset(
     pred = norm.denormalise(linear.displacements(audio_16k, len(lm)))
     po = mouth_opening(to68(np.asarray(pred, np.float64)))
     to = mouth_opening(to68(points))
+    if to[keep].std() < 1e-9 or po[keep].std() < 1e-9:
+        return SyncOffset(0.0, 0.0, float("nan"), float("nan"), "the mouth does not move")
     lags = np.arange(-search, search + 1)
     rs = np.array([_lagged_r(po, to, keep, int(lag)) for lag in lags])
-    if not np.isfinite(rs).any():
-        return SyncOffset(0.0, 0.0, float("nan"), float("nan"), "the mouth does not move")
-    i = int(np.nanargmax(rs))
+    i = int(np.argmax(rs))
     estimate = float(lags[i])
-    if 0 < i < len(rs) - 1 and np.isfinite(rs[i - 1]) and np.isfinite(rs[i + 1]):
+    if 0 < i < len(rs) - 1:
         curve = rs[i - 1] - 2 * rs[i] + rs[i + 1]
         if curve < 0:
             estimate += float(0.5 * (rs[i - 1] - rs[i + 1]) / curve)
